@@ -1,0 +1,183 @@
+"""The development launcher behind `make run` / `nuanliu run`.
+
+It makes sure a broker answers (starting a private RabbitMQ node under var/ if need be),
+migrates every service, seeds demo data, then runs every process of deploy/Procfile through
+honcho until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlparse
+
+from shared.bus import BrokerUnavailable, connect
+from shared.settings import DEFAULT_PORTS, PROJECT_ROOT, SERVICES, Settings
+
+PROCFILE = PROJECT_ROOT / "deploy" / "Procfile"
+PRIVATE_NODE = "nuanliu@localhost"
+
+
+def say(message: str) -> None:
+    print(f"[nuanliu] {message}", flush=True)
+
+
+def read_procfile(path: Path = PROCFILE) -> dict[str, str]:
+    """Process name → shell command, in file order."""
+    from honcho.environ import parse_procfile
+
+    return dict(parse_procfile(path.read_text()).processes)
+
+
+def venv_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for child processes: the project's venv first on PATH, run from the root."""
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env.setdefault("NUANLIU_VAR_DIR", str(PROJECT_ROOT / "var"))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# --- the broker ---------------------------------------------------------------------------
+
+
+def broker_answers(amqp_url: str) -> bool:
+    try:
+        connect(amqp_url, timeout=3).close()
+        return True
+    except BrokerUnavailable:
+        return False
+
+
+def rabbitmq_server_path() -> str | None:
+    return shutil.which("rabbitmq-server") or next(
+        (
+            p
+            for p in ("/usr/sbin/rabbitmq-server", "/usr/lib/rabbitmq/bin/rabbitmq-server")
+            if Path(p).exists()
+        ),
+        None,
+    )
+
+
+def install_rabbitmq() -> None:
+    """As root on Debian/Ubuntu, install RabbitMQ with apt; otherwise say how to get it."""
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("RabbitMQ is not installed; installing rabbitmq-server with apt-get")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-q", "rabbitmq-server"], check=True, env=env)
+        # Debian starts the system node on install; the private node is then not needed.
+        return
+    raise SystemExit(
+        "No RabbitMQ answers at AMQP_URL and rabbitmq-server is not installed.\n"
+        "Install it (Debian/Ubuntu: sudo apt-get install rabbitmq-server), or set AMQP_URL "
+        "to a broker you have, then run `make run` again."
+    )
+
+
+def start_private_node(amqp_url: str, var_dir: Path) -> None:
+    """A RabbitMQ node of our own under var/rabbitmq, on the port of AMQP_URL."""
+    server = rabbitmq_server_path()
+    if server is None:
+        install_rabbitmq()
+        if broker_answers(amqp_url):
+            return
+        server = rabbitmq_server_path()
+        if server is None:
+            raise SystemExit("rabbitmq-server is still missing after installing it")
+    base = var_dir / "rabbitmq"
+    for sub in ("mnesia", "log"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    port = urlparse(amqp_url).port or 5672
+    env = dict(
+        os.environ,
+        RABBITMQ_NODENAME=PRIVATE_NODE,
+        RABBITMQ_NODE_PORT=str(port),
+        RABBITMQ_DIST_PORT=str(port + 20000),
+        RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
+        RABBITMQ_LOG_BASE=str(base / "log"),
+        RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "enabled_plugins"),
+    )
+    (base / "enabled_plugins").write_text("[].\n")
+    if os.geteuid() == 0:
+        # Debian's rabbitmq-server switches to the rabbitmq user, which must own its folders.
+        try:
+            user = pwd.getpwnam("rabbitmq")
+            for path in [base, *base.rglob("*")]:
+                os.chown(path, user.pw_uid, user.pw_gid)
+        except KeyError:
+            pass
+    say(f"no broker answers; starting a private RabbitMQ node on port {port} under {base}")
+    subprocess.run([server, "-detached"], env=env, check=True)
+    deadline = time.monotonic() + 90
+    while not broker_answers(amqp_url):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the private RabbitMQ node did not answer; see {base / 'log'}")
+        time.sleep(1)
+
+
+def ensure_broker(amqp_url: str, var_dir: Path) -> None:
+    if not broker_answers(amqp_url):
+        start_private_node(amqp_url, var_dir)
+
+
+# --- the stack ----------------------------------------------------------------------------
+
+
+def prepare(settings: Settings) -> None:
+    """Everything before the processes start: broker, migrations, demo data. Safe to repeat."""
+    from deploy import seed
+    from deploy.cli import service_module
+    from shared.db import migrate
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    ensure_broker(settings.amqp_url, settings.var_dir)
+    for service in SERVICES:
+        app_module = service_module(service, "app")
+        database = app_module.open_database(Settings.from_env(service))
+        migrate(database, app_module.MIGRATIONS)
+        database.dispose()
+    say("databases migrated")
+    seed.seed_all()
+
+
+def print_urls() -> None:
+    say("the stack is starting; when ready:")
+    for name, port in DEFAULT_PORTS.items():
+        if name in SERVICES:
+            say(f"  {name:<13} http://127.0.0.1:{port}/docs   (ready: /readyz)")
+    say("  Temporal UI   http://127.0.0.1:8233")
+    say("  a token:      .venv/bin/nuanliu token --role admin --org CN --sub admin")
+    say("Ctrl-C stops everything.")
+
+
+def run() -> int:
+    from honcho.manager import Manager
+
+    settings = Settings.from_env("launcher")
+    prepare(settings)
+    env = venv_env()
+    manager = Manager()
+    for name, command in read_procfile().items():
+        manager.add_process(name, command, env=env, cwd=str(PROJECT_ROOT))
+    print_urls()
+    manager.loop()
+    return manager.returncode or 0

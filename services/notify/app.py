@@ -1,0 +1,32 @@
+"""The notify service's application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from services.notify import api
+from services.notify.models import idempotency_keys
+from shared.db import Database, service_database
+from shared.settings import Settings
+from shared.web import ServiceContext, create_service_app
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def open_database(settings: Settings) -> Database:
+    return service_database(settings.database_url, "notify")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env("notify")
+    service_context = ServiceContext(
+        settings=settings, database=open_database(settings), idempotency=idempotency_keys
+    )
+    return create_service_app(
+        service_context,
+        title="nuanliu notify",
+        description="Notifications: the in-app inbox, preferences and deliveries.",
+        blueprints=[api.notifications],
+    )

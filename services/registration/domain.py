@@ -1,0 +1,119 @@
+"""Registration rules: the org tree, resident ID numbers, member facts, masking, routes.
+
+Pure: no Flask, no SQLAlchemy, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from shared.errors import InvalidInput
+
+LEVELS = ("central", "province", "city", "county", "township", "branch")
+ROOT_CODE = "CN"
+ORG_CODE = re.compile(r"^[A-Z0-9-]{2,40}$")
+PHONE = re.compile(r"^1[3-9]\d{9}$")
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def level_rank(level: str) -> int:
+    return LEVELS.index(level)
+
+
+def check_org_placement(level: str, parent_level: str | None) -> None:
+    """An org sits strictly below its parent; only the root has none."""
+    if parent_level is None:
+        raise InvalidInput("every org but the root CN needs a parent_code", field="parent_code")
+    if level_rank(level) <= level_rank(parent_level):
+        raise InvalidInput(f"a {level} cannot sit under a {parent_level}", field="level")
+
+
+def id_check_digit(first17: str) -> str:
+    """GB 11643-1999 check character of an 18-character resident ID number."""
+    total = sum(int(digit) * weight for digit, weight in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def id_number_problem(id_number: str) -> str | None:
+    """Why an ID number is invalid, or None if it is valid."""
+    if len(id_number) != 18 or not id_number[:17].isdigit():
+        return "must be 18 characters: 17 digits and a check digit or X"
+    if id_number[17].upper() != id_check_digit(id_number[:17]):
+        return "check digit does not match"
+    try:
+        born = id_birth_date(id_number)
+    except ValueError:
+        return "contains no valid birth date"
+    if born > date.today() or born.year < 1900:
+        return "contains no valid birth date"
+    return None
+
+
+def id_birth_date(id_number: str) -> date:
+    return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+
+
+def add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+@dataclass(frozen=True)
+class NewMember:
+    name: str
+    gender: str
+    birth_date: date
+    id_number: str
+    phone: str
+    status: str
+    branch_code: str
+    joined_on: date
+    dues_paid_through: str
+
+
+def check_new_member(member: NewMember, today: date) -> None:
+    """The field rules of a member record; raises InvalidInput naming the field."""
+    problem = id_number_problem(member.id_number)
+    if problem:
+        raise InvalidInput(f"id_number {problem}", field="id_number")
+    if id_birth_date(member.id_number) != member.birth_date:
+        raise InvalidInput("birth_date differs from the one in id_number", field="birth_date")
+    if not PHONE.match(member.phone):
+        raise InvalidInput("phone must be an 11-digit mainland mobile number", field="phone")
+    if member.joined_on < add_years(member.birth_date, 18):
+        raise InvalidInput("joined_on must be on or after the 18th birthday", field="joined_on")
+    if member.joined_on > today:
+        raise InvalidInput("joined_on cannot be in the future", field="joined_on")
+    if member.dues_paid_through > today.strftime("%Y-%m"):
+        raise InvalidInput("dues_paid_through cannot be beyond this month", field="dues_paid_through")
+
+
+def mask_id_number(id_number: str) -> str:
+    return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:] if len(id_number) > 8 else "****"
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def classify_route(sending: Mapping[str, str], receiving: Mapping[str, str]) -> str:
+    """same_county, cross_county or cross_province between two branches.
+
+    Each side maps level -> the code of the branch's ancestor at that level (levels may be
+    skipped in a tree, so positions in the path are not used). A missing level counts as
+    a different place.
+    """
+    province = sending.get("province")
+    if province is None or province != receiving.get("province"):
+        return "cross_province"
+    county = sending.get("county")
+    if county is None or county != receiving.get("county"):
+        return "cross_county"
+    return "same_county"

@@ -1,0 +1,51 @@
+"""The audit log: who read full personal data, and who changed what. Never holds the data itself."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, MetaData, String, Table, Text
+from sqlalchemy.orm import Session
+
+from shared.auth import Principal
+from shared.db import UTCDateTime, new_id, utcnow
+from shared.logging import current_request_id
+
+
+def audit_table(metadata: MetaData) -> Table:
+    return Table(
+        "audit_log",
+        metadata,
+        Column("id", String(26), primary_key=True),
+        Column("at", UTCDateTime(), nullable=False),
+        Column("actor", String(80), nullable=False),
+        Column("actor_role", String(40), nullable=False),
+        Column("action", String(60), nullable=False),
+        Column("object_type", String(40), nullable=False),
+        Column("object_id", String(80), nullable=False),
+        Column("request_id", String(64), nullable=True),
+        Column("detail", Text, nullable=True),
+        Index("ix_audit_object", "object_type", "object_id"),
+    )
+
+
+def record(
+    session: Session,
+    table: Table,
+    actor: Principal,
+    action: str,
+    object_type: str,
+    object_id: str,
+    detail: str | None = None,
+) -> None:
+    session.execute(
+        table.insert().values(
+            id=new_id(),
+            at=utcnow(),
+            actor=actor.sub,
+            actor_role=actor.role,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            request_id=current_request_id(),
+            detail=detail,
+        )
+    )

@@ -1,0 +1,209 @@
+"""SQLAlchemy engine and sessions per service, and Alembic migrations per service.
+
+Each service owns its database: a SQLite file under var/ by default, or its own schema
+(named after the service) in the PostgreSQL database of `DATABASE_URL`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A time-ordered id (like a ULID, in hex): keyset pagination by id follows creation order."""
+    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(5)}"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on both databases; SQLite stores them as naive UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engine:
+    """An engine for one service. On PostgreSQL `schema` becomes the search path."""
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    connect_args: dict[str, object] = {"connect_timeout": 5}
+    if schema:
+        connect_args["options"] = f"-csearch_path={schema}"
+    return create_engine(
+        url,
+        connect_args=connect_args,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN badly; we emit BEGIN ourselves.
+    # Writers take the lock up front (BEGIN IMMEDIATE) so that concurrent read-then-write
+    # transactions queue on busy_timeout instead of failing with SQLITE_BUSY.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: object, _record: object) -> None:
+        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: object) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")  # type: ignore[attr-defined]
+        connection.exec_driver_sql(f"BEGIN {mode}")  # type: ignore[attr-defined]
+
+
+class Database:
+    """One service's engine plus two session factories: writers and readers.
+
+    A use case opens exactly one `transaction()`; read-only views use `reader()`.
+    """
+
+    def __init__(self, url: str, schema: str | None = None, pool_size: int = 5) -> None:
+        self.url = url
+        self.schema = schema if not url.startswith("sqlite") else None
+        self.engine = make_engine(url, self.schema, pool_size=pool_size)
+        self._pid = os.getpid()
+        self._writer = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = sessionmaker(
+            self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def _after_fork_check(self) -> None:
+        # Connections must never cross a fork (gunicorn preload, relays started from a parent).
+        if os.getpid() != self._pid:
+            self.engine.dispose(close=False)
+            self._pid = os.getpid()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on any exception."""
+        self._after_fork_check()
+        with self._writer() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        self._after_fork_check()
+        with self._reader() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    def ping(self) -> None:
+        self._after_fork_check()
+        with self.engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def ensure_schema(database: Database) -> None:
+    if database.schema:
+        with database.engine.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
+            connection.commit()
+
+
+def migrate(database: Database, migrations_dir: Path, revision: str = "head") -> None:
+    """Bring one service's database to `revision` with its own Alembic history."""
+    from alembic import command
+    from alembic.config import Config
+
+    ensure_schema(database)
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("path_separator", "os")
+    with database.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        connection.commit()
+
+
+def make_revision(database: Database, migrations_dir: Path, message: str) -> None:
+    """Autogenerate a new migration for one service (developer command)."""
+    from alembic import command
+    from alembic.config import Config
+
+    ensure_schema(database)
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("path_separator", "os")
+    with database.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)
+
+
+def run_migrations_online(metadata: MetaData) -> None:
+    """The body of every service's migrations/env.py."""
+    from alembic import context
+
+    connection = context.config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def service_database(url: str, service: str, pool_size: int = 5) -> Database:
+    """A service's database: its own SQLite file, or its own schema on PostgreSQL."""
+    return Database(url, schema=service, pool_size=pool_size)

@@ -1,0 +1,105 @@
+"""The org tree as other services see it: read from registration over HTTP, cached.
+
+An org's path from the root never changes once created, so a positive answer can be cached
+for the life of the process. Scope checks are then set lookups.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from shared.auth import service_token
+from shared.errors import Unavailable
+
+
+@dataclass(frozen=True)
+class OrgInfo:
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    path: tuple[str, ...]
+    region: str | None = None
+
+
+class ServiceCredentials:
+    """A service-role token, renewed before it expires."""
+
+    def __init__(self, secret: str, service: str) -> None:
+        self.secret = secret
+        self.service = service
+        self._token = ""
+        self._renew_at = 0.0
+
+    def header(self) -> dict[str, str]:
+        if time.monotonic() >= self._renew_at:
+            self._token = service_token(self.secret, self.service)
+            self._renew_at = time.monotonic() + 45 * 60
+        return {"Authorization": f"Bearer {self._token}"}
+
+
+class ServiceClient:
+    """A small JSON client for calling another nuanliu service with the service token."""
+
+    def __init__(self, base_url: str, credentials: ServiceCredentials, timeout: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.credentials = credentials
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self._session().request(
+                method,
+                self.base_url + path,
+                headers=self.credentials.header(),
+                timeout=self.timeout,
+                **kwargs,
+            )
+        except requests.RequestException as error:
+            raise Unavailable(f"{self.base_url} is unreachable: {type(error).__name__}") from error
+
+
+class OrgDirectory:
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+        self._cache: dict[str, OrgInfo] = {}
+
+    def get(self, code: str) -> OrgInfo | None:
+        cached = self._cache.get(code)
+        if cached is not None:
+            return cached
+        response = self.client.request("GET", f"/api/v1/orgs/{code}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise Unavailable(f"registration answered {response.status_code} for org {code}")
+        body = response.json()
+        info = OrgInfo(
+            code=body["code"],
+            name=body["name"],
+            level=body["level"],
+            parent_code=body.get("parent_code"),
+            path=tuple(body["path"]),
+            region=body.get("region"),
+        )
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[code] = info
+        return info
+
+    def in_subtree(self, code: str, ancestor: str) -> bool:
+        """Is `code` the org `ancestor` or below it?"""
+        info = self.get(code)
+        return info is not None and ancestor in info.path

@@ -1,0 +1,70 @@
+"""Calling the async Temporal client from sync Flask views and sync activities.
+
+One asyncio event loop runs on a daemon thread per process, made lazily on first use and
+remade when the process id changes (gunicorn forks after import). Calls are submitted with
+`run_coroutine_threadsafe(...).result(timeout)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from temporalio.client import Client
+
+from shared.errors import Unavailable
+
+T = TypeVar("T")
+
+
+class TemporalGateway:
+    def __init__(self, address: str, namespace: str = "default") -> None:
+        self.address = address
+        self.namespace = namespace
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: Client | None = None
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="temporal-gateway", daemon=True).start()
+                self._loop, self._pid, self._client = loop, os.getpid(), None
+            return self._loop
+
+    async def _get_client(self) -> Client:
+        if self._client is None:
+            self._client = await Client.connect(self.address, namespace=self.namespace)
+        return self._client
+
+    def call(self, operation: Callable[[Client], Awaitable[T]], timeout: float = 30.0) -> T:
+        """Run `operation(client)` on the gateway loop and wait for its result."""
+        loop = self._ensure_loop()
+
+        async def run() -> T:
+            return await operation(await self._get_client())
+
+        future = asyncio.run_coroutine_threadsafe(run(), loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError as error:
+            future.cancel()
+            raise Unavailable("Temporal did not answer in time") from error
+        except RuntimeError as error:
+            if "Failed client connect" in str(error) or "connect" in str(error).lower():
+                with self._lock:
+                    self._client = None
+                raise Unavailable(f"Temporal is unreachable: {error}") from error
+            raise
+
+    def reachable(self) -> bool:
+        try:
+            self.call(lambda client: client.service_client.check_health(), timeout=3.0)
+            return True
+        except Exception:  # readiness answers yes or no, whatever the failure
+            return False

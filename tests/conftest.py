@@ -1,0 +1,77 @@
+"""Session fixtures: real databases, a real broker (with a per-run prefix), real Temporal."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.db import Database
+from shared.settings import Settings
+from tests.support.infra import AMQP_URL, TestDatabases, delete_topology, ensure_rabbitmq
+
+CONSUMERS_USED_IN_TESTS = ["notify", "transfer", "test-consumer", "test-poison", "test-relay"]
+
+
+@pytest.fixture(scope="session")
+def test_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabases]:
+    databases = TestDatabases(tmp_path_factory.mktemp("db"))
+    yield databases
+    databases.drop()
+
+
+@pytest.fixture(scope="session")
+def broker_prefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    ensure_rabbitmq(tmp_path_factory.mktemp("broker"))
+    prefix = f"test-{secrets.token_hex(4)}."
+    yield prefix
+    delete_topology(prefix, CONSUMERS_USED_IN_TESTS)
+    delete_topology(f"{prefix}e2e.", CONSUMERS_USED_IN_TESTS)
+
+
+@pytest.fixture(scope="session")
+def settings_for(
+    test_databases: TestDatabases, broker_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Settings]:
+    var_dir = tmp_path_factory.mktemp("var")
+
+    def make(service: str, **overrides: object) -> Settings:
+        base = Settings.from_env(service, {"NUANLIU_VAR_DIR": str(var_dir)})
+        return base.with_overrides(
+            database_url=test_databases.url(service),
+            amqp_url=AMQP_URL,
+            broker_prefix=broker_prefix,
+            **overrides,
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def migrated(settings_for: Callable[..., Settings]) -> Callable[[str], Database]:
+    """A migrated database per service, shared by the session (tests use fresh ids)."""
+    from deploy.cli import service_module
+    from shared.db import migrate
+
+    cache: dict[str, Database] = {}
+
+    def get(service: str) -> Database:
+        if service not in cache:
+            app_module = service_module(service, "app")
+            database = app_module.open_database(settings_for(service))
+            migrate(database, app_module.MIGRATIONS)
+            cache[service] = database
+        return cache[service]
+
+    yield get  # type: ignore[misc]
+    for database in cache.values():
+        database.dispose()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = Path(__file__).resolve().parent.parent / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

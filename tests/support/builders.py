@@ -1,0 +1,53 @@
+"""Valid request bodies with unique values, for tests that need fresh data in a shared database."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import date
+
+from services.registration.domain import id_check_digit
+
+_counter = itertools.count(1)
+
+
+def unique_code(prefix: str) -> str:
+    return f"{prefix}-{random.randrange(16**6):06X}{next(_counter)}"
+
+
+def id_number(born: date = date(1990, 5, 17)) -> str:
+    first17 = f"120114{born:%Y%m%d}{random.randrange(1000):03d}"
+    return first17 + id_check_digit(first17)
+
+
+def member_body(branch_code: str, **overrides: object) -> dict[str, object]:
+    born = date(1990, 5, 17)
+    body: dict[str, object] = {
+        "name": "李明",
+        "gender": "male",
+        "birth_date": born.isoformat(),
+        "id_number": id_number(born),
+        "phone": f"13{random.randrange(10**9):09d}",
+        "status": "full",
+        "branch_code": branch_code,
+        "joined_on": "2015-07-01",
+        "dues_paid_through": "2026-10",
+    }
+    body.update(overrides)
+    return body
+
+
+def org_tree(client: object, headers: dict[str, str]) -> dict[str, str]:
+    """province → county → township → branch, with unique codes; returns level → code."""
+    codes: dict[str, str] = {}
+    parent = "CN"
+    for level in ("province", "county", "township", "branch"):
+        code = unique_code(level[:2].upper())
+        response = client.post(  # type: ignore[attr-defined]
+            "/api/v1/orgs",
+            json={"code": code, "name": f"{level} {code}", "level": level, "parent_code": parent},
+            headers=headers,
+        )
+        assert response.status_code == 201, response.get_json()
+        codes[level] = parent = code
+    return codes

@@ -1,0 +1,103 @@
+"""Runs the real processes of deploy/Procfile on free ports for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from deploy.launcher import read_procfile, venv_env
+from shared.settings import PROJECT_ROOT
+
+PORT_VARIABLES = {
+    "registration": "REGISTRATION_PORT",
+    "transfer": "TRANSFER_PORT",
+    "tasks": "TASKS_PORT",
+    "notify": "NOTIFY_PORT",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    """Some of the Procfile's processes, with their own ports, databases and broker prefix."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+        self.log_dir = log_dir
+        self.ports = {service: free_port() for service in PORT_VARIABLES}
+        self.env = venv_env({**env, **{PORT_VARIABLES[s]: str(p) for s, p in self.ports.items()}})
+        for service, port in self.ports.items():
+            self.env[f"NUANLIU_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.commands = read_procfile()
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def start(self, *names: str) -> None:
+        for name in names:
+            log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the process)
+            self.processes[name] = subprocess.Popen(
+                ["/bin/sh", "-c", f"exec {self.commands[name]}"],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
+
+    def wait_ready(self, *services: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(services)
+        while pending:
+            for service in list(pending):
+                try:
+                    if requests.get(self.url(service) + "/readyz", timeout=2).status_code == 200:
+                        pending.discard(service)
+                except requests.RequestException:
+                    pass
+            if not pending:
+                return
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}: {self.tail(name)}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not ready: {sorted(pending)}")
+            time.sleep(0.3)
+
+    def tail(self, name: str, lines: int = 40) -> str:
+        path = self.log_dir / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            process = self.processes[name]
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 15
+        for name in list(self.processes):
+            process = self.processes.pop(name)
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
