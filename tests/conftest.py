@@ -28,7 +28,8 @@ def broker_prefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     prefix = f"test-{secrets.token_hex(4)}."
     yield prefix
     delete_topology(prefix, CONSUMERS_USED_IN_TESTS)
-    delete_topology(f"{prefix}e2e.", CONSUMERS_USED_IN_TESTS)
+    for sub in ("e2e.", "e2e.full."):
+        delete_topology(f"{prefix}{sub}", CONSUMERS_USED_IN_TESTS)
 
 
 @pytest.fixture(scope="session")

@@ -169,7 +169,7 @@ def create_member(database: Database, principal: Principal, data: dict[str, Any]
             member.id,
             {
                 "member_id": member.id,
-                "name": member.name,
+                "member_name": member.name,
                 "branch_code": branch.code,
                 "branch_path": branch.path_codes,
             },

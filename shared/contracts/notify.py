@@ -1,1 +1,1 @@
-"""Events published by the notify service."""
+"""Events published by the notify service (none yet: it is the end of the line)."""

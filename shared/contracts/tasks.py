@@ -1,1 +1,83 @@
-"""Events published by the tasks service."""
+"""Events published by the tasks service.
+
+Every task event names the task, its township and the officer who created it, so notify can
+tell the officer and the claimants.
+"""
+
+from marshmallow import fields
+
+from shared.contracts.base import EventData
+from shared.events import register
+
+
+class TaskEvent(EventData):
+    task_id = fields.String(required=True)
+    title = fields.String(required=True)
+    org_code = fields.String(required=True)
+    officer_id = fields.String(required=True)
+    status = fields.String(required=True)
+    claimant_ids = fields.List(fields.String(), load_default=list)
+    lead_member_id = fields.String(allow_none=True, load_default=None)
+
+
+class TaskPublished(TaskEvent):
+    category = fields.String(required=True)
+    capacity = fields.Integer(required=True)
+    due_on = fields.String(required=True)
+    points = fields.Integer(required=True)
+
+
+class TaskClaimed(TaskEvent):
+    member_id = fields.String(required=True)
+    lead = fields.Boolean(required=True)
+    commitment = fields.String(allow_none=True, load_default=None)
+    assigned_by = fields.String(allow_none=True, load_default=None)
+
+
+class ClaimWithdrawn(TaskEvent):
+    member_id = fields.String(required=True)
+    removed_by = fields.String(allow_none=True, load_default=None)
+
+
+class ProgressReported(TaskEvent):
+    member_id = fields.String(required=True)
+    percent = fields.Integer(required=True)
+    note = fields.String(required=True)
+
+
+class TaskCompleted(TaskEvent):
+    summary = fields.String(required=True)
+
+
+class Award(EventData):
+    member_id = fields.String(required=True)
+    points = fields.Integer(required=True)
+
+
+class TaskEvaluated(TaskEvent):
+    rating = fields.Integer(required=True)
+    source = fields.String(required=True)
+    awards = fields.List(fields.Nested(Award), load_default=list)
+
+
+class TaskOverdue(TaskEvent):
+    due_on = fields.String(required=True)
+
+
+class TaskOpenedToHall(TaskEvent):
+    county_code = fields.String(required=True)
+
+
+class TaskCancelled(TaskEvent):
+    reason = fields.String(allow_none=True, load_default=None)
+
+
+TASK_PUBLISHED = register("tasks.task_published.v1", TaskPublished())
+TASK_CLAIMED = register("tasks.task_claimed.v1", TaskClaimed())
+CLAIM_WITHDRAWN = register("tasks.claim_withdrawn.v1", ClaimWithdrawn())
+PROGRESS_REPORTED = register("tasks.progress_reported.v1", ProgressReported())
+TASK_COMPLETED = register("tasks.task_completed.v1", TaskCompleted())
+TASK_EVALUATED = register("tasks.task_evaluated.v1", TaskEvaluated())
+TASK_OVERDUE = register("tasks.task_overdue.v1", TaskOverdue())
+TASK_OPENED_TO_HALL = register("tasks.task_opened_to_hall.v1", TaskOpenedToHall())
+TASK_CANCELLED = register("tasks.task_cancelled.v1", TaskCancelled())

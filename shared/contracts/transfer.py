@@ -1,1 +1,92 @@
-"""Events published by the transfer service."""
+"""Events published by the transfer service.
+
+Every transfer event carries the member, both branches, the route and the status after the
+step, so that notify can tell the member, both branches and the approving orgs.
+"""
+
+from marshmallow import fields
+
+from shared.contracts.base import EventData
+from shared.events import register
+
+
+class TransferEvent(EventData):
+    transfer_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    from_branch_code = fields.String(required=True)
+    to_branch_code = fields.String(required=True)
+    route = fields.String(required=True)
+    status = fields.String(required=True)
+    # The stage now waiting for a decision, if any: who must act next, and by when.
+    stage = fields.String(allow_none=True, load_default=None)
+    stage_org_code = fields.String(allow_none=True, load_default=None)
+    due_at = fields.String(allow_none=True, load_default=None)
+
+
+class TransferRequested(TransferEvent):
+    reason = fields.String(required=True)
+    applicant = fields.String(required=True)
+
+
+class StageDecided(TransferEvent):
+    decided_stage = fields.String(required=True)
+    decided_org_code = fields.String(required=True)
+    decision = fields.String(required=True)
+    actor = fields.String(required=True)
+
+
+class StageOverdue(TransferEvent):
+    """`stage_org_code` is late; `escalate_to_org_code` is its parent, told to follow up."""
+
+    escalate_to_org_code = fields.String(allow_none=True, load_default=None)
+
+
+class StageReminder(TransferEvent):
+    pass
+
+
+class Returned(TransferEvent):
+    returned_stage = fields.String(required=True)
+    reason = fields.String(required=True)
+    actor = fields.String(required=True)
+
+
+class Rejected(TransferEvent):
+    rejected_stage = fields.String(required=True)
+    reason = fields.String(required=True)
+    actor = fields.String(required=True)
+
+
+class LetterEvent(TransferEvent):
+    letter_number = fields.String(required=True)
+    issued_on = fields.String(required=True)
+    valid_until = fields.String(required=True)
+    dues_paid_through = fields.String(allow_none=True, load_default=None)
+
+
+class Completed(TransferEvent):
+    completed_at = fields.String(required=True)
+
+
+class Cancelled(TransferEvent):
+    reason = fields.String(required=True)
+    actor = fields.String(required=True)
+
+
+class Failed(TransferEvent):
+    reason = fields.String(required=True)
+
+
+REQUESTED = register("transfer.requested.v1", TransferRequested())
+STAGE_DECIDED = register("transfer.stage_decided.v1", StageDecided())
+STAGE_REMINDER = register("transfer.stage_reminder.v1", StageReminder())
+STAGE_OVERDUE = register("transfer.stage_overdue.v1", StageOverdue())
+RETURNED = register("transfer.returned.v1", Returned())
+REJECTED = register("transfer.rejected.v1", Rejected())
+LETTER_ISSUED = register("transfer.letter_issued.v1", LetterEvent())
+LETTER_EXPIRING = register("transfer.letter_expiring.v1", LetterEvent())
+COMPLETED = register("transfer.completed.v1", Completed())
+CANCELLED = register("transfer.cancelled.v1", Cancelled())
+EXPIRED = register("transfer.expired.v1", LetterEvent())
+FAILED = register("transfer.failed.v1", Failed())

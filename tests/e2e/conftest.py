@@ -34,3 +34,27 @@ def slice_stack(stack_env, tmp_path_factory) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def full_stack(stack_env, tmp_path_factory) -> Iterator[Stack]:
+    """Every process of deploy/Procfile, including its own Temporal dev server on free ports."""
+    from tests.support.stack import free_port
+
+    temporal_port = free_port()
+    env = {
+        **stack_env,
+        # Its own prefix again: the slice stack may be running beside it in the same session.
+        "NUANLIU_BROKER_PREFIX": stack_env["NUANLIU_BROKER_PREFIX"] + "full.",
+        "TEMPORAL_PORT": str(temporal_port),
+        "TEMPORAL_UI_PORT": str(free_port()),
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "NUANLIU_VAR_DIR": str(tmp_path_factory.mktemp("full-var")),
+    }
+    stack = Stack(tmp_path_factory.mktemp("full-logs"), env)
+    stack.start(*stack.commands)
+    try:
+        stack.wait_ready("registration", "transfer", "tasks", "notify", timeout=90)
+        yield stack
+    finally:
+        stack.stop()

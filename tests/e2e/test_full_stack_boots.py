@@ -1,0 +1,20 @@
+"""Every Procfile process starts and the worker runs a workflow through its Temporal server."""
+
+import asyncio
+
+from temporalio.client import Client
+
+from services.transfer.workflows import ProbeInput, ProbeWorkflow
+
+
+def test_all_four_apis_ready_and_worker_runs_workflows(full_stack):
+    async def probe() -> str:
+        client = await Client.connect(full_stack.env["TEMPORAL_ADDRESS"])
+        return await client.execute_workflow(
+            ProbeWorkflow.run,
+            ProbeInput("ready"),
+            id="probe-e2e",
+            task_queue=full_stack.env.get("NUANLIU_TASK_QUEUE", "nuanliu-transfers"),
+        )
+
+    assert asyncio.run(asyncio.wait_for(probe(), 60)) == "echo: ready"
