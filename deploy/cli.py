@@ -94,8 +94,8 @@ def cmd_consume(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    configure_logging("transfer-worker")
-    service_module("transfer", "worker").main(Settings.from_env("transfer"))
+    configure_logging(f"{args.service}-worker")
+    service_module(args.service, "worker").main(Settings.from_env(args.service))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("consumer", choices=["notify", "transfer"])
     p.set_defaults(func=cmd_consume)
 
-    commands.add_parser("worker", help="run the transfer Temporal worker").set_defaults(func=cmd_worker)
+    p = commands.add_parser("worker", help="run a service's Temporal worker (workflows, schedules)")
+    p.add_argument("service", nargs="?", default="transfer", choices=SERVICES)
+    p.set_defaults(func=cmd_worker)
 
     args = parser.parse_args(argv)
     args.func(args)
