@@ -32,6 +32,26 @@ class Orgs(MethodView):
         return service.create_org(context().database, principal, body)
 
 
+@orgs.route("/route")
+class OrgRoute(MethodView):
+    @authenticated()
+    @orgs.arguments(schemas.RouteQuery, location="query")
+    @orgs.response(200, schemas.RouteSchema)
+    def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """The route class between two branches and each side's ancestors by level."""
+        return service.route_between(context().database, query["from_"], query["to"])
+
+
+@orgs.route("/nearest")
+class OrgNearest(MethodView):
+    @authenticated()
+    @orgs.arguments(schemas.NearestQuery, location="query")
+    @orgs.response(200, schemas.NearestSchema)
+    def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """就近就便: branches nearest to a region code, by the longest shared prefix."""
+        return service.nearest_branches(context().database, query["region"], query["limit"])
+
+
 @orgs.route("/<string:code>")
 class OrgByCode(MethodView):
     @authenticated()
@@ -68,3 +88,13 @@ class Checkins(MethodView):
     def post(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Record a check-in (报到): the member themself, or a grid survey by a secretary or officer."""
         return service.create_checkin(context().database, principal, body)
+
+
+@members.route("/<string:member_id>/relationship")
+class MemberRelationship(MethodView):
+    @authenticated("service")
+    @members.arguments(schemas.RelationshipMoveSchema)
+    @members.response(200, schemas.MemberSchema)
+    def post(self, body: dict[str, Any], member_id: str, principal: Principal) -> dict[str, Any]:
+        """Move the member's relationship to another branch (the transfer service; idempotent by transfer_id)."""
+        return service.move_relationship(context().database, principal, member_id, body)

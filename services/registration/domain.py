@@ -117,3 +117,44 @@ def classify_route(sending: Mapping[str, str], receiving: Mapping[str, str]) -> 
     if county is None or county != receiving.get("county"):
         return "cross_county"
     return "same_county"
+
+
+ROUTE_LEVELS = ("township", "county", "city", "province")
+
+
+def ancestors_by_level(path_levels: Mapping[str, str]) -> dict[str, str | None]:
+    """The branch and its ancestors at each level of the route contract (None where skipped)."""
+    return {"branch": path_levels.get("branch")} | {level: path_levels.get(level) for level in ROUTE_LEVELS}
+
+
+def card_issuer(path_levels: Mapping[str, str]) -> str:
+    """Activity cards are numbered by the county org department; a tree without a county level
+    falls back to the nearest ancestor above the township (then the township itself)."""
+    for level in ("county", "city", "province", "township"):
+        code = path_levels.get(level)
+        if code:
+            return code
+    raise InvalidInput("the branch has no county, city, province or township above it", field="branch_code")
+
+
+def activity_card_no(county_code: str, year: int, number: int) -> str:
+    """`WQ-2026-000123`: the county's short code (the last part of its org code), year, serial."""
+    short = county_code.rsplit("-", 1)[-1]
+    return f"{short}-{year}-{number:06d}"
+
+
+def check_outflow_dates(departed_on: date, expected_return_on: date | None, today: date) -> None:
+    if departed_on > add_years(today, 1):
+        raise InvalidInput("departed_on is more than a year ahead", field="departed_on")
+    if expected_return_on is not None and expected_return_on < departed_on:
+        raise InvalidInput("expected_return_on is before departed_on", field="expected_return_on")
+
+
+def check_contact_phone(phone: str, field: str = "contact_phone") -> None:
+    if not PHONE.match(phone):
+        raise InvalidInput(f"{field} must be an 11-digit mainland mobile number", field=field)
+
+
+def region_prefixes(region: str) -> list[str]:
+    """Prefixes of a region code to try for the nearest branch, deepest first (at least 2 digits)."""
+    return [region[:length] for length in range(len(region), 1, -1)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import audit_table
@@ -63,6 +63,11 @@ class Member(Base):
     contact_phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The latest outflow's card and the latest inflow branch, denormalised for the ledger.
+    activity_card_no: Mapped[str | None] = mapped_column(String(40))
+    destination_region: Mapped[str | None] = mapped_column(String(40))
+    inflow_branch_code: Mapped[str | None] = mapped_column(String(40))
+    arrived_on: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (
         Index(
@@ -72,6 +77,8 @@ class Member(Base):
             postgresql_ops={"branch_path": "text_pattern_ops"},
         ),
         Index("ix_members_branch_id", "branch_code", "id"),
+        # The daily sweep looks only at members still in contact, oldest contact first.
+        Index("ix_members_contact", "lost_contact", "last_contact_at"),
     )
 
 
@@ -91,6 +98,75 @@ class Checkin(Base):
         Index("ix_checkins_member_id", "member_id", "id"),
         Index("ix_checkins_branch_id", "branch_code", "id"),
     )
+
+
+class Outflow(Base):
+    """凡出必报: one reported departure, with the activity card issued for it."""
+
+    __tablename__ = "outflows"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    branch_code: Mapped[str] = mapped_column(String(40))
+    county_code: Mapped[str] = mapped_column(String(40))
+    activity_card_no: Mapped[str] = mapped_column(String(40))
+    destination_region: Mapped[str] = mapped_column(String(40))
+    destination_address: Mapped[str] = mapped_column(String(300))
+    occupation: Mapped[str] = mapped_column(String(200))
+    employer: Mapped[str | None] = mapped_column(String(200))
+    departed_on: Mapped[date] = mapped_column(Date)
+    expected_return_on: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(500))
+    contact_phone: Mapped[str] = mapped_column(String(20))
+    recorded_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("county_code", "activity_card_no", name="uq_outflows_county_card"),
+        Index("ix_outflows_member_id", "member_id", "id"),
+    )
+
+
+class Inflow(Base):
+    """凡进必登: an arrival registered at the inflow branch, with its contact person."""
+
+    __tablename__ = "inflows"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    branch_code: Mapped[str] = mapped_column(ForeignKey("orgs.code"))
+    home_branch_code: Mapped[str] = mapped_column(String(40))
+    arrived_on: Mapped[date] = mapped_column(Date)
+    current_address: Mapped[str] = mapped_column(String(300))
+    occupation: Mapped[str] = mapped_column(String(200))
+    employer: Mapped[str | None] = mapped_column(String(200))
+    contact_person: Mapped[str | None] = mapped_column(String(100))
+    recorded_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_inflows_member_id", "member_id", "id"),)
+
+
+class CardCounter(Base):
+    """The last activity card number issued per county and year (numbers are sequential)."""
+
+    __tablename__ = "card_counters"
+
+    county_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_no: Mapped[int] = mapped_column(Integer)
+
+
+class RelationshipMove(Base):
+    """One move of a member's relationship, keyed by the transfer that caused it (idempotency)."""
+
+    __tablename__ = "relationship_moves"
+
+    transfer_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    from_branch_code: Mapped[str] = mapped_column(String(40))
+    to_branch_code: Mapped[str] = mapped_column(String(40))
+    moved_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 outbox = Outbox(outbox_table(Base.metadata), "registration")

@@ -88,3 +88,40 @@ class CheckinSchema(Schema):
     kind = fields.String(required=True)
     occurred_at = fields.DateTime(required=True)
     note = fields.String(allow_none=True)
+
+
+class RouteQuery(Schema):
+    from_ = fields.String(required=True, data_key="from", validate=org_code)
+    to = fields.String(required=True, validate=org_code)
+
+
+class RouteSideSchema(Schema):
+    branch = fields.String(required=True)
+    township = fields.String(allow_none=True, required=True)
+    county = fields.String(allow_none=True, required=True)
+    city = fields.String(allow_none=True, required=True)
+    province = fields.String(allow_none=True, required=True)
+
+
+class RouteSchema(Schema):
+    route = fields.String(required=True)
+    from_ = fields.Nested(RouteSideSchema, required=True, data_key="from", attribute="from")
+    to = fields.Nested(RouteSideSchema, required=True)
+
+
+class NearestQuery(Schema):
+    region = fields.String(
+        required=True, validate=validate.Regexp(r"^[0-9]{2,20}$", error="must be 2-20 digits")
+    )
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+
+
+class NearestSchema(Schema):
+    region = fields.String(required=True)
+    matched_prefix = fields.String(allow_none=True, required=True)
+    items = fields.List(fields.Nested(OrgSchema), required=True)
+
+
+class RelationshipMoveSchema(Schema):
+    branch_code = fields.String(required=True, validate=org_code)
+    transfer_id = fields.String(required=True, validate=validate.Length(min=1, max=80))

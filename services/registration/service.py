@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.registration import domain
-from services.registration.models import Checkin, Member, Org, audit_log, outbox
+from services.registration.models import (
+    CardCounter,
+    Checkin,
+    Inflow,
+    Member,
+    Org,
+    Outflow,
+    RelationshipMove,
+    audit_log,
+    outbox,
+)
 from shared import audit
 from shared.auth import ORG_ROLES, Principal
-from shared.contracts.registration import MEMBER_CHECKED_IN, MEMBER_CREATED, ORG_CREATED
+from shared.contracts.registration import (
+    INFLOW_REGISTERED,
+    MEMBER_CHECKED_IN,
+    MEMBER_CREATED,
+    MEMBER_LOST_CONTACT,
+    ORG_CREATED,
+    OUTFLOW_REGISTERED,
+    RELATIONSHIP_MOVED,
+)
 from shared.db import Database, new_id, utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.pagination import decode_cursor, page
@@ -261,3 +281,118 @@ def create_checkin(database: Database, principal: Principal, data: dict[str, Any
             "occurred_at": occurred_at,
             "note": checkin.note,
         }
+
+
+def member_event(member: Member, branch_path: str | None = None) -> dict[str, Any]:
+    """The fields every member event starts with (MemberEvent in the contract)."""
+    return {
+        "member_id": member.id,
+        "member_name": member.name,
+        "branch_code": member.branch_code,
+        "branch_path": [code for code in (branch_path or member.branch_path).split("/") if code],
+    }
+
+
+# --- routes between branches (for the transfer service) -----------------------------------
+
+
+def _levels_of(session: Session, org: Org) -> dict[str, str]:
+    """level -> code of the org and each of its ancestors, looked up by level (levels may be skipped)."""
+    rows = session.execute(select(Org.level, Org.code).where(Org.code.in_(org.path_codes))).all()
+    return {level: code for level, code in rows}
+
+
+def _branch_or_422(session: Session, code: str, field: str) -> Org:
+    org = _org(session, code)
+    if org is None or org.level != "branch":
+        raise InvalidInput(f"{code} is not an existing branch", field=field)
+    return org
+
+
+def route_between(database: Database, from_code: str, to_code: str) -> dict[str, Any]:
+    with database.reader() as session:
+        sending = _levels_of(session, _branch_or_422(session, from_code, "from"))
+        receiving = _levels_of(session, _branch_or_422(session, to_code, "to"))
+    return {
+        "route": domain.classify_route(sending, receiving),
+        "from": domain.ancestors_by_level(sending),
+        "to": domain.ancestors_by_level(receiving),
+    }
+
+
+def nearest_branches(database: Database, region: str, limit: int) -> dict[str, Any]:
+    """就近就便: branches whose region shares the longest prefix with `region`, deepest first."""
+    with database.reader() as session:
+        for prefix in domain.region_prefixes(region):
+            branches = session.scalars(
+                select(Org)
+                .where(Org.level == "branch", Org.region.like(f"{prefix}%"))
+                .order_by(func.length(Org.region).desc(), Org.code)
+                .limit(limit)
+            ).all()
+            if branches:
+                return {"region": region, "matched_prefix": prefix, "items": [org_view(o) for o in branches]}
+    return {"region": region, "matched_prefix": None, "items": []}
+
+
+# --- relationship moves (for the transfer service) ----------------------------------------
+
+
+def move_relationship(
+    database: Database, principal: Principal, member_id: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Move a member's relationship to another branch; idempotent by transfer_id."""
+    if not principal.is_service:
+        raise Forbidden("only a service may move a relationship")
+    transfer_id, branch_code = data["transfer_id"], data["branch_code"]
+    try:
+        with database.transaction() as session:
+            member = session.get(Member, member_id)
+            if member is None:
+                raise NotFound(f"member {member_id} does not exist")
+            earlier = session.get(RelationshipMove, transfer_id)
+            if earlier is not None:
+                if earlier.member_id != member.id or earlier.to_branch_code != branch_code:
+                    raise Conflict(
+                        f"transfer {transfer_id} already moved a relationship elsewhere", field="transfer_id"
+                    )
+                return member_view(member, full=True)
+            branch = _branch_or_422(session, branch_code, "branch_code")
+            from_branch = member.branch_code
+            session.add(
+                RelationshipMove(
+                    transfer_id=transfer_id,
+                    member_id=member.id,
+                    from_branch_code=from_branch,
+                    to_branch_code=branch.code,
+                    moved_at=utcnow(),
+                )
+            )
+            member.branch_code = branch.code
+            member.branch_path = branch.path
+            # A formal transfer ends the mobile state: the member now belongs where they live.
+            member.mobile = False
+            member.inflow_branch_code = None
+            member.version += 1
+            session.flush()
+            outbox.add(
+                session,
+                RELATIONSHIP_MOVED,
+                member.id,
+                {**member_event(member), "transfer_id": transfer_id, "from_branch_code": from_branch},
+            )
+            audit.record(session, audit_log, principal, "move_relationship", "member", member.id, transfer_id)
+            return member_view(member, full=True)
+    except IntegrityError:
+        # A concurrent request with the same transfer_id won the insert: answer as a replay would.
+        with database.reader() as session:
+            earlier = session.get(RelationshipMove, transfer_id)
+            member = session.get(Member, member_id)
+            if (
+                earlier
+                and member
+                and earlier.member_id == member.id
+                and earlier.to_branch_code == branch_code
+            ):
+                return member_view(member, full=True)
+        raise Conflict(f"transfer {transfer_id} conflicts with another move", field="transfer_id") from None
