@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import tempfile
+from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Any
 
+from flask import Response, jsonify, request, send_file
 from flask.views import MethodView
 
-from services.registration import schemas, service
+from services.registration import imports, schemas, service
 from shared.auth import Principal
-from shared.web import Blueprint, authenticated, context
+from shared.errors import InvalidInput
+from shared.web import Blueprint, authenticated, context, error_body
 
 orgs = Blueprint("orgs", __name__, url_prefix="/api/v1/orgs", description="The org tree")
 members = Blueprint("members", __name__, url_prefix="/api/v1/members", description="Members")
 checkins = Blueprint("checkins", __name__, url_prefix="/api/v1/checkins", description="Check-ins (报到)")
+ledger = Blueprint(
+    "ledger", __name__, url_prefix="/api/v1/ledger", description="The mobile-member ledger (台账)"
+)
+imports_blp = Blueprint(
+    "imports", __name__, url_prefix="/api/v1/imports", description="Import of existing member ledgers"
+)
+ORG_READERS = ("branch_secretary", "township_officer", "org_department", "admin", "service")
 
 
 @orgs.route("")
@@ -63,6 +78,13 @@ class OrgByCode(MethodView):
 
 @members.route("")
 class Members(MethodView):
+    @authenticated(*ORG_READERS)
+    @members.arguments(schemas.MemberListQuery, location="query")
+    @members.response(200, schemas.MemberPageSchema)
+    def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """Members of a subtree (masked), newest last, with filters and keyset pagination."""
+        return service.list_members(context().database, principal, query)
+
     @authenticated("branch_secretary", "township_officer", "org_department", "admin")
     @members.arguments(schemas.MemberCreateSchema)
     @members.response(201, schemas.MemberSchema)
@@ -82,6 +104,13 @@ class MemberById(MethodView):
 
 @checkins.route("")
 class Checkins(MethodView):
+    @authenticated()
+    @checkins.arguments(schemas.CheckinListQuery, location="query")
+    @checkins.response(200, schemas.CheckinPageSchema)
+    def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """Check-ins of a member, a branch, or the caller's subtree, optionally since a time."""
+        return service.list_checkins(context().database, principal, query)
+
     @authenticated("member", "branch_secretary", "township_officer", "admin", "service")
     @checkins.arguments(schemas.CheckinCreateSchema)
     @checkins.response(201, schemas.CheckinSchema)
@@ -98,3 +127,135 @@ class MemberRelationship(MethodView):
     def post(self, body: dict[str, Any], member_id: str, principal: Principal) -> dict[str, Any]:
         """Move the member's relationship to another branch (the transfer service; idempotent by transfer_id)."""
         return service.move_relationship(context().database, principal, member_id, body)
+
+
+@members.route("/<string:member_id>/outflows")
+class MemberOutflows(MethodView):
+    @authenticated("member", *ORG_READERS)
+    @members.arguments(schemas.OutflowCreateSchema)
+    @members.response(201, schemas.OutflowSchema)
+    def post(self, body: dict[str, Any], member_id: str, principal: Principal) -> dict[str, Any]:
+        """凡出必报: register an outflow and issue an activity card number."""
+        return service.register_outflow(context().database, principal, member_id, body)
+
+
+@members.route("/<string:member_id>/inflows")
+class MemberInflows(MethodView):
+    @authenticated("member", *ORG_READERS)
+    @members.arguments(schemas.InflowCreateSchema)
+    @members.response(201, schemas.InflowSchema)
+    def post(self, body: dict[str, Any], member_id: str, principal: Principal) -> dict[str, Any]:
+        """凡进必登: register an arrival at the inflow branch, with a contact person."""
+        return service.register_inflow(context().database, principal, member_id, body)
+
+
+@members.route("/<string:member_id>/mobility")
+class MemberMobility(MethodView):
+    @authenticated()
+    @members.response(200, schemas.MobilitySchema)
+    def get(self, member_id: str, principal: Principal) -> dict[str, Any]:
+        """The member's outflows and inflows, newest first."""
+        return service.mobility_history(context().database, principal, member_id)
+
+
+def _ledger_text(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _csv_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")  # a BOM so spreadsheet programs read the Chinese names as UTF-8
+    writer.writerow(service.LEDGER_COLUMNS)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow(["" if v is None else _ledger_text(v) for v in row.values()])
+        if count % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _json_stream(org: str, rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield '{"org": ' + json.dumps(org) + ', "items": ['
+    chunk: list[str] = []
+    for count, row in enumerate(rows):
+        chunk.append(
+            ("," if count else "")
+            + json.dumps({k: _ledger_text(v) for k, v in row.items()}, ensure_ascii=False)
+        )
+        if len(chunk) == 500:
+            yield "".join(chunk)
+            chunk.clear()
+    yield "".join(chunk) + "]}"
+
+
+def _xlsx_file(rows: Iterator[dict[str, Any]]) -> Any:
+    from openpyxl import Workbook
+
+    # write_only keeps openpyxl's memory flat; the workbook goes to a temporary file, not RAM.
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("ledger")
+    sheet.append(list(service.LEDGER_COLUMNS))
+    for row in rows:
+        sheet.append([_ledger_text(v) for v in row.values()])
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it after the response)
+    workbook.save(spool)
+    spool.seek(0)
+    return spool
+
+
+@ledger.route("")
+class Ledger(MethodView):
+    @authenticated(*ORG_READERS)
+    @ledger.arguments(schemas.LedgerQuery, location="query")
+    @ledger.response(200, description="csv, json or xlsx, streamed")
+    def get(self, query: dict[str, Any], principal: Principal) -> Response:
+        """The mobile-member ledger (台账) of a subtree with the six facts, streamed."""
+        database = context().database
+        path = service.open_ledger(database, principal, query["org"])
+        rows = service.ledger_rows(database, path)
+        filename = f"ledger-{query['org']}"
+        if query["format"] == "json":
+            return Response(_json_stream(query["org"], rows), mimetype="application/json")
+        if query["format"] == "xlsx":
+            return send_file(
+                _xlsx_file(rows),
+                mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                as_attachment=True,
+                download_name=f"{filename}.xlsx",
+            )
+        return Response(
+            _csv_stream(rows),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        )
+
+
+@imports_blp.route("/members")
+class MemberImports(MethodView):
+    @authenticated("branch_secretary", "township_officer", "org_department", "admin")
+    @imports_blp.arguments(schemas.ImportQuery, location="query")
+    @imports_blp.response(200, schemas.ImportResultSchema, description="a dry run")
+    @imports_blp.alt_response(201, schema=schemas.ImportResultSchema, description="imported")
+    def post(self, query: dict[str, Any], principal: Principal) -> Any:
+        """Import members from an xlsx or csv file (multipart `file`); all or nothing, or a dry run."""
+        upload = request.files.get("file")
+        if upload is None:
+            raise InvalidInput("send the spreadsheet as a multipart field named file", field="file")
+        parsed = imports.parse_members(upload.read(), upload.filename or "", query["branch"])
+        try:
+            result = service.import_members(
+                context().database,
+                principal,
+                query["branch"],
+                parsed.rows,
+                parsed.valid,
+                parsed.errors,
+                query["dry_run"],
+            )
+        except service.ImportRejected as rejected:
+            return jsonify(error_body(422, rejected.message, {"file": rejected.rows})), 422
+        return result, 200 if query["dry_run"] else 201

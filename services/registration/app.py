@@ -27,5 +27,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         service_context,
         title="nuanliu registration",
         description="Orgs, members, outflows and inflows, check-ins, the ledger.",
-        blueprints=[api.orgs, api.members, api.checkins],
+        blueprints=[api.orgs, api.members, api.checkins, api.ledger, api.imports_blp],
     )

@@ -125,3 +125,132 @@ class NearestSchema(Schema):
 class RelationshipMoveSchema(Schema):
     branch_code = fields.String(required=True, validate=org_code)
     transfer_id = fields.String(required=True, validate=validate.Length(min=1, max=80))
+
+
+class MemberListQuery(PageQuery):
+    branch = fields.String(
+        load_default=None, validate=org_code, metadata={"description": "a branch, or any org: its subtree"}
+    )
+    mobile = fields.Boolean(load_default=None, allow_none=True)
+    lost_contact = fields.Boolean(load_default=None, allow_none=True)
+
+
+class MaskedMemberSchema(MemberSchema):
+    pass
+
+
+MemberPageSchema = page_schema(MaskedMemberSchema, "MemberPage")
+
+
+class OutflowCreateSchema(Schema):
+    destination_region = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[0-9]{2,20}$", error="must be a region code of 2-20 digits"),
+    )
+    destination_address = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    occupation = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    employer = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    departed_on = fields.Date(required=True)
+    expected_return_on = fields.Date(load_default=None, allow_none=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    contact_phone = fields.String(required=True, validate=validate.Length(min=11, max=11))
+
+
+class OutflowSchema(Schema):
+    id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    activity_card_no = fields.String(required=True)
+    branch_code = fields.String()
+    county_code = fields.String()
+    destination_region = fields.String()
+    destination_address = fields.String()
+    occupation = fields.String()
+    employer = fields.String(allow_none=True)
+    departed_on = fields.Date()
+    expected_return_on = fields.Date(allow_none=True)
+    reason = fields.String()
+    contact_phone = fields.String()
+    created_at = fields.DateTime()
+
+
+class InflowCreateSchema(Schema):
+    branch_code = fields.String(required=True, validate=org_code)
+    arrived_on = fields.Date(required=True)
+    current_address = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    occupation = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    employer = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    contact_person = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+
+
+class InflowSchema(Schema):
+    id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    branch_code = fields.String(required=True)
+    home_branch_code = fields.String()
+    arrived_on = fields.Date()
+    current_address = fields.String()
+    occupation = fields.String()
+    employer = fields.String(allow_none=True)
+    contact_person = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class MobilityEntrySchema(Schema):
+    kind = fields.String(required=True, metadata={"description": "outflow or inflow"})
+    id = fields.String(required=True)
+    member_id = fields.String()
+    activity_card_no = fields.String()
+    branch_code = fields.String()
+    home_branch_code = fields.String()
+    county_code = fields.String()
+    destination_region = fields.String()
+    destination_address = fields.String()
+    current_address = fields.String()
+    occupation = fields.String()
+    employer = fields.String(allow_none=True)
+    departed_on = fields.Date()
+    expected_return_on = fields.Date(allow_none=True)
+    arrived_on = fields.Date()
+    reason = fields.String()
+    contact_phone = fields.String()
+    contact_person = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class MobilitySchema(Schema):
+    member_id = fields.String(required=True)
+    mobile = fields.Boolean(required=True)
+    items = fields.List(fields.Nested(MobilityEntrySchema), required=True)
+
+
+class CheckinListQuery(PageQuery):
+    member_id = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
+    branch = fields.String(load_default=None, validate=org_code)
+    since = fields.AwareDateTime(load_default=None)
+
+
+CheckinPageSchema = page_schema(CheckinSchema)
+
+
+class LedgerQuery(Schema):
+    org = fields.String(required=True, validate=org_code)
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "json", "xlsx"]))
+
+
+class ImportQuery(Schema):
+    branch = fields.String(required=True, validate=org_code)
+    dry_run = fields.Boolean(load_default=False)
+
+
+class ImportErrorSchema(Schema):
+    row = fields.Integer(required=True)
+    field = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class ImportResultSchema(Schema):
+    rows = fields.Integer(required=True)
+    valid = fields.Integer()
+    created = fields.Integer()
+    existing = fields.Integer(metadata={"description": "rows already registered at this branch (re-import)"})
+    errors = fields.List(fields.Nested(ImportErrorSchema), required=True)
