@@ -57,6 +57,14 @@ class Settings:
         }
     )
     letter_remind_before: timedelta = timedelta(days=7)
+    # The approval chain of a transfer per route (DOMAIN.md: from configuration, not hard-coded).
+    transfer_chains: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "same_county": "sending_branch,township,receiving_branch",
+            "cross_county": "sending_branch,township,county,receiving_branch",
+            "cross_province": "sending_branch,township,county,receiving_branch",
+        }
+    )
     lost_contact_days: int = 180
     task_open_hall_after: timedelta = timedelta(days=7)
     max_led_open_tasks: int = 5
@@ -124,6 +132,10 @@ class Settings:
             stage_overdue_after=parse_duration(env.get("NUANLIU_STAGE_OVERDUE_AFTER", "7d")),
             letter_validity=validity,
             letter_remind_before=parse_duration(env.get("NUANLIU_LETTER_REMIND_BEFORE", "7d")),
+            transfer_chains={
+                route: env.get(f"NUANLIU_TRANSFER_CHAIN_{route.upper()}", default)
+                for route, default in cls(service=service).transfer_chains.items()
+            },
             lost_contact_days=int(env.get("NUANLIU_LOST_CONTACT_DAYS", "180")),
             task_open_hall_after=parse_duration(env.get("NUANLIU_TASK_OPEN_HALL_AFTER", "7d")),
             max_led_open_tasks=int(env.get("NUANLIU_MAX_LED_OPEN_TASKS", "5")),

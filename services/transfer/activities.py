@@ -2,10 +2,148 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from services.transfer import domain
+from services.transfer.messages import MoveRequest, StepRecord
+from services.transfer.models import AppliedStep, LetterCounter, TimelineEntry, Transfer, outbox
+from services.transfer.registration import MoveRejected, RelationshipMover
+from shared.contracts import transfer as events
+from shared.db import Database
+
+LETTER_EVENTS = (events.LETTER_ISSUED, events.LETTER_EXPIRING, events.EXPIRED)
 
 
 # The smallest activity: lets a probe workflow prove the worker executes activities.
 @activity.defn
 def echo(text: str) -> str:
     return f"echo: {text}"
+
+
+def event_data(transfer: Transfer) -> dict[str, Any]:
+    """What every transfer event carries (shared/contracts/transfer.py)."""
+    return {
+        "transfer_id": transfer.id,
+        "member_id": transfer.member_id,
+        "member_name": transfer.member_name,
+        "from_branch_code": transfer.from_branch_code,
+        "to_branch_code": transfer.to_branch_code,
+        "route": transfer.route,
+        "status": transfer.status,
+        "stage": transfer.current_stage,
+        "stage_org_code": transfer.current_stage_org,
+        "due_at": transfer.due_at.isoformat() if transfer.due_at else None,
+    }
+
+
+def next_letter_sequence(session: Session, county_code: str, year: int) -> int:
+    """Atomically take the next serial of a county committee: a row-locking UPDATE, no read-then-write."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(LetterCounter)
+        .values(county_code=county_code, year=year, last_sequence=0)
+        .on_conflict_do_nothing(index_elements=["county_code", "year"])
+    )
+    return session.execute(
+        update(LetterCounter)
+        .where(LetterCounter.county_code == county_code, LetterCounter.year == year)
+        .values(last_sequence=LetterCounter.last_sequence + 1)
+        .returning(LetterCounter.last_sequence)
+    ).scalar_one()
+
+
+class TransferActivities:
+    """Activities bound to their collaborators, so tests can pass their own registration."""
+
+    def __init__(self, database: Database, registration: RelationshipMover) -> None:
+        self.database = database
+        self.registration = registration
+
+    @activity.defn(name="record_step")
+    def record_step(self, step: StepRecord) -> bool:
+        """Apply one transition to the projection; False if this step was already applied."""
+        at = datetime.fromisoformat(step.at)
+        with self.database.transaction() as session:
+            if session.get(AppliedStep, (step.transfer_id, step.step_key)) is not None:
+                return False
+            transfer = session.get(Transfer, step.transfer_id)
+            if transfer is None:
+                raise ApplicationError(f"transfer {step.transfer_id} has no projection", non_retryable=True)
+            session.add(AppliedStep(transfer_id=step.transfer_id, step_key=step.step_key, applied_at=at))
+            self._apply(session, transfer, step, at)
+            session.flush()
+            for event in step.events:
+                data = {**event_data(transfer), **event.extra}
+                if event.type in LETTER_EVENTS:
+                    data.update(
+                        letter_number=transfer.letter_number,
+                        issued_on=str(transfer.letter_issued_on),
+                        valid_until=str(transfer.letter_valid_until),
+                        dues_paid_through=transfer.letter_dues_paid_through,
+                    )
+                outbox.add(session, event.type, transfer.id, data)
+            return True
+
+    def _apply(self, session: Session, transfer: Transfer, step: StepRecord, at: datetime) -> None:
+        transfer.status = step.status
+        transfer.current_stage = step.stage
+        transfer.current_stage_org = step.stage_org
+        transfer.due_at = datetime.fromisoformat(step.due_at) if step.due_at else None
+        transfer.overdue = step.overdue
+        transfer.updated_at = at
+        if step.plan is not None:
+            transfer.to_branch_code = step.plan.to_branch_code
+            transfer.route = step.plan.route
+            transfer.to_path = step.plan.to_path or transfer.to_path
+        if step.letter is not None:
+            sequence = next_letter_sequence(session, step.letter.county_code, at.year)
+            transfer.letter_number = domain.letter_number(step.letter.county_code, at.year, sequence)
+            transfer.letter_issued_on = at.date()
+            transfer.letter_valid_until = date.fromisoformat(step.letter.valid_until)
+            transfer.letter_dues_paid_through = step.letter.dues_paid_through
+        if step.failure_reason is not None:
+            transfer.failure_reason = step.failure_reason
+        if step.receipt:
+            transfer.receipt_at = at
+        if step.finished:
+            transfer.finished_at = at
+            transfer.open_member_id = None  # the member may apply again
+        for item in step.timeline:
+            session.add(
+                TimelineEntry(
+                    transfer_id=transfer.id,
+                    at=at,
+                    stage=item.stage,
+                    org_code=item.org_code,
+                    actor=item.actor,
+                    action=item.action,
+                    reason=item.reason,
+                )
+            )
+
+    @activity.defn(name="move_relationship")
+    def move_relationship(self, move: MoveRequest) -> str:
+        """Move the relationship in registration; idempotent there by transfer id."""
+        try:
+            member = self.registration.move_relationship(
+                move.member_id, move.to_branch_code, move.transfer_id
+            )
+        except MoveRejected as error:
+            raise ApplicationError(str(error), type="MoveRejected", non_retryable=True) from error
+        return str(member.get("branch_code", move.to_branch_code))
+
+    def all(self) -> list[Any]:
+        return [self.record_step, self.move_relationship]
+
+
+def current_status(database: Database, transfer_id: str) -> str | None:
+    with database.reader() as session:
+        return session.scalar(select(Transfer.status).where(Transfer.id == transfer_id))

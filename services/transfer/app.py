@@ -19,12 +19,30 @@ def open_database(settings: Settings) -> Database:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    # Imported here: the worker imports open_database without the web and Temporal client parts.
+    from services.transfer import api
+    from services.transfer.registration import Registration
+    from services.transfer.service import TransferDeps
+    from shared.temporal import TemporalGateway
+
     settings = settings or Settings.from_env("transfer")
+    database = open_database(settings)
+    deps = TransferDeps(
+        settings=settings,
+        database=database,
+        registration=Registration.from_settings(settings),
+        # Lazy: its event loop and client are made on first use, after gunicorn forks.
+        temporal=TemporalGateway(settings.temporal_address, settings.temporal_namespace),
+    )
     service_context = ServiceContext(
-        settings=settings, database=open_database(settings), idempotency=idempotency_keys
+        settings=settings,
+        database=database,
+        idempotency=idempotency_keys,
+        extras={"transfer": deps, "readiness": {"temporal": deps.temporal_reachable}},
     )
     return create_service_app(
         service_context,
         title="nuanliu transfer",
-        blueprints=[],
+        description="Relationship transfers driven by a Temporal workflow, with their projection.",
+        blueprints=[api.transfers, api.stats],
     )

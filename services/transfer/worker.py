@@ -15,17 +15,20 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from services.transfer import activities, workflows
+from services.transfer.app import open_database
+from services.transfer.registration import Registration
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def all_workflows() -> list[type]:
-    return [workflows.ProbeWorkflow]
+    return [workflows.ProbeWorkflow, workflows.TransferWorkflow]
 
 
 def all_activities(settings: Settings) -> Sequence[Callable[..., object]]:
-    return [activities.echo]
+    bound = activities.TransferActivities(open_database(settings), Registration.from_settings(settings))
+    return [activities.echo, *bound.all()]
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:

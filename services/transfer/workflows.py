@@ -1,14 +1,48 @@
-"""Deterministic Temporal workflows of the transfer service: no I/O, no clocks, no SQL, no pika."""
+"""Deterministic Temporal workflows of the transfer service: no I/O, no clocks, no SQL, no pika.
+
+Activities are called by name so that this module never imports their SQLAlchemy code.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from services.transfer import activities
+    from services.transfer import domain, search_attributes
+    from services.transfer.messages import (
+        CancelRequest,
+        DecisionRequest,
+        EventItem,
+        LetterRequest,
+        MoveRequest,
+        Plan,
+        ReportRequest,
+        ResubmitRequest,
+        StatusView,
+        StepRecord,
+        TimelineItem,
+        TransferInput,
+    )
+    from shared.contracts import transfer as events
+    from shared.errors import Conflict
+
+PROJECTION_TIMEOUT = timedelta(seconds=30)
+PROJECTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=20)
+)
+# Registration may be down for a while: keep retrying; only its refusals are final.
+MOVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=60),
+    non_retryable_error_types=["MoveRejected"],
+)
+
+Action = DecisionRequest | ResubmitRequest | CancelRequest | ReportRequest
 
 
 @dataclass
@@ -24,5 +58,345 @@ class ProbeWorkflow:
     @workflow.run
     async def run(self, probe: ProbeInput) -> str:
         return await workflow.execute_activity(
-            activities.echo, probe.text, start_to_close_timeout=timedelta(seconds=10)
+            "echo", probe.text, start_to_close_timeout=timedelta(seconds=10), result_type=str
+        )
+
+
+def conflict(error: Conflict) -> ApplicationError:
+    # The API turns this type into 409; non-retryable so a failed update handler is final.
+    return ApplicationError(error.message, type="Conflict", non_retryable=True)
+
+
+# One workflow per transfer (id `transfer-<id>`): the approval chain, deadlines, letter, completion.
+@workflow.defn
+class TransferWorkflow:
+    @workflow.init
+    def __init__(self, transfer: TransferInput) -> None:
+        self.input = transfer
+        self.plan: Plan = transfer.plan
+        self.dues_paid_through = transfer.dues_paid_through
+        self.process = domain.Process(chain=list(transfer.plan.chain))
+        self.action: Action | None = None
+        self.submitted = 0
+        self.applied = 0
+        self.step_no = 0
+        self.overdue = False
+        self.due_at: datetime | None = None
+
+    @workflow.run
+    async def run(self, transfer: TransferInput) -> str:
+        self.due_at = workflow.now() + timedelta(seconds=transfer.overdue_after_seconds)
+        while domain.is_open(self.process.status):
+            if self.process.stage is not None:
+                await self._wait_at_stage()
+            elif self.process.status == domain.LETTER_ISSUED:
+                await self._wait_for_report_in()
+            else:  # returned: wait for a resubmit or a cancel, however long it takes
+                await workflow.wait_condition(lambda: self.action is not None)
+            if self.action is not None:
+                await self._apply(self.action)
+                self.action = None
+                self.applied += 1
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.process.status
+
+    # --- queries and updates ----------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> StatusView:
+        return self._view()
+
+    @workflow.update
+    async def decide(self, request: DecisionRequest) -> StatusView:
+        self._check(lambda: self.process.check_decide(request.expected_stage))
+        return await self._submit(request)
+
+    @decide.validator
+    def _validate_decide(self, request: DecisionRequest) -> None:
+        if request.decision not in domain.DECISIONS:
+            raise ApplicationError(f"unknown decision {request.decision}", type="InvalidInput")
+        self._check(lambda: self.process.check_decide(request.expected_stage))
+
+    @workflow.update
+    async def resubmit(self, request: ResubmitRequest) -> StatusView:
+        self._check(self.process.check_resubmit)
+        return await self._submit(request)
+
+    @resubmit.validator
+    def _validate_resubmit(self, request: ResubmitRequest) -> None:
+        self._check(self.process.check_resubmit)
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> StatusView:
+        self._check(self.process.check_cancel)
+        return await self._submit(request)
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelRequest) -> None:
+        self._check(self.process.check_cancel)
+
+    @workflow.update
+    async def report(self, request: ReportRequest) -> StatusView:
+        self._check(self.process.check_report)
+        return await self._submit(request)
+
+    @report.validator
+    def _validate_report(self, request: ReportRequest) -> None:
+        self._check(self.process.check_report)
+
+    def _check(self, rule: object) -> None:
+        # Validators of updates in one activation all run before any handler: the handler
+        # checks again, and a second action while one is being applied is refused.
+        if self.action is not None:
+            raise ApplicationError("another action on this transfer is in progress", type="Conflict")
+        try:
+            rule()  # type: ignore[operator]
+        except Conflict as error:
+            raise conflict(error) from None
+
+    async def _submit(self, action: Action) -> StatusView:
+        self.action = action
+        self.submitted += 1
+        ticket = self.submitted
+        await workflow.wait_condition(lambda: self.applied >= ticket)
+        return self._view()
+
+    def _view(self) -> StatusView:
+        stage = self.process.stage
+        return StatusView(self.process.status, stage, self.plan.stage_orgs.get(stage) if stage else None)
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    async def _wait_for_action(self, timeout: timedelta) -> bool:
+        if timeout <= timedelta(0):
+            return self.action is not None
+        try:
+            await workflow.wait_condition(lambda: self.action is not None, timeout=timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def _wait_at_stage(self) -> None:
+        remind_after = timedelta(seconds=self.input.remind_after_seconds)
+        overdue_after = timedelta(seconds=self.input.overdue_after_seconds)
+        stage = self.process.stage
+        assert stage is not None
+        if remind_after < overdue_after:
+            if await self._wait_for_action(remind_after):
+                return
+            await self._record(self.process.status, events=[EventItem(events.STAGE_REMINDER)], label="remind")
+            waited = remind_after
+        else:
+            waited = timedelta(0)
+        if await self._wait_for_action(overdue_after - waited):
+            return
+        self.overdue = True
+        escalate_to = self.plan.escalation_orgs.get(stage)
+        await self._record(
+            self.process.status,
+            events=[EventItem(events.STAGE_OVERDUE, {"escalate_to_org_code": escalate_to})],
+            label="overdue",
+        )
+        await workflow.wait_condition(lambda: self.action is not None)
+
+    async def _wait_for_report_in(self) -> None:
+        validity = timedelta(seconds=self.plan.letter_validity_seconds)
+        remind_before = timedelta(seconds=self.input.letter_remind_before_seconds)
+        waited = timedelta(0)
+        if timedelta(0) < remind_before < validity:
+            if await self._wait_for_action(validity - remind_before):
+                return
+            await self._record(
+                domain.LETTER_ISSUED, events=[EventItem(events.LETTER_EXPIRING)], label="expiring"
+            )
+            waited = validity - remind_before
+        if await self._wait_for_action(validity - waited):
+            return
+        self.process.expire()
+        await self._record(
+            domain.EXPIRED,
+            events=[EventItem(events.EXPIRED)],
+            timeline=[TimelineItem("expire", "system")],
+            label="expired",
+            finished=True,
+        )
+
+    # --- applying actions -------------------------------------------------------------------
+
+    async def _apply(self, action: Action) -> None:
+        if isinstance(action, DecisionRequest):
+            await self._apply_decision(action)
+        elif isinstance(action, ResubmitRequest):
+            await self._apply_resubmit(action)
+        elif isinstance(action, CancelRequest):
+            stage = self.process.stage
+            self.process.cancel()
+            await self._record(
+                domain.CANCELLED,
+                events=[EventItem(events.CANCELLED, {"reason": action.reason, "actor": action.actor})],
+                timeline=[TimelineItem("cancel", action.actor, stage, reason=action.reason)],
+                label="cancel",
+                finished=True,
+            )
+        else:
+            await self._complete(action)
+
+    async def _apply_decision(self, decision: DecisionRequest) -> None:
+        stage = self.process.stage
+        assert stage is not None
+        org = self.plan.stage_orgs[stage]
+        status = self.process.decide(decision.decision)
+        entry = TimelineItem(decision.decision, decision.actor, stage, org, decision.reason)
+        decided = EventItem(
+            events.STAGE_DECIDED,
+            {
+                "decided_stage": stage,
+                "decided_org_code": org,
+                "decision": decision.decision,
+                "actor": decision.actor,
+            },
+        )
+        if decision.decision == "reject":
+            rejected = EventItem(
+                events.REJECTED,
+                {"rejected_stage": stage, "reason": decision.reason or "", "actor": decision.actor},
+            )
+            await self._record(
+                status, events=[decided, rejected], timeline=[entry], label="reject", finished=True
+            )
+        elif decision.decision == "return":
+            returned = EventItem(
+                events.RETURNED,
+                {"returned_stage": stage, "reason": decision.reason or "", "actor": decision.actor},
+            )
+            await self._record(status, events=[decided, returned], timeline=[entry], label="return")
+        elif status == domain.LETTER_ISSUED:
+            valid_until = (workflow.now() + timedelta(seconds=self.plan.letter_validity_seconds)).date()
+            letter = LetterRequest(self.plan.letter_county, valid_until.isoformat(), self.dues_paid_through)
+            await self._record(
+                status,
+                events=[decided, EventItem(events.LETTER_ISSUED)],
+                timeline=[
+                    entry,
+                    TimelineItem("issue_letter", "system", stage=None, org_code=self.plan.letter_county),
+                ],
+                letter=letter,
+                label="letter",
+            )
+        else:
+            await self._record(status, events=[decided], timeline=[entry], label=f"approve-{stage}")
+
+    async def _apply_resubmit(self, request: ResubmitRequest) -> None:
+        self.plan = request.plan
+        if request.dues_paid_through:
+            self.dues_paid_through = request.dues_paid_through
+        status = self.process.resubmit(request.plan.chain)
+        await self._record(
+            status,
+            events=[EventItem(events.RESUBMITTED, {"reason": request.reason, "actor": request.actor})],
+            timeline=[TimelineItem("resubmit", request.actor, reason=request.reason)],
+            label="resubmit",
+            plan=request.plan,
+        )
+
+    async def _complete(self, report: ReportRequest) -> None:
+        self.process.report()
+        await self._record(
+            domain.LETTER_ISSUED,
+            events=[EventItem(events.REPORTED_IN, {"actor": report.actor})],
+            timeline=[TimelineItem("report", report.actor, org_code=self.plan.to_branch_code)],
+            label="report",
+        )
+        move = MoveRequest(self.input.transfer_id, self.input.member_id, self.plan.to_branch_code)
+        try:
+            await workflow.execute_activity(
+                "move_relationship",
+                move,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=MOVE_RETRY,
+                result_type=str,
+            )
+        except ActivityError as error:
+            # Compensation: a refused move ends the transfer visibly failed, never half-done.
+            reason = str(error.cause.message if isinstance(error.cause, ApplicationError) else error)
+            self.process.finish(moved=False)
+            await self._record(
+                domain.FAILED,
+                events=[EventItem(events.FAILED, {"reason": reason})],
+                timeline=[TimelineItem("fail", "system", reason=reason)],
+                label="failed",
+                finished=True,
+                failure_reason=reason,
+            )
+            return
+        self.process.finish(moved=True)
+        await self._record(
+            domain.COMPLETED,
+            events=[EventItem(events.COMPLETED, {"completed_at": workflow.now().isoformat()})],
+            timeline=[TimelineItem("complete", "system", org_code=self.plan.to_branch_code)],
+            label="complete",
+            finished=True,
+            receipt=True,
+        )
+
+    # --- the projection ---------------------------------------------------------------------
+
+    async def _record(
+        self,
+        status: str,
+        *,
+        label: str,
+        events: list[EventItem] | None = None,
+        timeline: list[TimelineItem] | None = None,
+        letter: LetterRequest | None = None,
+        plan: Plan | None = None,
+        finished: bool = False,
+        failure_reason: str | None = None,
+        receipt: bool = False,
+    ) -> None:
+        """Write one transition to the projection and outbox (an idempotent activity)."""
+        now = workflow.now()
+        stage = domain.stage_of(status)
+        if label in ("remind", "overdue", "expiring"):
+            pass  # the stage and its due time are unchanged
+        elif stage is not None:
+            self.overdue = False
+            self.due_at = now + timedelta(seconds=self.input.overdue_after_seconds)
+        else:
+            self.overdue = False
+            self.due_at = None
+        stage_org = self.plan.stage_orgs.get(stage) if stage else None
+        self.step_no += 1
+        step = StepRecord(
+            transfer_id=self.input.transfer_id,
+            step_key=f"{self.step_no:04d}-{label}",
+            at=now.isoformat(),
+            status=status,
+            stage=stage,
+            stage_org=stage_org,
+            due_at=self.due_at.isoformat() if self.due_at else None,
+            overdue=self.overdue,
+            events=events or [],
+            timeline=timeline or [],
+            letter=letter,
+            plan=plan,
+            finished=finished,
+            failure_reason=failure_reason,
+            receipt=receipt,
+        )
+        await workflow.execute_activity(
+            "record_step",
+            step,
+            start_to_close_timeout=PROJECTION_TIMEOUT,
+            retry_policy=PROJECTION_RETRY,
+            result_type=bool,
+        )
+        workflow.upsert_search_attributes(
+            [
+                search_attributes.TRANSFER_STATUS.value_set(status),
+                search_attributes.RECEIVING_BRANCH.value_set(self.plan.to_branch_code),
+                search_attributes.CURRENT_STAGE_ORG.value_set(stage_org)
+                if stage_org
+                else search_attributes.CURRENT_STAGE_ORG.value_unset(),
+            ]
         )

@@ -74,6 +74,17 @@ class Cancelled(TransferEvent):
     actor = fields.String(required=True)
 
 
+class Resubmitted(TransferEvent):
+    """The applicant revised a returned transfer; the chain starts again at the sending branch."""
+
+    reason = fields.String(allow_none=True, load_default=None)
+    actor = fields.String(required=True)
+
+
+class ReportedIn(TransferEvent):
+    actor = fields.String(required=True)
+
+
 class Failed(TransferEvent):
     reason = fields.String(required=True)
 
@@ -89,4 +100,6 @@ LETTER_EXPIRING = register("transfer.letter_expiring.v1", LetterEvent())
 COMPLETED = register("transfer.completed.v1", Completed())
 CANCELLED = register("transfer.cancelled.v1", Cancelled())
 EXPIRED = register("transfer.expired.v1", LetterEvent())
+RESUBMITTED = register("transfer.resubmitted.v1", Resubmitted())
+REPORTED_IN = register("transfer.reported_in.v1", ReportedIn())
 FAILED = register("transfer.failed.v1", Failed())

@@ -1,0 +1,98 @@
+"""HTTP endpoints of the transfer service: parse, call a use case, serialize. No rules here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from services.transfer import schemas, service
+from shared.auth import Principal
+from shared.web import Blueprint, authenticated, context
+
+transfers = Blueprint(
+    "transfers", __name__, url_prefix="/api/v1/transfers", description="Transfers (组织关系转接)"
+)
+stats = Blueprint("transfer_stats", __name__, url_prefix="/api/v1/stats", description="Transfer counts")
+
+ORG_ROLES = ("branch_secretary", "township_officer", "org_department", "admin")
+
+
+def deps() -> service.TransferDeps:
+    return context().extras["transfer"]
+
+
+@transfers.route("")
+class Transfers(MethodView):
+    @authenticated("member", "branch_secretary", "township_officer", "org_department", "admin")
+    @transfers.arguments(schemas.TransferCreateSchema)
+    @transfers.response(201, schemas.TransferSchema)
+    def post(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """Apply to move a member's relationship (the member, or the sending branch's secretary)."""
+        return service.apply(deps(), principal, body)
+
+    @authenticated("member", *ORG_ROLES)
+    @transfers.arguments(schemas.TransferListQuery, location="query")
+    @transfers.response(200, schemas.TransferPageSchema)
+    def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """The caller's org's boxes: `todo` (waiting on it), `pending` (its step done), `done`."""
+        return service.list_transfers(deps(), principal, query)
+
+
+@transfers.route("/<string:transfer_id>")
+class TransferById(MethodView):
+    @authenticated()
+    @transfers.response(200, schemas.TransferSchema)
+    def get(self, transfer_id: str, principal: Principal) -> dict[str, Any]:
+        """One transfer with its current stage, timeline and letter."""
+        return service.get(deps(), principal, transfer_id)
+
+
+@transfers.route("/<string:transfer_id>/decisions")
+class Decisions(MethodView):
+    @authenticated(*ORG_ROLES)
+    @transfers.arguments(schemas.DecisionSchema)
+    @transfers.response(200, schemas.TransferSchema)
+    def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
+        """Approve, reject or return at the current stage (its holder, or an admin)."""
+        return service.decide(deps(), principal, transfer_id, body)
+
+
+@transfers.route("/<string:transfer_id>/resubmit")
+class Resubmit(MethodView):
+    @authenticated("member", "branch_secretary")
+    @transfers.arguments(schemas.ResubmitSchema)
+    @transfers.response(200, schemas.TransferSchema)
+    def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
+        """Resubmit a returned transfer, optionally to another receiving branch."""
+        return service.resubmit(deps(), principal, transfer_id, body)
+
+
+@transfers.route("/<string:transfer_id>/cancel")
+class Cancel(MethodView):
+    @authenticated("member", "branch_secretary", "admin")
+    @transfers.arguments(schemas.CancelSchema)
+    @transfers.response(200, schemas.TransferSchema)
+    def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
+        """Withdraw the transfer before completion (本人撤回)."""
+        return service.cancel(deps(), principal, transfer_id, body)
+
+
+@transfers.route("/<string:transfer_id>/report")
+class Report(MethodView):
+    @authenticated("member", "branch_secretary", "admin")
+    @transfers.arguments(schemas.ReportSchema)
+    @transfers.response(200, schemas.TransferSchema)
+    def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
+        """The member reported in at the receiving branch; answers once the relationship moved."""
+        return service.report(deps(), principal, transfer_id)
+
+
+@stats.route("/transfers")
+class TransferStats(MethodView):
+    @authenticated(*ORG_ROLES)
+    @stats.arguments(schemas.StatsQuery, location="query")
+    @stats.response(200, schemas.TransferStatsSchema)
+    def get(self, query: dict[str, Any], principal: Principal) -> dict[str, int]:
+        """Counts for an org's dashboard: to do, overdue, in and out this year, pending."""
+        return service.stats(deps(), principal, query.get("org"))

@@ -1,0 +1,122 @@
+"""The dataclasses that cross the Temporal boundary: workflow input, updates, activity arguments.
+
+One dataclass argument each, so that fields can be added later without breaking histories
+(new fields need defaults).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Plan:
+    """The route-dependent part of a transfer: recomputed when a resubmit changes the destination."""
+
+    to_branch_code: str
+    route: str
+    chain: list[str]
+    # stage → org that holds it, and stage → org told when it turns overdue.
+    stage_orgs: dict[str, str]
+    escalation_orgs: dict[str, str | None]
+    letter_validity_seconds: float
+    letter_county: str
+    to_path: str = ""
+
+
+@dataclass
+class TransferInput:
+    transfer_id: str
+    member_id: str
+    from_branch_code: str
+    plan: Plan
+    dues_paid_through: str | None
+    remind_after_seconds: float
+    overdue_after_seconds: float
+    letter_remind_before_seconds: float
+
+
+@dataclass
+class DecisionRequest:
+    decision: str
+    actor: str
+    reason: str | None = None
+    # The stage the caller was authorised for; a different open stage means it was already decided.
+    expected_stage: str | None = None
+
+
+@dataclass
+class ResubmitRequest:
+    actor: str
+    plan: Plan
+    reason: str | None = None
+    dues_paid_through: str | None = None
+
+
+@dataclass
+class CancelRequest:
+    actor: str
+    reason: str
+
+
+@dataclass
+class ReportRequest:
+    actor: str
+
+
+@dataclass
+class TimelineItem:
+    action: str
+    actor: str
+    stage: str | None = None
+    org_code: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class LetterRequest:
+    county_code: str
+    valid_until: str  # ISO date
+    dues_paid_through: str | None
+
+
+@dataclass
+class EventItem:
+    type: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepRecord:
+    """One transition written to the projection, its timeline and the outbox in one transaction."""
+
+    transfer_id: str
+    step_key: str
+    at: str  # ISO 8601, from workflow.now()
+    status: str
+    stage: str | None = None
+    stage_org: str | None = None
+    due_at: str | None = None
+    overdue: bool = False
+    events: list[EventItem] = field(default_factory=list)
+    timeline: list[TimelineItem] = field(default_factory=list)
+    letter: LetterRequest | None = None
+    plan: Plan | None = None
+    finished: bool = False
+    failure_reason: str | None = None
+    receipt: bool = False
+
+
+@dataclass
+class MoveRequest:
+    transfer_id: str
+    member_id: str
+    to_branch_code: str
+
+
+@dataclass
+class StatusView:
+    status: str
+    stage: str | None
+    stage_org: str | None

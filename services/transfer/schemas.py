@@ -1,0 +1,101 @@
+"""Request and response schemas of the transfer API (they make the OpenAPI document)."""
+
+from marshmallow import Schema, fields, validate
+
+from services.transfer import domain
+from shared.pagination import PageQuery, page_schema
+
+org_code = validate.Regexp(r"^[A-Z0-9-]{2,40}$", error="must be 2-40 characters of A-Z, 0-9 and -")
+reason_text = validate.Length(min=1, max=2000)
+STATUSES = [domain.stage_status(stage) for stage in domain.STAGES] + [
+    domain.LETTER_ISSUED,
+    domain.RETURNED,
+    *domain.TERMINAL,
+]
+
+
+class TransferCreateSchema(Schema):
+    member_id = fields.String(required=True, validate=validate.Length(min=1, max=26))
+    to_branch_code = fields.String(required=True, validate=org_code)
+    reason = fields.String(required=True, validate=reason_text)
+
+
+class DecisionSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(domain.DECISIONS))
+    reason = fields.String(load_default=None, allow_none=True, validate=reason_text)
+
+
+class ResubmitSchema(Schema):
+    to_branch_code = fields.String(load_default=None, allow_none=True, validate=org_code)
+    reason = fields.String(load_default=None, allow_none=True, validate=reason_text)
+
+
+class CancelSchema(Schema):
+    reason = fields.String(required=True, validate=reason_text)
+
+
+class ReportSchema(Schema):
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class StageSchema(Schema):
+    name = fields.String(required=True)
+    org_code = fields.String(allow_none=True)
+    due_at = fields.AwareDateTime(allow_none=True)
+    overdue = fields.Boolean(required=True)
+
+
+class TimelineEntrySchema(Schema):
+    at = fields.AwareDateTime(required=True)
+    stage = fields.String(allow_none=True)
+    org_code = fields.String(allow_none=True)
+    actor = fields.String(required=True)
+    action = fields.String(required=True)
+    reason = fields.String(allow_none=True)
+
+
+class LetterSchema(Schema):
+    number = fields.String(required=True)
+    issued_on = fields.Date(required=True)
+    valid_until = fields.Date(required=True)
+    dues_paid_through = fields.String(allow_none=True)
+
+
+class TransferSchema(Schema):
+    id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    member_name = fields.String()
+    from_branch_code = fields.String(required=True)
+    to_branch_code = fields.String(required=True)
+    route = fields.String(required=True)
+    status = fields.String(required=True)
+    reason = fields.String()
+    applicant = fields.String()
+    current_stage = fields.Nested(StageSchema, allow_none=True)
+    timeline = fields.List(fields.Nested(TimelineEntrySchema))
+    letter = fields.Nested(LetterSchema, allow_none=True)
+    failure_reason = fields.String(allow_none=True)
+    receipt_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class TransferListQuery(PageQuery):
+    box = fields.String(load_default="todo", validate=validate.OneOf(["todo", "pending", "done"]))
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    org = fields.String(load_default=None, validate=org_code)
+
+
+class StatsQuery(Schema):
+    org = fields.String(load_default=None, validate=org_code)
+
+
+class TransferStatsSchema(Schema):
+    todo = fields.Integer(required=True)
+    overdue = fields.Integer(required=True)
+    in_this_year = fields.Integer(required=True)
+    out_this_year = fields.Integer(required=True)
+    pending = fields.Integer(required=True)
+
+
+TransferPageSchema = page_schema(TransferSchema)

@@ -1,0 +1,500 @@
+"""Transfer use cases: authorise, consult registration, write the projection, drive the workflow.
+
+Temporal owns the process; these functions check who may act (403), what the projection says
+(409 before bothering Temporal), then send a workflow update whose validator has the last word.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from services.transfer import domain, search_attributes
+from services.transfer.messages import (
+    CancelRequest,
+    DecisionRequest,
+    Plan,
+    ReportRequest,
+    ResubmitRequest,
+    TransferInput,
+)
+from services.transfer.models import TimelineEntry, Transfer, audit_log, outbox
+from services.transfer.registration import Registration, Route
+from services.transfer.workflows import TransferWorkflow
+from shared import audit
+from shared.auth import ORG_ROLES, Principal
+from shared.contracts import transfer as events
+from shared.db import Database, new_id, utcnow
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from shared.pagination import decode_cursor, page
+from shared.settings import Settings
+from shared.temporal import TemporalGateway
+
+T = TypeVar("T")
+
+
+@dataclass
+class TransferDeps:
+    """What the use cases talk to; one per process, stored in the service context."""
+
+    settings: Settings
+    database: Database
+    registration: Registration
+    temporal: TemporalGateway
+    _temporal_checked_at: float = field(default=0.0)
+    _temporal_ok: bool = field(default=False)
+
+    def temporal_reachable(self) -> bool:
+        # A readiness probe per request would hammer Temporal: cache the answer a few seconds.
+        now = time.monotonic()
+        if now - self._temporal_checked_at > 5.0:
+            self._temporal_ok = self.temporal.reachable()
+            self._temporal_checked_at = now
+        return self._temporal_ok
+
+
+# --- plans and views ----------------------------------------------------------------------
+
+
+def build_plan(settings: Settings, route: Route, to_path: str) -> Plan:
+    chain = domain.parse_chain(settings.transfer_chains[route.route])
+    stage_orgs = {stage: domain.stage_org(stage, route.sending, route.receiving) for stage in chain}
+    escalation = {stage: domain.escalation_org(stage, route.sending, route.receiving) for stage in chain}
+    return Plan(
+        to_branch_code=route.receiving.branch,
+        route=route.route,
+        chain=list(chain),
+        stage_orgs=stage_orgs,
+        escalation_orgs=escalation,
+        letter_validity_seconds=settings.letter_validity[route.route].total_seconds(),
+        letter_county=domain.letter_county(route.sending),
+        to_path=to_path,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def transfer_view(transfer: Transfer, timeline: list[TimelineEntry] | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": transfer.id,
+        "member_id": transfer.member_id,
+        "member_name": transfer.member_name,
+        "from_branch_code": transfer.from_branch_code,
+        "to_branch_code": transfer.to_branch_code,
+        "route": transfer.route,
+        "status": transfer.status,
+        "reason": transfer.reason,
+        "applicant": transfer.applicant,
+        "current_stage": {
+            "name": transfer.current_stage,
+            "org_code": transfer.current_stage_org,
+            "due_at": transfer.due_at,
+            "overdue": transfer.overdue,
+        }
+        if transfer.current_stage
+        else None,
+        "letter": {
+            "number": transfer.letter_number,
+            "issued_on": transfer.letter_issued_on,
+            "valid_until": transfer.letter_valid_until,
+            "dues_paid_through": transfer.letter_dues_paid_through,
+        }
+        if transfer.letter_number
+        else None,
+        "failure_reason": transfer.failure_reason,
+        "receipt_at": transfer.receipt_at,
+        "created_at": transfer.created_at,
+        "updated_at": transfer.updated_at,
+    }
+    if timeline is not None:
+        view["timeline"] = [
+            {
+                "at": e.at,
+                "stage": e.stage,
+                "org_code": e.org_code,
+                "actor": e.actor,
+                "action": e.action,
+                "reason": e.reason,
+            }
+            for e in timeline
+        ]
+    return view
+
+
+def _load(session: Session, transfer_id: str) -> Transfer:
+    transfer = session.get(Transfer, transfer_id)
+    if transfer is None:
+        raise NotFound(f"transfer {transfer_id} does not exist")
+    return transfer
+
+
+def _full_view(database: Database, transfer_id: str) -> dict[str, Any]:
+    with database.reader() as session:
+        transfer = _load(session, transfer_id)
+        timeline = session.scalars(
+            select(TimelineEntry).where(TimelineEntry.transfer_id == transfer_id).order_by(TimelineEntry.id)
+        ).all()
+        return transfer_view(transfer, list(timeline))
+
+
+# --- who may do what ----------------------------------------------------------------------
+
+
+def _in_scope(principal: Principal, transfer: Transfer) -> bool:
+    if principal.is_admin or principal.is_service:
+        return True
+    if principal.role == "member":
+        return principal.sub == transfer.member_id
+    mark = f"/{principal.org}/"
+    return principal.role in ORG_ROLES and (mark in transfer.from_path or mark in transfer.to_path)
+
+
+def _is_applicant_side(principal: Principal, transfer: Transfer) -> bool:
+    """The member, or a secretary of the sending branch: who may apply, resubmit and cancel."""
+    if principal.role == "member":
+        return principal.sub == transfer.member_id
+    return principal.role == "branch_secretary" and principal.org == transfer.from_branch_code
+
+
+def _require_stage_holder(principal: Principal, transfer: Transfer) -> str:
+    stage = transfer.current_stage
+    if stage is None or not domain.is_open(transfer.status):
+        raise Conflict(f"no stage is open: the transfer is {transfer.status}")
+    if principal.is_admin:
+        return stage
+    if principal.role == domain.STAGE_ROLE[stage] and principal.org == transfer.current_stage_org:
+        return stage
+    if _in_scope(principal, transfer) and principal.role in ORG_ROLES:
+        # Someone with a part in this transfer, but not now: their stage is past or still ahead.
+        raise Conflict(f"the transfer is at {transfer.status}, held by {transfer.current_stage_org}")
+    raise Forbidden(f"{principal.role} of {principal.org} does not hold the {stage} stage")
+
+
+# --- Temporal -----------------------------------------------------------------------------
+
+
+def _workflow_call(
+    deps: TransferDeps, operation: Callable[[Client], Awaitable[T]], timeout: float = 30.0
+) -> T:
+    """Call Temporal; a refused update becomes the matching 409 or 422."""
+    try:
+        return deps.temporal.call(operation, timeout=timeout)
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+        if isinstance(cause, ApplicationError) and cause.type == "InvalidInput":
+            raise InvalidInput(message, field="decision") from error
+        raise Conflict(message) from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise Conflict("the transfer's process has already finished") from error
+        raise Unavailable(f"Temporal refused the call: {error.message}") from error
+
+
+def _update(deps: TransferDeps, transfer_id: str, update: Any, request: Any, timeout: float = 30.0) -> None:
+    async def send(client: Client) -> Any:
+        return await client.get_workflow_handle(f"transfer-{transfer_id}").execute_update(update, request)
+
+    _workflow_call(deps, send, timeout)
+
+
+# --- use cases ----------------------------------------------------------------------------
+
+
+def apply(deps: TransferDeps, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+    if principal.role not in ("member", "branch_secretary"):
+        raise Forbidden("only the member or the sending branch's secretary may apply")
+    if principal.role == "member" and principal.sub != body["member_id"]:
+        raise Forbidden("a member may apply only for themself")
+    member = deps.registration.member(body["member_id"])
+    if principal.role == "branch_secretary" and principal.org != member.branch_code:
+        raise Forbidden("only the secretary of the member's own branch may apply for them")
+    domain.check_new_transfer(member.branch_code, body["to_branch_code"])
+    route = deps.registration.route(member.branch_code, body["to_branch_code"])
+    plan = build_plan(deps.settings, route, deps.registration.path(route.receiving.branch))
+    from_path = deps.registration.path(member.branch_code)
+    now = utcnow()
+    settings = deps.settings
+    first_stage = plan.chain[0]
+    transfer_id = new_id()
+    with deps.database.transaction() as session:
+        if session.scalar(select(Transfer.id).where(Transfer.open_member_id == member.id)):
+            raise Conflict("the member already has an open transfer", field="member_id")
+        transfer = Transfer(
+            id=transfer_id,
+            member_id=member.id,
+            member_name=member.name,
+            open_member_id=member.id,
+            applicant=principal.sub,
+            applicant_role=principal.role,
+            reason=body["reason"],
+            route=plan.route,
+            from_branch_code=member.branch_code,
+            to_branch_code=plan.to_branch_code,
+            from_path=from_path,
+            to_path=plan.to_path,
+            status=domain.stage_status(first_stage),
+            current_stage=first_stage,
+            current_stage_org=plan.stage_orgs[first_stage],
+            due_at=now + settings.stage_overdue_after,
+            overdue=False,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(transfer)
+        session.add(
+            TimelineEntry(
+                transfer_id=transfer_id,
+                at=now,
+                stage=None,
+                org_code=member.branch_code if principal.role == "branch_secretary" else None,
+                actor=principal.sub,
+                action="apply",
+                reason=body["reason"],
+            )
+        )
+        session.flush()
+        from services.transfer.activities import event_data
+
+        outbox.add(
+            session,
+            events.REQUESTED,
+            transfer_id,
+            {**event_data(transfer), "reason": body["reason"], "applicant": principal.sub},
+        )
+        audit.record(session, audit_log, principal, "apply", "transfer", transfer_id)
+    _start_workflow(deps, transfer, plan, member.dues_paid_through)
+    return _full_view(deps.database, transfer_id)
+
+
+def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: str | None) -> None:
+    settings = deps.settings
+    workflow_input = TransferInput(
+        transfer_id=transfer.id,
+        member_id=transfer.member_id,
+        from_branch_code=transfer.from_branch_code,
+        plan=plan,
+        dues_paid_through=dues,
+        remind_after_seconds=settings.stage_remind_after.total_seconds(),
+        overdue_after_seconds=settings.stage_overdue_after.total_seconds(),
+        letter_remind_before_seconds=settings.letter_remind_before.total_seconds(),
+    )
+    attributes = TypedSearchAttributes(
+        [
+            search_attributes.TRANSFER_STATUS.value_set(transfer.status),
+            search_attributes.SENDING_BRANCH.value_set(transfer.from_branch_code),
+            search_attributes.RECEIVING_BRANCH.value_set(transfer.to_branch_code),
+            search_attributes.CURRENT_STAGE_ORG.value_set(transfer.current_stage_org or ""),
+        ]
+    )
+
+    async def start(client: Client) -> None:
+        # The id makes the start idempotent: a retried request finds the running workflow.
+        await client.start_workflow(
+            TransferWorkflow.run,
+            workflow_input,
+            id=f"transfer-{transfer.id}",
+            task_queue=settings.temporal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=attributes,
+        )
+
+    try:
+        deps.temporal.call(start, timeout=15.0)
+    except Exception as error:
+        # Never leave a projection with no process behind it: end it visibly and free the member.
+        reason = f"the transfer process could not be started: {type(error).__name__}"
+        with deps.database.transaction() as session:
+            row = _load(session, transfer.id)
+            row.status, row.current_stage, row.current_stage_org = domain.FAILED, None, None
+            row.failure_reason, row.open_member_id, row.finished_at = reason, None, utcnow()
+            session.flush()
+            from services.transfer.activities import event_data
+
+            outbox.add(session, events.FAILED, row.id, {**event_data(row), "reason": reason})
+        raise Unavailable(reason) from error
+
+
+def get(deps: TransferDeps, principal: Principal, transfer_id: str) -> dict[str, Any]:
+    with deps.database.reader() as session:
+        transfer = _load(session, transfer_id)
+        if not _in_scope(principal, transfer):
+            raise Forbidden("this transfer is outside your scope")
+    return _full_view(deps.database, transfer_id)
+
+
+def decide(
+    deps: TransferDeps, principal: Principal, transfer_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    domain.check_decision(body["decision"], body.get("reason"))
+    with deps.database.reader() as session:
+        transfer = _load(session, transfer_id)
+        stage = _require_stage_holder(principal, transfer)
+    request = DecisionRequest(body["decision"], principal.sub, body.get("reason"), expected_stage=stage)
+    _update(deps, transfer_id, TransferWorkflow.decide, request)
+    _audit(deps, principal, f"decide:{body['decision']}", transfer_id)
+    return _full_view(deps.database, transfer_id)
+
+
+def resubmit(
+    deps: TransferDeps, principal: Principal, transfer_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    with deps.database.reader() as session:
+        transfer = _load(session, transfer_id)
+        if not _is_applicant_side(principal, transfer):
+            raise Forbidden("only the applicant's side (the member or the sending secretary) may resubmit")
+        if transfer.status != domain.RETURNED:
+            raise Conflict(f"only a returned transfer can be resubmitted; it is {transfer.status}")
+        from_branch, to_branch = (
+            transfer.from_branch_code,
+            body.get("to_branch_code") or transfer.to_branch_code,
+        )
+        member_id = transfer.member_id
+    domain.check_new_transfer(from_branch, to_branch)
+    route = deps.registration.route(from_branch, to_branch)
+    plan = build_plan(deps.settings, route, deps.registration.path(to_branch))
+    dues = deps.registration.member(member_id).dues_paid_through
+    _update(
+        deps,
+        transfer_id,
+        TransferWorkflow.resubmit,
+        ResubmitRequest(principal.sub, plan, body.get("reason"), dues),
+    )
+    _audit(deps, principal, "resubmit", transfer_id)
+    return _full_view(deps.database, transfer_id)
+
+
+def cancel(
+    deps: TransferDeps, principal: Principal, transfer_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    with deps.database.reader() as session:
+        transfer = _load(session, transfer_id)
+        if not (principal.is_admin or _is_applicant_side(principal, transfer)):
+            raise Forbidden("only the member or the sending secretary may cancel")
+        if not domain.is_open(transfer.status):
+            raise Conflict(f"the transfer can no longer be cancelled: it is {transfer.status}")
+    _update(deps, transfer_id, TransferWorkflow.cancel, CancelRequest(principal.sub, body["reason"]))
+    _audit(deps, principal, "cancel", transfer_id)
+    return _full_view(deps.database, transfer_id)
+
+
+def report(deps: TransferDeps, principal: Principal, transfer_id: str) -> dict[str, Any]:
+    with deps.database.reader() as session:
+        transfer = _load(session, transfer_id)
+        allowed = (
+            principal.is_admin
+            or (principal.role == "member" and principal.sub == transfer.member_id)
+            or (principal.role == "branch_secretary" and principal.org == transfer.to_branch_code)
+        )
+        if not allowed:
+            raise Forbidden("only the member or the receiving branch's secretary may report in")
+        if transfer.status != domain.LETTER_ISSUED:
+            raise Conflict(f"report-in needs an issued letter; the transfer is {transfer.status}")
+    # The update returns once the relationship has moved (or the move was refused).
+    _update(deps, transfer_id, TransferWorkflow.report, ReportRequest(principal.sub), timeout=60.0)
+    _audit(deps, principal, "report", transfer_id)
+    return _full_view(deps.database, transfer_id)
+
+
+def _audit(deps: TransferDeps, principal: Principal, action: str, transfer_id: str) -> None:
+    with deps.database.transaction() as session:
+        audit.record(session, audit_log, principal, action, "transfer", transfer_id)
+
+
+# --- lists and counts ---------------------------------------------------------------------
+
+
+def _box_org(deps: TransferDeps, principal: Principal, org: str | None) -> str:
+    """The org whose boxes are read: the caller's own, or one in its subtree (admin: any)."""
+    if org is None or org == principal.org:
+        return principal.org
+    if principal.is_admin or principal.is_service:
+        return org
+    if principal.role in ORG_ROLES and deps.registration.orgs.in_subtree(org, principal.org):
+        return org
+    raise Forbidden(f"{org} is outside your scope")
+
+
+def _acted(org: str) -> ColumnElement[bool]:
+    return exists().where(TimelineEntry.transfer_id == Transfer.id, TimelineEntry.org_code == org)
+
+
+def _box_condition(principal: Principal, org: str, box: str) -> ColumnElement[bool]:
+    finished = Transfer.status.in_(domain.TERMINAL)
+    if principal.role == "member":
+        mine = Transfer.member_id == principal.sub
+        if box == "todo":
+            return and_(mine, Transfer.status.in_((domain.RETURNED, domain.LETTER_ISSUED)))
+        if box == "pending":
+            return and_(mine, ~finished, Transfer.status.notin_((domain.RETURNED, domain.LETTER_ISSUED)))
+        return and_(mine, finished)
+    if box == "todo":
+        return Transfer.current_stage_org == org
+    involved = or_(_acted(org), Transfer.from_branch_code == org, Transfer.to_branch_code == org)
+    if box == "pending":
+        return and_(
+            ~finished, involved, or_(Transfer.current_stage_org.is_(None), Transfer.current_stage_org != org)
+        )
+    return and_(finished, involved)
+
+
+def list_transfers(deps: TransferDeps, principal: Principal, query: dict[str, Any]) -> dict[str, Any]:
+    org = _box_org(deps, principal, query.get("org"))
+    after = decode_cursor(query.get("cursor"))
+    limit = query["limit"]
+    with deps.database.reader() as session:
+        statement = select(Transfer).where(_box_condition(principal, org, query["box"]))
+        if query.get("status"):
+            statement = statement.where(Transfer.status == query["status"])
+        if after:
+            statement = statement.where(Transfer.id < after[0])
+        rows = session.scalars(statement.order_by(Transfer.id.desc()).limit(limit + 1)).all()
+        result = page(rows, limit, key=lambda row: (row.id,))
+        result["items"] = [transfer_view(row) for row in result["items"]]
+        return result
+
+
+def stats(deps: TransferDeps, principal: Principal, org: str | None) -> dict[str, int]:
+    if principal.role == "member":
+        raise Forbidden("members have no transfer dashboard")
+    org = _box_org(deps, principal, org)
+    year_start = datetime(utcnow().year, 1, 1, tzinfo=UTC)
+    mark = f"%/{org}/%"
+    completed_this_year = and_(Transfer.status == domain.COMPLETED, Transfer.finished_at >= year_start)
+    with deps.database.reader() as session:
+
+        def count(condition: ColumnElement[bool]) -> int:
+            return session.scalar(select(func.count()).select_from(Transfer).where(condition)) or 0
+
+        return {
+            "todo": count(Transfer.current_stage_org == org),
+            "overdue": count(and_(Transfer.current_stage_org == org, Transfer.overdue.is_(True))),
+            "in_this_year": count(and_(completed_this_year, Transfer.to_path.like(mark))),
+            "out_this_year": count(and_(completed_this_year, Transfer.from_path.like(mark))),
+            "pending": count(_box_condition(principal, org, "pending")),
+        }
+
+
+__all__ = [
+    "TransferDeps",
+    "apply",
+    "get",
+    "decide",
+    "resubmit",
+    "cancel",
+    "report",
+    "list_transfers",
+    "stats",
+]

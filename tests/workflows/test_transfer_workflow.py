@@ -1,0 +1,302 @@
+"""TransferWorkflow on a real Temporal dev server, writing its projection to the real database."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from services.transfer import domain
+from services.transfer.messages import CancelRequest, DecisionRequest, ReportRequest, ResubmitRequest
+from services.transfer.workflows import TransferWorkflow
+from tests.workflows.transfer_support import (
+    RegistrationDouble,
+    events_of,
+    projection,
+    start_transfer,
+    transfer_worker,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture
+def database(migrated):
+    return migrated("transfer")
+
+
+@pytest.fixture
+def settings(settings_for):
+    return settings_for("transfer")
+
+
+async def approve_all(handle, plan) -> None:
+    for stage in plan.chain:
+        view = await handle.execute_update(
+            TransferWorkflow.decide, DecisionRequest("approve", f"actor-{stage}", expected_stage=stage)
+        )
+    assert view.status == domain.LETTER_ISSUED
+
+
+@pytest.mark.parametrize("route", ["same_county", "cross_county", "cross_province"])
+async def test_approve_all_the_way_then_report_in_completes(
+    temporal_env, task_queue, database, settings, route
+):
+    registration = RegistrationDouble()
+    async with transfer_worker(temporal_env.client, task_queue, database, registration):
+        handle, transfer_id, member_id, plan = await start_transfer(
+            temporal_env.client, task_queue, database, settings, route
+        )
+        expected_chain = ["sending_branch", "township", "receiving_branch"]
+        if route != "same_county":
+            expected_chain.insert(2, "county")
+        assert plan.chain == expected_chain
+        await approve_all(handle, plan)
+        letter_row, _ = projection(database, transfer_id)
+        assert letter_row.letter_number and letter_row.letter_number.startswith(plan.letter_county + "-")
+        validity = settings.letter_validity[route]
+        assert letter_row.letter_valid_until - letter_row.letter_issued_on == timedelta(days=validity.days)
+        view = await handle.execute_update(TransferWorkflow.report, ReportRequest(member_id))
+        assert view.status == domain.COMPLETED
+        assert await handle.result() == domain.COMPLETED
+    assert registration.moves[transfer_id] == 1
+    row, timeline = projection(database, transfer_id)
+    assert (row.status, row.current_stage, row.open_member_id) == ("completed", None, None)
+    assert row.receipt_at is not None
+    actions = [entry.action for entry in timeline]
+    assert actions == ["approve"] * len(plan.chain) + ["issue_letter", "report", "complete"]
+    assert [entry.org_code for entry in timeline[: len(plan.chain)]] == [
+        plan.stage_orgs[s] for s in plan.chain
+    ]
+    types = events_of(database, transfer_id)
+    assert types.count("transfer.stage_decided.v1") == len(plan.chain)
+    assert types[-3:] == ["transfer.letter_issued.v1", "transfer.reported_in.v1", "transfer.completed.v1"]
+
+
+@pytest.mark.parametrize("reject_at", [0, 1, 2, 3])
+async def test_reject_at_each_stage_ends_the_transfer(
+    temporal_env, task_queue, database, settings, reject_at
+):
+    async with transfer_worker(temporal_env.client, task_queue, database, RegistrationDouble()):
+        handle, transfer_id, _, plan = await start_transfer(
+            temporal_env.client, task_queue, database, settings
+        )
+        for stage in plan.chain[:reject_at]:
+            await handle.execute_update(
+                TransferWorkflow.decide, DecisionRequest("approve", "a", expected_stage=stage)
+            )
+        stage = plan.chain[reject_at]
+        view = await handle.execute_update(
+            TransferWorkflow.decide, DecisionRequest("reject", "secretary", "档案不全", expected_stage=stage)
+        )
+        assert view.status == domain.REJECTED
+        assert await handle.result() == domain.REJECTED
+    row, timeline = projection(database, transfer_id)
+    assert row.status == "rejected" and row.open_member_id is None and row.finished_at is not None
+    assert (timeline[-1].action, timeline[-1].stage, timeline[-1].reason) == ("reject", stage, "档案不全")
+    assert events_of(database, transfer_id)[-1] == "transfer.rejected.v1"
+
+
+async def test_return_then_resubmit_starts_again_at_the_sending_branch(
+    temporal_env, task_queue, database, settings
+):
+    async with transfer_worker(temporal_env.client, task_queue, database, RegistrationDouble()):
+        handle, transfer_id, member_id, plan = await start_transfer(
+            temporal_env.client, task_queue, database, settings
+        )
+        await handle.execute_update(
+            TransferWorkflow.decide, DecisionRequest("approve", "s", expected_stage="sending_branch")
+        )
+        view = await handle.execute_update(
+            TransferWorkflow.decide,
+            DecisionRequest("return", "officer", "请补充说明", expected_stage="township"),
+        )
+        assert view.status == domain.RETURNED
+        row, _ = projection(database, transfer_id)
+        assert (row.status, row.current_stage) == ("returned", None)
+        # A decision while returned is refused by the validator, synchronously.
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(TransferWorkflow.decide, DecisionRequest("approve", "x"))
+        assert refused.value.cause.type == "Conflict"
+        view = await handle.execute_update(
+            TransferWorkflow.resubmit, ResubmitRequest(member_id, plan, "已补充")
+        )
+        assert view.status == "pending_sending_branch"
+        await approve_all(handle, plan)
+    row, timeline = projection(database, transfer_id)
+    assert row.status == domain.LETTER_ISSUED
+    assert [e.action for e in timeline][:3] == ["approve", "return", "resubmit"]
+    assert "transfer.returned.v1" in events_of(database, transfer_id)
+    await handle.terminate("test over")
+
+
+@pytest.mark.parametrize(
+    "cancel_at",
+    [
+        "pending_sending_branch",
+        "pending_township",
+        "pending_county",
+        "pending_receiving_branch",
+        "returned",
+        "letter_issued",
+    ],
+)
+async def test_cancel_at_each_stage(temporal_env, task_queue, database, settings, cancel_at):
+    async with transfer_worker(temporal_env.client, task_queue, database, RegistrationDouble()):
+        handle, transfer_id, member_id, plan = await start_transfer(
+            temporal_env.client, task_queue, database, settings
+        )
+        status = (await handle.query(TransferWorkflow.status)).status
+        while status != cancel_at:
+            stage = domain.stage_of(status)
+            decision = "return" if cancel_at == "returned" else "approve"
+            status = (
+                await handle.execute_update(
+                    TransferWorkflow.decide, DecisionRequest(decision, "a", "r", stage)
+                )
+            ).status
+        view = await handle.execute_update(TransferWorkflow.cancel, CancelRequest(member_id, "不调了"))
+        assert view.status == domain.CANCELLED
+        assert await handle.result() == domain.CANCELLED
+        # Finished: a second cancel finds the workflow closed.
+        with pytest.raises(Exception):  # noqa: B017 (closed workflows refuse updates with an RPC error)
+            await handle.execute_update(TransferWorkflow.cancel, CancelRequest(member_id, "again"))
+    row, timeline = projection(database, transfer_id)
+    assert row.status == "cancelled" and row.open_member_id is None
+    assert timeline[-1].action == "cancel"
+    assert events_of(database, transfer_id)[-1] == "transfer.cancelled.v1"
+
+
+async def test_wrong_stage_and_concurrent_decisions_are_refused(temporal_env, task_queue, database, settings):
+    async with transfer_worker(temporal_env.client, task_queue, database, RegistrationDouble()):
+        handle, transfer_id, member_id, plan = await start_transfer(
+            temporal_env.client, task_queue, database, settings
+        )
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(
+                TransferWorkflow.decide, DecisionRequest("approve", "a", expected_stage="county")
+            )
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(TransferWorkflow.report, ReportRequest(member_id))
+        # Five holders click at once: exactly one decision is applied.
+        results = await asyncio.gather(
+            *[
+                handle.execute_update(
+                    TransferWorkflow.decide,
+                    DecisionRequest("approve", f"a{i}", expected_stage="sending_branch"),
+                )
+                for i in range(5)
+            ],
+            return_exceptions=True,
+        )
+        assert sum(not isinstance(r, Exception) for r in results) == 1
+        assert (await handle.query(TransferWorkflow.status)).status == "pending_township"
+        await handle.terminate("test over")
+    _, timeline = projection(database, transfer_id)
+    assert [e.action for e in timeline] == ["approve"]
+
+
+async def test_stage_reminds_then_turns_overdue_and_escalates(
+    temporal_env, task_queue, database, settings_for
+):
+    settings = settings_for(
+        "transfer", stage_remind_after=timedelta(seconds=1), stage_overdue_after=timedelta(seconds=2)
+    )
+    async with transfer_worker(temporal_env.client, task_queue, database, RegistrationDouble()):
+        handle, transfer_id, _, plan = await start_transfer(
+            temporal_env.client, task_queue, database, settings
+        )
+        for _ in range(100):
+            row, _ = projection(database, transfer_id)
+            if row.overdue:
+                break
+            await asyncio.sleep(0.1)
+        assert row.overdue and row.current_stage == "sending_branch"
+        types = events_of(database, transfer_id)
+        assert types == ["transfer.stage_reminder.v1", "transfer.stage_overdue.v1"]
+        # Deciding clears the flag; the next stage gets its own due time.
+        await handle.execute_update(
+            TransferWorkflow.decide, DecisionRequest("approve", "s", expected_stage="sending_branch")
+        )
+        row, _ = projection(database, transfer_id)
+        assert (row.overdue, row.current_stage) == (False, "township")
+        await handle.terminate("test over")
+
+
+async def test_letter_expires_without_report_in(temporal_env, task_queue, database, settings_for):
+    settings = settings_for(
+        "transfer",
+        letter_validity={
+            "same_county": timedelta(seconds=2),
+            "cross_county": timedelta(seconds=2),
+            "cross_province": timedelta(seconds=2),
+        },
+        letter_remind_before=timedelta(seconds=1),
+    )
+    async with transfer_worker(temporal_env.client, task_queue, database, RegistrationDouble()):
+        handle, transfer_id, _, plan = await start_transfer(
+            temporal_env.client, task_queue, database, settings, "same_county"
+        )
+        await approve_all(handle, plan)
+        assert await handle.result() == domain.EXPIRED
+    row, timeline = projection(database, transfer_id)
+    assert row.status == "expired" and row.open_member_id is None
+    assert events_of(database, transfer_id)[-2:] == ["transfer.letter_expiring.v1", "transfer.expired.v1"]
+
+
+async def test_refused_move_fails_the_transfer_visibly(temporal_env, task_queue, database, settings):
+    registration = RegistrationDouble()
+    async with transfer_worker(temporal_env.client, task_queue, database, registration):
+        handle, transfer_id, member_id, plan = await start_transfer(
+            temporal_env.client, task_queue, database, settings, "same_county"
+        )
+        registration.refuse.add(member_id)
+        await approve_all(handle, plan)
+        view = await handle.execute_update(TransferWorkflow.report, ReportRequest(member_id))
+        assert view.status == domain.FAILED
+    row, timeline = projection(database, transfer_id)
+    assert row.status == "failed" and "branch_code does not exist" in row.failure_reason
+    assert row.open_member_id is None
+    assert events_of(database, transfer_id)[-1] == "transfer.failed.v1"
+    assert registration.moves[transfer_id] == 0
+
+
+async def test_record_step_is_idempotent(database, settings):
+    """A retried activity (same step key) changes the projection and the outbox once."""
+    from services.transfer.activities import TransferActivities
+    from services.transfer.messages import EventItem, StepRecord, TimelineItem
+    from tests.workflows.transfer_support import insert_projection, path_of, route_for
+    from services.transfer.service import build_plan
+    from shared.db import utcnow
+
+    route = route_for("cross_county")
+    plan = build_plan(settings, route, path_of(route.receiving))
+    transfer_id, _ = insert_projection(database, route, plan)
+    activities = TransferActivities(database, RegistrationDouble())
+    step = StepRecord(
+        transfer_id,
+        "0001-approve",
+        utcnow().isoformat(),
+        "pending_township",
+        "township",
+        plan.stage_orgs["township"],
+        events=[
+            EventItem(
+                "transfer.stage_decided.v1",
+                {
+                    "decided_stage": "sending_branch",
+                    "decided_org_code": "X",
+                    "decision": "approve",
+                    "actor": "a",
+                },
+            )
+        ],
+        timeline=[TimelineItem("approve", "a", "sending_branch", route.sending.branch)],
+    )
+    assert activities.record_step(step) is True
+    assert activities.record_step(step) is False
+    _, timeline = projection(database, transfer_id)
+    assert len(timeline) == 1
+    assert events_of(database, transfer_id) == ["transfer.stage_decided.v1"]
