@@ -36,8 +36,8 @@ class Orgs(MethodView):
     @orgs.arguments(schemas.OrgListQuery, location="query")
     @orgs.response(200, schemas.OrgPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
-        """List orgs, optionally the children of `parent`."""
-        return service.list_orgs(context().database, query["parent"], query["limit"], query["cursor"])
+        """List orgs: the children of `parent`, or the subtree `under` an org, optionally of one level."""
+        return service.list_orgs(context().database, query)
 
     @authenticated("admin", "org_department")
     @orgs.arguments(schemas.OrgCreateSchema)

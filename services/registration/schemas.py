@@ -29,7 +29,9 @@ class OrgSchema(Schema):
 
 
 class OrgListQuery(PageQuery):
-    parent = fields.String(load_default=None, validate=org_code)
+    parent = fields.String(load_default=None, validate=org_code, metadata={"description": "direct children"})
+    under = fields.String(load_default=None, validate=org_code, metadata={"description": "the whole subtree"})
+    level = fields.String(load_default=None, validate=validate.OneOf(LEVELS))
 
 
 OrgPageSchema = page_schema(OrgSchema)

@@ -114,15 +114,24 @@ def get_org(database: Database, code: str) -> dict[str, Any]:
         return org_view(org)
 
 
-def list_orgs(database: Database, parent: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-    after = decode_cursor(cursor)
+def list_orgs(database: Database, query: dict[str, Any]) -> dict[str, Any]:
+    """Keyset pages by code. A subtree is a prefix match on the indexed materialized path."""
+    after = decode_cursor(query["cursor"])
+    limit = query["limit"]
     with database.reader() as session:
-        query = select(Org).order_by(Org.code).limit(limit + 1)
-        if parent:
-            query = query.where(Org.parent_code == parent)
+        statement = select(Org).order_by(Org.code).limit(limit + 1)
+        if query.get("parent"):
+            statement = statement.where(Org.parent_code == query["parent"])
+        if query.get("under"):
+            top = _org(session, query["under"])
+            if top is None:
+                raise NotFound(f"org {query['under']} does not exist")
+            statement = statement.where(Org.path.like(f"{top.path}%"), Org.code != top.code)
+        if query.get("level"):
+            statement = statement.where(Org.level == query["level"])
         if after:
-            query = query.where(Org.code > after[0])
-        orgs = session.scalars(query).all()
+            statement = statement.where(Org.code > after[0])
+        orgs = session.scalars(statement).all()
         result = page(orgs, limit, key=lambda org: (org.code,))
         result["items"] = [org_view(org) for org in result["items"]]
         return result

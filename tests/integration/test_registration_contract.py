@@ -131,3 +131,37 @@ def test_service_reads_the_full_member(client):
     full = client.get(f"/api/v1/members/{member['id']}", headers=SERVICE).get_json()
     assert full["id_number"] == body["id_number"]
     assert {"name", "branch_code", "dues_paid_through", "mobile", "status"} <= set(full)
+
+
+def test_org_lists_children_and_subtrees(client):
+    home = org_tree(client, ADMIN)
+    second_branch = add_org(client, "branch", home["township"])
+    children = client.get(f"/api/v1/orgs?parent={home['township']}", headers=ADMIN).get_json()
+    assert {o["code"] for o in children["items"]} == {home["branch"], second_branch}
+    subtree = client.get(f"/api/v1/orgs?under={home['province']}&limit=2", headers=ADMIN).get_json()
+    rest = client.get(
+        f"/api/v1/orgs?under={home['province']}&cursor={subtree['next_cursor']}", headers=ADMIN
+    ).get_json()
+    assert {o["code"] for o in subtree["items"] + rest["items"]} == {
+        home["county"],
+        home["township"],
+        home["branch"],
+        second_branch,
+    }
+    branches = client.get(f"/api/v1/orgs?under={home['province']}&level=branch", headers=ADMIN).get_json()
+    assert {o["code"] for o in branches["items"]} == {home["branch"], second_branch}
+    assert client.get("/api/v1/orgs?under=NO-SUCH", headers=ADMIN).status_code == 404
+    assert client.get("/api/v1/orgs?level=galaxy", headers=ADMIN).status_code == 422
+    assert client.get("/api/v1/orgs/NO-SUCH", headers=ADMIN).status_code == 404
+    scoped = client.post(
+        "/api/v1/orgs",
+        json={"code": unique_code("BR"), "name": "x", "level": "branch", "parent_code": home["township"]},
+        headers=bearer("org_department", org_tree(client, ADMIN)["county"]),
+    )
+    assert scoped.status_code == 403
+    inside = client.post(
+        "/api/v1/orgs",
+        json={"code": unique_code("BR"), "name": "x", "level": "branch", "parent_code": home["township"]},
+        headers=bearer("org_department", home["county"]),
+    )
+    assert inside.status_code == 201
