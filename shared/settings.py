@@ -78,6 +78,13 @@ class Settings:
     sms_outbox_file: Path = PROJECT_ROOT / "var" / "sms.log"
     webhook_secret: str = "nuanliu-dev-webhook-secret"
     webhook_timeout: float = 5.0
+    # Notify deliveries: quiet hours are read in this zone; retries back off exponentially.
+    notify_timezone: str = "Asia/Shanghai"
+    delivery_max_attempts: int = 5
+    delivery_retry_base: timedelta = timedelta(seconds=30)
+    delivery_retry_cap: timedelta = timedelta(hours=1)
+    dispatcher_poll_interval: float = 1.0
+    digest_hour: int = 8
 
     @property
     def is_production(self) -> bool:
@@ -149,6 +156,12 @@ class Settings:
             sms_outbox_file=Path(env.get("NUANLIU_SMS_OUTBOX_FILE", str(var_dir / "sms.log"))),
             webhook_secret=env.get("NUANLIU_WEBHOOK_SECRET", cls.webhook_secret),
             webhook_timeout=float(env.get("NUANLIU_WEBHOOK_TIMEOUT", "5")),
+            notify_timezone=env.get("NUANLIU_NOTIFY_TIMEZONE", cls.notify_timezone),
+            delivery_max_attempts=int(env.get("NUANLIU_DELIVERY_MAX_ATTEMPTS", "5")),
+            delivery_retry_base=parse_duration(env.get("NUANLIU_DELIVERY_RETRY_BASE", "30s")),
+            delivery_retry_cap=parse_duration(env.get("NUANLIU_DELIVERY_RETRY_CAP", "1h")),
+            dispatcher_poll_interval=float(env.get("NUANLIU_DISPATCHER_POLL_INTERVAL", "1.0")),
+            digest_hour=int(env.get("NUANLIU_DIGEST_HOUR", "8")),
         )
 
 

@@ -28,5 +28,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         service_context,
         title="nuanliu notify",
         description="Notifications: the in-app inbox, preferences and deliveries.",
-        blueprints=[api.notifications],
+        blueprints=[api.notifications, api.preferences, api.deliveries, api.digests],
     )

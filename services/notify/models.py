@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, new_metadata
@@ -26,16 +26,89 @@ class Notification(Base):
     type: Mapped[str] = mapped_column(String(100))
     recipient_kind: Mapped[str] = mapped_column(String(10))  # member | org
     recipient: Mapped[str] = mapped_column(String(80))
-    title: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(String(300))  # zh-CN, the default locale
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The same message in English, shown to readers who prefer it.
+    title_en: Mapped[str | None] = mapped_column(String(300))
+    body_en: Mapped[str | None] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     __table_args__ = (
         # A second delivery of the same event can never add the same notification twice.
         UniqueConstraint("event_id", "recipient_kind", "recipient", name="uq_notifications_event_recipient"),
         Index("ix_notifications_recipient_id", "recipient_kind", "recipient", "id"),
     )
+
+
+class Preference(Base):
+    """One person's channels, quiet hours and locale, with the role and org their token had
+    when they saved it: org-addressed messages go out on the channels of that org's people."""
+
+    __tablename__ = "preferences"
+
+    sub: Mapped[str] = mapped_column(String(80), primary_key=True)
+    role: Mapped[str] = mapped_column(String(30))
+    org: Mapped[str] = mapped_column(String(40))
+    inapp: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[bool] = mapped_column(Boolean, default=False)
+    sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    webhook: Mapped[bool] = mapped_column(Boolean, default=False)
+    quiet_start: Mapped[str | None] = mapped_column(String(5))
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    locale: Mapped[str] = mapped_column(String(10), default="zh-CN")
+    email_address: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_preferences_org_role", "org", "role"),)
+
+
+class Delivery(Base):
+    """One notification on one channel to one person (or, in-app, to one inbox)."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    notification_id: Mapped[str] = mapped_column(String(26))
+    person: Mapped[str] = mapped_column(String(80))  # a preference's sub, or the inbox for in-app
+    channel: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str | None] = mapped_column(String(500))
+    locale: Mapped[str] = mapped_column(String(10), default="zh-CN")
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    fallback_for: Mapped[str | None] = mapped_column(String(26))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # One delivery per notification, person and channel, even if a fallback is settled twice.
+        UniqueConstraint("notification_id", "person", "channel", name="uq_deliveries_notification_channel"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_event", "event_id", "id"),
+    )
+
+
+class OrgTodo(Base):
+    """What waits on an org, kept from events for the daily digest: transfers at its stage,
+    and overdue tasks of its township."""
+
+    __tablename__ = "org_todos"
+
+    org_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # transfer | task
+    ref_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(300))
+    due: Mapped[str | None] = mapped_column(String(40))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 inbox = inbox_table(Base.metadata)

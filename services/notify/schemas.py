@@ -1,8 +1,11 @@
-"""Request and response schemas of the notify API."""
+"""Request and response schemas of the notify API (they make the OpenAPI document)."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.notify.domain import STATUSES
 from shared.pagination import PageQuery, page_schema
+
+CLOCK = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="must be HH:MM (00:00-23:59)")
 
 
 class NotificationQuery(PageQuery):
@@ -20,3 +23,95 @@ class NotificationSchema(Schema):
 
 
 NotificationPageSchema = page_schema(NotificationSchema)
+
+
+class UnreadCountSchema(Schema):
+    unread = fields.Integer(required=True)
+
+
+class MarkedSchema(Schema):
+    marked = fields.Integer(required=True)
+
+
+class ChannelsSchema(Schema):
+    inapp = fields.Boolean(load_default=True)
+    sms = fields.Boolean(load_default=False)
+    email = fields.Boolean(load_default=False)
+    webhook = fields.Boolean(load_default=False)
+
+
+class QuietHoursSchema(Schema):
+    start = fields.String(required=True, validate=CLOCK)
+    end = fields.String(required=True, validate=CLOCK)
+
+    @validates_schema
+    def _not_empty(self, data: dict[str, str], **_kwargs: object) -> None:
+        if data["start"] == data["end"]:
+            raise ValidationError("must differ from start", field_name="end")
+
+
+class PreferencesSchema(Schema):
+    """`email`, `phone` and `webhook_url` are the addresses the channels use."""
+
+    channels = fields.Nested(ChannelsSchema, required=True)
+    quiet_hours = fields.Nested(QuietHoursSchema, allow_none=True, load_default=None)
+    locale = fields.String(load_default="zh-CN", validate=validate.OneOf(["zh-CN", "en"]))
+    email = fields.Email(allow_none=True, load_default=None, validate=validate.Length(max=254))
+    phone = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Regexp(r"^\+?\d{6,15}$", error="must be 6-15 digits"),
+    )
+    webhook_url = fields.Url(
+        allow_none=True,
+        load_default=None,
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=validate.Length(max=500),
+    )
+
+    @validates_schema
+    def _addresses_for_channels(self, data: dict[str, object], **_kwargs: object) -> None:
+        # A channel without an address could never deliver: say so now, not at the first event.
+        channels = data.get("channels") or {}
+        needs = {"email": "email", "sms": "phone", "webhook": "webhook_url"}
+        missing = {
+            field: [f"required when channels.{channel} is true"]
+            for channel, field in needs.items()
+            if channels.get(channel) and not data.get(field)  # type: ignore[union-attr]
+        }
+        if missing:
+            raise ValidationError(missing)
+
+
+class DeliveryQuery(PageQuery):
+    event_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+
+
+class DeliverySchema(Schema):
+    id = fields.String(required=True)
+    event_id = fields.String(required=True)
+    notification_id = fields.String(required=True)
+    person = fields.String(required=True)
+    channel = fields.String(required=True)
+    status = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    last_error = fields.String(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+    fallback_for = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+DeliveryPageSchema = page_schema(DeliverySchema)
+
+
+class DigestRunSchema(Schema):
+    date = fields.Date(load_default=None)
+
+
+class DigestResultSchema(Schema):
+    date = fields.Date(required=True)
+    digests = fields.Integer(required=True)

@@ -1,0 +1,42 @@
+"""E-mail over SMTP with the standard library."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+
+from services.notify.channels import DeliveryError, PermanentFailure
+from services.notify.service import OutgoingMessage
+
+
+class SmtpChannel:
+    name = "email"
+
+    def __init__(self, host: str, port: int, sender: str, timeout: float = 10.0) -> None:
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.timeout = timeout
+
+    def send(self, message: OutgoingMessage) -> None:
+        if not message.address:
+            raise PermanentFailure("no e-mail address")
+        mail = EmailMessage()
+        mail["From"] = self.sender
+        mail["To"] = message.address
+        mail["Subject"] = message.title
+        # Lets a mail client (and a retried attempt) be recognised as the same message.
+        mail["Message-ID"] = f"<{message.delivery_id}@nuanliu>"
+        mail.set_content(message.body)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as error:
+            raise PermanentFailure(f"recipient refused: {error.recipients}") from error
+        except smtplib.SMTPResponseException as error:
+            text = f"SMTP {error.smtp_code}: {error.smtp_error!r}"
+            if 500 <= error.smtp_code < 600:
+                raise PermanentFailure(text) from error
+            raise DeliveryError(text) from error
+        except (smtplib.SMTPException, OSError) as error:
+            raise DeliveryError(f"SMTP unavailable: {error or type(error).__name__}") from error

@@ -1,0 +1,105 @@
+"""The dispatcher: sends due deliveries on their channels, records each attempt, queues
+fallbacks for dead ones, and sends the daily digest once the configured hour has come."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from services.notify import service
+from services.notify.channels import Channel, DeliveryError, PermanentFailure
+from services.notify.channels.email import SmtpChannel
+from services.notify.channels.inapp import InAppChannel
+from services.notify.channels.sms import FileSmsProvider, SmsChannel
+from services.notify.channels.webhook import WebhookChannel
+from shared.db import Database, utcnow
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def default_channels(settings: Settings) -> dict[str, Channel]:
+    return {
+        "inapp": InAppChannel(),
+        "email": SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender),
+        "webhook": WebhookChannel(settings.webhook_secret, settings.webhook_timeout),
+        "sms": SmsChannel(FileSmsProvider(settings.sms_outbox_file)),
+    }
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        database: Database,
+        channels: Mapping[str, Channel],
+        policy: service.DeliveryPolicy = service.DEFAULT_POLICY,
+        batch_size: int = 50,
+        concurrency: int = 8,
+        digest_hour: int | None = None,
+    ) -> None:
+        self.database = database
+        self.channels = dict(channels)
+        self.policy = policy
+        self.batch_size = batch_size
+        self.digest_hour = digest_hour
+        # Slow channels (a webhook timing out) must not hold the others back.
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="notify-send")
+        self._stop = threading.Event()
+        self._digest_sent_for: date | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def attempt(self, message: service.OutgoingMessage) -> str:
+        """Send one delivery and record the outcome; returns the delivery's new status."""
+        channel = self.channels.get(message.channel)
+        error: str | None = None
+        permanent = False
+        if channel is None:
+            error, permanent = f"no channel {message.channel!r} is configured", True
+        else:
+            try:
+                channel.send(message)
+            except PermanentFailure as failure:
+                error, permanent = str(failure), True
+            except DeliveryError as failure:
+                error = str(failure)
+            except Exception as failure:  # a bug in a channel must not stop the dispatcher
+                log.exception("channel %s crashed", message.channel)
+                error = f"{type(failure).__name__}: {failure}"
+        return service.record_attempt(self.database, message.delivery_id, error, permanent, self.policy)
+
+    def run_once(self) -> int:
+        """One pass: send what is due, settle failures. Returns how many deliveries were attempted."""
+        claimed = service.claim_due(self.database, self.batch_size)
+        if claimed:
+            list(self._pool.map(self.attempt, claimed))
+        service.settle_failed(self.database)
+        self._maybe_send_digest(utcnow())
+        return len(claimed)
+
+    def _maybe_send_digest(self, now: datetime) -> None:
+        if self.digest_hour is None:
+            return
+        local = now.astimezone(ZoneInfo(self.policy.zone))
+        if local.hour >= self.digest_hour and self._digest_sent_for != local.date():
+            # send_digests is idempotent per org and day, so a restart or a second dispatcher is harmless.
+            count = service.send_digests(self.database, local.date(), self.policy)
+            self._digest_sent_for = local.date()
+            log.info("sent %d digests for %s", count, local.date())
+
+    def run_forever(self, poll_interval: float = 1.0) -> None:
+        log.info("dispatcher started")
+        while not self._stop.is_set():
+            try:
+                attempted = self.run_once()
+            except Exception:  # keep dispatching; the claimed rows' leases expire and are retried
+                log.exception("dispatch pass failed")
+                attempted = 0
+            if attempted < self.batch_size:
+                self._stop.wait(poll_interval)
+        self._pool.shutdown(wait=True)
