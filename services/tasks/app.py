@@ -6,8 +6,11 @@ from pathlib import Path
 
 from flask import Flask
 
+from services.tasks import api
 from services.tasks.models import idempotency_keys
+from services.tasks.service import TasksDeps
 from shared.db import Database, service_database
+from shared.orgs import OrgDirectory, ServiceClient, ServiceCredentials
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
 
@@ -15,16 +18,26 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def open_database(settings: Settings) -> Database:
-    return service_database(settings.database_url, "tasks")
+    # Claims arrive in bursts: a pool big enough for every gunicorn thread of the process.
+    return service_database(settings.database_url, "tasks", pool_size=10)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env("tasks")
-    service_context = ServiceContext(
-        settings=settings, database=open_database(settings), idempotency=idempotency_keys
+    database = open_database(settings)
+    registration = ServiceClient(
+        settings.url_of("registration"), ServiceCredentials(settings.jwt_secret, "tasks")
+    )
+    service_context = ServiceContext(settings=settings, database=database, idempotency=idempotency_keys)
+    service_context.extras["tasks"] = TasksDeps(
+        database=database,
+        orgs=OrgDirectory(registration),
+        registration=registration,
+        max_led_open_tasks=settings.max_led_open_tasks,
     )
     return create_service_app(
         service_context,
         title="nuanliu tasks",
-        blueprints=[],
+        blueprints=[api.tasks, api.points, api.stats],
+        description="Adopted tasks: publish, claim, assign, progress, complete, evaluate, points.",
     )
