@@ -19,6 +19,7 @@ PORT_VARIABLES = {
     "transfer": "TRANSFER_PORT",
     "tasks": "TASKS_PORT",
     "notify": "NOTIFY_PORT",
+    "console": "CONSOLE_PORT",
 }
 
 

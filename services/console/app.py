@@ -1,0 +1,144 @@
+"""The web console: server-rendered pages over the four APIs (a backend-for-frontend).
+
+It holds no business rules and no database; the only state is the signed session cookie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
+
+from services.console import views_common, views_members, views_tasks, views_transfers
+from services.console.backend import ApiError
+from services.console.i18n import plain_error, translate
+from services.console.web import NAVIGATION, locale, t, user
+from shared.logging import configure_logging
+from shared.settings import SERVICES, Settings
+
+log = logging.getLogger(__name__)
+
+
+def session_secret(settings: Settings) -> str:
+    # Derived from the JWT secret so that production (which must set its own) needs no extra
+    # variable; NUANLIU_CONSOLE_SECRET overrides it.
+    explicit = os.environ.get("NUANLIU_CONSOLE_SECRET")
+    if explicit:
+        return explicit
+    return hashlib.sha256(f"nuanliu-console-session:{settings.jwt_secret}".encode()).hexdigest()
+
+
+def short_time(value: Any) -> str:
+    """ISO times from the APIs shown as `2026-11-22 11:40` (local to the server's offset)."""
+    if not value:
+        return ""
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ", timespec="minutes") if isinstance(value, datetime) else str(value)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    return parsed.strftime("%Y-%m-%d %H:%M")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env("console")
+    configure_logging("console-web")
+    app = Flask(__name__)
+    app.secret_key = session_secret(settings)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+    )
+    app.extensions["console"] = settings
+    for module in (views_common, views_members, views_transfers, views_tasks):
+        app.register_blueprint(module.blueprint)
+    app.jinja_env.filters["when"] = short_time
+
+    @app.before_request
+    def assign_request_id() -> None:
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+
+    @app.context_processor
+    def page_context() -> dict[str, Any]:
+        current = user()
+        return {
+            "t": t,
+            "user": current,
+            "locale": locale(),
+            "navigation": NAVIGATION.get(current["role"], []) if current else [],
+            "org_name": session.get("org_name"),
+            "field_errors": {},
+            "form": {},
+            "query_without_cursor": query_without_cursor,
+        }
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        down = unreachable_services(settings)
+        if down:
+            return jsonify(status="unavailable", down=down), 503
+        return jsonify(status="ready")
+
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError) -> Any:
+        if error.status == 401:
+            session.pop("token", None)
+            session.pop("user", None)
+            return redirect(url_for("common.signin", next=request.path))
+        message, fields = plain_error(error, locale())
+        details = "；".join(f"{name}: {text}" for name, text in fields.items())
+        status = error.status if 400 <= error.status < 600 else 502
+        return render_template("error.html", message=message, details=details), status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        key = f"error.{error.code}"
+        message = translate(key, locale()) if key in _known_errors() else error.name
+        return render_template("error.html", message=message), error.code or 500
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Any:
+        # Never a stack trace on screen: it goes to the log with the request id instead.
+        log.exception("console page failed (request %s)", getattr(g, "request_id", "-"))
+        return render_template("error.html", message=t("error.500"), request_id=g.get("request_id")), 500
+
+    return app
+
+
+def query_without_cursor() -> str:
+    """The current filters, so that "next page" keeps them."""
+    return urlencode([(key, value) for key, value in request.args.items(multi=True) if key != "cursor"])
+
+
+def _known_errors() -> set[str]:
+    from services.console.i18n import MESSAGES
+
+    return {key for key in MESSAGES if key.startswith("error.")}
+
+
+def unreachable_services(settings: Settings) -> list[str]:
+    def probe(service: str) -> str | None:
+        try:
+            ok = requests.get(settings.url_of(service) + "/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            ok = False
+        return None if ok else service
+
+    with ThreadPoolExecutor(len(SERVICES)) as pool:
+        return [name for name in pool.map(probe, SERVICES) if name]

@@ -1,0 +1,151 @@
+"""The console's only way to the four services: HTTP with the signed-in user's token.
+
+The console is a backend-for-frontend. It holds no rules: every decision comes back from the
+APIs, and their errors are turned into plain words next to the field they concern.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from shared.settings import Settings
+
+SERVICE_OF_PATH = {
+    "orgs": "registration",
+    "members": "registration",
+    "checkins": "registration",
+    "ledger": "registration",
+    "imports": "registration",
+    "transfers": "transfer",
+    "stats/transfers": "transfer",
+    "tasks": "tasks",
+    "points": "tasks",
+    "stats/tasks": "tasks",
+    "notifications": "notify",
+    "preferences": "notify",
+}
+TIMEOUT = (3.05, 30.0)
+
+
+@dataclass
+class ApiError(Exception):
+    """A non-2xx answer (or no answer) from a service, kept in API.md's error shape."""
+
+    status: int
+    message: str
+    fields: dict[str, list[str]] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.message}"
+
+    @classmethod
+    def from_response(cls, response: requests.Response) -> ApiError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        fields: dict[str, list[str]] = {}
+        for location in (body.get("errors") or {}).values():
+            if isinstance(location, dict):
+                for name, messages in location.items():
+                    fields.setdefault(name, []).extend(_flatten(messages))
+        message = body.get("message") or response.reason or "error"
+        return cls(response.status_code, str(message), fields)
+
+
+def _flatten(messages: Any) -> list[str]:
+    """Marshmallow nests messages for lists and nested schemas; a person needs flat sentences."""
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, list):
+        return [text for item in messages for text in _flatten(item)]
+    if isinstance(messages, dict):
+        # Import errors are {row, field, message}; other nesting is {index: [messages]}.
+        if "message" in messages:
+            prefix = f"第 {messages['row']} 行 " if "row" in messages else ""
+            return [f"{prefix}{messages.get('field', '')}: {messages['message']}".strip()]
+        return [text for value in messages.values() for text in _flatten(value)]
+    return [str(messages)]
+
+
+def service_for(path: str) -> str:
+    """`/api/v1/stats/tasks` → tasks; `/api/v1/members/1/outflows` → registration."""
+    rest = path.removeprefix("/api/v1/")
+    for prefix in sorted(SERVICE_OF_PATH, key=len, reverse=True):
+        if rest == prefix or rest.startswith(prefix + "/") or rest.startswith(prefix + "?"):
+            return SERVICE_OF_PATH[prefix]
+    raise ValueError(f"no service serves {path}")
+
+
+class Backend:
+    """Calls one of the four APIs as one user. One `requests.Session` per instance."""
+
+    def __init__(self, settings: Settings, token: str | None, correlation_id: str | None = None) -> None:
+        self.settings = settings
+        self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+        self.http.headers["X-Correlation-ID"] = correlation_id or uuid.uuid4().hex
+
+    def url(self, path: str) -> str:
+        return self.settings.url_of(service_for(path)) + path
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = self.http.request(method, self.url(path), timeout=TIMEOUT, **kwargs)
+        except requests.RequestException as error:
+            raise ApiError(503, f"{service_for(path)} unreachable") from error
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
+        return response
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self._send("GET", path, params=_clean(params)).json()
+
+    def post(self, path: str, body: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        # Every POST carries a fresh Idempotency-Key so that a retried click cannot act twice.
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        if "files" in kwargs:
+            return self._send("POST", path, headers=headers, **kwargs).json()
+        return self._send("POST", path, json=dict(body or {}), headers=headers, **kwargs).json()
+
+    def put(self, path: str, body: Mapping[str, Any]) -> Any:
+        return self._send("PUT", path, json=dict(body)).json()
+
+    def delete(self, path: str) -> None:
+        self._send("DELETE", path)
+
+    def stream(self, path: str, params: Mapping[str, Any] | None = None) -> tuple[Iterator[bytes], str]:
+        response = self._send("GET", path, params=_clean(params), stream=True)
+        return response.iter_content(64 * 1024), response.headers.get("Content-Type", "text/csv")
+
+    def get_or_none(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """For side panels: a missing endpoint or a 404 leaves the panel empty, not the page broken."""
+        try:
+            return self.get(path, params)
+        except ApiError as error:
+            if error.status in (404, 405, 501, 503):
+                return None
+            raise
+
+
+def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Empty form fields mean "no filter"; sending `status=` would be a validation error."""
+    if params is None:
+        return None
+    return {key: value for key, value in params.items() if value not in (None, "")}
+
+
+def items_of(page: Any) -> list[dict[str, Any]]:
+    if isinstance(page, dict):
+        return list(page.get("items") or [])
+    if isinstance(page, list):
+        return page
+    return []

@@ -1,0 +1,53 @@
+// Draws the ECharts charts of a page from data the server rendered into it (no API calls here).
+(function () {
+  "use strict";
+
+  function chartData(element) {
+    if (element.dataset.chart) {
+      return JSON.parse(element.dataset.chart);
+    }
+    var source = document.getElementById(element.dataset.chartSource);
+    return source ? JSON.parse(source.textContent) : null;
+  }
+
+  function optionFor(kind, data) {
+    if (kind === "gauge") {
+      return {
+        series: [{ type: "gauge", min: 0, max: 100, detail: { formatter: "{value}%" },
+                   data: [{ value: data.completion == null ? 0 : data.completion }] }],
+      };
+    }
+    var labels = data.labels || data.statuses || [];
+    var values = data.values || data.counts || [];
+    return {
+      tooltip: {},
+      grid: { left: 40, right: 10, top: 20, bottom: 40 },
+      xAxis: { type: "category", data: labels, axisLabel: { interval: 0, rotate: labels.length > 4 ? 30 : 0 } },
+      yAxis: { type: "value", minInterval: 1 },
+      series: [{ type: "bar", data: values, itemStyle: { color: "#c0392b" } }],
+    };
+  }
+
+  function draw() {
+    if (typeof window.echarts === "undefined") {
+      return;
+    }
+    document.querySelectorAll(".chart").forEach(function (element) {
+      var data = chartData(element);
+      if (!data) {
+        return;
+      }
+      var kind = element.dataset.kind || data.kind || "bar";
+      var chart = window.echarts.init(element);
+      chart.setOption(optionFor(kind, data));
+      element.dataset.drawn = "true";
+      window.addEventListener("resize", function () { chart.resize(); });
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", draw);
+  } else {
+    draw();
+  }
+})();

@@ -1,0 +1,157 @@
+"""Sign-in, language, notifications and preferences: pages every role has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+
+from services.console import signin
+from services.console.backend import ApiError, items_of
+from services.console.i18n import LOCALES, translate
+from services.console.web import Page, api, failed, home_for, settings, signed_in, t, user
+
+blueprint = Blueprint("common", __name__)
+
+
+@blueprint.get("/")
+def home() -> Page:
+    current = user()
+    if current is None:
+        return redirect(url_for("common.signin"))
+    return home_for(current["role"])
+
+
+@blueprint.route("/signin", endpoint="signin", methods=["GET", "POST"])
+def signin_page() -> Page:
+    config = settings()
+    error_message = None
+    if request.method == "POST":
+        try:
+            identity = _chosen_identity(request.form)
+            token = signin.token_for(config, identity)
+        except signin.SignInRefused as refusal:
+            error_message = str(refusal)
+        except ApiError as error:
+            return failed(error, "signin.html", demo=signin.DEMO_IDENTITIES, members=[])
+        else:
+            locale = session.get("locale")
+            session.clear()
+            if locale:
+                session["locale"] = locale
+            session["token"] = token
+            session["user"] = identity.as_session()
+            session["org_name"] = signin.org_name(config, identity.org)
+            target = request.args.get("next") or ""
+            # Only our own paths: an open redirect would let a link send people anywhere.
+            if target.startswith("/") and not target.startswith("//"):
+                return redirect(target)
+            return home_for(identity.role)
+    return render_template(
+        "signin.html",
+        demo=signin.DEMO_IDENTITIES,
+        members=signin.demo_members(config),
+        error_message=error_message,
+        form=request.form,
+    ), (400 if error_message else 200)
+
+
+def _chosen_identity(form: Any) -> signin.Identity:
+    config = settings()
+    if form.get("demo"):
+        for identity in signin.DEMO_IDENTITIES:
+            if identity.sub == form["demo"]:
+                return identity
+        raise signin.SignInRefused("未知的演示身份 / unknown demo identity")
+    if form.get("member_id", "").strip():
+        return signin.member_identity(config, form["member_id"].strip())
+    return signin.custom_identity(
+        form.get("sub", ""), form.get("role", ""), form.get("org", ""), form.get("name", "")
+    )
+
+
+@blueprint.post("/signout")
+def signout() -> Page:
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    return redirect(url_for("common.signin"))
+
+
+@blueprint.get("/lang/<code>")
+def switch_language(code: str) -> Page:
+    if code in LOCALES:
+        session["locale"] = code
+    back = request.referrer or url_for("common.home")
+    return redirect(back)
+
+
+@blueprint.get("/notifications")
+@signed_in()
+def notifications() -> Page:
+    unread_only = request.args.get("unread") == "true"
+    page = api().get(
+        "/api/v1/notifications",
+        {"unread": "true" if unread_only else None, "cursor": request.args.get("cursor"), "limit": 20},
+    )
+    return render_template(
+        "notifications.html",
+        items=items_of(page),
+        next_cursor=page.get("next_cursor"),
+        unread_only=unread_only,
+    )
+
+
+@blueprint.post("/notifications/<notification_id>/read")
+@signed_in()
+def mark_read(notification_id: str) -> Page:
+    item = api().post(f"/api/v1/notifications/{notification_id}/read")
+    if request.headers.get("HX-Request"):
+        return render_template("_notification.html", item=item)
+    return redirect(url_for("common.notifications"))
+
+
+@blueprint.get("/notifications/badge")
+@signed_in()
+def unread_badge() -> Page:
+    try:
+        page = api().get("/api/v1/notifications", {"unread": "true", "limit": 100})
+    except ApiError:
+        return ""
+    count = len(items_of(page))
+    if count == 0:
+        return ""
+    label = "99+" if page.get("next_cursor") or count > 99 else str(count)
+    return f'<span class="badge" data-unread="{count}">{label}</span>'
+
+
+@blueprint.route("/preferences", methods=["GET", "POST"])
+@signed_in()
+def preferences() -> Page:
+    backend = api()
+    if request.method == "POST":
+        body: dict[str, Any] = {
+            "channels": {
+                "inapp": True,
+                "sms": request.form.get("sms") == "on",
+                "email": request.form.get("email") == "on",
+                "webhook": request.form.get("webhook") == "on",
+            },
+            "locale": request.form.get("locale") or "zh-CN",
+        }
+        start, end = request.form.get("quiet_start", ""), request.form.get("quiet_end", "")
+        if start or end:
+            body["quiet_hours"] = {"start": start, "end": end}
+        try:
+            saved = backend.put("/api/v1/preferences", body)
+        except ApiError as error:
+            return failed(error, "preferences.html", prefs=body)
+        if saved.get("locale") in LOCALES:
+            session["locale"] = saved["locale"]
+        flash(translate("prefs.saved", session.get("locale", "zh-CN")), "ok")
+        return redirect(url_for("common.preferences"))
+    prefs = backend.get_or_none("/api/v1/preferences")
+    if prefs is None:
+        return render_template("preferences.html", prefs=None, unavailable=t("common.unavailable"))
+    return render_template("preferences.html", prefs=prefs)

@@ -1,0 +1,102 @@
+"""Transfers: the member applies and follows the timeline; each stage holder decides in an inbox."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from services.console.backend import ApiError, items_of
+from services.console.web import Page, api, body_from, failed, signed_in, t, user
+
+blueprint = Blueprint("transfers", __name__)
+
+BOXES = ("todo", "pending", "done")
+STAGE_HOLDERS = ("branch_secretary", "township_officer", "org_department")
+
+
+@blueprint.get("/transfers")
+@signed_in("member")
+def mine() -> Page:
+    # For a member the boxes hold only their own transfers: todo is what waits on them (a return
+    # to resubmit, a letter to report in with), pending is in the hands of others.
+    box = request.args.get("box") if request.args.get("box") in BOXES else "pending"
+    page = api().get("/api/v1/transfers", {"box": box, "cursor": request.args.get("cursor"), "limit": 20})
+    return render_template(
+        "transfers_mine.html",
+        box=box,
+        boxes=BOXES,
+        transfers=items_of(page),
+        next_cursor=page.get("next_cursor"),
+    )
+
+
+@blueprint.route("/transfers/new", methods=["GET", "POST"])
+@signed_in("member", "branch_secretary")
+def apply() -> Page:
+    current = user()
+    assert current is not None
+    if request.method == "GET":
+        return render_template("transfer_new.html")
+    body = body_from(request.form, ("member_id", "to_branch_code", "reason"))
+    if current["role"] == "member":
+        body["member_id"] = current["sub"]
+    if "to_branch_code" in body:
+        body["to_branch_code"] = body["to_branch_code"].upper()
+    try:
+        made = api().post("/api/v1/transfers", body)
+    except ApiError as error:
+        return failed(error, "transfer_new.html")
+    return redirect(url_for("transfers.detail", transfer_id=made["id"]))
+
+
+@blueprint.get("/inbox")
+@signed_in(*STAGE_HOLDERS)
+def inbox() -> Page:
+    box = request.args.get("box") if request.args.get("box") in BOXES else "todo"
+    page = api().get(
+        "/api/v1/transfers",
+        {
+            "box": box,
+            "status": request.args.get("status"),
+            "cursor": request.args.get("cursor"),
+            "limit": 20,
+        },
+    )
+    return render_template(
+        "inbox.html", box=box, boxes=BOXES, transfers=items_of(page), next_cursor=page.get("next_cursor")
+    )
+
+
+@blueprint.get("/transfers/<transfer_id>")
+@signed_in()
+def detail(transfer_id: str) -> Page:
+    transfer = api().get(f"/api/v1/transfers/{transfer_id}")
+    return render_template("transfer.html", transfer=transfer)
+
+
+@blueprint.post("/transfers/<transfer_id>/decisions")
+@signed_in(*STAGE_HOLDERS)
+def decide(transfer_id: str) -> Page:
+    backend = api()
+    body = body_from(request.form, ("decision", "reason"))
+    try:
+        backend.post(f"/api/v1/transfers/{transfer_id}/decisions", body)
+    except ApiError as error:
+        return failed(error, "transfer.html", transfer=backend.get(f"/api/v1/transfers/{transfer_id}"))
+    flash(t("done"), "ok")
+    return redirect(url_for("transfers.detail", transfer_id=transfer_id))
+
+
+@blueprint.post("/transfers/<transfer_id>/<action>")
+@signed_in("member", "branch_secretary")
+def act(transfer_id: str, action: str) -> Page:
+    """report, resubmit and cancel: the applicant's (or a secretary's) actions on their transfer."""
+    if action not in ("report", "resubmit", "cancel"):
+        return render_template("error.html", message=t("error.404")), 404
+    backend = api()
+    body = body_from(request.form, ("reason", "to_branch_code"))
+    try:
+        backend.post(f"/api/v1/transfers/{transfer_id}/{action}", body)
+    except ApiError as error:
+        return failed(error, "transfer.html", transfer=backend.get(f"/api/v1/transfers/{transfer_id}"))
+    flash(t("done"), "ok")
+    return redirect(url_for("transfers.detail", transfer_id=transfer_id))

@@ -1,0 +1,129 @@
+"""What every console page needs: the signed-in user, their backend, rendering and API errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import current_app, g, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from services.console.backend import ApiError, Backend
+from services.console.i18n import DEFAULT_LOCALE, plain_error, translate
+from shared.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+Page = str | WerkzeugResponse | tuple[str, int]
+
+# Which pages each role sees in the navigation, in order.
+NAVIGATION: dict[str, list[tuple[str, str]]] = {
+    "member": [
+        ("members.status", "nav.status"),
+        ("transfers.mine", "nav.transfers"),
+        ("tasks.board", "nav.tasks"),
+        ("common.notifications", "nav.notifications"),
+        ("common.preferences", "nav.preferences"),
+    ],
+    "branch_secretary": [
+        ("transfers.inbox", "nav.inbox"),
+        ("members.roster", "nav.roster"),
+        ("members.ledger", "nav.ledger"),
+        ("common.notifications", "nav.notifications"),
+        ("common.preferences", "nav.preferences"),
+    ],
+    "township_officer": [
+        ("tasks.board", "nav.tasks"),
+        ("tasks.ranking", "nav.ranking"),
+        ("tasks.stats", "nav.stats"),
+        ("transfers.inbox", "nav.inbox"),
+        ("common.notifications", "nav.notifications"),
+    ],
+    "org_department": [
+        ("transfers.inbox", "nav.inbox"),
+        ("members.dashboard", "nav.dashboard"),
+        ("members.roster", "nav.roster"),
+        ("common.notifications", "nav.notifications"),
+    ],
+    "admin": [
+        ("transfers.inbox", "nav.inbox"),
+        ("members.dashboard", "nav.dashboard"),
+        ("tasks.board", "nav.tasks"),
+        ("tasks.ranking", "nav.ranking"),
+    ],
+}
+
+
+def settings() -> Settings:
+    return current_app.extensions["console"]
+
+
+def user() -> dict[str, str] | None:
+    return session.get("user")
+
+
+def locale() -> str:
+    return session.get("locale", DEFAULT_LOCALE)
+
+
+def t(key: str) -> str:
+    return translate(key, locale())
+
+
+def api() -> Backend:
+    return Backend(settings(), session.get("token"), getattr(g, "request_id", None))
+
+
+def signed_in(*roles: str) -> Callable[[F], F]:
+    """Send strangers to sign-in; show a plain 403 page to the wrong role (admins may see all)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            current = user()
+            if current is None:
+                return redirect(url_for("common.signin", next=request.full_path.rstrip("?")))
+            if roles and current["role"] not in roles and current["role"] != "admin":
+                return render_template("error.html", message=t("error.403")), 403
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def failed(error: ApiError, template: str, **context: Any) -> Page:
+    """Re-render the form with what was typed and the API's complaint next to each field."""
+    if error.status == 401:
+        session.clear()
+        return redirect(url_for("common.signin", next=request.path))
+    message, field_errors = plain_error(error, locale())
+    context.setdefault("form", request.form)
+    status = error.status if 400 <= error.status < 600 else 400
+    return render_template(template, error_message=message, field_errors=field_errors, **context), status
+
+
+def body_from(form: Mapping[str, str], names: Iterable[str], integers: Iterable[str] = ()) -> dict[str, Any]:
+    """Only what the person filled in; numbers as numbers when they are numbers.
+
+    Anything else goes to the API as typed, so that the API (which owns the rules) names the field.
+    """
+    body: dict[str, Any] = {}
+    numeric = set(integers)
+    for name in names:
+        value = (form.get(name) or "").strip()
+        if value == "":
+            continue
+        if name in numeric:
+            try:
+                body[name] = int(value)
+                continue
+            except ValueError:
+                pass
+        body[name] = value
+    return body
+
+
+def home_for(role: str) -> WerkzeugResponse:
+    first = NAVIGATION.get(role) or [("common.notifications", "")]
+    return redirect(url_for(first[0][0]))
