@@ -6,6 +6,7 @@ Temporal owns the process; these functions check who may act (403), what the pro
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -41,6 +42,7 @@ from shared.settings import Settings
 from shared.temporal import TemporalGateway
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -168,6 +170,16 @@ def _is_applicant_side(principal: Principal, transfer: Transfer) -> bool:
     return principal.role == "branch_secretary" and principal.org == transfer.from_branch_code
 
 
+def _is_participant(principal: Principal, transfer: Transfer) -> bool:
+    """Could the caller hold some stage of this transfer (past or ahead)? Then a miss is a 409."""
+    if principal.role == "branch_secretary":
+        return principal.org in (transfer.from_branch_code, transfer.to_branch_code)
+    return (
+        principal.role in ("township_officer", "org_department")
+        and f"/{principal.org}/" in transfer.from_path
+    )
+
+
 def _require_stage_holder(principal: Principal, transfer: Transfer) -> str:
     stage = transfer.current_stage
     if stage is None or not domain.is_open(transfer.status):
@@ -176,7 +188,7 @@ def _require_stage_holder(principal: Principal, transfer: Transfer) -> str:
         return stage
     if principal.role == domain.STAGE_ROLE[stage] and principal.org == transfer.current_stage_org:
         return stage
-    if _in_scope(principal, transfer) and principal.role in ORG_ROLES:
+    if _is_participant(principal, transfer):
         # Someone with a part in this transfer, but not now: their stage is past or still ahead.
         raise Conflict(f"the transfer is at {transfer.status}, held by {transfer.current_stage_org}")
     raise Forbidden(f"{principal.role} of {principal.org} does not hold the {stage} stage")
@@ -293,10 +305,10 @@ def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: st
     )
     attributes = TypedSearchAttributes(
         [
-            search_attributes.TRANSFER_STATUS.value_set(transfer.status),
-            search_attributes.SENDING_BRANCH.value_set(transfer.from_branch_code),
-            search_attributes.RECEIVING_BRANCH.value_set(transfer.to_branch_code),
-            search_attributes.CURRENT_STAGE_ORG.value_set(transfer.current_stage_org or ""),
+            SearchAttributePair(search_attributes.TRANSFER_STATUS, transfer.status),
+            SearchAttributePair(search_attributes.SENDING_BRANCH, transfer.from_branch_code),
+            SearchAttributePair(search_attributes.RECEIVING_BRANCH, transfer.to_branch_code),
+            SearchAttributePair(search_attributes.CURRENT_STAGE_ORG, transfer.current_stage_org or ""),
         ]
     )
 
@@ -314,6 +326,7 @@ def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: st
     try:
         deps.temporal.call(start, timeout=15.0)
     except Exception as error:
+        log.exception("could not start the workflow of transfer %s", transfer.id)
         # Never leave a projection with no process behind it: end it visibly and free the member.
         reason = f"the transfer process could not be started: {type(error).__name__}"
         with deps.database.transaction() as session:

@@ -31,7 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from shared.contracts import transfer as events
     from shared.errors import Conflict
 
-PROJECTION_TIMEOUT = timedelta(seconds=30)
+# Short: a projection write takes milliseconds, and a dead worker's attempt is retried after this.
+PROJECTION_TIMEOUT = timedelta(seconds=10)
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=20)
 )
@@ -312,7 +313,7 @@ class TransferWorkflow:
             await workflow.execute_activity(
                 "move_relationship",
                 move,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=timedelta(seconds=15),
                 retry_policy=MOVE_RETRY,
                 result_type=str,
             )
