@@ -66,8 +66,10 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engi
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        _configure_sqlite(engine)
+        # NUANLIU_SQLITE_BUSY_TIMEOUT_MS lets fault tests see a locked database fail fast (503).
+        busy_ms = int(os.environ.get("NUANLIU_SQLITE_BUSY_TIMEOUT_MS", "30000"))
+        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000, "check_same_thread": False})
+        _configure_sqlite(engine, busy_ms)
         return engine
     connect_args: dict[str, object] = {"connect_timeout": 5}
     if schema:
@@ -82,7 +84,7 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engi
     )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_ms: int = 30000) -> None:
     # pysqlite's own transaction handling defers BEGIN badly; we emit BEGIN ourselves.
     # Writers take the lock up front (BEGIN IMMEDIATE) so that concurrent read-then-write
     # transactions queue on busy_timeout instead of failing with SQLITE_BUSY.
@@ -93,7 +95,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -1,0 +1,66 @@
+"""One full stack (every Procfile process, its own Temporal) shared by the fuzz, authorization
+and PII suites of a session, so that the three pay its start-up once. Each suite's conftest
+calls `acquire`; the last `release` stops it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.infra import AMQP_URL
+from tests.support.stack import Stack, free_port
+
+_stack: Stack | None = None
+_users = 0
+SERVICES = ("registration", "transfer", "tasks", "notify")
+
+
+def acquire(request: pytest.FixtureRequest) -> Stack:
+    global _stack, _users
+    if _stack is None:
+        test_databases = request.getfixturevalue("test_databases")
+        broker_prefix = request.getfixturevalue("broker_prefix")
+        migrated = request.getfixturevalue("migrated")
+        factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+        for service in SERVICES:
+            migrated(service)
+        temporal_port = free_port()
+        env = {
+            **test_databases.env(),
+            "AMQP_URL": AMQP_URL,
+            "NUANLIU_BROKER_PREFIX": f"{broker_prefix}proof.",
+            "NUANLIU_VAR_DIR": str(factory.mktemp("proof-var")),
+            "NUANLIU_WEB_WORKERS": "2",
+            "NUANLIU_RELAY_POLL_INTERVAL": "0.05",
+            "TEMPORAL_PORT": str(temporal_port),
+            "TEMPORAL_UI_PORT": str(free_port()),
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+            "NUANLIU_TASK_QUEUE": f"proof-{temporal_port}",
+        }
+        stack = Stack(factory.mktemp("proof-logs"), env)
+        stack.start(*stack.commands)
+        try:
+            stack.wait_ready(*SERVICES, timeout=120)
+        except BaseException:
+            stack.stop()
+            raise
+        _stack = stack
+    _users += 1
+    return _stack
+
+
+def release() -> None:
+    global _stack, _users
+    _users -= 1
+    if _users == 0 and _stack is not None:
+        from tests.support.infra import delete_topology
+
+        prefix = _stack.env["NUANLIU_BROKER_PREFIX"]
+        _stack.stop()
+        _stack = None
+        delete_topology(prefix, ["notify", "transfer", "tasks", "registration"])
+
+
+def log_dir() -> Path | None:
+    return _stack.log_dir if _stack else None
