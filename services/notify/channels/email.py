@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 from email.message import EmailMessage
 
 from services.notify.channels import DeliveryError, PermanentFailure
@@ -12,11 +13,21 @@ from services.notify.service import OutgoingMessage
 class SmtpChannel:
     name = "email"
 
-    def __init__(self, host: str, port: int, sender: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, host: str, port: int, sender: str, timeout: float = 10.0, local_hostname: str | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self.sender = sender
         self.timeout = timeout
+        self._local_hostname = local_hostname
+
+    @property
+    def local_hostname(self) -> str:
+        # smtplib would look the FQDN up on every connection, which can take seconds: once is enough.
+        if self._local_hostname is None:
+            self._local_hostname = socket.getfqdn()
+        return self._local_hostname
 
     def send(self, message: OutgoingMessage) -> None:
         if not message.address:
@@ -29,7 +40,9 @@ class SmtpChannel:
         mail["Message-ID"] = f"<{message.delivery_id}@nuanliu>"
         mail.set_content(message.body)
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            with smtplib.SMTP(
+                self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
+            ) as smtp:
                 smtp.send_message(mail)
         except smtplib.SMTPRecipientsRefused as error:
             raise PermanentFailure(f"recipient refused: {error.recipients}") from error

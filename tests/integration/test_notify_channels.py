@@ -1,0 +1,256 @@
+"""Channel deliveries through the dispatcher: a real local SMTP server (aiosmtpd), a local HTTP
+webhook server that answers, fails or hangs, and the SMS development provider."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from services.notify import service
+from services.notify.channels.email import SmtpChannel
+from services.notify.channels.inapp import InAppChannel
+from services.notify.channels.sms import FileSmsProvider, SmsChannel
+from services.notify.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookChannel, signature
+from services.notify.dispatcher import Dispatcher
+from services.notify.models import Delivery, Preference
+from shared.db import new_id, utcnow
+from shared.events import make_envelope
+from tests.support.notify_events import samples
+from tests.support.stack import free_port
+
+SECRET = "test-webhook-secret"
+FAST = service.DeliveryPolicy(
+    max_attempts=3, retry_base=timedelta(milliseconds=20), retry_cap=timedelta(milliseconds=50)
+)
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[tuple[int, Mailbox]]:
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, mailbox
+    controller.stop()
+
+
+class Robot(BaseHTTPRequestHandler):
+    """A chat robot: `/ok` accepts, `/broken` answers 500, `/slow` answers after 1 s, `/gone` 404."""
+
+    received: list[tuple[str, dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        Robot.received.append((self.path, dict(self.headers), body))
+        if self.path == "/slow":
+            time.sleep(1.0)
+        status = {"/ok": 200, "/broken": 500, "/gone": 404}.get(self.path, 200)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"errcode": 0}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def robot() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Robot)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def sms_file(tmp_path: Path) -> Path:
+    return tmp_path / "sms.log"
+
+
+def dispatcher(database, smtp_port: int, sms_file: Path, webhook_timeout: float = 0.3) -> Dispatcher:
+    return Dispatcher(
+        database,
+        {
+            "inapp": InAppChannel(),
+            "email": SmtpChannel(
+                "127.0.0.1", smtp_port, "nuanliu@test", timeout=2, local_hostname="localhost"
+            ),
+            "webhook": WebhookChannel(SECRET, timeout=webhook_timeout),
+            "sms": SmsChannel(FileSmsProvider(sms_file)),
+        },
+        FAST,
+    )
+
+
+def person(database, **fields: object) -> str:
+    """A member with saved preferences; returns their member id."""
+    sub = f"m-{new_id()}"
+    channels = {"email": False, "sms": False, "webhook": False, **fields.pop("channels", {})}
+    with database.transaction() as session:
+        session.add(
+            Preference(
+                sub=sub,
+                role="member",
+                org="B",
+                inapp=True,
+                quiet_start=None,
+                quiet_end=None,
+                locale=fields.pop("locale", "zh-CN"),
+                updated_at=utcnow(),
+                **channels,
+                **fields,
+            )
+        )
+    return sub
+
+
+def letter_for(database, member_id: str) -> str:
+    data, _ = samples()["transfer.letter_issued.v1"]
+    envelope = make_envelope("transfer.letter_issued.v1", "test", "s", {**data, "member_id": member_id})
+    service.handle_event(database, envelope, FAST)
+    return envelope.id
+
+
+def deliveries(database, event_id: str, person_id: str) -> list[Delivery]:
+    with database.reader() as session:
+        rows = list(
+            session.scalars(
+                select(Delivery)
+                .where(Delivery.event_id == event_id, Delivery.person == person_id)
+                .order_by(Delivery.id)
+            )
+        )
+        session.expunge_all()  # keep the loaded values readable after the session ends
+        return rows
+
+
+def drain(worker: Dispatcher, event_id: str, person_id: str, timeout: float = 15.0) -> list[Delivery]:
+    """Run dispatcher passes until this person's deliveries of the event are settled."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        worker.run_once()
+        rows = deliveries(worker.database, event_id, person_id)
+        if rows and all(d.status in ("sent", "dead") for d in rows):
+            return rows
+        time.sleep(0.02)
+    raise AssertionError(
+        f"not settled: {[(d.channel, d.status) for d in deliveries(worker.database, event_id, person_id)]}"
+    )
+
+
+def test_email_reaches_a_real_smtp_server(migrated, smtp, sms_file):
+    database = migrated("notify")
+    port, mailbox = smtp
+    member_id = person(database, channels={"email": True}, email_address="wang@example.org", locale="en")
+    event_id = letter_for(database, member_id)
+    (mail,) = drain(dispatcher(database, port, sms_file), event_id, member_id)
+    assert (mail.channel, mail.status, mail.attempts) == ("email", "sent", 1)
+    received = [m for m in mailbox.messages if m["Message-ID"] == f"<{mail.id}@nuanliu>"]
+    assert len(received) == 1
+    assert received[0]["To"] == "wang@example.org"
+    assert "letter" in received[0]["Subject"].lower()  # the person's locale
+    assert "JS-2026-0001" in received[0].get_content()
+
+
+def test_smtp_down_means_retrying_with_backoff(migrated, sms_file):
+    database = migrated("notify")
+    member_id = person(database, channels={"email": True}, email_address="li@example.org")
+    event_id = letter_for(database, member_id)
+    slow = service.DeliveryPolicy(
+        max_attempts=3, retry_base=timedelta(minutes=5), retry_cap=timedelta(hours=1)
+    )
+    worker = dispatcher(database, free_port(), sms_file)  # nothing listens there
+    worker.policy = slow
+    worker.run_once()
+    (mail,) = deliveries(database, event_id, member_id)
+    assert (mail.status, mail.attempts) == ("retrying", 1)
+    assert "SMTP unavailable" in (mail.last_error or "")
+    assert utcnow() + timedelta(minutes=2) < mail.next_attempt_at <= utcnow() + timedelta(minutes=5)
+
+
+def test_webhook_is_signed_and_delivered(migrated, smtp, robot, sms_file):
+    database = migrated("notify")
+    member_id = person(database, channels={"webhook": True}, webhook_url=f"{robot}/ok")
+    event_id = letter_for(database, member_id)
+    (hook,) = drain(dispatcher(database, smtp[0], sms_file), event_id, member_id)
+    assert (hook.channel, hook.status, hook.attempts) == ("webhook", "sent", 1)
+    path, headers, body = next(r for r in Robot.received if json.loads(r[2])["delivery_id"] == hook.id)
+    assert path == "/ok"
+    expected = signature(SECRET, headers[TIMESTAMP_HEADER], body)
+    assert hmac.compare_digest(headers[SIGNATURE_HEADER], expected)
+    assert "介绍信" in json.loads(body)["markdown"]["title"]
+
+
+def test_webhook_500s_retry_then_fall_back_to_email(migrated, smtp, robot, sms_file):
+    database = migrated("notify")
+    port, mailbox = smtp
+    member_id = person(
+        database, channels={"webhook": True}, webhook_url=f"{robot}/broken", email_address="zhao@example.org"
+    )
+    event_id = letter_for(database, member_id)
+    hook, mail = drain(dispatcher(database, port, sms_file), event_id, member_id)
+    assert (hook.channel, hook.status, hook.attempts) == ("webhook", "dead", 3)
+    assert hook.last_error == "webhook answered 500"
+    assert (mail.channel, mail.status, mail.fallback_for) == ("email", "sent", hook.id)
+    assert any(m["Message-ID"] == f"<{mail.id}@nuanliu>" for m in mailbox.messages)
+    hits = [r for r in Robot.received if json.loads(r[2])["delivery_id"] == hook.id]
+    assert len(hits) == 3
+
+
+def test_webhook_timeouts_retry_then_fall_back_to_sms(migrated, smtp, robot, sms_file):
+    database = migrated("notify")
+    member_id = person(database, channels={"webhook": True}, webhook_url=f"{robot}/slow", phone="13700003333")
+    event_id = letter_for(database, member_id)
+    hook, sms = drain(dispatcher(database, smtp[0], sms_file, webhook_timeout=0.2), event_id, member_id)
+    assert (hook.status, hook.attempts) == ("dead", 3) and "timed out" in (hook.last_error or "")
+    assert (sms.channel, sms.status, sms.fallback_for) == ("sms", "sent", hook.id)
+    lines = [json.loads(line) for line in sms_file.read_text().splitlines()]
+    assert any(
+        line["to"] == "13700003333" and "介绍信" in line["text"] and line["ref"] == sms.id for line in lines
+    )
+
+
+def test_a_refusing_webhook_fails_at_once_and_without_fallback_is_dead(migrated, smtp, robot, sms_file):
+    database = migrated("notify")
+    member_id = person(database, channels={"webhook": True}, webhook_url=f"{robot}/gone")
+    event_id = letter_for(database, member_id)
+    (hook,) = drain(dispatcher(database, smtp[0], sms_file), event_id, member_id)
+    assert (hook.status, hook.attempts, hook.last_error) == ("dead", 1, "webhook refused with 404")
+
+
+def test_deliveries_api_shows_the_whole_story(migrated, smtp, robot, sms_file, settings_for):
+    from services.notify.app import create_app
+    from tests.support.tokens import ADMIN
+
+    database = migrated("notify")
+    member_id = person(
+        database, channels={"webhook": True}, webhook_url=f"{robot}/broken", email_address="q@example.org"
+    )
+    event_id = letter_for(database, member_id)
+    drain(dispatcher(database, smtp[0], sms_file), event_id, member_id)
+    client = create_app(settings_for("notify")).test_client()
+    items = client.get(f"/api/v1/deliveries?event_id={event_id}", headers=ADMIN).get_json()["items"]
+    story = [(d["channel"], d["status"], d["attempts"]) for d in items if d["person"] == member_id]
+    assert story == [("webhook", "dead", 3), ("email", "sent", 1)]
