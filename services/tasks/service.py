@@ -379,6 +379,19 @@ def assign_member(
     )
 
 
+def _check_claimable(
+    session: Session, task: Task, member_id: str, branch: OrgInfo, assigned_by: str | None, snapshot: bool
+) -> None:
+    if not _visible(task, branch):
+        who = "your branch" if assigned_by is None else f"member {member_id}'s branch"
+        raise Forbidden(f"this task is not open to {who}")
+    domain.require_status(task.status, CLAIMABLE, "claim")
+    if snapshot and task.claimed >= task.capacity:
+        raise Conflict(f"this task is full: all {task.capacity} places are taken")
+    if session.scalar(select(Claim.id).where(Claim.task_id == task.id, Claim.member_id == member_id)):
+        raise Conflict(f"member {member_id} has already claimed this task")
+
+
 def _add_claimant(
     deps: TasksDeps,
     principal: Principal,
@@ -388,14 +401,13 @@ def _add_claimant(
     commitment: str | None,
     assigned_by: str | None,
 ) -> dict[str, Any]:
+    # Refusals first, on a snapshot and without the write lock: under a rush on a full task
+    # almost every request ends here, cheaply. Acceptance is decided below, atomically.
+    with deps.database.reader() as session:
+        _check_claimable(session, _load(session, task_id), member_id, branch, assigned_by, snapshot=True)
     with deps.database.transaction() as session:
         task = _load(session, task_id)
-        if not _visible(task, branch):
-            who = "your branch" if assigned_by is None else f"member {member_id}'s branch"
-            raise Forbidden(f"this task is not open to {who}")
-        domain.require_status(task.status, CLAIMABLE, "claim")
-        if session.scalar(select(Claim.id).where(Claim.task_id == task.id, Claim.member_id == member_id)):
-            raise Conflict(f"member {member_id} has already claimed this task")
+        _check_claimable(session, task, member_id, branch, assigned_by, snapshot=False)
         # The capacity check and the increment are one statement: the database decides.
         taken = session.execute(
             update(Task)
