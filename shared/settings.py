@@ -68,6 +68,9 @@ class Settings:
     lost_contact_days: int = 180
     task_open_hall_after: timedelta = timedelta(days=7)
     max_led_open_tasks: int = 5
+    # The tasks worker's own queue, and how often its schedule runs the open-hall and overdue sweeps.
+    tasks_task_queue: str = "nuanliu-tasks"
+    task_sweep_every: timedelta = timedelta(minutes=1)
     relay_batch_size: int = 200
     relay_poll_interval: float = 0.2
     consumer_delivery_limit: int = 5
@@ -146,6 +149,8 @@ class Settings:
             lost_contact_days=int(env.get("NUANLIU_LOST_CONTACT_DAYS", "180")),
             task_open_hall_after=parse_duration(env.get("NUANLIU_TASK_OPEN_HALL_AFTER", "7d")),
             max_led_open_tasks=int(env.get("NUANLIU_MAX_LED_OPEN_TASKS", "5")),
+            tasks_task_queue=env.get("NUANLIU_TASKS_TASK_QUEUE", cls.tasks_task_queue),
+            task_sweep_every=parse_duration(env.get("NUANLIU_TASK_SWEEP_EVERY", "1m")),
             relay_batch_size=int(env.get("NUANLIU_RELAY_BATCH_SIZE", "200")),
             relay_poll_interval=float(env.get("NUANLIU_RELAY_POLL_INTERVAL", "0.2")),
             consumer_delivery_limit=int(env.get("NUANLIU_DELIVERY_LIMIT", "5")),
