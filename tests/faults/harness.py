@@ -4,9 +4,11 @@ broker probes and the loss/duplication audit."""
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from sqlalchemy import select
 
 from shared.bus import Topology
 from shared.db import Database
-from tests.support.builders import member_body, unique_code
+from tests.support.builders import id_number, member_body, unique_code
 from tests.support.infra import AMQP_URL
 from tests.support.stack import Stack
 from tests.support.tokens import ADMIN, bearer
@@ -79,11 +81,18 @@ def create_branch(base: str) -> dict[str, str]:
     return codes
 
 
+def fresh_member_body(branch: str) -> dict[str, object]:
+    """A member body whose id_number is unique in practice: the shared builder draws only from
+    1,000 numbers per birth date, which collide over a whole session; this spreads birth dates."""
+    born = date(1960, 1, 1) + timedelta(days=random.randrange(12_500))  # born by 1994: joined 2015 at 18+
+    return member_body(branch, birth_date=born.isoformat(), id_number=id_number(born))
+
+
 def create_members(base: str, branch: str, count: int) -> list[str]:
     ids = []
     for _ in range(count):
         response = requests.post(
-            f"{base}/api/v1/members", json=member_body(branch), headers=ADMIN, timeout=10
+            f"{base}/api/v1/members", json=fresh_member_body(branch), headers=ADMIN, timeout=10
         )
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
