@@ -1,0 +1,108 @@
+"""The tasks worker process: keeps the sweep Schedule in place and runs its workflow.
+
+The open-hall and overdue sweeps run as a Temporal Schedule (overlaps skipped, missed runs
+caught up once), not as a loop in some API process. The client and worker are made here,
+in their own process, never before a fork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.worker import Worker
+
+from services.tasks.activities import SweepActivities
+from services.tasks.app import open_database
+from services.tasks.workflows import SweepInput, TaskSweepWorkflow
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_ID = "tasks-sweeps"
+
+
+def sweep_schedule(settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            TaskSweepWorkflow.run,
+            SweepInput(open_hall_after_seconds=settings.task_open_hall_after.total_seconds()),
+            id="tasks-sweep",
+            task_queue=settings.tasks_task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=settings.task_sweep_every)]),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=max(settings.task_sweep_every * 2, timedelta(minutes=1)),
+        ),
+    )
+
+
+async def ensure_schedule(client: Client, settings: Settings) -> None:
+    """Create the schedule, or bring an existing one to the current settings."""
+    schedule = sweep_schedule(settings)
+    try:
+        await client.create_schedule(SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+
+        async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(SCHEDULE_ID).update(replace)
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    activities = SweepActivities(open_database(settings))
+    return Worker(
+        client,
+        task_queue=settings.tasks_task_queue,
+        workflows=[TaskSweepWorkflow],
+        activities=[activities.open_hall, activities.overdue],
+        activity_executor=executor,
+        max_concurrent_activities=4,
+    )
+
+
+async def connect_with_retry(settings: Settings) -> Client:
+    """The dev server may still be starting beside us: keep trying, with backoff."""
+    delay = 0.5
+    while True:
+        try:
+            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        except RuntimeError as error:
+            log.warning("Temporal at %s not reachable yet (%s); retrying", settings.temporal_address, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await connect_with_retry(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sweep") as executor:
+        worker = build_worker(client, settings, executor)
+        async with worker:
+            await ensure_schedule(client, settings)
+            log.info("tasks worker polling %s", settings.tasks_task_queue)
+            await stop.wait()
+
+
+def main(settings: Settings) -> None:
+    asyncio.run(run_worker(settings))
