@@ -164,35 +164,45 @@ def _ledger_text(value: Any) -> Any:
     return value
 
 
-def _csv_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _batches(rows: Iterator[tuple[Any, ...]], size: int = 1000) -> Iterator[list[tuple[Any, ...]]]:
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _csv_stream(rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # a BOM so spreadsheet programs read the Chinese names as UTF-8
     writer.writerow(service.LEDGER_COLUMNS)
-    for count, row in enumerate(rows, start=1):
-        writer.writerow(["" if v is None else _ledger_text(v) for v in row.values()])
-        if count % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+    for batch in _batches(rows):
+        writer.writerows([_ledger_text(value) for value in row] for row in batch)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
     yield buffer.getvalue()
 
 
-def _json_stream(org: str, rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _json_stream(org: str, rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
     yield '{"org": ' + json.dumps(org) + ', "items": ['
-    chunk: list[str] = []
-    for count, row in enumerate(rows):
-        chunk.append(
-            ("," if count else "")
-            + json.dumps({k: _ledger_text(v) for k, v in row.items()}, ensure_ascii=False)
+    separator = ""
+    for batch in _batches(rows):
+        yield separator + ",".join(
+            json.dumps(
+                dict(zip(service.LEDGER_COLUMNS, row, strict=True)), default=_ledger_text, ensure_ascii=False
+            )
+            for row in batch
         )
-        if len(chunk) == 500:
-            yield "".join(chunk)
-            chunk.clear()
-    yield "".join(chunk) + "]}"
+        separator = ","
+    yield "]}"
 
 
-def _xlsx_file(rows: Iterator[dict[str, Any]]) -> Any:
+def _xlsx_file(rows: Iterator[tuple[Any, ...]]) -> Any:
     from openpyxl import Workbook
 
     # write_only keeps openpyxl's memory flat; the workbook goes to a temporary file, not RAM.
@@ -200,7 +210,7 @@ def _xlsx_file(rows: Iterator[dict[str, Any]]) -> Any:
     sheet = workbook.create_sheet("ledger")
     sheet.append(list(service.LEDGER_COLUMNS))
     for row in rows:
-        sheet.append([_ledger_text(v) for v in row.values()])
+        sheet.append([_ledger_text(value) for value in row])
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it after the response)
     workbook.save(spool)
     spool.seek(0)
