@@ -87,6 +87,12 @@ class TransferWorkflow:
     @workflow.run
     async def run(self, transfer: TransferInput) -> str:
         self.due_at = workflow.now() + timedelta(seconds=transfer.overdue_after_seconds)
+        # Added after v1: the workflow names its sending branch itself, so transfers started
+        # without search attributes can still be found by branch. Histories before it replay.
+        if workflow.patched("sending-branch-attribute"):
+            workflow.upsert_search_attributes(
+                [search_attributes.SENDING_BRANCH.value_set(transfer.from_branch_code)]
+            )
         while domain.is_open(self.process.status):
             if self.process.stage is not None:
                 await self._wait_at_stage()

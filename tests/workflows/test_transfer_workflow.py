@@ -267,9 +267,9 @@ async def test_record_step_is_idempotent(database, settings):
     """A retried activity (same step key) changes the projection and the outbox once."""
     from services.transfer.activities import TransferActivities
     from services.transfer.messages import EventItem, StepRecord, TimelineItem
-    from tests.workflows.transfer_support import insert_projection, path_of, route_for
     from services.transfer.service import build_plan
     from shared.db import utcnow
+    from tests.workflows.transfer_support import insert_projection, path_of, route_for
 
     route = route_for("cross_county")
     plan = build_plan(settings, route, path_of(route.receiving))

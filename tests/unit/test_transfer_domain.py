@@ -1,0 +1,92 @@
+"""Pure rules of the transfer: chains, holders, escalation, the process state machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.transfer import domain
+from services.transfer.domain import Process, RouteSide
+from shared.errors import Conflict, InvalidInput
+
+SENDING = RouteSide("BR-YUMU", "TW-MOUDAO", "CO-LICHUAN", "CI-ENSHI", "PR-HUBEI")
+RECEIVING = RouteSide("BR-HONGJIAN", "TW-KEQIAO", "CO-KEQIAO", "CI-SHAOXING", "PR-ZHEJIANG")
+
+
+def test_chain_from_configuration():
+    assert domain.parse_chain("sending_branch, township ,receiving_branch") == (
+        "sending_branch",
+        "township",
+        "receiving_branch",
+    )
+    for bad in ("", "sending_branch,mayor", "township,township"):
+        with pytest.raises(ValueError):
+            domain.parse_chain(bad)
+
+
+def test_stage_holders_and_escalation():
+    assert [domain.stage_org(s, SENDING, RECEIVING) for s in domain.STAGES] == [
+        "BR-YUMU",
+        "TW-MOUDAO",
+        "CO-LICHUAN",
+        "BR-HONGJIAN",
+    ]
+    assert domain.escalation_org("sending_branch", SENDING, RECEIVING) == "TW-MOUDAO"
+    assert domain.escalation_org("county", SENDING, RECEIVING) == "CI-ENSHI"
+    assert domain.escalation_org("receiving_branch", SENDING, RECEIVING) == "TW-KEQIAO"
+
+
+def test_a_skipped_level_falls_back_to_the_next_one_up():
+    no_county = RouteSide("BR-X", "TW-X", None, None, "PR-X")
+    assert domain.stage_org("county", no_county, RECEIVING) == "PR-X"
+    assert domain.escalation_org("township", no_county, RECEIVING) == "PR-X"
+    assert domain.letter_county(no_county) == "PR-X"
+    with pytest.raises(InvalidInput):
+        domain.stage_org("county", RouteSide("BR-ONLY"), RECEIVING)
+
+
+def test_letter_number_is_per_county_and_year():
+    assert domain.letter_number("CO-LICHUAN", 2026, 42) == "CO-LICHUAN-2026-000042"
+
+
+def test_receiving_branch_must_differ_and_reasons_are_required():
+    with pytest.raises(InvalidInput) as same:
+        domain.check_new_transfer("BR-A", "BR-A")
+    assert same.value.field == "to_branch_code"
+    domain.check_decision("approve", None)
+    for decision in ("reject", "return"):
+        with pytest.raises(InvalidInput) as missing:
+            domain.check_decision(decision, "  ")
+        assert missing.value.field == "reason"
+
+
+def test_process_walks_the_chain_to_the_letter():
+    process = Process(chain=["sending_branch", "township", "receiving_branch"])
+    assert process.status == "pending_sending_branch"
+    assert process.decide("approve") == "pending_township"
+    with pytest.raises(Conflict):
+        process.check_decide("sending_branch")  # already decided
+    process.decide("approve")
+    assert process.decide("approve") == "letter_issued"
+    with pytest.raises(Conflict):
+        process.decide("approve")  # no stage open
+    process.report()
+    with pytest.raises(Conflict):
+        process.cancel()  # reported: the move is under way
+    assert process.finish(moved=True) == "completed"
+
+
+def test_return_resubmit_cancel_and_expire():
+    process = Process(chain=["sending_branch", "township"])
+    with pytest.raises(Conflict):
+        process.resubmit(["sending_branch"])
+    assert process.decide("return") == "returned"
+    with pytest.raises(Conflict):
+        process.report()
+    assert process.resubmit(["sending_branch", "township", "county"]) == "pending_sending_branch"
+    process.decide("approve")
+    process.decide("approve")
+    assert process.decide("approve") == "letter_issued"
+    assert process.expire() == "expired"
+    with pytest.raises(Conflict):
+        process.cancel()
+    assert Process(chain=["sending_branch"]).cancel() == "cancelled"
