@@ -18,7 +18,7 @@ import requests
 from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from services.console import views_common, views_members, views_tasks, views_transfers
+from services.console import directory, views_common, views_members, views_tasks, views_transfers
 from services.console.backend import ApiError
 from services.console.i18n import plain_error, translate
 from services.console.web import NAVIGATION, locale, t, user
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             "field_errors": {},
             "form": {},
             "query_without_cursor": query_without_cursor,
+            "org": lambda code: directory.org_name(settings, code),
         }
 
     @app.get("/healthz")

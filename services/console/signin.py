@@ -95,10 +95,3 @@ def token_for(settings: Settings, identity: Identity) -> str:
     if not dev_sign_in_allowed(settings):
         raise SignInRefused("生产环境须通过统一身份认证登录 / production sign-in goes through OIDC")
     return issue_token(settings.jwt_secret, identity.sub, identity.role, identity.org, identity.name)
-
-
-def org_name(settings: Settings, code: str) -> str:
-    try:
-        return str(directory(settings).get(f"/api/v1/orgs/{code}").get("name") or code)
-    except ApiError:
-        return code

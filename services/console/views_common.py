@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
-from services.console import signin
+from services.console import directory, signin
 from services.console.backend import ApiError, items_of
 from services.console.i18n import LOCALES, translate
 from services.console.web import Page, api, failed, home_for, settings, signed_in, t, user
@@ -41,7 +41,7 @@ def signin_page() -> Page:
                 session["locale"] = locale
             session["token"] = token
             session["user"] = identity.as_session()
-            session["org_name"] = signin.org_name(config, identity.org)
+            session["org_name"] = directory.org_name(config, identity.org)
             target = request.args.get("next") or ""
             # Only our own paths: an open redirect would let a link send people anywhere.
             if target.startswith("/") and not target.startswith("//"):
@@ -140,6 +140,9 @@ def preferences() -> Page:
             },
             "locale": request.form.get("locale") or "zh-CN",
         }
+        for address in ("phone", "email", "webhook_url"):
+            if request.form.get(address, "").strip():
+                body[address] = request.form[address].strip()
         start, end = request.form.get("quiet_start", ""), request.form.get("quiet_end", "")
         if start or end:
             body["quiet_hours"] = {"start": start, "end": end}

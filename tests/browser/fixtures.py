@@ -34,6 +34,7 @@ DESKTOP = {"width": 1280, "height": 900}
 
 def ensure_chromium() -> None:
     """Install Debian's chromium with apt when missing and we are root; otherwise skip, saying why."""
+    ensure_cjk_font()
     if CHROMIUM.exists():
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
@@ -47,6 +48,18 @@ def ensure_chromium() -> None:
     )
     if result.returncode != 0 or not CHROMIUM.exists():
         pytest.skip(f"could not install chromium with apt: {result.stderr[-500:]}")
+
+
+def ensure_cjk_font() -> None:
+    """Screenshots of Chinese pages need a CJK font; without one they show boxes (tests still run)."""
+    if Path("/usr/share/fonts/truetype/wqy").exists() or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", "fonts-wqy-microhei"],
+        capture_output=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +90,7 @@ class Screen:
         self.page.on("console", self._on_console)
         self.page.on("response", self._on_response)
         self.page.on("requestfailed", self._on_request_failed)
+        self.page.on("requestfinished", self._on_finished)
 
     def _on_console(self, message: Any) -> None:
         # Chromium logs "Failed to load resource" for a page served with 4xx too; a form shown
@@ -84,6 +98,12 @@ class Screen:
         # calls are caught by _on_response instead.
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
             self.js_errors.append(message.text)
+
+    def _on_finished(self, request: Any) -> None:
+        timing = request.timing
+        took = timing["responseEnd"] - timing["requestStart"] if timing["responseEnd"] > 0 else -1
+        if took > 200 and os.environ.get("CONSOLE_TRACE"):
+            print(f"SLOW {took:.0f}ms {request.method} {request.url}", flush=True)
 
     def _on_request_failed(self, request: Any) -> None:
         # Leaving a page aborts its in-flight htmx calls (e.g. the unread badge): not an error.
