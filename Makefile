@@ -22,11 +22,17 @@ test: $(STAMP)
 lint: $(STAMP)
 	@$(BIN)/ruff check .
 
+# The fault-injection scenarios alone (they also run in `make test`).
 faults: $(STAMP)
-	@$(BIN)/python -m pytest -m faults $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
+# Every benchmark in bench/ as one table, then peak RSS per process of a loaded stack.
 bench: $(STAMP)
 	@$(BIN)/python -m bench
+
+# Mixed open-model load, 10 minutes per database by default (SOAK_SECONDS=120 to shorten).
+soak: $(STAMP)
+	@$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf var test-artifacts
