@@ -80,6 +80,7 @@ class TransferWorkflow:
         self.action: Action | None = None
         self.submitted = 0
         self.applied = 0
+        self.refusals: dict[int, str] = {}
         self.step_no = 0
         self.overdue = False
         self.due_at: datetime | None = None
@@ -101,7 +102,11 @@ class TransferWorkflow:
             else:  # returned: wait for a resubmit or a cancel, however long it takes
                 await workflow.wait_condition(lambda: self.action is not None)
             if self.action is not None:
-                await self._apply(self.action)
+                try:
+                    await self._apply(self.action)
+                except Conflict as error:
+                    # The state moved under the action (e.g. the letter lapsed as the report came).
+                    self.refusals[self.submitted] = error.message
                 self.action = None
                 self.applied += 1
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -166,6 +171,8 @@ class TransferWorkflow:
         self.submitted += 1
         ticket = self.submitted
         await workflow.wait_condition(lambda: self.applied >= ticket)
+        if ticket in self.refusals:
+            raise ApplicationError(self.refusals.pop(ticket), type="Conflict", non_retryable=True)
         return self._view()
 
     def _view(self) -> StatusView:
@@ -294,6 +301,7 @@ class TransferWorkflow:
             await self._record(status, events=[decided], timeline=[entry], label=f"approve-{stage}")
 
     async def _apply_resubmit(self, request: ResubmitRequest) -> None:
+        self.process.check_resubmit()
         self.plan = request.plan
         if request.dues_paid_through:
             self.dues_paid_through = request.dues_paid_through
