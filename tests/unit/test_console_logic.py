@@ -1,0 +1,136 @@
+"""The console's own logic: API errors into plain words, routing of paths, forms into bodies, sign-in."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+import requests
+
+from services.console.backend import ApiError, service_for
+from services.console.i18n import plain_error, plain_field_message, translate
+from services.console.signin import Identity, SignInRefused, custom_identity, token_for
+from services.console.views_tasks import current_quarter, status_counts
+from services.console.web import body_from
+from shared.auth import decode_token
+from shared.settings import DEV_JWT_SECRET, Settings
+
+
+def smorest_response(status: int, body: object) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode()
+    response.reason = "Unprocessable Entity"
+    return response
+
+
+def test_smorest_errors_become_messages_per_field():
+    error = ApiError.from_response(
+        smorest_response(
+            422,
+            {
+                "code": 422,
+                "status": "Unprocessable Entity",
+                "errors": {
+                    "json": {
+                        "reason": ["Missing data for required field."],
+                        "quiet_hours": {"start": ["bad"]},
+                    }
+                },
+            },
+        )
+    )
+    assert error.status == 422
+    assert error.fields == {"reason": ["Missing data for required field."], "quiet_hours": ["bad"]}
+    message, fields = plain_error(error, "zh-CN")
+    assert message == "请检查填写的内容。"
+    assert fields["reason"] == "此项为必填项"
+    assert plain_error(error, "en")[1]["reason"] == "This is required"
+
+
+def test_import_row_errors_are_flattened_with_their_row():
+    error = ApiError.from_response(
+        smorest_response(
+            422,
+            {
+                "errors": {
+                    "json": {"file": [{"row": 2, "field": "birth_date", "message": "Not a valid date."}]}
+                }
+            },
+        )
+    )
+    assert error.fields["file"] == ["第 2 行 birth_date: Not a valid date."]
+
+
+def test_conflicts_keep_the_services_reason_and_other_statuses_are_plain():
+    assert plain_error(ApiError(409, "task is full"), "zh-CN")[0] == "当前状态下无法办理：task is full"
+    assert plain_error(ApiError(403, "forbidden"), "en")[0] == "You are not allowed to do this."
+    assert plain_error(ApiError(502, "bad gateway"), "zh-CN")[0] == "系统出了点问题，请稍后再试。"
+    assert "Traceback" not in plain_error(ApiError(500, "Traceback (most recent call last)"), "en")[0]
+
+
+def test_field_messages_translate_ranges_and_pass_unknown_text_through():
+    assert plain_field_message(
+        "Must be greater than or equal to 1 and less than or equal to 50.", "zh-CN"
+    ) == ("请填写 1 到 50 之间的数")
+    assert plain_field_message("must look like 2026-Q4", "zh-CN") == "must look like 2026-Q4"
+
+
+def test_unknown_catalogue_keys_show_the_value_not_the_key():
+    assert translate("transfer_status.something_new", "zh-CN") == "something_new"
+    assert translate("nav.inbox", "en") == "Transfer inbox"
+
+
+@pytest.mark.parametrize(
+    ("path", "service"),
+    [
+        ("/api/v1/members/1/outflows", "registration"),
+        ("/api/v1/imports/members?branch=X", "registration"),
+        ("/api/v1/stats/transfers", "transfer"),
+        ("/api/v1/stats/tasks", "tasks"),
+        ("/api/v1/points", "tasks"),
+        ("/api/v1/preferences", "notify"),
+    ],
+)
+def test_each_path_goes_to_the_service_that_owns_it(path, service):
+    assert service_for(path) == service
+
+
+def test_forms_send_only_what_was_filled_and_numbers_as_numbers():
+    form = {"title": " 清理河道 ", "capacity": "2", "points": "ten", "description": ""}
+    assert body_from(
+        form, ("title", "capacity", "points", "description"), integers=("capacity", "points")
+    ) == {
+        "title": "清理河道",
+        "capacity": 2,
+        "points": "ten",  # left as typed: the API names the field
+    }
+
+
+def test_task_counts_whether_nested_or_flat():
+    assert status_counts({"by_status": {"open": 2, "evaluated": 1}})["open"] == 2
+    assert status_counts({"open": 3, "draft": 1})["draft"] == 1
+    assert current_quarter(date(2026, 11, 22)) == "2026-Q4"
+
+
+def test_dev_sign_in_issues_a_token_and_production_refuses_it():
+    identity = Identity("sec-1", "branch_secretary", "TJ-WQ-YC-01", "王书记")
+    token = token_for(Settings(service="console"), identity)
+    principal = decode_token(token, DEV_JWT_SECRET)
+    assert (principal.sub, principal.role, principal.org, principal.name) == (
+        "sec-1",
+        "branch_secretary",
+        "TJ-WQ-YC-01",
+        "王书记",
+    )
+    with pytest.raises(SignInRefused):
+        token_for(Settings(service="console", environment="production", jwt_secret="x" * 40), identity)
+
+
+def test_custom_identities_cannot_be_services_or_members():
+    with pytest.raises(SignInRefused):
+        custom_identity("svc", "service", "CN", "")
+    with pytest.raises(SignInRefused):
+        custom_identity("m1", "member", "B1", "")
+    assert custom_identity(" o1 ", "township_officer", "to-1", "").org == "TO-1"
