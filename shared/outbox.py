@@ -87,6 +87,31 @@ class Outbox:
         )
         return envelope
 
+    def add_many(
+        self, session: Session, event_type: str, events: list[tuple[str, dict[str, Any]]]
+    ) -> list[Envelope]:
+        """Many events of one type as one multi-row insert (bulk use cases such as imports)."""
+        correlation_id = current_correlation_id()
+        envelopes = [
+            make_envelope(event_type, self.service, subject, data, correlation_id) for subject, data in events
+        ]
+        if envelopes:
+            session.execute(
+                self.table.insert(),
+                [
+                    {
+                        "event_id": envelope.id,
+                        "event_type": envelope.type,
+                        "subject": envelope.subject,
+                        "body": envelope.to_json().decode(),
+                        "created_at": envelope.time,
+                        "attempts": 0,
+                    }
+                    for envelope in envelopes
+                ],
+            )
+        return envelopes
+
     def pending_count(self, session: Session) -> int:
         from sqlalchemy import func
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from shared.errors import InvalidInput
+from shared.errors import Conflict, InvalidInput
 
 LEVELS = ("central", "province", "city", "county", "township", "branch")
 ROOT_CODE = "CN"
@@ -120,6 +120,7 @@ def classify_route(sending: Mapping[str, str], receiving: Mapping[str, str]) -> 
 
 
 ROUTE_LEVELS = ("township", "county", "city", "province")
+CARD_SERIAL_MAX = 999_999
 
 
 def ancestors_by_level(path_levels: Mapping[str, str]) -> dict[str, str | None]:
@@ -139,6 +140,8 @@ def card_issuer(path_levels: Mapping[str, str]) -> str:
 
 def activity_card_no(county_code: str, year: int, number: int) -> str:
     """`WQ-2026-000123`: the county's short code (the last part of its org code), year, serial."""
+    if not 1 <= number <= CARD_SERIAL_MAX:
+        raise Conflict(f"{county_code} has issued every card number for {year}")
     short = county_code.rsplit("-", 1)[-1]
     return f"{short}-{year}-{number:06d}"
 

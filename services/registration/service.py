@@ -910,16 +910,20 @@ def import_members(
                     for member in members
                 ],
             )
-            for member in members:
-                outbox.add(
-                    session,
-                    MEMBER_CREATED,
-                    member["id"],
-                    {
-                        "member_id": member["id"],
-                        "member_name": member["name"],
-                        "branch_code": branch.code,
-                        "branch_path": branch.path_codes,
-                    },
-                )
+            outbox.add_many(
+                session,
+                MEMBER_CREATED,
+                [
+                    (
+                        member["id"],
+                        {
+                            "member_id": member["id"],
+                            "member_name": member["name"],
+                            "branch_code": branch.code,
+                            "branch_path": branch.path_codes,
+                        },
+                    )
+                    for member in members
+                ],
+            )
         return {"rows": rows, "created": len(members), "existing": existing, "errors": []}

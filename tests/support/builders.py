@@ -16,7 +16,8 @@ def unique_code(prefix: str) -> str:
 
 
 def id_number(born: date = date(1990, 5, 17)) -> str:
-    first17 = f"120114{born:%Y%m%d}{random.randrange(1000):03d}"
+    # Random area digits as well as the serial: 1,000 serials alone collide within one session.
+    first17 = f"12{random.randrange(10**4):04d}{born:%Y%m%d}{random.randrange(1000):03d}"
     return first17 + id_check_digit(first17)
 
 
