@@ -166,7 +166,9 @@ def test_deliveries_follow_preferences_and_quiet_hours(client, database):
             select(Delivery).where(Delivery.event_id == overdue.id, Delivery.channel == "sms")
         ).one()
         assert held.status == "queued" and held.next_attempt_at > utcnow() + timedelta(minutes=50)
-        assert urgent.status == "queued" and urgent.next_attempt_at <= utcnow()  # overdue ignores quiet hours
+        # Overdue ignores quiet hours: due at once (a stack's dispatcher running beside may have sent it).
+        assert urgent.created_at and urgent.status in ("queued", "sent")
+        assert urgent.status == "sent" or urgent.next_attempt_at <= utcnow()
         assert held.person == f"officer-{town}" and held.address == "13900002222"
 
     listed = client.get(f"/api/v1/deliveries?event_id={reminder.id}", headers=ADMIN).get_json()["items"]
