@@ -115,24 +115,39 @@ def get_org(database: Database, code: str) -> dict[str, Any]:
 
 
 def list_orgs(database: Database, query: dict[str, Any]) -> dict[str, Any]:
-    """Keyset pages by code. A subtree is a prefix match on the indexed materialized path."""
+    """Keyset pages. Children page by code; a subtree pages in path order, which an index on
+    the materialized path serves directly (prefix range, already sorted, stop after a page)."""
     after = decode_cursor(query["cursor"])
     limit = query["limit"]
     with database.reader() as session:
-        statement = select(Org).order_by(Org.code).limit(limit + 1)
-        if query.get("parent"):
-            statement = statement.where(Org.parent_code == query["parent"])
         if query.get("under"):
             top = _org(session, query["under"])
             if top is None:
                 raise NotFound(f"org {query['under']} does not exist")
-            statement = statement.where(Org.path.like(f"{top.path}%"), Org.code != top.code)
+            # Byte order, so that PostgreSQL walks its "C"-collated path index (SQLite is bytewise).
+            ordered_path = (
+                Org.path.collate("C") if session.get_bind().dialect.name == "postgresql" else Org.path
+            )
+            statement = (
+                select(Org)
+                .where(ordered_path.like(f"{top.path}%"), Org.code != top.code)
+                .order_by(ordered_path)
+                .limit(limit + 1)
+            )
+            if after:
+                statement = statement.where(ordered_path > after[0])
+            key = lambda org: (org.path,)  # noqa: E731
+        else:
+            statement = select(Org).order_by(Org.code).limit(limit + 1)
+            if after:
+                statement = statement.where(Org.code > after[0])
+            key = lambda org: (org.code,)  # noqa: E731
+        if query.get("parent"):
+            statement = statement.where(Org.parent_code == query["parent"])
         if query.get("level"):
             statement = statement.where(Org.level == query["level"])
-        if after:
-            statement = statement.where(Org.code > after[0])
         orgs = session.scalars(statement).all()
-        result = page(orgs, limit, key=lambda org: (org.code,))
+        result = page(orgs, limit, key=key)
         result["items"] = [org_view(org) for org in result["items"]]
         return result
 
