@@ -184,3 +184,38 @@ def loss_and_duplication(expected: Iterable[str], counts: Counter[str]) -> dict[
         "lost": sum(1 for e in expected_ids if counts[e] == 0),
         "duplicated": sum(1 for e in expected_ids if counts[e] > 1),
     }
+
+
+def outbox_event_ids(database: Database, service: str, subjects: Iterable[str]) -> dict[str, bool]:
+    """Event id → sent, for the outbox rows of one service about `subjects`."""
+    from deploy.cli import service_module
+
+    table = service_module(service, "models").outbox.table
+    wanted = list(subjects)
+    found: dict[str, bool] = {}
+    with database.reader() as session:
+        for start in range(0, len(wanted), 500):
+            for event_id, sent_at in session.execute(
+                select(table.c.event_id, table.c.sent_at).where(
+                    table.c.subject.in_(wanted[start : start + 500])
+                )
+            ):
+                found[event_id] = sent_at is not None
+    return found
+
+
+def notify_processed(database: Database, event_ids: Iterable[str]) -> Counter[str]:
+    """How many times notify's inbox recorded each event (its consumer's effect, exactly once)."""
+    from services.notify.models import inbox
+
+    ids = list(event_ids)
+    counts: Counter[str] = Counter()
+    with database.reader() as session:
+        for start in range(0, len(ids), 500):
+            for (event_id,) in session.execute(
+                select(inbox.c.event_id).where(
+                    inbox.c.consumer == "notify", inbox.c.event_id.in_(ids[start : start + 500])
+                )
+            ):
+                counts[event_id] += 1
+    return counts

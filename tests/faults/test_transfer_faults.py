@@ -139,7 +139,9 @@ def run_scenario(
         fault_started = time.monotonic()
         fault(stack)
         reports = [future.result(timeout=300) for future in futures]
-        print(f"fault after {steps_before} of {4 * TRANSFERS} steps; drained {time.monotonic() - fault_started:.1f}s later")
+        print(
+            f"fault after {steps_before} of {4 * TRANSFERS} steps; drained {time.monotonic() - fault_started:.1f}s later"
+        )
         assert steps_before < 4 * TRANSFERS * 0.75, "the fault came too late to hit transfers in flight"
 
     transfer_db, registration_db = migrated("transfer"), migrated("registration")
@@ -152,7 +154,8 @@ def run_scenario(
     wait_until(all_terminal, 60, "every transfer to reach a terminal state", interval=0.5)
     with transfer_db.reader() as session:
         by_status = Counter(
-            status for (status,) in session.execute(select(Transfer.status).where(Transfer.id.in_(transfer_ids)))
+            status
+            for (status,) in session.execute(select(Transfer.status).where(Transfer.id.in_(transfer_ids)))
         )
         completions = session.scalar(
             select(func.count()).where(
