@@ -10,7 +10,7 @@ import logging
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,16 +37,26 @@ def session_secret(settings: Settings) -> str:
     return hashlib.sha256(f"nuanliu-console-session:{settings.jwt_secret}".encode()).hexdigest()
 
 
+# China keeps one time zone; the APIs speak UTC, people read Beijing time.
+DISPLAY_ZONE = timezone(timedelta(hours=8))
+
+
 def short_time(value: Any) -> str:
-    """ISO times from the APIs shown as `2026-11-22 11:40` (local to the server's offset)."""
+    """ISO times from the APIs shown as `2026-11-22 19:40`, in Beijing time."""
     if not value:
         return ""
-    if isinstance(value, datetime | date):
-        return value.isoformat(sep=" ", timespec="minutes") if isinstance(value, datetime) else str(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = (
+            value
+            if isinstance(value, datetime)
+            else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        )
     except ValueError:
         return str(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(DISPLAY_ZONE)
     return parsed.strftime("%Y-%m-%d %H:%M")
 
 

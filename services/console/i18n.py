@@ -108,6 +108,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field.rating": ("评分 (1–5)", "Rating (1–5)"),
     "field.comment": ("评语", "Comment"),
     "field.file": ("文件 (xlsx / csv)", "File (xlsx / csv)"),
+    "field.quarter": ("季度（如 2026-Q4）", "Quarter (e.g. 2026-Q4)"),
     "field.locale": ("语言", "Language"),
     "field.quiet_hours": ("免打扰时段", "Quiet hours"),
     "transfer.apply": ("申请转接组织关系", "Apply for a transfer"),

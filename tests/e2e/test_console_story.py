@@ -8,6 +8,7 @@ Every step asserts on what the page shows; no page may raise a JavaScript error.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import date, timedelta
@@ -251,14 +252,32 @@ def test_task_claimed_completed_evaluated_and_ranked(browser, console_stack, sto
     officer.close()
 
 
-def test_department_dashboard_and_english_switch(browser, console_stack, story):  # noqa: F811
+def test_outflow_on_a_phone_shows_on_the_department_dashboard(browser, console_stack, story):  # noqa: F811
     base = console_stack.url("console")
+    member = Screen(browser, base, PHONE)
+    sign_in_member(member, story["helper"])
+    member.page.goto("/me/outflow")
+    member.page.fill("input[name=destination_region]", "330602")
+    member.page.fill("input[name=destination_address]", "浙江省绍兴市越城区灵芝街道")
+    member.page.fill("input[name=occupation]", "纺织工")
+    member.page.fill("input[name=departed_on]", date.today().isoformat())
+    member.page.fill("input[name=reason]", "外出务工")
+    member.page.fill("input[name=contact_phone]", "13800003333")
+    member.page.click("form.card button[type=submit]")
+    assert "流动党员活动证编号" in member.page.inner_text("[role=status]")
+    assert member.page.inner_text("[data-test=mobile]").strip() == "是"
+    member.shot("member-outflow-registered-phone")
+    member.assert_no_js_errors()
+    member.close()
+
     department = Screen(browser, base, DESKTOP)
     sign_in_staff(department, "org_department", story["county"], "甲县组织部")
     page = department.page
     page.goto("/dashboard")
     for figure in ("in-this-year", "out-this-year", "overdue"):
         assert re.search(r"\d+", page.inner_text(f"[data-test={figure}]")), figure
+    by_province = json.loads(page.get_attribute("[data-test=by-province]", "data-chart") or "{}")
+    assert "浙江" in by_province["labels"]
     page.wait_for_selector(".chart[data-drawn=true]")
     department.shot("department-dashboard")
     page.click("[data-test=lang]")
