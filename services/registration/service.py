@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -479,18 +479,19 @@ def _member_or_404(session: Session, member_id: str) -> Member:
 
 
 def _next_card_number(session: Session, county_code: str, year: int) -> int:
-    """Sequential per county and year. The row update takes a lock, so concurrent outflows queue."""
-    bumped = session.execute(
-        update(CardCounter)
-        .where(CardCounter.county_code == county_code, CardCounter.year == year)
-        .values(last_no=CardCounter.last_no + 1)
-        .returning(CardCounter.last_no)
-    ).scalar()
-    if bumped is not None:
-        return int(bumped)
-    session.add(CardCounter(county_code=county_code, year=year, last_no=1))
-    session.flush()  # a concurrent first card for this county fails here and the client retries
-    return 1
+    """Sequential per county and year: one atomic upsert, so concurrent outflows queue on the
+    counter row (PostgreSQL row lock, SQLite write lock) and never share or skip a number."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+    statement = upsert(CardCounter).values(county_code=county_code, year=year, last_no=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[CardCounter.county_code, CardCounter.year],
+        set_={"last_no": CardCounter.last_no + 1},
+    ).returning(CardCounter.last_no)
+    return int(session.execute(statement).scalar_one())
 
 
 def outflow_view(outflow: Outflow) -> dict[str, Any]:

@@ -614,3 +614,24 @@ def test_import_errors(client):
     duplicate[1]["id_number"] = duplicate[0]["id_number"]
     repeated = upload(client, codes["branch"], csv_file(duplicate), "a.csv", True).get_json()
     assert repeated["errors"] == [{"row": 2, "field": "id_number", "message": "repeats row 1"}]
+
+
+def test_concurrent_outflows_get_distinct_consecutive_card_numbers(client, migrated):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services.registration import service
+    from shared.auth import Principal
+
+    codes = org_tree(client, ADMIN)
+    members = [new_member(client, codes["branch"])["id"] for _ in range(12)]
+    database = migrated("registration")
+    admin = Principal(sub="admin", role="admin", org="CN")
+    body = {**outflow_body(), "departed_on": date.today(), "expected_return_on": None}
+
+    def report(member_id: str) -> str:
+        return service.register_outflow(database, admin, member_id, body)["activity_card_no"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        cards = list(pool.map(report, members))
+    serials = sorted(int(card.rsplit("-", 1)[1]) for card in cards)
+    assert serials == list(range(1, len(members) + 1))
