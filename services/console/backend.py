@@ -6,9 +6,11 @@ APIs, and their errors are turned into plain words next to the field they concer
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
@@ -84,22 +86,38 @@ def service_for(path: str) -> str:
     raise ValueError(f"no service serves {path}")
 
 
+_pool = threading.local()
+
+
+def _connections() -> requests.Session:
+    """One keep-alive session per worker thread: the user's token goes on each request instead,
+    so connections to the APIs are reused across users without sharing anyone's identity."""
+    session = getattr(_pool, "session", None)
+    if session is None:
+        session = _pool.session = requests.Session()
+        # Nothing one user's call sets may ride along on another user's call.
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
 class Backend:
-    """Calls one of the four APIs as one user. One `requests.Session` per instance."""
+    """Calls one of the four APIs as one user."""
 
     def __init__(self, settings: Settings, token: str | None, correlation_id: str | None = None) -> None:
         self.settings = settings
-        self.http = requests.Session()
+        self.headers = {"X-Correlation-ID": correlation_id or uuid.uuid4().hex}
         if token:
-            self.http.headers["Authorization"] = f"Bearer {token}"
-        self.http.headers["X-Correlation-ID"] = correlation_id or uuid.uuid4().hex
+            self.headers["Authorization"] = f"Bearer {token}"
 
     def url(self, path: str) -> str:
         return self.settings.url_of(service_for(path)) + path
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
         try:
-            response = self.http.request(method, self.url(path), timeout=TIMEOUT, **kwargs)
+            response = _connections().request(
+                method, self.url(path), headers=headers, timeout=TIMEOUT, **kwargs
+            )
         except requests.RequestException as error:
             raise ApiError(503, f"{service_for(path)} unreachable") from error
         if response.status_code >= 400:

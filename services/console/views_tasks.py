@@ -28,7 +28,7 @@ def board() -> Page:
         return _member_tasks(backend, current["sub"])
     org = request.args.get("org") or current["org"]
     status = request.args.get("status") if request.args.get("status") in STATUSES else None
-    query: dict[str, Any] = {"org": org, "status": status, "limit": 200}
+    query: dict[str, Any] = {"org": org, "status": status, "limit": 100, "cursor": request.args.get("cursor")}
     if request.args.get("overdue") == "true":
         query["overdue"] = "true"
     page = backend.get("/api/v1/tasks", query)
