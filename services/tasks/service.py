@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, not_, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -195,21 +195,27 @@ def _evaluation_view(evaluation: Evaluation) -> dict[str, Any]:
 
 
 def _emit(session: Session, event_type: str, task: Task, **extra: Any) -> None:
-    claimant_ids = [claim.member_id for claim in _claims(session, task.id)]
+    base = {
+        "title": task.title,
+        "org_code": task.org_code,
+        "officer_id": task.officer_id,
+        "status": task.status,
+        "lead_member_id": task.lead_member_id,
+    }
+    _emit_data(session, event_type, base, task.id, **extra)
+
+
+def _emit_data(session: Session, event_type: str, base: dict[str, Any], task_id: str, **extra: Any) -> None:
+    claimant_ids = list(
+        session.scalars(
+            select(Claim.member_id).where(Claim.task_id == task_id).order_by(Claim.claimed_at, Claim.id)
+        )
+    )
     outbox.add(
         session,
         event_type,
-        task.id,
-        {
-            "task_id": task.id,
-            "title": task.title,
-            "org_code": task.org_code,
-            "officer_id": task.officer_id,
-            "status": task.status,
-            "claimant_ids": claimant_ids,
-            "lead_member_id": task.lead_member_id,
-            **extra,
-        },
+        task_id,
+        {"task_id": task_id, **base, "claimant_ids": claimant_ids, **extra},
     )
 
 
@@ -379,19 +385,6 @@ def assign_member(
     )
 
 
-def _check_claimable(
-    session: Session, task: Task, member_id: str, branch: OrgInfo, assigned_by: str | None, snapshot: bool
-) -> None:
-    if not _visible(task, branch):
-        who = "your branch" if assigned_by is None else f"member {member_id}'s branch"
-        raise Forbidden(f"this task is not open to {who}")
-    domain.require_status(task.status, CLAIMABLE, "claim")
-    if snapshot and task.claimed >= task.capacity:
-        raise Conflict(f"this task is full: all {task.capacity} places are taken")
-    if session.scalar(select(Claim.id).where(Claim.task_id == task.id, Claim.member_id == member_id)):
-        raise Conflict(f"member {member_id} has already claimed this task")
-
-
 def _add_claimant(
     deps: TasksDeps,
     principal: Principal,
@@ -401,73 +394,100 @@ def _add_claimant(
     commitment: str | None,
     assigned_by: str | None,
 ) -> dict[str, Any]:
-    # Refusals first, on a snapshot and without the write lock: under a rush on a full task
-    # almost every request ends here, cheaply. Acceptance is decided below, atomically.
-    with deps.database.reader() as session:
-        _check_claimable(session, _load(session, task_id), member_id, branch, assigned_by, snapshot=True)
+    today = _today()
+    if deps.database.is_sqlite:
+        # SQLite has one writer at a time: refuse on a snapshot first, without the write lock,
+        # so that a rush on a full task does not queue behind it. (PostgreSQL's conditional
+        # UPDATE below refuses a full task without waiting on anything.)
+        with deps.database.reader() as session:
+            _explain_refusal(session, task_id, member_id, branch, assigned_by, before_update=True)
     with deps.database.transaction() as session:
-        task = _load(session, task_id)
-        _check_claimable(session, task, member_id, branch, assigned_by, snapshot=False)
-        # The capacity check and the increment are one statement: the database decides.
-        taken = session.execute(
-            update(Task)
-            .where(Task.id == task.id, Task.claimed < Task.capacity, Task.status.in_(CLAIMABLE))
-            .values(claimed=Task.claimed + 1, status=IN_PROGRESS)
-            .execution_options(synchronize_session=False)
-        )
-        if taken.rowcount == 0:
-            session.refresh(task)
-            domain.require_status(task.status, CLAIMABLE, "claim")
-            raise Conflict(f"this task is full: all {task.capacity} places are taken")
-        # We now hold the task row's lock (PostgreSQL) or the database (SQLite): the first
-        # claimant to get here becomes the lead.
-        becomes_lead = (
-            session.execute(
-                update(Task)
-                .where(Task.id == task.id, Task.lead_member_id.is_(None))
-                .values(lead_member_id=member_id)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            == 1
-        )
+        # The capacity check and the increment are one statement: the database decides. The
+        # first claimant to get through it (holding the row lock on PostgreSQL, the database
+        # on SQLite) finds no lead and becomes it.
+        tasks = Task.__table__
+        task = session.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.claimed < tasks.c.capacity, tasks.c.status.in_(CLAIMABLE))
+            .values(
+                claimed=tasks.c.claimed + 1,
+                status=IN_PROGRESS,
+                lead_member_id=func.coalesce(tasks.c.lead_member_id, member_id),
+            )
+            .returning(*tasks.c)
+        ).first()
+        if task is None:
+            _explain_refusal(session, task_id, member_id, branch, assigned_by, before_update=False)
+            raise Conflict("this task cannot be claimed now; try again")
+        if not _visible(task, branch):  # type: ignore[arg-type]
+            raise Forbidden(_not_open_message(member_id, assigned_by))  # rolls the increment back
+        becomes_lead = task.lead_member_id == member_id
         if becomes_lead:
             _take_lead(session, member_id, deps.max_led_open_tasks)
-        claim = Claim(
-            id=new_id(),
-            task_id=task.id,
-            member_id=member_id,
-            branch_code=branch.code,
-            branch_path=domain.scope_prefix(branch.path),
-            commitment=commitment,
-            assigned_by=assigned_by,
-            claimed_at=utcnow(),
-        )
-        session.add(claim)
+        claimed_at = utcnow()
         try:
-            session.flush()
-        except IntegrityError as error:
+            session.execute(
+                insert(Claim).values(
+                    id=new_id(),
+                    task_id=task_id,
+                    member_id=member_id,
+                    branch_code=branch.code,
+                    branch_path=domain.scope_prefix(branch.path),
+                    commitment=commitment,
+                    assigned_by=assigned_by,
+                    claimed_at=claimed_at,
+                )
+            )
+        except IntegrityError as error:  # the unique (task, member): a second claim by one member
             raise Conflict(f"member {member_id} has already claimed this task") from error
-        session.refresh(task)
-        _emit(
+        view = task_summary(task, today)  # type: ignore[arg-type]
+        _emit_data(
             session,
             events.TASK_CLAIMED,
-            task,
+            {key: view[key] for key in ("title", "org_code", "officer_id", "status", "lead_member_id")},
+            task_id,
             member_id=member_id,
             lead=becomes_lead,
             commitment=commitment,
             assigned_by=assigned_by,
         )
-        audit.record(session, audit_log, principal, "assign" if assigned_by else "claim", "task", task.id)
+        audit.record(session, audit_log, principal, "assign" if assigned_by else "claim", "task", task_id)
         return {
-            "task_id": task.id,
+            "task_id": task_id,
             "member_id": member_id,
             "lead": becomes_lead,
             "commitment": commitment,
-            "claimed_at": claim.claimed_at,
+            "claimed_at": claimed_at,
             "branch_code": branch.code,
             "assigned_by": assigned_by,
-            "task": task_summary(task, _today()),
+            "task": view,
         }
+
+
+def _not_open_message(member_id: str, assigned_by: str | None) -> str:
+    who = "your branch" if assigned_by is None else f"member {member_id}'s branch"
+    return f"this task is not open to {who}"
+
+
+def _explain_refusal(
+    session: Session,
+    task_id: str,
+    member_id: str,
+    branch: OrgInfo,
+    assigned_by: str | None,
+    before_update: bool,
+) -> None:
+    """Raise the reason a claim is refused (404, 403, 409), in that order of precedence."""
+    task = _load(session, task_id)
+    if not _visible(task, branch):
+        raise Forbidden(_not_open_message(member_id, assigned_by))
+    domain.require_status(task.status, CLAIMABLE, "claim")
+    if session.scalar(select(Claim.id).where(Claim.task_id == task.id, Claim.member_id == member_id)):
+        raise Conflict(f"member {member_id} has already claimed this task")
+    if task.claimed >= task.capacity:
+        raise Conflict(f"this task is full: all {task.capacity} places are taken")
+    if not before_update:
+        raise Conflict("this task cannot be claimed now; try again")
 
 
 def withdraw_claim(deps: TasksDeps, principal: Principal, task_id: str, member_id: str) -> dict[str, Any]:
@@ -667,23 +687,32 @@ def _authorize_evaluation(
 # --- lists, stats and points --------------------------------------------------------------
 
 
-def _subtree_prefix(deps: TasksDeps, principal: Principal, org_code: str | None) -> str | None:
-    """The path prefix of `?org=`; checked against the caller's own scope."""
+def _subtree_org(deps: TasksDeps, principal: Principal, org_code: str | None) -> OrgInfo | None:
+    """The org of `?org=`, checked against the caller's own scope."""
     if org_code is None:
         return None
     info = _org(deps, org_code, "org")
     if principal.role in OFFICER_ROLES and principal.org not in info.path:
         raise Forbidden(f"{org_code} is outside your subtree")
-    return domain.scope_prefix(info.path)
+    return info
+
+
+def _in_subtree(info: OrgInfo) -> Any:
+    """Tasks under `info`. Tasks sit at townships, so a township or county subtree is an
+    equality on an indexed column that also yields the newest-first order; higher up, a
+    materialised path prefix (org codes are [A-Z0-9-]: the prefix needs no LIKE escaping)."""
+    if info.level == "township":
+        return Task.org_code == info.code
+    if info.level == "county":
+        return Task.county_code == info.code
+    return Task.org_path.like(domain.scope_prefix(info.path) + "%")
 
 
 def list_tasks(deps: TasksDeps, principal: Principal, query: dict[str, Any]) -> dict[str, Any]:
     conditions: list[Any] = []
-    prefix = _subtree_prefix(deps, principal, query["org"])
+    subtree = _subtree_org(deps, principal, query["org"])
     if principal.role in OFFICER_ROLES:
-        if prefix is None:
-            own = _org(deps, principal.org, "org")
-            prefix = domain.scope_prefix(own.path)
+        subtree = subtree or _org(deps, principal.org, "org")
     elif principal.role in ("member", "branch_secretary"):
         branch = _branch_of(deps, principal)
         conditions.append(Task.status != domain.DRAFT)
@@ -695,9 +724,8 @@ def list_tasks(deps: TasksDeps, principal: Principal, query: dict[str, Any]) -> 
         )
     elif not (principal.is_admin or principal.is_service):
         raise Forbidden(f"role {principal.role} may not list tasks")
-    if prefix is not None:
-        # Org codes are [A-Z0-9-]: the prefix needs no LIKE escaping.
-        conditions.append(Task.org_path.like(prefix + "%"))
+    if subtree is not None:
+        conditions.append(_in_subtree(subtree))
     if query["status"]:
         conditions.append(Task.status == query["status"])
     if query["category"]:
@@ -746,24 +774,20 @@ def task_stats(deps: TasksDeps, principal: Principal, org_code: str) -> dict[str
         or (principal.role in OFFICER_ROLES and principal.org in info.path)
     ):
         raise Forbidden(f"{principal.role} of {principal.org} may not read stats of {org_code}")
-    prefix = domain.scope_prefix(info.path) + "%"
+    in_subtree = _in_subtree(info)
     today = _today()
     with deps.database.reader() as session:
         by_status = {status: 0 for status in domain.STATUSES}
         overdue_case = case((and_(Task.status.in_(LIVE), Task.due_on < today), 1), else_=0)
         rows = session.execute(
-            select(Task.status, func.count(), func.sum(overdue_case))
-            .where(Task.org_path.like(prefix))
-            .group_by(Task.status)
+            select(Task.status, func.count(), func.sum(overdue_case)).where(in_subtree).group_by(Task.status)
         ).all()
         overdue = 0
         for status, count, overdue_count in rows:
             by_status[status] = count
             overdue += int(overdue_count or 0)
         average = session.scalar(
-            select(func.avg(Evaluation.rating))
-            .join(Task, Task.id == Evaluation.task_id)
-            .where(Task.org_path.like(prefix))
+            select(func.avg(Evaluation.rating)).join(Task, Task.id == Evaluation.task_id).where(in_subtree)
         )
     done = by_status[domain.COMPLETED] + by_status[domain.EVALUATED]
     # Drafts were never offered and cancelled tasks were withdrawn: neither counts as undone.
