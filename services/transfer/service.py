@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -213,6 +213,9 @@ def _workflow_call(
         if error.status == RPCStatusCode.NOT_FOUND:
             raise Conflict("the transfer's process has already finished") from error
         raise Unavailable(f"Temporal refused the call: {error.message}") from error
+    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+        # Seen while the Temporal server restarts: the update may or may not land; retry later.
+        raise Unavailable("Temporal did not confirm the update in time; try again") from error
 
 
 def _update(deps: TransferDeps, transfer_id: str, update: Any, request: Any, timeout: float = 30.0) -> None:
