@@ -23,7 +23,7 @@ from tests.faults.harness import (
 
 pytestmark = pytest.mark.faults
 
-EVENTS = int(os.environ.get("FAULTS_CONSUMER_EVENTS", "300"))
+EVENTS = int(os.environ.get("FAULTS_CONSUMER_EVENTS", "200"))
 
 
 def test_consumer_killed_mid_batch_redelivers_without_duplicates(fault_stack, migrated):

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -81,7 +81,7 @@ class Driver:
         ]
 
     def _until_done(self, url: str, headers: dict[str, str], body: dict[str, object]) -> int:
-        deadline = time.monotonic() + 150
+        deadline = time.monotonic() + 240
         while True:
             try:
                 status: int | str = requests.post(url, json=body, headers=headers, timeout=70).status_code
@@ -100,21 +100,37 @@ class Driver:
         return self._until_done(f"{url}/report", bearer("member", self.codes["to"], member), {})
 
 
-def run_scenario(
-    fault_stack: Callable[..., FaultStack], migrated, fault: Callable[[FaultStack], None]
-) -> dict[str, int]:
+@pytest.fixture(scope="module")
+def transfer_stack(faults_env, broker_prefix, tmp_path_factory) -> Iterator[FaultStack]:
+    """One stack for both scenarios (each restarts what it kills): start-up is paid once."""
+    from tests.faults.conftest import CONSUMERS, _scenario
+    from tests.support.infra import delete_topology
+
     temporal_port = free_port()
-    stack = fault_stack(
-        TEMPORAL_PORT=str(temporal_port),
-        TEMPORAL_UI_PORT=str(free_port()),
-        TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
-        NUANLIU_TASK_QUEUE=f"faults-{temporal_port}",
+    log_dir = tmp_path_factory.mktemp("faults-logs")
+    stack = FaultStack(
+        log_dir,
+        {
+            **faults_env,
+            "NUANLIU_BROKER_PREFIX": f"{broker_prefix}faults{next(_scenario)}.",
+            "TEMPORAL_PORT": str(temporal_port),
+            "TEMPORAL_UI_PORT": str(free_port()),
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+            "NUANLIU_TASK_QUEUE": f"faults-{temporal_port}",
+            # Its own temporal.db, kept across the Temporal server's restart.
+            "NUANLIU_VAR_DIR": str(log_dir),
+        },
     )
-    stack.env["NUANLIU_VAR_DIR"] = str(stack.log_dir)  # its own temporal.db, kept across restarts
-    started = time.monotonic()
-    stack.start(*PROCESSES)
-    stack.wait_ready("registration", "transfer", timeout=90)
-    print(f"stack ready in {time.monotonic() - started:.1f}s")
+    try:
+        stack.start(*PROCESSES)
+        stack.wait_ready("registration", "transfer", timeout=90)
+        yield stack
+    finally:
+        stack.stop()
+        delete_topology(stack.prefix, CONSUMERS)
+
+
+def run_scenario(stack: FaultStack, migrated, fault: Callable[[FaultStack], None]) -> dict[str, int]:
     registration, transfer = stack.url("registration"), stack.url("transfer")
     codes = same_county_branches(registration)
     members = create_members(registration, codes["from"], TRANSFERS)
@@ -151,7 +167,7 @@ def run_scenario(
             rows = session.execute(select(Transfer.status).where(Transfer.id.in_(transfer_ids))).all()
         return len(rows) == TRANSFERS and all(status in TERMINAL for (status,) in rows)
 
-    wait_until(all_terminal, 60, "every transfer to reach a terminal state", interval=0.5)
+    wait_until(all_terminal, 180, "every transfer to reach a terminal state", interval=0.5)
     with transfer_db.reader() as session:
         by_status = Counter(
             status
@@ -205,19 +221,19 @@ def expected_audit() -> dict[str, int]:
     }
 
 
-def test_transfer_worker_killed_mid_flight(fault_stack, migrated):
+def test_transfer_worker_killed_mid_flight(transfer_stack, migrated):
     def kill_worker(stack: FaultStack) -> None:
         stack.kill("transfer-worker", signal.SIGKILL)
         time.sleep(2.0)
         stack.start("transfer-worker")
 
-    assert run_scenario(fault_stack, migrated, kill_worker) == expected_audit()
+    assert run_scenario(transfer_stack, migrated, kill_worker) == expected_audit()
 
 
-def test_temporal_server_killed_and_restarted_on_its_database(fault_stack, migrated):
+def test_temporal_server_killed_and_restarted_on_its_database(transfer_stack, migrated):
     def kill_temporal(stack: FaultStack) -> None:
         stack.kill("temporal", signal.SIGKILL)
         time.sleep(3.0)
         stack.start("temporal")  # same --db-filename: the histories survive the crash
 
-    assert run_scenario(fault_stack, migrated, kill_temporal) == expected_audit()
+    assert run_scenario(transfer_stack, migrated, kill_temporal) == expected_audit()
