@@ -26,7 +26,7 @@ from shared.contracts.registration import MEMBER_CHECKED_IN
 from shared.db import Database, migrate, new_id, service_database
 from shared.events import Envelope
 from shared.outbox import Relay
-from shared.settings import normalise_postgres_url
+from shared.settings import Settings, normalise_postgres_url
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -117,8 +117,8 @@ class Pipeline:
         self,
         dbs: Databases,
         prefix: str,
-        batch: int = 500,
-        prefetch: int = 500,
+        batch: int = Settings.relay_batch_size,
+        prefetch: int = Settings.consumer_prefetch,
         on_stored: Callable[[list[Envelope]], None] | None = None,
     ) -> None:
         self.dbs = dbs

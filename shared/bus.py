@@ -123,7 +123,7 @@ class Publisher:
         self._next_tag = 1
         self._confirms: dict[int, bool] = {}  # delivery tag → acked (False: nacked)
         self._unconfirmed: set[int] = set()
-        self._returned: dict[str, str] = {}  # message id → why the broker returned it
+        self._returned: dict[str, list[str]] = {}  # message id → why the broker returned it (each time)
 
     def _ensure_channel(self) -> BlockingChannel:
         if self._channel is None or not self._channel.is_open:
@@ -164,7 +164,7 @@ class Publisher:
         self, _channel: object, method: pika.spec.Basic.Return, properties: pika.BasicProperties, _body: bytes
     ) -> None:
         # A returned mandatory message is confirmed (acked) right after: remember why it came back.
-        self._returned[str(properties.message_id)] = (
+        self._returned.setdefault(str(properties.message_id), []).append(
             f"unroutable: no queue is bound for {method.routing_key} ({method.reply_text})"
         )
 
@@ -208,7 +208,10 @@ class Publisher:
                 connection.process_data_events(time_limit=0.01)
             results: list[str | None] = []
             for tag, (_type, event_id, _body) in zip(tags, messages, strict=True):
-                returned = self._returned.pop(event_id, None)
+                reasons = self._returned.get(event_id)
+                returned = reasons.pop(0) if reasons else None
+                if reasons == []:
+                    del self._returned[event_id]
                 if not self._confirms.pop(tag):
                     results.append("the broker refused the message (nack)")
                 else:

@@ -18,7 +18,7 @@ from shared.contracts.registration import MEMBER_CHECKED_IN
 from shared.db import new_id
 from shared.events import make_envelope
 from shared.outbox import Relay
-from tests.support.infra import AMQP_URL
+from tests.support.infra import AMQP_URL, delete_topology
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0, message: str = "condition") -> None:
@@ -174,3 +174,27 @@ def test_events_accepted_while_the_broker_is_unreachable_arrive_later(
         return notifications_for(migrated("notify"), branch) == 4
 
     wait_until(drained, timeout=30, message="all 4 notifications after recovery")
+
+
+def test_confirms_of_a_batch_tell_each_unroutable_message_apart(settings_for):
+    """Asynchronous confirms: one batch, one wait, and the broker's returns matched per message."""
+    # A prefix of its own: the notify queue of the other tests binds "#", which routes everything.
+    prefix = settings_for("notify").broker_prefix + "confirms."
+    topology = Topology(prefix)
+    Consumer(AMQP_URL, topology, name="test-relay", bindings=["test.routable"], handler=print).declare()
+    publisher = Publisher(AMQP_URL, topology)
+    try:
+        keys = ["test.routable", "test.nowhere", "test.routable"] * 50
+        batch = [(key, new_id(), b"{}") for key in keys]
+        results = publisher.publish_batch(batch)
+        assert results[:3] == [None, results[1], None] and "unroutable" in (results[1] or "")
+        assert [r is None for r in results] == [key == "test.routable" for key, _, _ in batch]
+        # The channel stays usable for the next batch.
+        assert publisher.publish_batch([("test.routable", new_id(), b"{}")]) == [None]
+    finally:
+        publisher.close()
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    assert channel.queue_purge(topology.queue("test-relay")).method.message_count == 101
+    connection.close()
+    delete_topology(prefix, ["test-relay"])
