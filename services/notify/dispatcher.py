@@ -78,7 +78,7 @@ class Dispatcher:
         claimed = service.claim_due(self.database, self.batch_size)
         if claimed:
             list(self._pool.map(self.attempt, claimed))
-        service.settle_failed(self.database)
+        service.settle_failed(self.database, policy=self.policy)
         self._maybe_send_digest(utcnow())
         return len(claimed)
 

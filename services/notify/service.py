@@ -489,11 +489,25 @@ def record_attempt(
         delivery.last_error = error[:1000] if error else None
         if outcome.status == domain.SENT:
             delivery.sent_at = now
-        delivery.next_attempt_at = now + outcome.retry_in if outcome.retry_in else None
+        delivery.next_attempt_at = None
+        if outcome.retry_in:
+            delivery.next_attempt_at = _not_in_quiet_hours(
+                session, delivery.person, delivery.urgent, now + outcome.retry_in, policy.zone
+            )
         return outcome.status
 
 
-def settle_failed(database: Database, limit: int = 100) -> int:
+def _not_in_quiet_hours(session: Session, person: str, urgent: bool, moment: datetime, zone: str) -> datetime:
+    """`moment`, or the end of the person's quiet hours if it falls inside them (unless urgent)."""
+    if urgent:
+        return moment
+    preference = session.get(Preference, person)
+    if preference is None or not preference.quiet_start:
+        return moment
+    return domain.quiet_until(moment, preference.quiet_start, preference.quiet_end, zone) or moment
+
+
+def settle_failed(database: Database, limit: int = 100, policy: DeliveryPolicy = DEFAULT_POLICY) -> int:
     """Queue the fallback channel of each failed delivery and mark it dead. Returns how many."""
     settled = 0
     with database.transaction() as session:
@@ -530,7 +544,9 @@ def settle_failed(database: Database, limit: int = 100) -> int:
                         status=domain.QUEUED,
                         attempts=0,
                         urgent=delivery.urgent,
-                        next_attempt_at=now,
+                        next_attempt_at=_not_in_quiet_hours(
+                            session, delivery.person, delivery.urgent, now, policy.zone
+                        ),
                         fallback_for=delivery.id,
                         created_at=now,
                         updated_at=now,

@@ -260,3 +260,23 @@ def test_the_delivery_listing_tells_the_whole_story(database, smtp, robot, sms_f
         ("email", "sent", 1, member_id),
     ]
     assert items[1]["last_error"] == "webhook answered 500" and items[2]["fallback_for"] == items[1]["id"]
+
+
+def test_a_retry_that_would_fall_in_quiet_hours_waits_until_they_end(database, sms_file):
+    member_id = person(database, channels={"email": True}, email_address="night@example.org")
+    event_id = letter_for(database, member_id)
+    # Quiet hours begin a minute from now (Asia/Shanghai is UTC+8) and last two hours.
+    local = utcnow() + timedelta(hours=8)
+    start, end = (
+        (local + timedelta(minutes=1)).strftime("%H:%M"),
+        (local + timedelta(hours=2)).strftime("%H:%M"),
+    )
+    with database.transaction() as session:
+        preference = session.get(Preference, member_id)
+        preference.quiet_start, preference.quiet_end = start, end
+    worker = dispatcher(database, free_port(), sms_file)  # SMTP is down: the attempt fails
+    worker.policy = service.DeliveryPolicy(max_attempts=3, retry_base=timedelta(minutes=10))
+    worker.run_once()
+    (mail,) = deliveries(database, event_id, member_id)
+    assert (mail.status, mail.attempts) == ("retrying", 1)
+    assert mail.next_attempt_at >= utcnow() + timedelta(hours=1, minutes=55)  # not at +5..10 min
