@@ -115,17 +115,17 @@ class Backend:
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {**self.headers, **kwargs.pop("headers", {})}
         try:
-            response = _connections().request(
-                method, self.url(path), headers=headers, timeout=TIMEOUT, **kwargs
-            )
+            kwargs.setdefault("timeout", TIMEOUT)
+            response = _connections().request(method, self.url(path), headers=headers, **kwargs)
         except requests.RequestException as error:
             raise ApiError(503, f"{service_for(path)} unreachable") from error
         if response.status_code >= 400:
             raise ApiError.from_response(response)
         return response
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self._send("GET", path, params=_clean(params)).json()
+    def get(self, path: str, params: Mapping[str, Any] | None = None, timeout: float | None = None) -> Any:
+        extra = {"timeout": (min(timeout, TIMEOUT[0]), timeout)} if timeout else {}
+        return self._send("GET", path, params=_clean(params), **extra).json()
 
     def post(self, path: str, body: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         # Every POST carries a fresh Idempotency-Key so that a retried click cannot act twice.

@@ -109,6 +109,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field.comment": ("评语", "Comment"),
     "field.file": ("文件 (xlsx / csv)", "File (xlsx / csv)"),
     "field.quarter": ("季度（如 2026-Q4）", "Quarter (e.g. 2026-Q4)"),
+    "field.region": ("所在地行政区划代码（如 330602 绍兴越城）", "Region code (e.g. 330602)"),
+    "transfer.find_branch": ("不知道支部代码？按所在地查找", "Don't know the branch code? Find one near you"),
     "field.locale": ("语言", "Language"),
     "field.quiet_hours": ("免打扰时段", "Quiet hours"),
     "transfer.apply": ("申请转接组织关系", "Apply for a transfer"),

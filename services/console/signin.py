@@ -7,6 +7,8 @@ this path: OIDC is out of scope, and a dev-signed token must never be issued the
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from services.console.backend import ApiError, Backend, items_of
@@ -58,16 +60,30 @@ def directory(settings: Settings) -> Backend:
 
 
 def demo_members(settings: Settings, per_branch: int = 5) -> list[Identity]:
-    """Members of the demo branches, so a tester can be one; empty when registration cannot list them."""
-    found: list[Identity] = []
+    """Members of the demo branches, so a tester can be one; empty when registration cannot list them.
+
+    Asked in parallel with a short timeout and kept for a minute: the sign-in page must come up
+    at once even when registration is slow.
+    """
+    cached = _demo_cache.get("members")
+    if cached and time.monotonic() - cached[0] < 60:
+        return cached[1]
     backend = directory(settings)
-    for branch in DEMO_MEMBER_BRANCHES:
+
+    def members_of(branch: str) -> list[Identity]:
         try:
-            page = backend.get("/api/v1/members", {"branch": branch, "limit": per_branch})
+            page = backend.get("/api/v1/members", {"branch": branch, "limit": per_branch}, timeout=2.0)
         except ApiError:
-            continue
-        found.extend(Identity(m["id"], "member", m["branch_code"], m["name"]) for m in items_of(page))
+            return []
+        return [Identity(m["id"], "member", m["branch_code"], m["name"]) for m in items_of(page)]
+
+    with ThreadPoolExecutor(len(DEMO_MEMBER_BRANCHES)) as pool:
+        found = [identity for batch in pool.map(members_of, DEMO_MEMBER_BRANCHES) for identity in batch]
+    _demo_cache["members"] = (time.monotonic(), found)
     return found
+
+
+_demo_cache: dict[str, tuple[float, list[Identity]]] = {}
 
 
 def member_identity(settings: Settings, member_id: str) -> Identity:

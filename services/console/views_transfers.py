@@ -35,7 +35,8 @@ def apply() -> Page:
     current = user()
     assert current is not None
     if request.method == "GET":
-        return render_template("transfer_new.html")
+        # A branch picked from the nearby list comes back as ?to_branch_code=...
+        return render_template("transfer_new.html", form=request.args)
     body = body_from(request.form, ("member_id", "to_branch_code", "reason"))
     if current["role"] == "member":
         body["member_id"] = current["sub"]
@@ -100,3 +101,19 @@ def act(transfer_id: str, action: str) -> Page:
         return failed(error, "transfer.html", transfer=backend.get(f"/api/v1/transfers/{transfer_id}"))
     flash(t("done"), "ok")
     return redirect(url_for("transfers.detail", transfer_id=transfer_id))
+
+
+@blueprint.get("/branches/nearest")
+@signed_in()
+def nearest_branches() -> Page:
+    """就近就便: branches near a region code, so nobody has to know a branch's code by heart."""
+    region = (request.args.get("region") or "").strip()
+    try:
+        found = api().get("/api/v1/orgs/nearest", {"region": region, "limit": 8})
+    except ApiError as error:
+        from services.console.i18n import plain_error
+        from services.console.web import locale
+
+        message, fields = plain_error(error, locale())
+        return render_template("_nearest.html", branches=[], problem=fields.get("region") or message)
+    return render_template("_nearest.html", branches=items_of(found))

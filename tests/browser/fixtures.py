@@ -83,7 +83,8 @@ class Screen:
 
     def __init__(self, browser: Any, base_url: str, viewport: dict[str, int], locale: str = "zh-CN") -> None:
         self.context = browser.new_context(base_url=base_url, viewport=viewport, locale=locale)
-        self.context.set_default_timeout(15_000)
+        # Generous: CI machines run several suites at once.
+        self.context.set_default_timeout(30_000)
         self.page = self.context.new_page()
         self.js_errors: list[str] = []
         self.page.on("pageerror", lambda error: self.js_errors.append(str(error)))

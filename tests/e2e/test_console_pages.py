@@ -13,6 +13,7 @@ import requests
 
 from tests.browser.support import make_branch, make_member
 from tests.support.builders import member_body
+from tests.support.tokens import ADMIN
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -223,3 +224,27 @@ def test_errors_are_plain_pages_and_roles_are_kept_apart(console, registration, 
     member.get(f"{console}/lang/en", timeout=10)
     english = member.get(f"{console}/me", timeout=10).text
     assert "My status" in english and "Check in now" in english
+
+
+def test_a_member_finds_a_branch_near_them_instead_of_knowing_its_code(console, registration, place):
+    region = f"99{int(time.time() * 1000) % 10**7:07d}"
+    response = requests.post(
+        f"{registration}/api/v1/orgs",
+        json={
+            "code": f"NB-{region}",
+            "name": "附近的流动党员党支部",
+            "level": "branch",
+            "parent_code": place["township"],
+            "region": region,
+        },
+        headers=ADMIN,
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    member = as_member(console, make_member(registration, place["branch"], "找支部"))
+    found = member.get(f"{console}/branches/nearest", params={"region": region}, timeout=10).text
+    assert f'data-code="NB-{region}"' in found and "附近的流动党员党支部" in found
+    refused = member.get(f"{console}/branches/nearest", params={"region": "绍兴"}, timeout=10).text
+    assert 'data-field-error="region"' in refused
+    form = member.get(f"{console}/transfers/new", params={"to_branch_code": f"NB-{region}"}, timeout=10).text
+    assert f'value="NB-{region}"' in form

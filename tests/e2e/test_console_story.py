@@ -89,6 +89,9 @@ def test_member_checks_in_applies_and_every_stage_approves(browser, console_stac
     page = member.page
 
     # 1. A member on a phone: status, one-tap check-in, then a transfer application.
+    page.goto("/signin")
+    assert "演示身份" in page.inner_text("main")
+    member.shot("signin-phone")
     sign_in_member(member, story["mover"])
     page.wait_for_url(re.compile(r"/me$"))
     assert story["mover_name"] in page.inner_text("[data-test=who]")
