@@ -85,11 +85,13 @@ Router = Callable[[dict[str, Any]], list[tuple[Recipient | None, str]]]
 
 
 def _org_created(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
-    return [(org(d.get("parent_code")), "parent"), (org(d["code"]), "org")]
+    # The parent learns of its new sub-org; the new org's own people created it and need no notice.
+    return [(org(d.get("parent_code")), "parent")]
 
 
 def _member_created(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
-    return [(member(d["member_id"]), "member"), (org(d["branch_code"]), "branch")]
+    # The branch (or someone above it) registered the member: only the member is told.
+    return [(member(d["member_id"]), "member")]
 
 
 def _outflow(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:

@@ -53,9 +53,9 @@ def samples() -> dict[str, tuple[dict[str, Any], set[str]]]:
     return {
         reg.ORG_CREATED: (
             {"code": br, "name": "第一支部", "level": "branch", "parent_code": town, "path": path},
-            {f"org:{town}", f"org:{br}"},
+            {f"org:{town}"},
         ),
-        reg.MEMBER_CREATED: (dict(member_base), {f"member:{m}", f"org:{br}"}),
+        reg.MEMBER_CREATED: (dict(member_base), {f"member:{m}"}),
         reg.OUTFLOW_REGISTERED: (
             {
                 **member_base,

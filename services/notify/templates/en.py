@@ -23,17 +23,9 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "New sub-org {name}",
         "{name} ({code}, {level}) was created under your org. Appoint its leaders and check its details.",
     ),
-    "registration.org_created.v1/org": (
-        "Your org {name} is set up",
-        "{name} ({code}) was created. Complete its details, register members and record outflows.",
-    ),
     "registration.member_created.v1/member": (
         "You are registered at {branch_code}",
         "{member_name}, your record is held by branch {branch_code}. Report any outflow before you leave.",
-    ),
-    "registration.member_created.v1/branch": (
-        "New member {member_name}",
-        "{member_name} was registered at your branch {branch_code}. Check their six facts.",
     ),
     "registration.outflow_registered.v1/member": (
         "Outflow to {destination_region} registered",

@@ -24,17 +24,9 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "下级组织 {name} 已建立",
         "{name}（{code}，{level}）已在本组织下建立。请为其指定负责人并核对组织信息。",
     ),
-    "registration.org_created.v1/org": (
-        "本组织 {name} 已在系统中建立",
-        "{name}（{code}）已建立。请完善支部信息，录入党员并开展流动党员登记。",
-    ),
     "registration.member_created.v1/member": (
         "您已登记在 {branch_code}",
         "{member_name} 同志，您的党员信息已登记在支部 {branch_code}。外出前请按“凡出必报”登记流出信息。",
-    ),
-    "registration.member_created.v1/branch": (
-        "新登记党员 {member_name}",
-        "党员 {member_name} 已登记在本支部 {branch_code}。请核对其六个掌握信息。",
     ),
     "registration.outflow_registered.v1/member": (
         "流出登记已受理：{destination_region}",
