@@ -252,6 +252,54 @@ def claim_task(w: World, actor: str) -> requests.Response:
     )
 
 
+def _claimed(w: World) -> tuple[str, str]:
+    task, member = _task(w, publish=True), w.member()
+    response = _send(
+        "POST",
+        f"{w.urls['tasks']}/api/v1/tasks/{task}/claims",
+        bearer("member", w.a["branch"], sub=member),
+        {"commitment": "我来"},
+    )
+    assert response.status_code == 201, response.text
+    return task, member
+
+
+def assign_task(w: World, actor: str) -> requests.Response:
+    task, member = _task(w, publish=True), w.member()
+    return _send(
+        "POST",
+        f"{w.urls['tasks']}/api/v1/tasks/{task}/assignments",
+        w.headers(actor, member),
+        {"member_id": member},
+    )
+
+
+def cancel_task(w: World, actor: str) -> requests.Response:
+    task = _task(w, publish=True)
+    return _send(
+        "POST", f"{w.urls['tasks']}/api/v1/tasks/{task}/cancel", w.headers(actor, ""), {"reason": "取消"}
+    )
+
+
+def withdraw_claim(w: World, actor: str) -> requests.Response:
+    task, member = _claimed(w)
+    return _send("DELETE", f"{w.urls['tasks']}/api/v1/tasks/{task}/claims/{member}", w.headers(actor, member))
+
+
+def report_progress(w: World, actor: str) -> requests.Response:
+    task, member = _claimed(w)
+    return _send(
+        "POST",
+        f"{w.urls['tasks']}/api/v1/tasks/{task}/progress",
+        w.headers(actor, member),
+        {"note": "已上门两次", "percent": 40},
+    )
+
+
+def run_digest(w: World, actor: str) -> requests.Response:
+    return _send("POST", f"{w.urls['notify']}/api/v1/digests", w.headers(actor, ""), {})
+
+
 def deliveries(w: World, actor: str) -> requests.Response:
     return _send("GET", f"{w.urls['notify']}/api/v1/deliveries", w.headers(actor, ""))
 
@@ -298,7 +346,16 @@ MATRIX: dict[str, tuple[Call, dict[str, int | set[int]]]] = {
     "POST /tasks": (create_task, row(201, {"officer_own", "admin"})),
     "POST /tasks/{id}/publish": (publish_task, row(200, {"officer_own", "department_own", "admin"})),
     "POST /tasks/{id}/claims": (claim_task, row(201, {"member_self", "member_other"})),
+    "POST /tasks/{id}/assignments": (assign_task, row(201, {"officer_own", "department_own", "admin"})),
+    "POST /tasks/{id}/cancel": (cancel_task, row(200, {"officer_own", "department_own", "admin"})),
+    # The claimant withdraws, or an officer removes them; nobody else.
+    "DELETE /tasks/{id}/claims/{member}": (
+        withdraw_claim,
+        row(200, {"member_self", "officer_own", "department_own", "admin"}),
+    ),
+    "POST /tasks/{id}/progress": (report_progress, row(201, {"member_self"})),
     "GET /deliveries": (deliveries, row(200, {"admin", "service"})),
+    "POST /digests": (run_digest, row(200, {"admin", "service"})),
 }
 
 
