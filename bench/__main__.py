@@ -27,10 +27,11 @@ TOTAL_LIMIT_MB = 2048.0
 
 def modules() -> list[str]:
     only = {m.strip() for m in os.environ.get("BENCH_ONLY", "").split(",") if m.strip()}
+    # A benchmark is a module that runs as a program; helpers (e.g. *_common) have no main guard.
     found = sorted(
         path.stem
         for path in (PROJECT_ROOT / "bench").glob("*.py")
-        if path.stem not in NOT_BENCHMARKS and not path.stem.endswith("_common")
+        if path.stem not in NOT_BENCHMARKS and '__name__ == "__main__"' in path.read_text()
     )
     return [m for m in found if not only or m in only]
 
