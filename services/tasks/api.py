@@ -67,16 +67,11 @@ class Cancel(MethodView):
         return service.cancel_task(deps(), principal, task_id, (body or {}).get("reason"))
 
 
-class ClaimCreatedSchema(schemas.ClaimViewSchema):
-    task_id = schemas.fields.String(required=True)
-    task = schemas.fields.Nested(schemas.TaskSummarySchema, required=True)
-
-
 @tasks.route("/<string:task_id>/claims")
 class Claims(MethodView):
     @authenticated("member")
     @tasks.arguments(schemas.ClaimCreateSchema)
-    @tasks.response(201, ClaimCreatedSchema)
+    @tasks.response(201, schemas.ClaimCreatedSchema)
     def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> dict[str, Any]:
         """Claim a task with a public commitment (承诺). The first claimant is the lead."""
         return service.claim_task(deps(), principal, task_id, body["commitment"])
@@ -95,7 +90,7 @@ class ClaimByMember(MethodView):
 class Assignments(MethodView):
     @authenticated(*ANY_OFFICER)
     @tasks.arguments(schemas.AssignmentCreateSchema)
-    @tasks.response(201, ClaimCreatedSchema)
+    @tasks.response(201, schemas.ClaimCreatedSchema)
     def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> dict[str, Any]:
         """Assign a member to a task; it takes a place like a claim."""
         return service.assign_member(deps(), principal, task_id, body)

@@ -28,6 +28,11 @@ class ClaimViewSchema(Schema):
     assigned_by = fields.String(allow_none=True)
 
 
+class ClaimCreatedSchema(ClaimViewSchema):
+    task_id = fields.String(required=True)
+    task_status = fields.String(required=True)
+
+
 class ProgressSchema(Schema):
     id = fields.String(required=True)
     task_id = fields.String(required=True)

@@ -394,7 +394,6 @@ def _add_claimant(
     commitment: str | None,
     assigned_by: str | None,
 ) -> dict[str, Any]:
-    today = _today()
     if deps.database.is_sqlite:
         # SQLite has one writer at a time: refuse on a snapshot first, without the write lock,
         # so that a rush on a full task does not queue behind it. (PostgreSQL's conditional
@@ -414,7 +413,15 @@ def _add_claimant(
                 status=IN_PROGRESS,
                 lead_member_id=func.coalesce(tasks.c.lead_member_id, member_id),
             )
-            .returning(*tasks.c)
+            .returning(
+                tasks.c.status,
+                tasks.c.lead_member_id,
+                tasks.c.org_code,
+                tasks.c.county_code,
+                tasks.c.hall_opened_at,
+                tasks.c.title,
+                tasks.c.officer_id,
+            )
         ).first()
         if task is None:
             _explain_refusal(session, task_id, member_id, branch, assigned_by, before_update=False)
@@ -440,11 +447,13 @@ def _add_claimant(
             )
         except IntegrityError as error:  # the unique (task, member): a second claim by one member
             raise Conflict(f"member {member_id} has already claimed this task") from error
-        view = task_summary(task, today)  # type: ignore[arg-type]
         _emit_data(
             session,
             events.TASK_CLAIMED,
-            {key: view[key] for key in ("title", "org_code", "officer_id", "status", "lead_member_id")},
+            {
+                key: getattr(task, key)
+                for key in ("title", "org_code", "officer_id", "status", "lead_member_id")
+            },
             task_id,
             member_id=member_id,
             lead=becomes_lead,
@@ -460,7 +469,7 @@ def _add_claimant(
             "claimed_at": claimed_at,
             "branch_code": branch.code,
             "assigned_by": assigned_by,
-            "task": view,
+            "task_status": task.status,
         }
 
 

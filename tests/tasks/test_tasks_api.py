@@ -210,7 +210,7 @@ def test_claims_lead_capacity_and_events(client, world, migrated):
     created = claim(client, task["id"], first, "每周二送餐")
     assert created.status_code == 201, created.get_json()
     assert created.get_json()["lead"] is True
-    assert created.get_json()["task"]["status"] == "in_progress"
+    assert created.get_json()["task_status"] == "in_progress"
     again = claim(client, task["id"], first)
     assert again.status_code == 409 and "already" in again.get_json()["message"]
     assert claim(client, task["id"], second).get_json()["lead"] is False
