@@ -19,6 +19,7 @@ import time
 
 from sqlalchemy import select
 
+from bench.common import emit
 from bench.notify_common import Pipeline, RawPika, checkin, databases
 from services.registration.models import outbox as registration_outbox
 from shared.contracts.registration import MEMBER_CHECKED_IN
@@ -134,6 +135,21 @@ def main() -> None:
     print(
         f"ratio     pipeline / baseline: p50 {percentile(pipeline, 0.5) / percentile(baseline, 0.5):.1f}×"
         f"   p99 {percentile(pipeline, 0.99) / percentile(baseline, 0.99):.1f}×"
+    )
+
+    emit(
+        f"event → notification latency p50 ({kind}; lower is better)",
+        percentile(pipeline, 0.5) * 1000,
+        "ms",
+        "raw pika publish → receive p50",
+        percentile(baseline, 0.5) * 1000,
+    )
+    emit(
+        f"event → notification latency p99 ({kind}; lower is better)",
+        percentile(pipeline, 0.99) * 1000,
+        "ms",
+        "raw pika publish → receive p99",
+        percentile(baseline, 0.99) * 1000,
     )
 
 

@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 
+from bench.common import emit
 from bench.notify_common import Pipeline, RawPika, add_outbox_rows, checkin, databases, notifications_stored
 from shared.contracts.registration import MEMBER_CHECKED_IN
 from shared.events import make_envelope
@@ -78,6 +79,7 @@ def main() -> None:
     rate, kind = pipeline_rate(args.events, args.postgres)
     print(f"pipeline  outbox → relay → broker → consumer → notification ({kind}): {rate:9.0f} events/s")
     print(f"ratio     pipeline / baseline: {rate / baseline:.2f}  (target ≥ 0.30)")
+    emit(f"outbox → notification throughput ({kind})", rate, "events/s", "raw pika confirms + acks", baseline)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, text
 
+from bench.common import emit
 from deploy.launcher import read_procfile, venv_env
 from shared.auth import issue_token
 from shared.db import migrate
@@ -256,6 +257,8 @@ def main() -> None:
             f"minimal claim (baseline):  {minimal_rate:8.0f} /s   ratio {real_rate / minimal_rate:.2f} (target >= 0.8)"
         )
         print(f"bare JSON endpoint:        {bare_rate:8.0f} /s   ratio {real_rate / bare_rate:.2f}")
+        emit("task claims (PostgreSQL)", real_rate, "claims/s", "minimal claim", minimal_rate)
+        emit("task claims vs bare JSON (PostgreSQL)", real_rate, "req/s", "bare JSON endpoint", bare_rate)
     finally:
         if processes:
             processes.stop()

@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, insert, text
 
+from bench.common import emit
 from bench.tasks_claims import ADMIN, PG_ADMIN, Processes, free_port, token, wait_for
 from deploy.launcher import read_procfile, venv_env
 from services.tasks import domain
@@ -173,6 +174,7 @@ def main() -> None:
                 f"{name:42s} p50 {statistics.median(samples):6.1f} ms  p95 {p95:6.1f} ms"
                 f"  ratio to bare p95 {p95 / bare_p95:5.1f}"
             )
+            emit(f"GET /tasks p95: {name} (lower is better)", p95, "ms", "GET /healthz p95", bare_p95)
         print(f"worst p95 {worst:.1f} ms (target <= 50 ms): {'met' if worst <= 50 else 'NOT met'}")
         for db in dbs.values():
             db.dispose()

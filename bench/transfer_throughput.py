@@ -27,6 +27,7 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bench.common import emit
 from deploy.launcher import read_procfile, venv_env
 from services.transfer import search_attributes
 from shared.auth import issue_token
@@ -287,6 +288,7 @@ def main() -> None:
         print(f"  transfers completed over HTTP: {rate:.2f}/s")
         print(f"  minimal workflow baseline:     {baseline:.2f}/s (same updates and activities, same server)")
         print(f"  ratio: {rate / baseline:.2f} (target >= 0.7)")
+        emit(f"transfers completed over HTTP ({label})", rate, "transfers/s", "minimal workflow", baseline)
         print(
             f"  decision latency over HTTP: p50 {statistics.median(latencies) * 1000:.0f} ms,"
             f" p99 {percentile(latencies, 0.99) * 1000:.0f} ms (n={len(latencies)})"
