@@ -84,7 +84,7 @@ class Screen:
     def __init__(self, browser: Any, base_url: str, viewport: dict[str, int], locale: str = "zh-CN") -> None:
         self.context = browser.new_context(base_url=base_url, viewport=viewport, locale=locale)
         # Generous: CI machines run several suites at once.
-        self.context.set_default_timeout(30_000)
+        self.context.set_default_timeout(60_000)
         self.page = self.context.new_page()
         self.js_errors: list[str] = []
         self.page.on("pageerror", lambda error: self.js_errors.append(str(error)))

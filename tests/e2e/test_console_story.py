@@ -20,7 +20,7 @@ from tests.browser.fixtures import DESKTOP, PHONE, Screen, browser  # noqa: F401
 from tests.browser.support import make_member, make_org
 from tests.support.builders import unique_code
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(400)
 
 
 def sign_in_member(screen: Screen, member_id: str) -> None:
