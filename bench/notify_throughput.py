@@ -1,6 +1,6 @@
 """Sustained events per second from outbox row to stored notification, against raw pika.
 
-Run: .venv/bin/python -m bench.notify_throughput [--events 20000] [--postgres URL]
+Run: .venv/bin/python -m bench.notify_throughput [--events 5000] [--postgres URL]
 
 Pipeline: rows already committed in registration's outbox; the relay (batched claims,
 asynchronous publisher confirms) and the batched notify consumer (one transaction per batch:
@@ -71,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--postgres", help="an admin URL; a throwaway database is created there")
     args = parser.parse_args()
     baseline = baseline_rate(args.events)
