@@ -39,7 +39,8 @@ PROJECTION_RETRY = RetryPolicy(
 # Registration may be down for a while: keep retrying; only its refusals are final.
 MOVE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=60),
+    # Short: a member waiting at the counter should see the move soon after registration recovers.
+    maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=["MoveRejected"],
 )
 

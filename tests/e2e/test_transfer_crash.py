@@ -19,23 +19,24 @@ from tests.support.tokens import bearer
 TRANSFERS = 50
 
 
-def drive(transfer: str, transfer_id: str, tokens: list[dict[str, str]], member: dict[str, str]) -> int:
-    """Approve through every stage, then report in; retry a call the crash made time out."""
+def drive(transfer: str, transfer_id: str, tokens: list[dict[str, str]], member: dict[str, str]) -> str:
+    """Approve every stage, then report in. A call the crash made time out (503) is retried
+    only while the transfer still waits on that step: the projection says what happened."""
     url = f"{transfer}/api/v1/transfers/{transfer_id}"
-    for headers in tokens:
-        for _ in range(5):
-            response = requests.post(
-                f"{url}/decisions", json={"decision": "approve"}, headers=headers, timeout=60
-            )
-            if response.status_code in (200, 409):  # 409: our earlier try was applied after all
-                break
-            time.sleep(0.5)
-    for _ in range(5):
-        response = requests.post(f"{url}/report", json={}, headers=member, timeout=90)
-        if response.status_code in (200, 409):
-            break
-        time.sleep(0.5)
-    return response.status_code
+    steps = [(f"{url}/decisions", {"decision": "approve"}, headers) for headers in tokens]
+    steps.append((f"{url}/report", {}, member))
+    waiting_on = ["pending_sending_branch", "pending_township", "pending_county", "pending_receiving_branch"]
+    waiting_on.append("letter_issued")
+    deadline = time.monotonic() + 150
+    for (step_url, body, headers), status in zip(steps, waiting_on, strict=True):
+        while requests.get(url, headers=headers, timeout=30).json()["status"] == status:
+            assert time.monotonic() < deadline, f"{transfer_id} stuck at {status}"
+            response = requests.post(step_url, json=body, headers=headers, timeout=90)
+            if response.status_code not in (200, 409, 503):
+                raise AssertionError(f"{step_url}: {response.status_code} {response.text}")
+            if response.status_code != 200:
+                time.sleep(0.5)
+    return requests.get(url, headers=member, timeout=30).json()["status"]
 
 
 def test_worker_killed_mid_flight_every_transfer_completes_once(transfer_stack: Stack, migrated) -> None:
@@ -65,8 +66,8 @@ def test_worker_killed_mid_flight_every_transfer_completes_once(transfer_stack: 
         transfer_stack.kill("transfer-worker", signal.SIGKILL)
         time.sleep(1.0)
         transfer_stack.start("transfer-worker")
-        statuses = [future.result(timeout=120) for future in futures]
-    assert statuses.count(200) + statuses.count(409) == TRANSFERS, statuses
+        statuses = [future.result(timeout=180) for future in futures]
+    assert set(statuses) <= {"completed"}, statuses
 
     transfer_db, registration_db = migrated("transfer"), migrated("registration")
     deadline = time.monotonic() + 30
