@@ -1,6 +1,6 @@
 """Claim throughput of the tasks API on PostgreSQL, against baselines in the same run.
 
-Run: .venv/bin/python -m bench.tasks_claims [--claims 3000] [--clients 4] [--threads 16] [--workers 4]
+Run: .venv/bin/python -m bench.tasks_claims [--claims 2000] [--clients 4] [--threads 16] [--workers 4]
 
 A pool of open tasks (capacity 50 each) is claimed by distinct members, round robin, over
 HTTP from several client processes. The same claims are then sent to a minimal claim endpoint
@@ -18,6 +18,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -155,11 +156,13 @@ def make_tasks(tasks_url: str, township: str, officer: dict[str, str], count: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--claims", type=int, default=3000)
+    parser.add_argument("--claims", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--threads", type=int, default=16, help="threads per client process")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per API")
     args = parser.parse_args()
+    # A SIGTERM (e.g. from `timeout`) must still stop the servers and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     database = f"nuanliu_bench_{secrets.token_hex(4)}"
     admin_engine = create_engine(normalise_postgres_url(PG_ADMIN), isolation_level="AUTOCOMMIT")

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import random
 import secrets
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -52,6 +54,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200, help="requests per query shape")
     args = parser.parse_args()
+    # A SIGTERM (e.g. from `timeout`) must still stop the servers and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     database = f"nuanliu_bench_{secrets.token_hex(4)}"
     admin_engine = create_engine(normalise_postgres_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
