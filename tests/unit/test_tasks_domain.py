@@ -180,7 +180,7 @@ class TaskLifecycle(RuleBasedStateMachine):
 
 TestTaskLifecycle = TaskLifecycle.TestCase
 TestTaskLifecycle.settings = settings(
-    max_examples=200,
+    max_examples=120,
     stateful_step_count=30,
     deadline=None,
     database=None,
