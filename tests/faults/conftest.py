@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.faults.harness import FaultStack
+from tests.faults.harness import CONSUMERS, SCENARIO_NUMBERS, FaultStack
 from tests.support.infra import AMQP_URL, delete_topology
-
-_scenario = itertools.count(1)
-CONSUMERS = ["notify", "transfer", "tasks", "registration"]
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +31,7 @@ def fault_stack(
     made: list[FaultStack] = []
 
     def make(**extra_env: str) -> FaultStack:
-        prefix = f"{broker_prefix}faults{next(_scenario)}."
+        prefix = f"{broker_prefix}faults{next(SCENARIO_NUMBERS)}."
         stack = FaultStack(
             tmp_path_factory.mktemp("faults-logs"),
             {**faults_env, "NUANLIU_BROKER_PREFIX": prefix, **extra_env},

@@ -3,6 +3,7 @@ broker probes and the loss/duplication audit."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
@@ -23,6 +24,10 @@ from tests.support.builders import id_number, member_body, unique_code
 from tests.support.infra import AMQP_URL
 from tests.support.stack import Stack
 from tests.support.tokens import ADMIN, bearer
+
+# Every scenario gets its own broker prefix; these are the queues a scenario may leave behind.
+SCENARIO_NUMBERS = itertools.count(1)
+CONSUMERS = ["notify", "transfer", "tasks", "registration"]
 
 
 class FaultStack(Stack):

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from services.registration.models import outbox as registration_outbox
 from services.transfer.models import TimelineEntry, Transfer
 from services.transfer.models import outbox as transfer_outbox
-from tests.faults.harness import FaultStack, create_members, wait_until
+from tests.faults.harness import CONSUMERS, SCENARIO_NUMBERS, FaultStack, create_members, wait_until
 from tests.support.builders import unique_code
 from tests.support.stack import free_port
 from tests.support.tokens import ADMIN, bearer
@@ -103,7 +103,6 @@ class Driver:
 @pytest.fixture(scope="module")
 def transfer_stack(faults_env, broker_prefix, tmp_path_factory) -> Iterator[FaultStack]:
     """One stack for both scenarios (each restarts what it kills): start-up is paid once."""
-    from tests.faults.conftest import CONSUMERS, _scenario
     from tests.support.infra import delete_topology
 
     temporal_port = free_port()
@@ -112,7 +111,7 @@ def transfer_stack(faults_env, broker_prefix, tmp_path_factory) -> Iterator[Faul
         log_dir,
         {
             **faults_env,
-            "NUANLIU_BROKER_PREFIX": f"{broker_prefix}faults{next(_scenario)}.",
+            "NUANLIU_BROKER_PREFIX": f"{broker_prefix}faults{next(SCENARIO_NUMBERS)}.",
             "TEMPORAL_PORT": str(temporal_port),
             "TEMPORAL_UI_PORT": str(free_port()),
             "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
