@@ -62,7 +62,9 @@ def ensure_cjk_font() -> None:
     )
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is running, its event loop counts as
+# running in this thread, so every later `asyncio.run` (Temporal tests) would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
