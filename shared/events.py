@@ -86,9 +86,10 @@ def make_envelope(
 ) -> Envelope:
     """Build an envelope, validating `data` against the registered contract."""
     schema = schema_for(event_type)
-    errors = schema.validate(data)
-    if errors:
-        raise ValueError(f"{event_type} data breaks its contract: {errors}")
+    try:
+        loaded = schema.load(data)  # one pass validates and loads (validate() would load it twice)
+    except ValidationError as error:
+        raise ValueError(f"{event_type} data breaks its contract: {error.messages}") from error
     event_id = str(uuid.uuid4())
     return Envelope(
         id=event_id,
@@ -97,7 +98,7 @@ def make_envelope(
         subject=subject,
         time=utcnow(),
         correlation_id=correlation_id or event_id,
-        data=schema.dump(schema.load(data)),
+        data=schema.dump(loaded),
     )
 
 
