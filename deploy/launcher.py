@@ -161,6 +161,7 @@ def prepare(settings: Settings) -> None:
 
 def print_urls() -> None:
     say("the stack is starting; when ready:")
+    say(f"  {'console':<13} http://127.0.0.1:{DEFAULT_PORTS['console']}/   (sign in as a demo identity)")
     for name, port in DEFAULT_PORTS.items():
         if name in SERVICES:
             say(f"  {name:<13} http://127.0.0.1:{port}/docs   (ready: /readyz)")
