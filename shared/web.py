@@ -127,6 +127,40 @@ def _handle_unexpected(error: Exception) -> tuple[Response, int]:
     return jsonify(error_body(500, "internal error; it has been logged")), 500
 
 
+def _nul_in(value: Any, path: str) -> str | None:
+    """The path of the first string (or key) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = _nul_in(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_in(item, f"{path}.{index}" if path else str(index))
+            if found:
+                return found
+    return None
+
+
+def _refuse_nul_characters() -> tuple[Response, int] | None:
+    # PostgreSQL cannot store NUL in text and raises a DataError (a 500); refuse it up front.
+    checks = (
+        ("path", "path" if "\x00" in request.path else None),
+        ("query", next((k for k, v in request.args.items(multi=True) if "\x00" in k + v), None)),
+        ("json", _nul_in(request.get_json(silent=True), "") if request.is_json else None),
+    )
+    for location, name in checks:
+        if name:
+            message = "must not contain NUL characters"
+            return jsonify(error_body(422, f"{name} {message}", {location: {name: [message]}})), 422
+    return None
+
+
 # --- authentication -----------------------------------------------------------------------
 
 
@@ -264,6 +298,9 @@ def create_service_app(
         request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
         bind_ids(request_id[:64], (request.headers.get("X-Correlation-ID") or request_id)[:64])
         g.started = time.perf_counter()
+        refused = _refuse_nul_characters()
+        if refused is not None:
+            return refused
         try:
             return _idempotency_before()
         except NuanliuError as error:

@@ -170,3 +170,15 @@ def test_openapi_document_holds_under_fuzzing(service, proof, known):
             calls += fuzz_operation(operation, mode, proof.url(service), findings, known)
     print(f"{service}: {calls} calls in {time.monotonic() - started:.1f}s, {len(findings)} findings")
     assert not findings, "\n\n".join(f"{key}\n{detail}" for key, detail in findings.items())
+
+
+def test_nul_characters_are_refused_with_422_naming_the_field(proof):
+    """Found by this fuzzing on PostgreSQL (which cannot store NUL in text): it was a 500."""
+    base = proof.url("registration")
+    body = {"kind": "grid_survey", "member_id": "a\u0000b", "branch_code": "IJ"}
+    response = requests.post(f"{base}/api/v1/checkins", json=body, headers=ADMIN, timeout=10)
+    assert response.status_code == 422
+    assert response.json()["errors"]["json"] == {"member_id": ["must not contain NUL characters"]}
+    assert requests.get(f"{base}/api/v1/members/a%00b", headers=ADMIN, timeout=10).status_code == 422
+    query = requests.get(f"{base}/api/v1/orgs?parent=A%00", headers=ADMIN, timeout=10)
+    assert query.status_code == 422 and "parent" in query.json()["errors"]["query"]
