@@ -58,7 +58,8 @@ def notify_consumer(settings_for, migrated):
     consumer = Consumer(
         AMQP_URL,
         Topology(settings.broker_prefix),
-        name="notify",
+        # A queue of its own: other tests run notify consumers on the same broker prefix.
+        name="test-outbox-notify",
         bindings=["#"],
         handler=lambda envelope: notify_service.handle_event(database, envelope),
         delivery_limit=settings.consumer_delivery_limit,
@@ -173,7 +174,7 @@ def test_events_accepted_while_the_broker_is_unreachable_arrive_later(
         relay.run_once()
         return notifications_for(migrated("notify"), branch) == 4
 
-    wait_until(drained, timeout=30, message="all 4 notifications after recovery")
+    wait_until(drained, timeout=60, message="all 4 notifications after recovery")
 
 
 def test_confirms_of_a_batch_tell_each_unroutable_message_apart(settings_for):
