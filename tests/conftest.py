@@ -12,7 +12,14 @@ from shared.db import Database
 from shared.settings import Settings
 from tests.support.infra import AMQP_URL, TestDatabases, delete_topology, ensure_rabbitmq
 
-CONSUMERS_USED_IN_TESTS = ["notify", "transfer", "test-consumer", "test-poison", "test-relay", "test-outbox-notify"]
+CONSUMERS_USED_IN_TESTS = [
+    "notify",
+    "transfer",
+    "test-consumer",
+    "test-poison",
+    "test-relay",
+    "test-outbox-notify",
+]
 
 
 @pytest.fixture(scope="session")

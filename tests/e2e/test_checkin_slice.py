@@ -46,7 +46,9 @@ def test_checkin_notifies_the_branch_secretary(slice_stack):
     while time.monotonic() < deadline and not items:
         response = requests.get(f"{notify}/api/v1/notifications?unread=true", headers=secretary, timeout=10)
         assert response.status_code == 200
-        items = [item for item in response.json()["items"] if item["type"] == "registration.member_checked_in.v1"]
+        items = [
+            item for item in response.json()["items"] if item["type"] == "registration.member_checked_in.v1"
+        ]
         time.sleep(0.2)
     assert len(items) == 1, slice_stack.tail("notify-consumer")
     assert "赵强" in items[0]["title"]

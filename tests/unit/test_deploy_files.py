@@ -31,5 +31,10 @@ def test_compose_needs_a_real_secret_and_production_mode():
 
 def test_procfile_temporal_uses_wal_and_the_search_attributes():
     temporal = read_procfile()["temporal"]
-    for needed in ("journal_mode=wal", "synchronous=normal", "TransferStatus=Keyword", "CurrentStageOrg=Keyword"):
+    for needed in (
+        "journal_mode=wal",
+        "synchronous=normal",
+        "TransferStatus=Keyword",
+        "CurrentStageOrg=Keyword",
+    ):
         assert needed in temporal
