@@ -8,16 +8,21 @@ remade when the process id changes (gunicorn forks after import). Calls are subm
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import signal
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from shared.errors import Unavailable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class TemporalGateway:
@@ -68,3 +73,32 @@ class TemporalGateway:
             return True
         except Exception:  # readiness answers yes or no, whatever the failure
             return False
+
+
+async def connect_with_retry(address: str, namespace: str = "default") -> Client:
+    """The dev server may still be starting beside a worker: keep trying, with backoff."""
+    delay = 0.5
+    while True:
+        try:
+            return await Client.connect(address, namespace=namespace)
+        except RuntimeError as error:
+            log.warning("Temporal at %s not reachable yet (%s); retrying", address, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def serve_until_signalled(
+    build_worker: Callable[[ThreadPoolExecutor], Worker],
+    activity_threads: int,
+    on_started: Callable[[], Awaitable[object]] | None = None,
+) -> None:
+    """Run a worker (synchronous activities on a thread pool) until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    with ThreadPoolExecutor(max_workers=activity_threads, thread_name_prefix="activity") as executor:
+        async with build_worker(executor):
+            if on_started is not None:
+                await on_started()
+            await stop.wait()

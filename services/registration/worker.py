@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -27,6 +26,7 @@ from services.registration.activities import RegistrationActivities
 from services.registration.app import open_database
 from services.registration.workflows import LostContactSweepWorkflow, SweepInput
 from shared.settings import Settings
+from shared.temporal import connect_with_retry, serve_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -68,29 +68,13 @@ async def ensure_schedule(
     return True
 
 
-async def connect_with_retry(settings: Settings) -> Client:
-    """The dev server may still be starting beside us: keep trying, with backoff."""
-    delay = 0.5
-    while True:
-        try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-        except RuntimeError as error:
-            log.warning("Temporal at %s not reachable yet (%s); retrying", settings.temporal_address, error)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
 async def run_worker(settings: Settings) -> None:
-    client = await connect_with_retry(settings)
+    client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
     await ensure_schedule(client, TASK_QUEUE)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="activity") as executor:
-        async with build_worker(client, settings, executor, TASK_QUEUE):
-            log.info("registration worker polling %s", TASK_QUEUE)
-            await stop.wait()
+    log.info("registration worker polling %s", TASK_QUEUE)
+    await serve_until_signalled(
+        lambda executor: build_worker(client, settings, executor, TASK_QUEUE), activity_threads=4
+    )
 
 
 def main(settings: Settings) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -31,6 +30,7 @@ from services.tasks.activities import SweepActivities
 from services.tasks.app import open_database
 from services.tasks.workflows import SweepInput, TaskSweepWorkflow
 from shared.settings import Settings
+from shared.temporal import connect_with_retry, serve_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -78,30 +78,14 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
 
 
-async def connect_with_retry(settings: Settings) -> Client:
-    """The dev server may still be starting beside us: keep trying, with backoff."""
-    delay = 0.5
-    while True:
-        try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-        except RuntimeError as error:
-            log.warning("Temporal at %s not reachable yet (%s); retrying", settings.temporal_address, error)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
 async def run_worker(settings: Settings) -> None:
-    client = await connect_with_retry(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sweep") as executor:
-        worker = build_worker(client, settings, executor)
-        async with worker:
-            await ensure_schedule(client, settings)
-            log.info("tasks worker polling %s", settings.tasks_task_queue)
-            await stop.wait()
+    client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
+    log.info("tasks worker polling %s", settings.tasks_task_queue)
+    await serve_until_signalled(
+        lambda executor: build_worker(client, settings, executor),
+        activity_threads=4,
+        on_started=lambda: ensure_schedule(client, settings),
+    )
 
 
 def main(settings: Settings) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +17,7 @@ from services.transfer import activities, workflows
 from services.transfer.app import open_database
 from services.transfer.registration import Registration
 from shared.settings import Settings
+from shared.temporal import connect_with_retry, serve_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -42,29 +42,12 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
 
 
-async def connect_with_retry(settings: Settings) -> Client:
-    """The dev server may still be starting beside us: keep trying, with backoff."""
-    delay = 0.5
-    while True:
-        try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-        except RuntimeError as error:
-            log.warning("Temporal at %s not reachable yet (%s); retrying", settings.temporal_address, error)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
 async def run_worker(settings: Settings) -> None:
-    client = await connect_with_retry(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
-        worker = build_worker(client, settings, executor)
-        async with worker:
-            log.info("transfer worker polling %s", settings.temporal_task_queue)
-            await stop.wait()
+    client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
+    log.info("transfer worker polling %s", settings.temporal_task_queue)
+    await serve_until_signalled(
+        lambda executor: build_worker(client, settings, executor), activity_threads=16
+    )
 
 
 def main(settings: Settings) -> None:
