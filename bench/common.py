@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.db import drop_database
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "RESULT "
 SERVICES = ("registration", "transfer", "tasks", "notify")
@@ -203,12 +205,7 @@ def running_stack(
             from shared.settings import normalise_postgres_url
 
             engine = create_engine(normalise_postgres_url(database_url), isolation_level="AUTOCOMMIT")
-            with engine.connect() as connection:
-                connection.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                    {"n": pg_database},
-                )
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{pg_database}"'))
+            drop_database(engine, pg_database)
             engine.dispose()
 
 

@@ -23,7 +23,7 @@ from services.registration.app import MIGRATIONS as REGISTRATION_MIGRATIONS
 from services.registration.models import outbox as registration_outbox
 from shared.bus import Consumer, Publisher, Topology, connect
 from shared.contracts.registration import MEMBER_CHECKED_IN
-from shared.db import Database, migrate, new_id, service_database
+from shared.db import Database, drop_database, migrate, new_id, service_database
 from shared.events import Envelope
 from shared.outbox import Relay
 from shared.settings import Settings, normalise_postgres_url
@@ -78,12 +78,7 @@ def databases(postgres_admin_url: str | None) -> Iterator[Databases]:
         shutil.rmtree(tmp, ignore_errors=True)
         if admin and pg_name:
             engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-            with engine.connect() as connection:
-                connection.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                    {"n": pg_name},
-                )
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}"'))
+            drop_database(engine, pg_name)
             engine.dispose()
 
 

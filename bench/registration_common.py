@@ -112,6 +112,7 @@ def fresh_postgres(prefix: str = "nuanliu_bench") -> Iterator[str]:
     """A new PostgreSQL database for one run (dropped afterwards); yields its SQLAlchemy URL."""
     from sqlalchemy import create_engine, text
 
+    from shared.db import drop_database
     from shared.settings import normalise_postgres_url
 
     admin = normalise_postgres_url(PG_ADMIN_URL)
@@ -122,11 +123,7 @@ def fresh_postgres(prefix: str = "nuanliu_bench") -> Iterator[str]:
     try:
         yield admin.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        with engine.connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        drop_database(engine, name)
         engine.dispose()
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, text
 from bench.common import emit
 from deploy.launcher import read_procfile, venv_env
 from shared.auth import issue_token
-from shared.db import migrate
+from shared.db import drop_database, migrate
 from shared.settings import DEV_JWT_SECRET, PROJECT_ROOT, normalise_postgres_url
 
 PG_ADMIN = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -265,12 +265,7 @@ def main() -> None:
     finally:
         if processes:
             processes.stop()
-        with admin_engine.connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-                {"name": database},
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
+        drop_database(admin_engine, database)
         admin_engine.dispose()
 
 

@@ -30,7 +30,7 @@ from bench.tasks_claims import ADMIN, PG_ADMIN, Processes, free_port, token, wai
 from deploy.launcher import read_procfile, venv_env
 from services.tasks import domain
 from services.tasks.models import Task
-from shared.db import migrate, new_id, utcnow
+from shared.db import drop_database, migrate, new_id, utcnow
 from shared.settings import normalise_postgres_url
 
 
@@ -185,12 +185,7 @@ def main() -> None:
     finally:
         if processes:
             processes.stop()
-        with admin_engine.connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-                {"name": database},
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
+        drop_database(admin_engine, database)
         admin_engine.dispose()
 
 

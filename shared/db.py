@@ -209,3 +209,16 @@ def run_migrations_online(metadata: MetaData) -> None:
 def service_database(url: str, service: str, pool_size: int = 5) -> Database:
     """A service's database: its own SQLite file, or its own schema on PostgreSQL."""
     return Database(url, schema=service, pool_size=pool_size)
+
+
+def drop_database(admin_engine: Engine, name: str) -> None:
+    """Drop a scratch PostgreSQL database (tests, benchmarks), ending its open connections first.
+
+    `admin_engine` must be in AUTOCOMMIT mode: DROP DATABASE cannot run in a transaction.
+    """
+    with admin_engine.connect() as connection:
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+            {"name": name},
+        )
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))

@@ -8,7 +8,6 @@ is down nothing is lost: rows stay unsent and are retried with backoff.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import secrets
@@ -34,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from shared.bus import BrokerUnavailable, Publisher, Unroutable
+from shared.bus import BrokerUnavailable, Publisher
 from shared.db import Database, UTCDateTime, utcnow
 from shared.events import Envelope, make_envelope
 from shared.logging import current_correlation_id
@@ -233,10 +232,3 @@ class Relay:
             if not published:
                 time.sleep(poll_interval)
         self.publisher.close()
-
-
-def decode_body(body: str) -> dict[str, Any]:
-    return json.loads(body)
-
-
-__all__ = ["Outbox", "Relay", "outbox_table", "BrokerUnavailable", "Unroutable"]

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from deploy.launcher import ensure_broker
 from shared.bus import Topology
+from shared.db import drop_database
 from shared.settings import SERVICES, normalise_postgres_url
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -75,12 +76,7 @@ class TestDatabases:
     def drop(self) -> None:
         if self.pg_admin_url and self.pg_database:
             engine = create_engine(self.pg_admin_url, isolation_level="AUTOCOMMIT")
-            with engine.connect() as connection:
-                connection.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-                    {"name": self.pg_database},
-                )
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_database}"'))
+            drop_database(engine, self.pg_database)
             engine.dispose()
 
 
