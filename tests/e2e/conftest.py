@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.infra import AMQP_URL
+from tests.support.infra import AMQP_URL, TestDatabases
 from tests.support.stack import Stack
 
 
@@ -38,12 +38,18 @@ def slice_stack(stack_env, tmp_path_factory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def full_stack(stack_env, tmp_path_factory) -> Iterator[Stack]:
-    """Every process of deploy/Procfile, including its own Temporal dev server on free ports."""
+    """Every process of deploy/Procfile, including its own Temporal dev server on free ports.
+
+    It has databases of its own: its dispatcher and sweeps run all session long and must not take
+    deliveries or rows that another module's stack is testing (a shared notify database once let
+    this dispatcher try another test's e-mail on the wrong SMTP port first)."""
     from tests.support.stack import free_port
 
+    databases = TestDatabases(tmp_path_factory.mktemp("full-db"))
     temporal_port = free_port()
     env = {
         **stack_env,
+        **databases.env(),
         # Its own prefix again: the slice stack may be running beside it in the same session.
         "NUANLIU_BROKER_PREFIX": stack_env["NUANLIU_BROKER_PREFIX"] + "full.",
         "TEMPORAL_PORT": str(temporal_port),
@@ -52,9 +58,11 @@ def full_stack(stack_env, tmp_path_factory) -> Iterator[Stack]:
         "NUANLIU_VAR_DIR": str(tmp_path_factory.mktemp("full-var")),
     }
     stack = Stack(tmp_path_factory.mktemp("full-logs"), env)
-    stack.start(*stack.commands)
     try:
+        stack.migrate()
+        stack.start(*stack.commands)
         stack.wait_ready("registration", "transfer", "tasks", "notify", timeout=90)
         yield stack
     finally:
         stack.stop()
+        databases.drop()

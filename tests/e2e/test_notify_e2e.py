@@ -94,5 +94,7 @@ def test_checkin_reaches_the_secretary_inbox_and_email(notify_stack, mailbox):
     story = requests.get(
         f"{notify}/api/v1/deliveries?event_id={checkins[0]['event_id']}", headers=ADMIN, timeout=10
     ).json()["items"]
-    assert ("email", "sent", 1) in {(d["channel"], d["status"], d["attempts"]) for d in story}
+    # Sent on the first attempt, and only once: nothing else may have claimed this delivery.
+    assert ("email", "sent", 1) in {(d["channel"], d["status"], d["attempts"]) for d in story}, story
+    assert len([m for m in mailbox[1].messages if "钱敏" in str(m["Subject"])]) == 1
     assert requests.get(f"{notify}/api/v1/deliveries", headers=secretary, timeout=10).status_code == 403

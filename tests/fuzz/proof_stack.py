@@ -8,26 +8,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.infra import AMQP_URL
+from tests.support.infra import AMQP_URL, TestDatabases
 from tests.support.stack import Stack, free_port
 
 _stack: Stack | None = None
+_databases: TestDatabases | None = None
 _users = 0
 SERVICES = ("registration", "transfer", "tasks", "notify")
 
 
 def acquire(request: pytest.FixtureRequest) -> Stack:
-    global _stack, _users
+    global _stack, _databases, _users
     if _stack is None:
-        test_databases = request.getfixturevalue("test_databases")
         broker_prefix = request.getfixturevalue("broker_prefix")
-        migrated = request.getfixturevalue("migrated")
         factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
-        for service in SERVICES:
-            migrated(service)
+        # Databases of its own: its dispatcher and sweeps must not touch what other suites test.
+        databases = TestDatabases(factory.mktemp("proof-db"))
         temporal_port = free_port()
         env = {
-            **test_databases.env(),
+            **databases.env(),
             "AMQP_URL": AMQP_URL,
             "NUANLIU_BROKER_PREFIX": f"{broker_prefix}proof.",
             "NUANLIU_VAR_DIR": str(factory.mktemp("proof-var")),
@@ -39,19 +38,21 @@ def acquire(request: pytest.FixtureRequest) -> Stack:
             "NUANLIU_TASK_QUEUE": f"proof-{temporal_port}",
         }
         stack = Stack(factory.mktemp("proof-logs"), env)
-        stack.start(*stack.commands)
         try:
+            stack.migrate()
+            stack.start(*stack.commands)
             stack.wait_ready(*SERVICES, timeout=120)
         except BaseException:
             stack.stop()
+            databases.drop()
             raise
-        _stack = stack
+        _stack, _databases = stack, databases
     _users += 1
     return _stack
 
 
 def release() -> None:
-    global _stack, _users
+    global _stack, _databases, _users
     _users -= 1
     if _users == 0 and _stack is not None:
         from tests.support.infra import delete_topology
@@ -59,6 +60,9 @@ def release() -> None:
         prefix = _stack.env["NUANLIU_BROKER_PREFIX"]
         _stack.stop()
         _stack = None
+        if _databases is not None:
+            _databases.drop()
+            _databases = None
         delete_topology(prefix, ["notify", "transfer", "tasks", "registration"])
 
 

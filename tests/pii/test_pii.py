@@ -136,7 +136,26 @@ def test_no_full_pii_in_list_responses(proof, people):
     assert not leaks, f"full PII in list responses: {leaks}"
 
 
-def _all_outbox_bodies(migrated) -> list[tuple[str, str, str]]:
+@pytest.fixture(scope="module")
+def proof_db(proof):
+    """The proof stack's own databases, by service."""
+    from deploy.cli import service_module
+    from shared.settings import Settings
+
+    opened = {}
+
+    def get(service):
+        if service not in opened:
+            settings = Settings.from_env(service, proof.env)
+            opened[service] = service_module(service, "app").open_database(settings)
+        return opened[service]
+
+    yield get
+    for database in opened.values():
+        database.dispose()
+
+
+def _all_outbox_bodies(proof_db) -> list[tuple[str, str, str]]:
     from deploy.cli import service_module
 
     rows = []
@@ -145,21 +164,21 @@ def _all_outbox_bodies(migrated) -> list[tuple[str, str, str]]:
         outbox = getattr(models, "outbox", None)
         if outbox is None:
             continue
-        with migrated(service).reader() as session:
+        with proof_db(service).reader() as session:
             for event_type, body in session.execute(select(outbox.table.c.event_type, outbox.table.c.body)):
                 rows.append((service, event_type, body))
     return rows
 
 
-def test_no_full_pii_in_event_payloads_or_notifications(proof, people, migrated):
+def test_no_full_pii_in_event_payloads_or_notifications(proof, people, proof_db):
     from services.notify.models import Notification
 
     known = people["known"]
     deadline = time.monotonic() + 20
-    rows = _all_outbox_bodies(migrated)
+    rows = _all_outbox_bodies(proof_db)
     while len(rows) < 10 and time.monotonic() < deadline:
         time.sleep(0.5)
-        rows = _all_outbox_bodies(migrated)
+        rows = _all_outbox_bodies(proof_db)
     leaks = {
         f"{service} {event_type}": sorted(found)
         for service, event_type, body in rows
@@ -167,7 +186,7 @@ def test_no_full_pii_in_event_payloads_or_notifications(proof, people, migrated)
     }  # type: ignore[arg-type]
     assert rows, "no events to audit"
     assert not leaks, f"full PII in event payloads: {leaks}"
-    with migrated("notify").reader() as session:
+    with proof_db("notify").reader() as session:
         texts = session.execute(select(Notification.type, Notification.title, Notification.body)).all()
     notification_leaks = {t.type for t in texts if pii_in(f"{t.title} {t.body}", known)}  # type: ignore[arg-type]
     assert not notification_leaks, f"full PII in notifications of types {notification_leaks}"

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,6 +41,10 @@ class Stack:
             self.env[f"NUANLIU_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.commands = read_procfile()
+
+    def migrate(self) -> None:
+        """Migrates the stack's databases with the operator's own command, as `make run` does."""
+        subprocess.run([sys.executable, "-m", "deploy.cli", "migrate"], env=self.env, check=True)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"

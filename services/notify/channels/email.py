@@ -40,10 +40,11 @@ class SmtpChannel:
         mail["Message-ID"] = f"<{message.delivery_id}@nuanliu>"
         mail.set_content(message.body)
         try:
-            with smtplib.SMTP(
-                self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
-            ) as smtp:
+            smtp = smtplib.SMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout)
+            try:
                 smtp.send_message(mail)
+            finally:
+                _quit_quietly(smtp)
         except smtplib.SMTPRecipientsRefused as error:
             raise PermanentFailure(f"recipient refused: {error.recipients}") from error
         except smtplib.SMTPResponseException as error:
@@ -53,3 +54,12 @@ class SmtpChannel:
             raise DeliveryError(text) from error
         except (smtplib.SMTPException, OSError) as error:
             raise DeliveryError(f"SMTP unavailable: {error or type(error).__name__}") from error
+
+
+def _quit_quietly(smtp: smtplib.SMTP) -> None:
+    # Once the server has accepted the message it is delivered: a failed QUIT must not make the
+    # dispatcher retry and send the mail twice.
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
