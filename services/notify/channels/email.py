@@ -40,7 +40,9 @@ class SmtpChannel:
         mail["Message-ID"] = f"<{message.delivery_id}@nuanliu>"
         mail.set_content(message.body)
         try:
-            smtp = smtplib.SMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout)
+            smtp = smtplib.SMTP(
+                self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
+            )
             try:
                 smtp.send_message(mail)
             finally:
