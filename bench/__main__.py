@@ -116,7 +116,10 @@ def memory_table() -> bool:
         f"\n[bench] peak RSS: whole stack on the embedded default under {seconds:.0f}s of mixed load ...",
         flush=True,
     )
-    with running_stack() as stack:
+    from deploy.launcher import read_procfile
+
+    # Every process of the Procfile, the console included.
+    with running_stack(processes=list(read_procfile())) as stack:
         soak = Soak(stack, seconds, {"checkins": 4.0, "inbox": 4.0, "transfers": 0.3, "claims": 2.0})
         soak.setup()
         soak.run()

@@ -24,6 +24,10 @@ from shared.db import make_revision, migrate
 from shared.logging import configure_logging
 from shared.settings import SERVICES, Settings, parse_duration
 
+# The services with an outbox to relay, and those with an event consumer.
+PUBLISHERS = ("registration", "transfer", "tasks")
+CONSUMERS = ("notify",)
+
 
 def service_module(service: str, module: str) -> ModuleType:
     return importlib.import_module(f"services.{service}.{module}")
@@ -134,11 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=cmd_token)
 
     p = commands.add_parser("relay", help="run one service's outbox relay")
-    p.add_argument("service", choices=SERVICES)
+    p.add_argument("service", choices=PUBLISHERS)
     p.set_defaults(func=cmd_relay)
 
     p = commands.add_parser("consume", help="run an event consumer")
-    p.add_argument("consumer", choices=["notify", "transfer"])
+    p.add_argument("consumer", choices=CONSUMERS)
     p.set_defaults(func=cmd_consume)
 
     p = commands.add_parser("worker", help="run a service's Temporal worker (workflows, schedules)")

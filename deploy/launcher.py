@@ -67,14 +67,17 @@ def broker_answers(amqp_url: str) -> bool:
 
 
 def rabbitmq_server_path() -> str | None:
-    return shutil.which("rabbitmq-server") or next(
-        (
-            p
-            for p in ("/usr/sbin/rabbitmq-server", "/usr/lib/rabbitmq/bin/rabbitmq-server")
-            if Path(p).exists()
-        ),
-        None,
-    )
+    # Debian's /usr/sbin/rabbitmq-server is a wrapper that runs only as root (it switches to the
+    # rabbitmq user); anyone else runs the real script behind it.
+    candidates = ["/usr/sbin/rabbitmq-server", "/usr/lib/rabbitmq/bin/rabbitmq-server"]
+    if os.geteuid() != 0:
+        candidates.reverse()
+    return next((p for p in candidates if Path(p).exists()), None) or shutil.which("rabbitmq-server")
+
+
+def rabbitmqctl_path(server: str) -> str:
+    sibling = Path(server).with_name("rabbitmqctl")
+    return str(sibling) if sibling.exists() else shutil.which("rabbitmqctl") or "rabbitmqctl"
 
 
 def install_rabbitmq() -> None:
@@ -93,13 +96,14 @@ def install_rabbitmq() -> None:
     )
 
 
-def start_private_node(amqp_url: str, var_dir: Path) -> None:
-    """A RabbitMQ node of our own under var/rabbitmq, on the port of AMQP_URL."""
+def start_private_node(amqp_url: str, var_dir: Path) -> dict[str, str]:
+    """A RabbitMQ node of our own under var/rabbitmq, on the port of AMQP_URL. Returns the
+    environment that names it, for stopping it again."""
     server = rabbitmq_server_path()
     if server is None:
         install_rabbitmq()
         if broker_answers(amqp_url):
-            return
+            return {}
         server = rabbitmq_server_path()
         if server is None:
             raise SystemExit("rabbitmq-server is still missing after installing it")
@@ -117,6 +121,11 @@ def start_private_node(amqp_url: str, var_dir: Path) -> None:
         RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "enabled_plugins"),
     )
     (base / "enabled_plugins").write_text("[].\n")
+    # Its own configuration: the machine's /etc/rabbitmq files may pin another node's listener.
+    (base / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{port}\n")
+    (base / "rabbitmq-env.conf").write_text("")
+    env["RABBITMQ_CONFIG_FILE"] = str(base / "rabbitmq.conf")
+    env["RABBITMQ_CONF_ENV_FILE"] = str(base / "rabbitmq-env.conf")
     if os.geteuid() == 0:
         # Debian's rabbitmq-server switches to the rabbitmq user, which must own its folders.
         try:
@@ -126,30 +135,51 @@ def start_private_node(amqp_url: str, var_dir: Path) -> None:
         except KeyError:
             pass
     say(f"no broker answers; starting a private RabbitMQ node on port {port} under {base}")
-    subprocess.run([server, "-detached"], env=env, check=True)
+    started = subprocess.run([server, "-detached"], env=env, capture_output=True, text=True)
+    if started.returncode != 0:
+        raise SystemExit(
+            f"could not start a private RabbitMQ node with {server}: "
+            f"{(started.stderr or started.stdout).strip()[-500:]}\n"
+            "Start a broker yourself (e.g. sudo rabbitmq-server -detached) or set AMQP_URL to one."
+        )
     deadline = time.monotonic() + 90
     while not broker_answers(amqp_url):
         if time.monotonic() > deadline:
             raise SystemExit(f"the private RabbitMQ node did not answer; see {base / 'log'}")
         time.sleep(1)
+    env["NUANLIU_RABBITMQCTL"] = rabbitmqctl_path(server)
+    return env
 
 
-def ensure_broker(amqp_url: str, var_dir: Path) -> None:
-    if not broker_answers(amqp_url):
-        start_private_node(amqp_url, var_dir)
+def stop_private_node(node_env: Mapping[str, str]) -> None:
+    say("stopping the private RabbitMQ node")
+    subprocess.run(
+        [node_env["NUANLIU_RABBITMQCTL"], "-n", PRIVATE_NODE, "stop"],
+        env=dict(node_env),
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def ensure_broker(amqp_url: str, var_dir: Path) -> dict[str, str]:
+    """Makes sure a broker answers; returns the private node's environment if one was started."""
+    if broker_answers(amqp_url):
+        return {}
+    return start_private_node(amqp_url, var_dir)
 
 
 # --- the stack ----------------------------------------------------------------------------
 
 
-def prepare(settings: Settings) -> None:
-    """Everything before the processes start: broker, migrations, demo data. Safe to repeat."""
+def prepare(settings: Settings) -> dict[str, str]:
+    """Everything before the processes start: broker, migrations, demo data. Safe to repeat.
+    Returns the environment of a private RabbitMQ node if one was started."""
     from deploy import seed
     from deploy.cli import service_module
     from shared.db import migrate
 
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    ensure_broker(settings.amqp_url, settings.var_dir)
+    private_node = ensure_broker(settings.amqp_url, settings.var_dir)
     for service in SERVICES:
         app_module = service_module(service, "app")
         database = app_module.open_database(Settings.from_env(service))
@@ -157,6 +187,7 @@ def prepare(settings: Settings) -> None:
         database.dispose()
     say("databases migrated")
     seed.seed_all()
+    return private_node
 
 
 def print_urls() -> None:
@@ -174,11 +205,16 @@ def run() -> int:
     from honcho.manager import Manager
 
     settings = Settings.from_env("launcher")
-    prepare(settings)
+    private_node = prepare(settings)
     env = venv_env()
     manager = Manager()
     for name, command in read_procfile().items():
         manager.add_process(name, command, env=env, cwd=str(PROJECT_ROOT))
     print_urls()
-    manager.loop()
+    try:
+        manager.loop()
+    finally:
+        # Ctrl-C stops everything this command started, the broker node included.
+        if private_node:
+            stop_private_node(private_node)
     return manager.returncode or 0

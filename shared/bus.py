@@ -114,10 +114,13 @@ class Publisher:
     implementation (`channel._impl`), the one part of pika used below its blocking API.
     """
 
-    def __init__(self, amqp_url: str, topology: Topology, confirm_timeout: float = 30.0) -> None:
+    def __init__(
+        self, amqp_url: str, topology: Topology, confirm_timeout: float = 30.0, heartbeat: int = 30
+    ) -> None:
         self.amqp_url = amqp_url
         self.topology = topology
         self.confirm_timeout = confirm_timeout
+        self.heartbeat = heartbeat
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._next_tag = 1
@@ -128,7 +131,7 @@ class Publisher:
     def _ensure_channel(self) -> BlockingChannel:
         if self._channel is None or not self._channel.is_open:
             self.close()
-            connection = connect(self.amqp_url, name="nuanliu-publisher")
+            connection = connect(self.amqp_url, heartbeat=self.heartbeat, name="nuanliu-publisher")
             channel = connection.channel()
             self.topology.declare_exchanges(channel)
             selected: list[bool] = []
@@ -167,6 +170,16 @@ class Publisher:
         self._returned.setdefault(str(properties.message_id), []).append(
             f"unroutable: no queue is bound for {method.routing_key} ({method.reply_text})"
         )
+
+    def keep_alive(self) -> None:
+        """Let pika answer heartbeats while there is nothing to publish; a blocking connection
+        does no I/O between calls, and the broker closes one that stays silent too long."""
+        if self._connection is None or not self._connection.is_open:
+            return
+        try:
+            self._connection.process_data_events(time_limit=0)
+        except (pika.exceptions.AMQPError, OSError):
+            self.close()  # reconnects on the next publish
 
     def publish(self, event_type: str, event_id: str, body: bytes) -> None:
         error = self.publish_batch([(event_type, event_id, body)])[0]
@@ -263,8 +276,10 @@ class Consumer:
         batch_handler: BatchHandler | None = None,
         batch_size: int | None = None,
         connection_name: str | None = None,
+        heartbeat: int = 30,
     ) -> None:
         self.amqp_url = amqp_url
+        self.heartbeat = heartbeat
         self.topology = topology
         self.name = name
         self.bindings = list(bindings)
@@ -316,7 +331,7 @@ class Consumer:
                 delay = min(delay * 2, 15.0)
 
     def _consume(self) -> None:
-        connection = connect(self.amqp_url, name=self.connection_name)
+        connection = connect(self.amqp_url, heartbeat=self.heartbeat, name=self.connection_name)
         self._connection = connection
         self.connections += 1
         channel = connection.channel()

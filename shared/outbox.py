@@ -230,5 +230,6 @@ class Relay:
                 published = 0
                 time.sleep(1.0)
             if not published:
+                self.publisher.keep_alive()
                 time.sleep(poll_interval)
         self.publisher.close()

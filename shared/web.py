@@ -17,6 +17,7 @@ from functools import wraps
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_smorest import Api
@@ -219,10 +220,7 @@ def _idempotency_before() -> Response | tuple[Response, int] | None:
     except NuanliuError:
         return None  # the view answers 401
     owner = principal.sub if principal else "anonymous"
-    fingerprint = hashlib.sha256(
-        request.method.encode() + request.path.encode() + b"\0" + request.get_data()
-    ).hexdigest()
-    outcome = store.begin(owner, key, fingerprint)
+    outcome = store.begin(owner, key, _request_fingerprint())
     if outcome.replay is not None:
         status, body = outcome.replay
         response = current_app.response_class(body, status=status, mimetype="application/json")
@@ -232,6 +230,22 @@ def _idempotency_before() -> Response | tuple[Response, int] | None:
         return jsonify(error_body(409, outcome.conflict)), 409
     g.idempotency = (owner, key)
     return None
+
+
+def _request_fingerprint() -> str:
+    """What makes two POSTs "the same request": path, query and body. An upload is fingerprinted
+    by its fields and files, not its raw bytes: the multipart boundary differs on every retry."""
+    digest = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\0")
+    digest.update(urlencode(sorted(request.args.items(multi=True))).encode() + b"\0")
+    if request.mimetype == "multipart/form-data":
+        digest.update(urlencode(sorted(request.form.items(multi=True))).encode() + b"\0")
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            digest.update(f"{name}\0{upload.filename}\0".encode())
+            digest.update(hashlib.sha256(upload.stream.read()).digest())
+            upload.stream.seek(0)
+    else:
+        digest.update(request.get_data())
+    return digest.hexdigest()
 
 
 def _idempotency_after(response: Response) -> Response:

@@ -242,7 +242,7 @@ ROUTES: dict[str, Router] = {
 }
 
 # Overdue and expiry notices are sent even in quiet hours: a deadline is passing.
-URGENT = {trf.STAGE_OVERDUE, trf.LETTER_EXPIRING, trf.EXPIRED, tsk.TASK_OVERDUE, reg.MEMBER_LOST_CONTACT}
+URGENT = {trf.STAGE_OVERDUE, trf.LETTER_EXPIRING, trf.EXPIRED, tsk.TASK_OVERDUE}
 
 
 def routes_for(envelope: Envelope) -> list[Route]:

@@ -116,7 +116,9 @@ class Checkins(MethodView):
     @checkins.response(201, schemas.CheckinSchema)
     def post(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Record a check-in (报到): the member themself, or a grid survey by a secretary or officer."""
-        return service.create_checkin(context().database, principal, body)
+        return service.create_checkin(
+            context().database, principal, body, context().settings.lost_contact_days
+        )
 
 
 @members.route("/<string:member_id>/relationship")

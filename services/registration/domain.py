@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from shared.errors import Conflict, InvalidInput
 
@@ -79,20 +80,36 @@ class NewMember:
 
 
 def check_new_member(member: NewMember, today: date) -> None:
-    """The field rules of a member record; raises InvalidInput naming the field."""
-    problem = id_number_problem(member.id_number)
-    if problem:
-        raise InvalidInput(f"id_number {problem}", field="id_number")
-    if id_birth_date(member.id_number) != member.birth_date:
-        raise InvalidInput("birth_date differs from the one in id_number", field="birth_date")
-    if not PHONE.match(member.phone):
-        raise InvalidInput("phone must be an 11-digit mainland mobile number", field="phone")
-    if member.joined_on < add_years(member.birth_date, 18):
-        raise InvalidInput("joined_on must be on or after the 18th birthday", field="joined_on")
-    if member.joined_on > today:
-        raise InvalidInput("joined_on cannot be in the future", field="joined_on")
-    if member.dues_paid_through > today.strftime("%Y-%m"):
-        raise InvalidInput("dues_paid_through cannot be beyond this month", field="dues_paid_through")
+    """The field rules of a member record; raises InvalidInput naming the first field that breaks one."""
+    problems = member_problems(asdict(member), today)
+    if problems:
+        field, message = problems[0]
+        raise InvalidInput(message, field=field)
+
+
+def member_problems(fields: Mapping[str, Any], today: date) -> list[tuple[str, str]]:
+    """Every (field, message) a member record breaks. A rule whose inputs are missing is skipped,
+    so a record that failed its schema in part still gets the rest of its fields checked."""
+    problems: list[tuple[str, str]] = []
+    id_number, birth_date = fields.get("id_number"), fields.get("birth_date")
+    joined_on, phone, dues = fields.get("joined_on"), fields.get("phone"), fields.get("dues_paid_through")
+    id_problem = id_number_problem(id_number) if isinstance(id_number, str) else None
+    if id_problem:
+        problems.append(("id_number", f"id_number {id_problem}"))
+    elif (
+        isinstance(id_number, str) and isinstance(birth_date, date) and id_birth_date(id_number) != birth_date
+    ):
+        problems.append(("birth_date", "birth_date differs from the one in id_number"))
+    if isinstance(phone, str) and not PHONE.match(phone):
+        problems.append(("phone", "phone must be an 11-digit mainland mobile number"))
+    if isinstance(joined_on, date):
+        if isinstance(birth_date, date) and joined_on < add_years(birth_date, 18):
+            problems.append(("joined_on", "joined_on must be on or after the 18th birthday"))
+        if joined_on > today:
+            problems.append(("joined_on", "joined_on cannot be in the future"))
+    if isinstance(dues, str) and dues > today.strftime("%Y-%m"):
+        problems.append(("dues_paid_through", "dues_paid_through cannot be beyond this month"))
+    return problems
 
 
 def mask_id_number(id_number: str) -> str:
@@ -151,6 +168,11 @@ def check_outflow_dates(departed_on: date, expected_return_on: date | None, toda
         raise InvalidInput("departed_on is more than a year ahead", field="departed_on")
     if expected_return_on is not None and expected_return_on < departed_on:
         raise InvalidInput("expected_return_on is before departed_on", field="expected_return_on")
+
+
+def contact_cutoff(now: datetime, lost_contact_days: int) -> datetime:
+    """A member whose last contact is older than this has lost contact (失联)."""
+    return now - timedelta(days=lost_contact_days)
 
 
 def check_contact_phone(phone: str, field: str = "contact_phone") -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from services.registration import domain
 from services.registration.schemas import MemberCreateSchema
 from shared.errors import InvalidInput
 
@@ -62,8 +63,9 @@ def _table(content: bytes, filename: str) -> list[list[Any]]:
     return [list(row) for row in csv.reader(io.StringIO(text))]
 
 
-def parse_members(content: bytes, filename: str, branch_code: str) -> ParsedFile:
-    """Every data row validated against the member schema; errors name row and field."""
+def parse_members(content: bytes, filename: str, branch_code: str, today: date | None = None) -> ParsedFile:
+    """Every data row validated against the member schema and rules; errors name row and field."""
+    today = today or date.today()
     table = _table(content, filename)
     if not table:
         raise InvalidInput("the file is empty; the first row must name the columns", field="file")
@@ -88,16 +90,25 @@ def parse_members(content: bytes, filename: str, branch_code: str) -> ParsedFile
         }
         record = {name: value for name, value in record.items() if value is not None}
         record.setdefault("branch_code", branch_code)
+        # Every problem of the row is reported: its schema errors, the other branch, and the
+        # member rules on whatever fields did load.
+        problems: dict[str, str] = {}
         if record["branch_code"] != branch_code:
-            parsed.errors.append(
-                {"row": number, "field": "branch_code", "message": f"the import is for branch {branch_code}"}
-            )
-            continue
+            problems["branch_code"] = f"the import is for branch {branch_code}"
         try:
-            parsed.valid.append((number, _ROW_SCHEMA.load(record)))
+            loaded = _ROW_SCHEMA.load(record)
         except ValidationError as error:
-            messages = error.normalized_messages()
-            for name, problem in sorted(messages.items()):
-                text = problem[0] if isinstance(problem, list) and problem else str(problem)
-                parsed.errors.append({"row": number, "field": name, "message": str(text)})
+            loaded = error.valid_data if isinstance(error.valid_data, dict) else {}
+            for name, problem in error.normalized_messages().items():
+                text = problem[0] if isinstance(problem, list) and problem else problem
+                problems.setdefault(str(name), str(text))
+        for name, message in domain.member_problems(loaded, today):
+            problems.setdefault(name, message)
+        if problems:
+            parsed.errors += [
+                {"row": number, "field": name, "message": message}
+                for name, message in sorted(problems.items())
+            ]
+        else:
+            parsed.valid.append((number, loaded))
     return parsed

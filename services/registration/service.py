@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -245,7 +245,9 @@ def get_member(database: Database, principal: Principal, member_id: str) -> dict
 # --- check-ins ----------------------------------------------------------------------------
 
 
-def create_checkin(database: Database, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+def create_checkin(
+    database: Database, principal: Principal, data: dict[str, Any], lost_contact_days: int = 180
+) -> dict[str, Any]:
     kind = data["kind"]
     with database.transaction() as session:
         member = session.get(Member, data["member_id"])
@@ -282,7 +284,10 @@ def create_checkin(database: Database, principal: Principal, data: dict[str, Any
         session.add(checkin)
         if member.last_contact_at is None or occurred_at > member.last_contact_at:
             member.last_contact_at = occurred_at
-        member.lost_contact = False
+        # A late record of a visit from before the lost-contact window does not end the lapse
+        # (the next sweep would flag it again and announce the same lapse twice).
+        if member.last_contact_at >= domain.contact_cutoff(now, lost_contact_days):
+            member.lost_contact = False
         session.flush()
         outbox.add(
             session,
@@ -775,7 +780,7 @@ def sweep_lost_contact(
     The flag itself makes it once per lapse: only members not yet flagged are picked, and a
     check-in clears the flag. Batches keep each transaction short.
     """
-    cutoff = (now or utcnow()) - timedelta(days=lost_contact_days)
+    cutoff = domain.contact_cutoff(now or utcnow(), lost_contact_days)
     flagged = 0
     while True:
         with database.transaction() as session:

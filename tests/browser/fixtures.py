@@ -39,27 +39,28 @@ def ensure_chromium() -> None:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.skip(f"browser tests need {CHROMIUM}: run `apt-get install -y chromium` as root")
-    result = subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        timeout=600,
-    )
+    result = apt_install("chromium")
     if result.returncode != 0 or not CHROMIUM.exists():
-        pytest.skip(f"could not install chromium with apt: {result.stderr[-500:]}")
+        # As root with apt, a missing browser is a broken set-up, not a reason to skip the story.
+        pytest.fail(f"could not install chromium with apt: {result.stderr[-500:]}")
 
 
 def ensure_cjk_font() -> None:
     """Screenshots of Chinese pages need a CJK font; without one they show boxes (tests still run)."""
     if Path("/usr/share/fonts/truetype/wqy").exists() or os.geteuid() != 0 or not shutil.which("apt-get"):
         return
-    subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", "fonts-wqy-microhei"],
-        capture_output=True,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        timeout=300,
-    )
+    apt_install("fonts-wqy-microhei")
+
+
+def apt_install(package: str) -> subprocess.CompletedProcess[str]:
+    """apt-get install, refreshing the package lists first if they are empty or stale."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    if result.returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True, env=env, timeout=600)
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    return result
 
 
 # Module scope, not session: while Playwright's sync API is running, its event loop counts as

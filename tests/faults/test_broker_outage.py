@@ -32,8 +32,8 @@ from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.faults
 
-# The issue asks for 30 s; CI runs a shorter outage by default (FAULTS_OUTAGE_SECONDS to change).
-OUTAGE_SECONDS = float(os.environ.get("FAULTS_OUTAGE_SECONDS", "8"))
+# The broker stays unreachable this long (FAULTS_OUTAGE_SECONDS to change).
+OUTAGE_SECONDS = float(os.environ.get("FAULTS_OUTAGE_SECONDS", "30"))
 POOL = 25  # transfers awaiting a decision, and members to claim, prepared before the outage
 PROXIED = (
     "registration-api",
@@ -109,32 +109,35 @@ def test_broker_outage_delays_events_but_loses_none(fault_stack, migrated):
         statuses: dict[str, list[int]] = {"check-in": [], "claim": [], "decision": [], "inbox": []}
         started = time.monotonic()
         index = 0
-        while time.monotonic() - started < OUTAGE_SECONDS and index < POOL:
-            member = members[index]
+        # For the whole outage: each round checks a member in and reads the inbox; the first POOL
+        # rounds also claim the task and decide a transfer (each can be done only once).
+        while time.monotonic() - started < OUTAGE_SECONDS:
+            member = members[index % POOL]
             statuses["check-in"].append(check_in(registration, member, branch).status_code)
-            statuses["claim"].append(
-                requests.post(
-                    f"{tasks}/api/v1/tasks/{task_id}/claims",
-                    json={"commitment": "保证完成"},
-                    headers=bearer("member", branch, sub=member),
-                    timeout=30,
-                ).status_code
-            )
-            statuses["decision"].append(
-                requests.post(
-                    f"{transfer}/api/v1/transfers/{transfers[index]}/decisions",
-                    json={"decision": "approve"},
-                    headers=secretary,
-                    timeout=30,
-                ).status_code
-            )
+            if index < POOL:
+                statuses["claim"].append(
+                    requests.post(
+                        f"{tasks}/api/v1/tasks/{task_id}/claims",
+                        json={"commitment": "保证完成"},
+                        headers=bearer("member", branch, sub=member),
+                        timeout=30,
+                    ).status_code
+                )
+                statuses["decision"].append(
+                    requests.post(
+                        f"{transfer}/api/v1/transfers/{transfers[index]}/decisions",
+                        json={"decision": "approve"},
+                        headers=secretary,
+                        timeout=30,
+                    ).status_code
+                )
             statuses["inbox"].append(
                 requests.get(
                     f"{stack.url('notify')}/api/v1/notifications", headers=secretary, timeout=10
                 ).status_code
             )
             index += 1
-            time.sleep(0.1)
+            time.sleep(0.2)
         outage = time.monotonic() - started
         # During the outage the events wait in the outboxes, unsent.
         held_back = [
@@ -180,7 +183,8 @@ def test_broker_outage_delays_events_but_loses_none(fault_stack, migrated):
         ]
         notified = notification_counts(migrated("notify"), check_in_events)
         print(
-            f"broker outage {outage:.1f}s: {index} rounds of check-in + claim + decision + inbox read, "
+            f"broker outage {outage:.1f}s: {index} rounds of check-in + inbox read "
+            f"({min(index, POOL)} with a claim and a decision), "
             f"{held_back} events held back; audit over {len(ids)} events: {audit}"
         )
         assert audit == {"expected": len(ids), "delivered": len(ids), "lost": 0, "duplicated": 0}

@@ -543,7 +543,12 @@ def test_import_dry_run_reports_every_row_and_writes_nothing(client, migrated):
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["rows"] == 4 and body["valid"] == 2
-    assert {(e["row"], e["field"]) for e in body["errors"]} == {(2, "id_number"), (4, "phone")}
+    # Every problem of a row, not just its first: row 4 breaks the phone format and the age rule.
+    assert {(e["row"], e["field"]) for e in body["errors"]} == {
+        (2, "id_number"),
+        (4, "phone"),
+        (4, "joined_on"),
+    }
     with migrated("registration").reader() as session:
         assert session.scalar(select(func.count()).where(Member.branch_code == codes["branch"])) == 0
 
@@ -552,6 +557,7 @@ def test_import_dry_run_reports_every_row_and_writes_nothing(client, migrated):
     assert {(e["row"], e["field"]) for e in real.get_json()["errors"]["file"]} == {
         (2, "id_number"),
         (4, "phone"),
+        (4, "joined_on"),
     }
     with migrated("registration").reader() as session:
         assert session.scalar(select(func.count()).where(Member.branch_code == codes["branch"])) == 0
@@ -635,3 +641,26 @@ def test_concurrent_outflows_get_distinct_consecutive_card_numbers(client, migra
         cards = list(pool.map(report, members))
     serials = sorted(int(card.rsplit("-", 1)[1]) for card in cards)
     assert serials == list(range(1, len(members) + 1))
+
+
+def test_import_idempotency_key_tells_a_dry_run_from_a_real_import_and_replays_a_retried_upload(
+    client, migrated
+):
+    codes = org_tree(client, ADMIN)
+    content = csv_file(import_rows(codes["branch"], 2))
+    keyed = {**ADMIN, "Idempotency-Key": unique_code("K")}
+    dry = upload(client, codes["branch"], content, "ledger.csv", dry_run=True, headers=keyed)
+    assert dry.status_code == 200, dry.get_json()
+    # The same key and file with another query is another request, not a replay of the dry run.
+    real = upload(client, codes["branch"], content, "ledger.csv", dry_run=False, headers=keyed)
+    assert real.status_code == 409 and "Idempotent-Replayed" not in real.headers
+
+    keyed = {**ADMIN, "Idempotency-Key": unique_code("K")}
+    first = upload(client, codes["branch"], content, "ledger.csv", dry_run=False, headers=keyed)
+    assert first.status_code == 201, first.get_json()
+    # A retried upload is encoded with a new multipart boundary, yet it is the same request.
+    again = upload(client, codes["branch"], content, "ledger.csv", dry_run=False, headers=keyed)
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.get_json() == first.get_json()
+    with migrated("registration").reader() as session:
+        assert session.scalar(select(func.count()).where(Member.branch_code == codes["branch"])) == 2

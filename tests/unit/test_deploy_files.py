@@ -38,3 +38,28 @@ def test_procfile_temporal_uses_wal_and_the_search_attributes():
         "CurrentStageOrg=Keyword",
     ):
         assert needed in temporal
+
+
+def test_compose_registers_every_transfer_search_attribute():
+    from services.transfer.search_attributes import ALL
+
+    command = " ".join(COMPOSE["services"]["temporal-search-attributes"]["command"])
+    for key in ALL:
+        assert f"--name {key.name} --type Keyword" in command
+
+
+def test_cli_relays_and_consumers_name_services_that_have_them():
+    import importlib
+
+    from deploy.cli import CONSUMERS, PUBLISHERS
+
+    for service in PUBLISHERS:
+        assert hasattr(importlib.import_module(f"services.{service}.models"), "outbox"), service
+    for service in CONSUMERS:
+        assert hasattr(importlib.import_module(f"services.{service}.consumer"), "build_consumer"), service
+    for command in read_procfile().values():
+        words = shlex.split(command)
+        if words[:2] == ["nuanliu", "relay"]:
+            assert words[2] in PUBLISHERS
+        if words[:2] == ["nuanliu", "consume"]:
+            assert words[2] in CONSUMERS

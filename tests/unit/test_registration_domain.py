@@ -16,6 +16,7 @@ from services.registration.domain import (
     check_org_placement,
     classify_route,
     id_check_digit,
+    member_problems,
     region_prefixes,
 )
 from shared.errors import Conflict, InvalidInput
@@ -116,3 +117,17 @@ def test_member_rules_name_their_field():
         with pytest.raises(InvalidInput) as raised:
             check_new_member(candidate, today)
         assert raised.value.field == field
+
+
+def test_member_problems_lists_every_broken_rule_and_skips_missing_inputs():
+    today = date(2026, 11, 22)
+    broken = vars(member(phone="123", joined_on=date(2008, 5, 16), dues_paid_through="2027-01"))
+    assert {field for field, _ in member_problems(broken, today)} == {
+        "phone",
+        "joined_on",
+        "dues_paid_through",
+    }
+    # A row whose dates failed its schema is still checked on the rest.
+    partial = {"id_number": "110105199005171230", "phone": "13812345678"}
+    assert [field for field, _ in member_problems(partial, today)] == ["id_number"]
+    assert member_problems(vars(member()), today) == []

@@ -77,6 +77,22 @@ def test_sweep_flags_once_per_lapse(migrated):
     assert len(lost_events(database, lapsed)) == 2
 
 
+def test_a_late_record_of_an_old_visit_does_not_end_the_lapse(migrated):
+    database = migrated("registration")
+    lapsed = make_member(database, days_since_contact=300)
+    service.sweep_lost_contact(database, 180)
+    assert is_lost(database, lapsed)
+    with database.transaction() as session:
+        branch = session.get(Member, lapsed).branch_code
+    old_visit = {"member_id": lapsed, "branch_code": branch, "kind": "grid_survey"}
+    service.create_checkin(database, ADMIN, {**old_visit, "occurred_at": utcnow() - timedelta(days=200)}, 180)
+    assert is_lost(database, lapsed)
+    service.sweep_lost_contact(database, 180)
+    assert len(lost_events(database, lapsed)) == 1, "the same lapse was announced twice"
+    service.create_checkin(database, ADMIN, {**old_visit, "occurred_at": utcnow() - timedelta(days=20)}, 180)
+    assert not is_lost(database, lapsed)
+
+
 @pytest.mark.asyncio(loop_scope="session")
 async def test_sweep_workflow_and_schedule_on_real_temporal(temporal_env, task_queue, migrated, settings_for):
     database = migrated("registration")
