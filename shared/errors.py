@@ -9,10 +9,12 @@ from __future__ import annotations
 class NuanliuError(Exception):
     status = 400
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, location: str = "json") -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # Where the field was sent, as in flask-smorest's errors: json, query, headers or files.
+        self.location = location
 
 
 class InvalidInput(NuanliuError):

@@ -31,9 +31,11 @@ def decode_cursor(cursor: str | None, arity: int = 1) -> list[Any] | None:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput("cursor is not one this server issued", field="cursor") from error
+        raise InvalidInput(
+            "cursor is not one this server issued", field="cursor", location="query"
+        ) from error
     if not isinstance(values, list) or len(values) != arity:
-        raise InvalidInput("cursor is not one this server issued", field="cursor")
+        raise InvalidInput("cursor is not one this server issued", field="cursor", location="query")
     return values
 
 

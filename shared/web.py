@@ -106,7 +106,7 @@ def _summarise(messages: dict[str, Any]) -> str:
 
 
 def _handle_domain_error(error: NuanliuError) -> tuple[Response, int]:
-    errors = {"json": {error.field: [error.message]}} if error.field else None
+    errors = {error.location: {error.field: [error.message]}} if error.field else None
     response = jsonify(error_body(error.status, error.message, errors))
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"

@@ -256,7 +256,9 @@ class MemberImports(MethodView):
         """Import members from an xlsx or csv file (multipart `file`); all or nothing, or a dry run."""
         upload = request.files.get("file")
         if upload is None:
-            raise InvalidInput("send the spreadsheet as a multipart field named file", field="file")
+            raise InvalidInput(
+                "send the spreadsheet as a multipart field named file", field="file", location="files"
+            )
         parsed = imports.parse_members(upload.read(), upload.filename or "", query["branch"])
         try:
             result = service.import_members(

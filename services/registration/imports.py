@@ -51,7 +51,9 @@ def _table(content: bytes, filename: str) -> list[list[Any]]:
         try:
             workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
         except Exception as error:  # openpyxl raises many types for a damaged file
-            raise InvalidInput(f"not a readable xlsx file: {type(error).__name__}", field="file") from error
+            raise InvalidInput(
+                f"not a readable xlsx file: {type(error).__name__}", field="file", location="files"
+            ) from error
         sheet = workbook.worksheets[0]
         table = [list(row) for row in sheet.iter_rows(values_only=True)]
         workbook.close()
@@ -59,7 +61,7 @@ def _table(content: bytes, filename: str) -> list[list[Any]]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InvalidInput("a csv file must be UTF-8", field="file") from error
+        raise InvalidInput("a csv file must be UTF-8", field="file", location="files") from error
     return [list(row) for row in csv.reader(io.StringIO(text))]
 
 
@@ -68,16 +70,18 @@ def parse_members(content: bytes, filename: str, branch_code: str, today: date |
     today = today or date.today()
     table = _table(content, filename)
     if not table:
-        raise InvalidInput("the file is empty; the first row must name the columns", field="file")
+        raise InvalidInput(
+            "the file is empty; the first row must name the columns", field="file", location="files"
+        )
     header = [str(cell).strip() if cell is not None else "" for cell in table[0]]
     unknown = [name for name in header if name and name not in COLUMNS]
     missing = [name for name in COLUMNS if name != "branch_code" and name not in header]
     if unknown or missing:
         problems = [f"unknown columns: {', '.join(unknown)}"] if unknown else []
         problems += [f"missing columns: {', '.join(missing)}"] if missing else []
-        raise InvalidInput("; ".join(problems), field="file")
+        raise InvalidInput("; ".join(problems), field="file", location="files")
     if len(table) - 1 > MAX_ROWS:
-        raise InvalidInput(f"at most {MAX_ROWS} rows per file", field="file")
+        raise InvalidInput(f"at most {MAX_ROWS} rows per file", field="file", location="files")
     parsed = ParsedFile()
     for number, cells in enumerate(table[1:], start=1):
         if all(_cell_text("", cell) is None for cell in cells):

@@ -334,17 +334,17 @@ def _levels_of(session: Session, org: Org) -> dict[str, str]:
     return {level: code for level, code in rows}
 
 
-def _branch_or_422(session: Session, code: str, field: str) -> Org:
+def _branch_or_422(session: Session, code: str, field: str, location: str = "json") -> Org:
     org = _org(session, code)
     if org is None or org.level != "branch":
-        raise InvalidInput(f"{code} is not an existing branch", field=field)
+        raise InvalidInput(f"{code} is not an existing branch", field=field, location=location)
     return org
 
 
 def route_between(database: Database, from_code: str, to_code: str) -> dict[str, Any]:
     with database.reader() as session:
-        sending = _levels_of(session, _branch_or_422(session, from_code, "from"))
-        receiving = _levels_of(session, _branch_or_422(session, to_code, "to"))
+        sending = _levels_of(session, _branch_or_422(session, from_code, "from", "query"))
+        receiving = _levels_of(session, _branch_or_422(session, to_code, "to", "query"))
     return {
         "route": domain.classify_route(sending, receiving),
         "from": domain.ancestors_by_level(sending),
@@ -760,7 +760,7 @@ def ledger_rows(database: Database, path: str, batch: int = 2000) -> Iterator[tu
     phone = LEDGER_COLUMNS.index("contact_phone")
     with database.reader() as session:
         # yield_per implies stream_results: PostgreSQL uses a named (server-side) cursor.
-        for row in session.execute(statement.execution_options(yield_per=batch)).tuples():
+        for row in session.execute(statement.execution_options(yield_per=batch)):
             if row[phone]:
                 # A ledger is a listing: contact numbers are masked like in every other list.
                 row = (*row[:phone], domain.mask_phone(row[phone]), *row[phone + 1 :])
@@ -854,7 +854,7 @@ def import_members(
     with opener() as session:
         branch = _org(session, branch_code)
         if branch is None or branch.level != "branch":
-            raise InvalidInput(f"{branch_code} is not an existing branch", field="branch")
+            raise InvalidInput(f"{branch_code} is not an existing branch", field="branch", location="query")
         _require_scope(principal, branch.path, "import members")
         candidates: list[tuple[int, dict[str, Any]]] = []
         seen: dict[str, int] = {}

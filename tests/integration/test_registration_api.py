@@ -609,13 +609,13 @@ def test_import_errors(client):
     )
     assert upload(client, codes["branch"], good, "a.csv", True, headers={}).status_code == 401
     bad_header = upload(client, codes["branch"], b"name,colour\nx,y\n", "a.csv", True)
-    assert bad_header.status_code == 422 and "file" in bad_header.get_json()["errors"]["json"]
+    assert bad_header.status_code == 422 and "file" in bad_header.get_json()["errors"]["files"]
     not_branch = upload(client, codes["township"], good, "a.csv", True)
-    assert not_branch.status_code == 422 and "branch" in not_branch.get_json()["errors"]["json"]
+    assert not_branch.status_code == 422 and "branch" in not_branch.get_json()["errors"]["query"]
     broken_xlsx = upload(client, codes["branch"], b"PK\x03\x04 not really a zip", "a.xlsx", True)
     assert broken_xlsx.status_code == 422
     no_file = client.post(f"/api/v1/imports/members?branch={codes['branch']}", headers=ADMIN)
-    assert no_file.status_code == 422 and "file" in no_file.get_json()["errors"]["json"]
+    assert no_file.status_code == 422 and "file" in no_file.get_json()["errors"]["files"]
     duplicate = import_rows(codes["branch"], 2)
     duplicate[1]["id_number"] = duplicate[0]["id_number"]
     repeated = upload(client, codes["branch"], csv_file(duplicate), "a.csv", True).get_json()

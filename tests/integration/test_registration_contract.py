@@ -59,10 +59,10 @@ def test_route_names_the_bad_side(client):
         f"/api/v1/orgs/route?from={home['township']}&to={home['branch']}", headers=SERVICE
     )
     assert not_a_branch.status_code == 422
-    assert "from" in not_a_branch.get_json()["errors"]["json"]
+    assert "from" in not_a_branch.get_json()["errors"]["query"]
     unknown = client.get(f"/api/v1/orgs/route?from={home['branch']}&to=NO-SUCH-BRANCH", headers=SERVICE)
     assert unknown.status_code == 422
-    assert "to" in unknown.get_json()["errors"]["json"]
+    assert "to" in unknown.get_json()["errors"]["query"]
     missing = client.get(f"/api/v1/orgs/route?from={home['branch']}", headers=SERVICE)
     assert missing.status_code == 422
     assert "to" in missing.get_json()["errors"]["query"]
