@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -13,7 +13,14 @@ from temporalio.exceptions import ApplicationError
 
 from services.transfer import domain
 from services.transfer.messages import MoveRequest, StepRecord
-from services.transfer.models import AppliedStep, LetterCounter, TimelineEntry, Transfer, outbox
+from services.transfer.models import (
+    AppliedStep,
+    LetterCounter,
+    TimelineEntry,
+    Transfer,
+    TransferStage,
+    outbox,
+)
 from services.transfer.registration import MoveRejected, RelationshipMover
 from shared.contracts import transfer as events
 from shared.db import Database
@@ -60,6 +67,39 @@ def next_letter_sequence(session: Session, county_code: str, year: int) -> int:
     ).scalar_one()
 
 
+def replace_stages(
+    session: Session, transfer: Transfer, chain: list[str], stage_orgs: dict[str, str]
+) -> None:
+    """Write the plan's stages, none decided: at application, and again on each resubmit."""
+    session.execute(delete(TransferStage).where(TransferStage.transfer_id == transfer.id))
+    for planned in domain.planned_stages(chain, stage_orgs, transfer.from_path, transfer.to_path):
+        session.add(
+            TransferStage(
+                transfer_id=transfer.id,
+                stage=planned.stage,
+                position=planned.position,
+                org_code=planned.org_code,
+                org_path=planned.org_path,
+                decided_at=None,
+            )
+        )
+
+
+def mark_decided(session: Session, transfer: Transfer, stage: str, org_code: str, at: datetime) -> None:
+    row = session.get(TransferStage, (transfer.id, stage))
+    if row is None:
+        # A projection written without its stages (before migration 0003): record what we know.
+        row = TransferStage(
+            transfer_id=transfer.id,
+            stage=stage,
+            position=domain.STAGES.index(stage) if stage in domain.STAGES else len(domain.STAGES),
+            org_code=org_code,
+            org_path=domain.org_path(org_code, transfer.from_path, transfer.to_path),
+        )
+        session.add(row)
+    row.decided_at = at
+
+
 class TransferActivities:
     """Activities bound to their collaborators, so tests can pass their own registration."""
 
@@ -103,6 +143,10 @@ class TransferActivities:
             transfer.to_branch_code = step.plan.to_branch_code
             transfer.route = step.plan.route
             transfer.to_path = step.plan.to_path or transfer.to_path
+            replace_stages(session, transfer, step.plan.chain, step.plan.stage_orgs)
+        transfer.current_stage_path = (
+            domain.org_path(step.stage_org, transfer.from_path, transfer.to_path) if step.stage_org else None
+        )
         if step.letter is not None:
             sequence = next_letter_sequence(session, step.letter.county_code, at.year)
             transfer.letter_number = domain.letter_number(step.letter.county_code, at.year, sequence)
@@ -116,7 +160,11 @@ class TransferActivities:
         if step.finished:
             transfer.finished_at = at
             transfer.open_member_id = None  # the member may apply again
+            # Only open transfers are pending or coming: keep the stage table that small.
+            session.execute(delete(TransferStage).where(TransferStage.transfer_id == transfer.id))
         for item in step.timeline:
+            if not step.finished and item.action in domain.DECISIONS and item.stage and item.org_code:
+                mark_decided(session, transfer, item.stage, item.org_code, at)
             session.add(
                 TimelineEntry(
                     transfer_id=transfer.id,

@@ -35,7 +35,8 @@ class Transfers(MethodView):
     @transfers.arguments(schemas.TransferListQuery, location="query")
     @transfers.response(200, schemas.TransferPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
-        """The caller's org's boxes: `todo` (waiting on it), `pending` (its step done), `done`."""
+        """The caller's org's boxes: `todo` (waiting on it), `pending` (its step done, not finished),
+        `coming` (its stage is ahead), `done`; `scope=subtree` reads them for the whole subtree."""
         return service.list_transfers(deps(), principal, query)
 
 
@@ -94,5 +95,5 @@ class TransferStats(MethodView):
     @stats.arguments(schemas.StatsQuery, location="query")
     @stats.response(200, schemas.TransferStatsSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, int]:
-        """Counts for an org's dashboard: to do, overdue, in and out this year, pending."""
+        """Counts over an org's subtree: to do, overdue, in and out this year, pending, coming."""
         return service.stats(deps(), principal, query.get("org"))

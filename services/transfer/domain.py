@@ -36,6 +36,9 @@ EXPIRED = "expired"
 FAILED = "failed"
 TERMINAL = (COMPLETED, REJECTED, CANCELLED, EXPIRED, FAILED)
 DECISIONS = ("approve", "reject", "return")
+# The lists an org sees (DOMAIN.md): waiting on it, its step done but not finished, reaching it
+# later, finished.
+BOXES = ("todo", "pending", "coming", "done")
 
 
 def stage_status(stage: str) -> str:
@@ -101,6 +104,46 @@ def escalation_org(stage: str, sending: RouteSide, receiving: RouteSide) -> str 
     holder = stage_org(stage, sending, receiving)
     above = [code for code in ladder[ladder.index(holder) + 1 :] if code] if holder in ladder else []
     return above[0] if above else None
+
+
+def org_path(code: str, *paths: str) -> str | None:
+    """The materialized path "/CN/.../CODE/" of an org named on one of `paths`, else None.
+
+    Paths from the root are unique per org, so any path that names it gives the same prefix."""
+    mark = f"/{code}/"
+    for path in paths:
+        at = path.find(mark)
+        if at >= 0:
+            return path[: at + len(mark)]
+    return None
+
+
+def subtree_range(path: str) -> tuple[str, str]:
+    """Bounds [low, high) that hold, in byte order, exactly the paths at or under `path`.
+
+    "0" is the byte after "/", so a range scan on a bytewise index replaces a LIKE prefix."""
+    if not (path.startswith("/") and path.endswith("/")):
+        raise ValueError(f"not a materialized path: {path!r}")
+    return path, path[:-1] + chr(ord("/") + 1)
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    """One stage of a transfer's chain and the org that holds it, for the lists of that org."""
+
+    position: int
+    stage: str
+    org_code: str
+    org_path: str | None
+
+
+def planned_stages(
+    chain: Sequence[str], stage_orgs: Mapping[str, str], from_path: str, to_path: str
+) -> list[PlannedStage]:
+    return [
+        PlannedStage(position, stage, stage_orgs[stage], org_path(stage_orgs[stage], from_path, to_path))
+        for position, stage in enumerate(chain)
+    ]
 
 
 def letter_county(sending: RouteSide) -> str:

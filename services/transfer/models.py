@@ -17,6 +17,11 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
+# Materialized paths compare bytewise ("C" collation on PostgreSQL; SQLite's BINARY already is),
+# so a subtree is one range scan on a plain index: see domain.subtree_range.
+PATH = String(500).with_variant(String(500, collation="C"), "postgresql")
+
+
 outbox = Outbox(outbox_table(Base.metadata), "transfer")
 audit_log = audit_table(Base.metadata)
 idempotency_keys = idempotency_table(Base.metadata)
@@ -40,11 +45,13 @@ class Transfer(Base):
     from_branch_code: Mapped[str] = mapped_column(String(40), index=True)
     to_branch_code: Mapped[str] = mapped_column(String(40), index=True)
     # Materialized paths "/CN/.../BRANCH/" of both branches: scope checks and in/out counts.
-    from_path: Mapped[str] = mapped_column(String(500))
-    to_path: Mapped[str] = mapped_column(String(500))
+    from_path: Mapped[str] = mapped_column(PATH)
+    to_path: Mapped[str] = mapped_column(PATH)
     status: Mapped[str] = mapped_column(String(30))
     current_stage: Mapped[str | None] = mapped_column(String(30))
     current_stage_org: Mapped[str | None] = mapped_column(String(40))
+    # The path of current_stage_org: what waits within a subtree (a county's dashboard).
+    current_stage_path: Mapped[str | None] = mapped_column(PATH)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     letter_number: Mapped[str | None] = mapped_column(String(80), unique=True)
@@ -61,11 +68,14 @@ class Transfer(Base):
         Index("ix_transfers_stage_org", "current_stage_org", "id"),
         Index("ix_transfers_status", "status", "id"),
         Index("ix_transfers_finished", "finished_at"),
+        Index("ix_transfers_stage_path", "current_stage_path", "overdue"),
+        Index("ix_transfers_from_path", "from_path", "finished_at"),
+        Index("ix_transfers_to_path", "to_path", "finished_at"),
     )
 
 
 class TimelineEntry(Base):
-    """One step shown on the transfer's timeline; `org_code` feeds the 'pending' box."""
+    """One step shown on the transfer's timeline; `org_code` feeds the 'done' box."""
 
     __tablename__ = "transfer_timeline"
 
@@ -79,6 +89,27 @@ class TimelineEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_timeline_org", "org_code", "transfer_id"),)
+
+
+class TransferStage(Base):
+    """One stage of the current plan and whether its holder has decided in this round.
+
+    Feeds the `pending` (decided) and `coming` (not yet) boxes. A resubmit replaces the rows;
+    they are deleted when the transfer finishes, as only open transfers sit in those boxes."""
+
+    __tablename__ = "transfer_stages"
+
+    transfer_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(30), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    org_code: Mapped[str] = mapped_column(String(40))
+    org_path: Mapped[str | None] = mapped_column(PATH)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_transfer_stages_org", "org_code", "transfer_id"),
+        Index("ix_transfer_stages_path", "org_path", "transfer_id"),
+    )
 
 
 class AppliedStep(Base):

@@ -81,9 +81,21 @@ class TransferSchema(Schema):
 
 
 class TransferListQuery(PageQuery):
-    box = fields.String(load_default="todo", validate=validate.OneOf(["todo", "pending", "done"]))
+    box = fields.String(
+        load_default="todo",
+        validate=validate.OneOf(domain.BOXES),
+        metadata={
+            "description": "todo: waiting on the org; pending: its step is done, not finished; "
+            "coming: will reach its stage later; done: finished"
+        },
+    )
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     org = fields.String(load_default=None, validate=org_code)
+    scope = fields.String(
+        load_default="org",
+        validate=validate.OneOf(["org", "subtree"]),
+        metadata={"description": "org: the org itself; subtree: every org at or under it (as stats count)"},
+    )
 
 
 class StatsQuery(Schema):
@@ -96,6 +108,7 @@ class TransferStatsSchema(Schema):
     in_this_year = fields.Integer(required=True)
     out_this_year = fields.Integer(required=True)
     pending = fields.Integer(required=True)
+    coming = fields.Integer(required=True)
 
 
 TransferPageSchema = page_schema(TransferSchema)

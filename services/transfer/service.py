@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, delete, exists, false, func, not_, or_, select, union
+from sqlalchemy.orm import Session, aliased
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
@@ -29,7 +29,7 @@ from services.transfer.messages import (
     ResubmitRequest,
     TransferInput,
 )
-from services.transfer.models import TimelineEntry, Transfer, audit_log, outbox
+from services.transfer.models import TimelineEntry, Transfer, TransferStage, audit_log, outbox
 from services.transfer.registration import Registration, Route
 from services.transfer.workflows import TransferWorkflow
 from shared import audit
@@ -181,6 +181,10 @@ def _is_participant(principal: Principal, transfer: Transfer) -> bool:
 
 
 def _require_stage_holder(principal: Principal, transfer: Transfer) -> str:
+    # The wrong org is refused before any state is looked at: an outsider must not learn from a
+    # 409 that a transfer it may not read has finished or is waiting for a report-in.
+    if not (principal.is_admin or _is_participant(principal, transfer)):
+        raise Forbidden(f"{principal.role} of {principal.org} holds no stage of this transfer")
     stage = transfer.current_stage
     if stage is None or not domain.is_open(transfer.status):
         raise Conflict(f"no stage is open: the transfer is {transfer.status}")
@@ -188,10 +192,8 @@ def _require_stage_holder(principal: Principal, transfer: Transfer) -> str:
         return stage
     if principal.role == domain.STAGE_ROLE[stage] and principal.org == transfer.current_stage_org:
         return stage
-    if _is_participant(principal, transfer):
-        # Someone with a part in this transfer, but not now: their stage is past or still ahead.
-        raise Conflict(f"the transfer is at {transfer.status}, held by {transfer.current_stage_org}")
-    raise Forbidden(f"{principal.role} of {principal.org} does not hold the {stage} stage")
+    # Someone with a part in this transfer, but not now: their stage is past or still ahead.
+    raise Conflict(f"the transfer is at {transfer.status}, held by {transfer.current_stage_org}")
 
 
 # --- Temporal -----------------------------------------------------------------------------
@@ -263,12 +265,16 @@ def apply(deps: TransferDeps, principal: Principal, body: dict[str, Any]) -> dic
             status=domain.stage_status(first_stage),
             current_stage=first_stage,
             current_stage_org=plan.stage_orgs[first_stage],
+            current_stage_path=domain.org_path(plan.stage_orgs[first_stage], from_path, plan.to_path),
             due_at=now + settings.stage_overdue_after,
             overdue=False,
             created_at=now,
             updated_at=now,
         )
         session.add(transfer)
+        from services.transfer.activities import event_data, replace_stages
+
+        replace_stages(session, transfer, plan.chain, plan.stage_orgs)
         session.add(
             TimelineEntry(
                 transfer_id=transfer_id,
@@ -281,8 +287,6 @@ def apply(deps: TransferDeps, principal: Principal, body: dict[str, Any]) -> dic
             )
         )
         session.flush()
-        from services.transfer.activities import event_data
-
         outbox.add(
             session,
             events.REQUESTED,
@@ -335,6 +339,8 @@ def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: st
         with deps.database.transaction() as session:
             row = _load(session, transfer.id)
             row.status, row.current_stage, row.current_stage_org = domain.FAILED, None, None
+            row.current_stage_path = None
+            session.execute(delete(TransferStage).where(TransferStage.transfer_id == row.id))
             row.failure_reason, row.open_member_id, row.finished_at = reason, None, utcnow()
             session.flush()
             from services.transfer.activities import event_data
@@ -432,6 +438,14 @@ def _audit(deps: TransferDeps, principal: Principal, action: str, transfer_id: s
 # --- lists and counts ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Whose boxes are read: one org, or (with `path`) every org at or under it."""
+
+    org: str
+    path: str | None = None
+
+
 def _box_org(deps: TransferDeps, principal: Principal, org: str | None) -> str:
     """The org whose boxes are read: the caller's own, or one in its subtree (admin: any)."""
     if org is None or org == principal.org:
@@ -443,11 +457,82 @@ def _box_org(deps: TransferDeps, principal: Principal, org: str | None) -> str:
     raise Forbidden(f"{org} is outside your scope")
 
 
-def _acted(org: str) -> ColumnElement[bool]:
+def _subtree(deps: TransferDeps, org: str) -> Scope:
+    """The subtree scope of `org`, from its materialized path in registration (cached there).
+
+    An org registration does not know is on no transfer's path: only rows naming it count."""
+    info = deps.registration.orgs.get(org)
+    return Scope(org, "/" + "/".join(info.path) + "/" if info else None)
+
+
+def _under(column: Any, path: str) -> ColumnElement[bool]:
+    low, high = domain.subtree_range(path)
+    return and_(column >= low, column < high)
+
+
+def _not(condition: ColumnElement[bool], column: Any) -> ColumnElement[bool]:
+    # NOT over a NULL column is NULL, which would drop the row: say what NULL means here.
+    return or_(column.is_(None), not_(condition))
+
+
+def _on_timeline(org: str) -> ColumnElement[bool]:
     return exists().where(TimelineEntry.transfer_id == Transfer.id, TimelineEntry.org_code == org)
 
 
-def _box_condition(principal: Principal, org: str, box: str) -> ColumnElement[bool]:
+def _holds(scope: Scope) -> ColumnElement[bool]:
+    """The open stage is held by the scope's org (or, for a subtree, by one under it)."""
+    if scope.path is None:
+        return Transfer.current_stage_org == scope.org
+    return _under(Transfer.current_stage_path, scope.path)
+
+
+def _waiting_elsewhere(scope: Scope) -> ColumnElement[bool]:
+    column = Transfer.current_stage_org if scope.path is None else Transfer.current_stage_path
+    return _not(_holds(scope), column)
+
+
+def _stage_held(scope: Scope) -> ColumnElement[bool]:
+    if scope.path is None:
+        return TransferStage.org_code == scope.org
+    return _under(TransferStage.org_path, scope.path)
+
+
+def _ahead(scope: Scope) -> ColumnElement[bool]:
+    """A stage of the current plan held within the scope and not decided yet (IN, like _acted:
+    SQLite drives a correlated EXISTS from a scan of transfers)."""
+    ids = select(TransferStage.transfer_id).where(_stage_held(scope), TransferStage.decided_at.is_(None))
+    return Transfer.id.in_(ids)
+
+
+def _acted(scope: Scope) -> ColumnElement[bool]:
+    """The scope has done its step: decided a stage of the current plan, or applied (a sending
+    secretary). One IN over a UNION, so each half walks its own index (an OR scans the table)."""
+    applicant = aliased(Transfer)
+    sending = (
+        applicant.from_branch_code == scope.org
+        if scope.path is None
+        else _under(applicant.from_path, scope.path)
+    )
+    ids = union(
+        select(TransferStage.transfer_id).where(_stage_held(scope), TransferStage.decided_at.is_not(None)),
+        # finished_at IS NULL (open) narrows the (from_path, finished_at) index range.
+        select(applicant.id).where(
+            sending, applicant.finished_at.is_(None), applicant.applicant_role == "branch_secretary"
+        ),
+    )
+    return Transfer.id.in_(ids)
+
+
+def _involved(scope: Scope) -> ColumnElement[bool]:
+    if scope.path is None:
+        org = scope.org
+        return or_(_on_timeline(org), Transfer.from_branch_code == org, Transfer.to_branch_code == org)
+    # Every stage holder sits on the sending path or is the receiving branch.
+    return or_(_under(Transfer.from_path, scope.path), _under(Transfer.to_path, scope.path))
+
+
+def _box_condition(principal: Principal, scope: Scope, box: str) -> ColumnElement[bool]:
+    """The boxes are disjoint for an org: todo, then pending, then coming; done once finished."""
     finished = Transfer.status.in_(domain.TERMINAL)
     if principal.role == "member":
         mine = Transfer.member_id == principal.sub
@@ -455,23 +540,26 @@ def _box_condition(principal: Principal, org: str, box: str) -> ColumnElement[bo
             return and_(mine, Transfer.status.in_((domain.RETURNED, domain.LETTER_ISSUED)))
         if box == "pending":
             return and_(mine, ~finished, Transfer.status.notin_((domain.RETURNED, domain.LETTER_ISSUED)))
+        if box == "coming":
+            return false()  # a member holds no stage
         return and_(mine, finished)
     if box == "todo":
-        return Transfer.current_stage_org == org
-    involved = or_(_acted(org), Transfer.from_branch_code == org, Transfer.to_branch_code == org)
+        return _holds(scope)
+    if box == "done":
+        return and_(finished, _involved(scope))
     if box == "pending":
-        return and_(
-            ~finished, involved, or_(Transfer.current_stage_org.is_(None), Transfer.current_stage_org != org)
-        )
-    return and_(finished, involved)
+        return and_(~finished, _waiting_elsewhere(scope), _acted(scope))
+    return and_(~finished, _waiting_elsewhere(scope), not_(_acted(scope)), _ahead(scope))
 
 
 def list_transfers(deps: TransferDeps, principal: Principal, query: dict[str, Any]) -> dict[str, Any]:
     org = _box_org(deps, principal, query.get("org"))
+    subtree = query.get("scope") == "subtree" and principal.role != "member"
+    scope = _subtree(deps, org) if subtree else Scope(org)
     after = decode_cursor(query.get("cursor"))
     limit = query["limit"]
     with deps.database.reader() as session:
-        statement = select(Transfer).where(_box_condition(principal, org, query["box"]))
+        statement = select(Transfer).where(_box_condition(principal, scope, query["box"]))
         if query.get("status"):
             statement = statement.where(Transfer.status == query["status"])
         if after:
@@ -483,23 +571,28 @@ def list_transfers(deps: TransferDeps, principal: Principal, query: dict[str, An
 
 
 def stats(deps: TransferDeps, principal: Principal, org: str | None) -> dict[str, int]:
+    """A dashboard counts the org's whole subtree (a county sees its townships' stages)."""
     if principal.role == "member":
         raise Forbidden("members have no transfer dashboard")
-    org = _box_org(deps, principal, org)
+    scope = _subtree(deps, _box_org(deps, principal, org))
     year_start = datetime(utcnow().year, 1, 1, tzinfo=UTC)
-    mark = f"%/{org}/%"
     completed_this_year = and_(Transfer.status == domain.COMPLETED, Transfer.finished_at >= year_start)
+    if scope.path is None:
+        arrived, left = Transfer.to_branch_code == scope.org, Transfer.from_branch_code == scope.org
+    else:
+        arrived, left = _under(Transfer.to_path, scope.path), _under(Transfer.from_path, scope.path)
     with deps.database.reader() as session:
 
         def count(condition: ColumnElement[bool]) -> int:
             return session.scalar(select(func.count()).select_from(Transfer).where(condition)) or 0
 
         return {
-            "todo": count(Transfer.current_stage_org == org),
-            "overdue": count(and_(Transfer.current_stage_org == org, Transfer.overdue.is_(True))),
-            "in_this_year": count(and_(completed_this_year, Transfer.to_path.like(mark))),
-            "out_this_year": count(and_(completed_this_year, Transfer.from_path.like(mark))),
-            "pending": count(_box_condition(principal, org, "pending")),
+            "todo": count(_holds(scope)),
+            "overdue": count(and_(_holds(scope), Transfer.overdue.is_(True))),
+            "in_this_year": count(and_(completed_this_year, arrived)),
+            "out_this_year": count(and_(completed_this_year, left)),
+            "pending": count(_box_condition(principal, scope, "pending")),
+            "coming": count(_box_condition(principal, scope, "coming")),
         }
 
 

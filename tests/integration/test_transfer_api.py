@@ -1,23 +1,57 @@
-"""The transfer API's answers that need no Temporal: auth, validation, scope, 404; letter serials."""
+"""The transfer API over its Flask test client: auth, validation, scope, 404, letter serials; then
+the boxes and the dashboard driven through real transfers.
+
+The first tests need no Temporal. The box tests run the real process: a Temporal dev server and
+the transfer worker on a private event loop thread, and the registration app on a local port
+(orgs, members, routes and the relationship move are real)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
 
 import pytest
+import requests
+from flask.testing import FlaskClient
+from temporalio.testing import WorkflowEnvironment
+from werkzeug.serving import make_server
 
+from services.registration.app import create_app as create_registration_app
+from services.transfer import domain, search_attributes
 from services.transfer.activities import next_letter_sequence
 from services.transfer.app import create_app
 from services.transfer.service import build_plan
-from tests.support.builders import unique_code
+from services.transfer.worker import build_worker
+from shared.settings import Settings
+from tests.support.builders import member_body, unique_code
+from tests.support.infra import temporal_binary
 from tests.support.tokens import ADMIN, bearer
 from tests.workflows.transfer_support import insert_projection, path_of, route_for
 
 
 @pytest.fixture(scope="module")
-def client(settings_for, migrated):
+def registration_url(settings_for: Callable[..., Settings], migrated: Any) -> Iterator[str]:
+    """The registration app on a free local port: the transfer service reads org paths from it."""
+    migrated("registration")
+    server = make_server("127.0.0.1", 0, create_registration_app(settings_for("registration")), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="registration", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def client(settings_for: Callable[..., Settings], migrated: Any, registration_url: str) -> FlaskClient:
     migrated("transfer")
-    return create_app(settings_for("transfer")).test_client()
+    settings = settings_for("transfer", service_urls={"registration": registration_url})
+    return create_app(settings).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +82,7 @@ def test_auth_and_validation_come_first(client):
     decision = client.post("/api/v1/transfers/none/decisions", json={"decision": "maybe"}, headers=ADMIN)
     assert decision.status_code == 422 and "decision" in decision.get_json()["errors"]["json"]
     assert client.get("/api/v1/transfers?box=later", headers=ADMIN).status_code == 422
+    assert client.get("/api/v1/transfers?scope=world", headers=ADMIN).status_code == 422
     assert client.get("/api/v1/transfers?limit=500", headers=ADMIN).status_code == 422
 
 
@@ -75,7 +110,14 @@ def test_scope_boxes_and_stats_from_the_projection(client, migrated, settings):
     assert [item["id"] for item in todo["items"]] == [transfer_id]
     assert client.get("/api/v1/transfers?box=done", headers=secretary).get_json()["items"] == []
     stats = client.get("/api/v1/stats/transfers", headers=secretary).get_json()
-    assert stats == {"todo": 1, "overdue": 0, "in_this_year": 0, "out_this_year": 0, "pending": 0}
+    assert stats == {
+        "todo": 1,
+        "overdue": 0,
+        "in_this_year": 0,
+        "out_this_year": 0,
+        "pending": 0,
+        "coming": 0,
+    }
     assert client.get("/api/v1/stats/transfers", headers=bearer("member", "BR-A", "m")).status_code == 403
 
     # Deciding: an outsider gets 403, a holder of a later stage 409, before Temporal is asked.
@@ -103,3 +145,250 @@ def test_letter_serials_are_unique_under_concurrency(migrated):
     with ThreadPoolExecutor(max_workers=8) as pool:
         numbers = list(pool.map(take, range(40)))
     assert sorted(numbers) == list(range(1, 41))
+
+
+# --- boxes and stats through real transfers ---------------------------------------------------
+
+# Short deadlines for the live transfers: a stage turns overdue after two seconds.
+OVERDUE_AFTER = timedelta(seconds=2)
+
+
+@pytest.fixture(scope="module")
+def live(
+    settings_for: Callable[..., Settings], migrated: Any, registration_url: str
+) -> Iterator[FlaskClient]:
+    """The transfer API with a Temporal dev server and a transfer worker behind it."""
+    migrated("transfer")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="temporal-test-loop", daemon=True)
+    thread.start()
+
+    def run(coroutine: Any, timeout: float = 120.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+
+    env: WorkflowEnvironment = run(
+        WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(),
+            search_attributes=list(search_attributes.ALL),
+            dev_server_log_level="error",
+        )
+    )
+    settings = settings_for(
+        "transfer",
+        temporal_address=env.client.service_client.config.target_host,
+        temporal_task_queue=f"tq-{uuid.uuid4()}",
+        service_urls={"registration": registration_url},
+        stage_remind_after=timedelta(seconds=1),
+        stage_overdue_after=OVERDUE_AFTER,
+    )
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        # As many threads as the worker runs activities at once (services/transfer/worker.py).
+        with ThreadPoolExecutor(max_workers=16) as executor:
+            async with build_worker(env.client, settings, executor):
+                await stop.wait()
+
+    worker = asyncio.run_coroutine_threadsafe(serve(), loop)
+    try:
+        yield create_app(settings).test_client()
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        worker.result(timeout=60)
+        run(env.shutdown())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+def new_org(registration: str, level: str, parent: str) -> str:
+    code = unique_code(level[:2].upper())
+    body = {"code": code, "name": f"{level} {code}", "level": level, "parent_code": parent}
+    response = requests.post(f"{registration}/api/v1/orgs", json=body, headers=ADMIN, timeout=10)
+    assert response.status_code == 201, response.text
+    return code
+
+
+def new_member(registration: str, branch: str) -> str:
+    response = requests.post(
+        f"{registration}/api/v1/members", json=member_body(branch), headers=ADMIN, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@pytest.fixture
+def tree(registration_url: str) -> dict[str, str]:
+    """A fresh province: county C1 with townships T1 (branch B1) and T2 (B2); county C2 with T3 (B3)."""
+    province = new_org(registration_url, "province", "CN")
+    codes = {"P": province}
+    for county, townships in (("C1", ("1", "2")), ("C2", ("3",))):
+        codes[county] = new_org(registration_url, "county", province)
+        for n in townships:
+            codes[f"T{n}"] = new_org(registration_url, "township", codes[county])
+            codes[f"B{n}"] = new_org(registration_url, "branch", codes[f"T{n}"])
+    return codes
+
+
+def apply_for(live: FlaskClient, registration: str, branch: str, to_branch: str) -> tuple[str, str]:
+    member_id = new_member(registration, branch)
+    body = {"member_id": member_id, "to_branch_code": to_branch, "reason": "工作调动"}
+    response = live.post("/api/v1/transfers", json=body, headers=bearer("member", branch, member_id))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"], member_id
+
+
+def decide(live: FlaskClient, transfer_id: str, headers: dict[str, str], decision: str = "approve") -> str:
+    body: dict[str, str] = {"decision": decision}
+    if decision != "approve":
+        body["reason"] = "请补充材料"
+    response = live.post(f"/api/v1/transfers/{transfer_id}/decisions", json=body, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["status"]
+
+
+def boxes_of(live: FlaskClient, transfer_id: str, headers: dict[str, str], query: str = "") -> set[str]:
+    """The boxes in which the caller sees the transfer."""
+    found = set()
+    for box in domain.BOXES:
+        response = live.get(f"/api/v1/transfers?box={box}&limit=200{query}", headers=headers)
+        assert response.status_code == 200, (box, response.get_json())
+        if transfer_id in [item["id"] for item in response.get_json()["items"]]:
+            found.add(box)
+    return found
+
+
+def ids_in(live: FlaskClient, box: str, headers: dict[str, str]) -> list[str]:
+    response = live.get(f"/api/v1/transfers?box={box}&limit=200", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return [item["id"] for item in response.get_json()["items"]]
+
+
+def stats_of(live: FlaskClient, org: str) -> dict[str, int]:
+    response = live.get(f"/api/v1/stats/transfers?org={org}", headers=ADMIN)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_each_org_sees_the_transfer_in_the_box_of_its_step(live, registration_url, tree):
+    transfer_id, member_id = apply_for(live, registration_url, tree["B1"], tree["B2"])
+    sending = bearer("branch_secretary", tree["B1"])
+    township = bearer("township_officer", tree["T1"])
+    receiving = bearer("branch_secretary", tree["B2"])
+    member = bearer("member", tree["B1"], member_id)
+
+    def seen() -> dict[str, set[str]]:
+        return {
+            who: boxes_of(live, transfer_id, headers)
+            for who, headers in (("sending", sending), ("township", township), ("receiving", receiving))
+        }
+
+    # Fresh: only the sending branch has something to do; the receiving branch's turn is ahead.
+    assert transfer_id not in ids_in(live, "pending", receiving)
+    assert seen() == {"sending": {"todo"}, "township": {"coming"}, "receiving": {"coming"}}
+    assert boxes_of(live, transfer_id, member) == {"pending"}
+
+    assert decide(live, transfer_id, sending) == "pending_township"
+    assert seen() == {"sending": {"pending"}, "township": {"todo"}, "receiving": {"coming"}}
+
+    assert decide(live, transfer_id, township) == "pending_receiving_branch"
+    assert seen() == {"sending": {"pending"}, "township": {"pending"}, "receiving": {"todo"}}
+
+    # Letter issued: every step is done, the member has not arrived (未办结).
+    assert decide(live, transfer_id, receiving) == "letter_issued"
+    assert transfer_id in ids_in(live, "pending", receiving)
+    assert seen() == {"sending": {"pending"}, "township": {"pending"}, "receiving": {"pending"}}
+    assert boxes_of(live, transfer_id, member) == {"todo"}
+
+    reported = live.post(f"/api/v1/transfers/{transfer_id}/report", json={}, headers=member)
+    assert reported.status_code == 200 and reported.get_json()["status"] == "completed"
+    assert seen() == {"sending": {"done"}, "township": {"done"}, "receiving": {"done"}}
+
+
+def test_a_resubmit_puts_the_later_stages_ahead_again(live, registration_url, tree):
+    transfer_id, member_id = apply_for(live, registration_url, tree["B1"], tree["B2"])
+    sending = bearer("branch_secretary", tree["B1"])
+    township = bearer("township_officer", tree["T1"])
+    receiving = bearer("branch_secretary", tree["B2"])
+    decide(live, transfer_id, sending)
+    assert decide(live, transfer_id, township, "return") == "returned"
+    # Returned to the applicant: both have acted; the receiving branch still waits its turn.
+    assert boxes_of(live, transfer_id, sending) == {"pending"}
+    assert boxes_of(live, transfer_id, township) == {"pending"}
+    assert boxes_of(live, transfer_id, receiving) == {"coming"}
+
+    member = bearer("member", tree["B1"], member_id)
+    response = live.post(
+        f"/api/v1/transfers/{transfer_id}/resubmit", json={"reason": "已补充"}, headers=member
+    )
+    assert response.status_code == 200 and response.get_json()["status"] == "pending_sending_branch"
+    # The chain starts again: the township's earlier decision no longer counts.
+    assert boxes_of(live, transfer_id, sending) == {"todo"}
+    assert boxes_of(live, transfer_id, township) == {"coming"}
+    cancelled = live.post(
+        f"/api/v1/transfers/{transfer_id}/cancel", json={"reason": "不调了"}, headers=member
+    )
+    assert cancelled.status_code == 200
+    assert boxes_of(live, transfer_id, sending) == {"done"}
+
+
+def test_a_county_dashboard_counts_its_townships_and_branches(live, registration_url, tree):
+    # X waits at township T1 in county C1 (same county, to B2); it turns overdue there.
+    waiting, _ = apply_for(live, registration_url, tree["B1"], tree["B2"])
+    decide(live, waiting, bearer("branch_secretary", tree["B1"]))
+    # Y comes into C1 from county C2 and its receiving branch B2 has approved: C1's step is done.
+    arriving, arriving_member = apply_for(live, registration_url, tree["B3"], tree["B2"])
+    for headers in (
+        bearer("branch_secretary", tree["B3"]),
+        bearer("township_officer", tree["T3"]),
+        bearer("org_department", tree["C2"]),
+        bearer("branch_secretary", tree["B2"]),
+    ):
+        decide(live, arriving, headers)
+
+    deadline = time.monotonic() + 30
+    while stats_of(live, tree["C1"])["overdue"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    counts = stats_of(live, tree["C1"])
+    assert (counts["todo"], counts["overdue"], counts["pending"]) == (1, 1, 1)
+    assert counts == {
+        "todo": 1,
+        "overdue": 1,
+        "in_this_year": 0,
+        "out_this_year": 0,
+        "pending": 1,
+        "coming": 0,
+    }
+    # Per township: T1 holds X; above B2, T2 has Y's step done and X's still ahead.
+    assert stats_of(live, tree["T1"]) == {
+        "todo": 1,
+        "overdue": 1,
+        "in_this_year": 0,
+        "out_this_year": 0,
+        "pending": 0,
+        "coming": 0,
+    }
+    assert stats_of(live, tree["T2"]) == {
+        "todo": 0,
+        "overdue": 0,
+        "in_this_year": 0,
+        "out_this_year": 0,
+        "pending": 1,
+        "coming": 1,
+    }
+    # The county department's own token reads the same dashboard.
+    department = bearer("org_department", tree["C1"])
+    own = live.get("/api/v1/stats/transfers", headers=department).get_json()
+    assert own == stats_of(live, tree["C1"])
+    # The lists behind the counts: the county's own boxes hold neither; its subtree's hold both.
+    assert boxes_of(live, waiting, department) == set()
+    assert boxes_of(live, waiting, department, "&scope=subtree") == {"todo"}
+    assert boxes_of(live, arriving, department, "&scope=subtree") == {"pending"}
+    assert boxes_of(live, arriving, department, f"&org={tree['B2']}") == {"pending"}
+    assert live.get(f"/api/v1/stats/transfers?org={tree['C2']}", headers=department).status_code == 403
+
+    member = bearer("member", tree["B3"], arriving_member)
+    assert live.post(f"/api/v1/transfers/{arriving}/report", json={}, headers=member).status_code == 200
+    after = stats_of(live, tree["C1"])
+    assert (after["in_this_year"], after["out_this_year"], after["pending"]) == (1, 0, 0)
+    assert stats_of(live, tree["C2"])["out_this_year"] == 1
+    assert stats_of(live, tree["P"])["in_this_year"] == 1 and stats_of(live, tree["P"])["out_this_year"] == 1

@@ -90,3 +90,13 @@ def test_return_resubmit_cancel_and_expire():
     with pytest.raises(Conflict):
         process.cancel()
     assert Process(chain=["sending_branch"]).cancel() == "cancelled"
+
+
+def test_subtree_range_is_a_prefix_match():
+    low, high = domain.subtree_range("/CN/P1/C1/")
+    inside = ["/CN/P1/C1/", "/CN/P1/C1/T1/", "/CN/P1/C1/T1/B-9/"]
+    outside = ["/CN/P1/C1", "/CN/P1/C10/", "/CN/P1/C1-2/", "/CN/P1/", "/CN/P1/C0/"]
+    assert all(low <= path < high for path in inside)
+    assert not any(low <= path < high for path in outside)
+    assert domain.org_path("C1", "/CN/P1/C10/B/", "/CN/P1/C1/T1/B2/") == "/CN/P1/C1/"
+    assert domain.org_path("X", "/CN/P1/") is None
