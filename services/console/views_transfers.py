@@ -10,6 +10,8 @@ from services.console.web import Page, api, body_from, failed, signed_in, t, use
 blueprint = Blueprint("transfers", __name__)
 
 BOXES = ("todo", "pending", "done")
+# A stage holder also sees what will reach its stage later (即将办理).
+INBOX_BOXES = ("todo", "coming", "pending", "done")
 STAGE_HOLDERS = ("branch_secretary", "township_officer", "org_department")
 
 
@@ -52,7 +54,7 @@ def apply() -> Page:
 @blueprint.get("/inbox")
 @signed_in(*STAGE_HOLDERS)
 def inbox() -> Page:
-    box = request.args.get("box") if request.args.get("box") in BOXES else "todo"
+    box = request.args.get("box") if request.args.get("box") in INBOX_BOXES else "todo"
     page = api().get(
         "/api/v1/transfers",
         {
@@ -63,7 +65,11 @@ def inbox() -> Page:
         },
     )
     return render_template(
-        "inbox.html", box=box, boxes=BOXES, transfers=items_of(page), next_cursor=page.get("next_cursor")
+        "inbox.html",
+        box=box,
+        boxes=INBOX_BOXES,
+        transfers=items_of(page),
+        next_cursor=page.get("next_cursor"),
     )
 
 

@@ -117,7 +117,15 @@ def test_member_checks_in_applies_and_every_stage_approves(browser, console_stac
     assert "跨县" in page.inner_text("main")
     member.shot("member-transfer-applied")
 
-    # 2. Each stage holder finds it in their inbox and approves it.
+    # 2. The receiving branch sees it coming (即将办理) before it reaches its stage; then each
+    #    stage holder finds it in their inbox and approves it.
+    receiving = Screen(browser, base, DESKTOP)
+    sign_in_staff(receiving, "branch_secretary", story["other_branch"], "乙支部书记")
+    receiving.page.goto("/inbox?box=coming")
+    receiving.page.locator(f"tr[data-transfer='{transfer_path.rsplit('/', 1)[1]}']").wait_for()
+    receiving.shot("inbox-coming")
+    receiving.assert_no_js_errors()
+    receiving.close()
     stages = [
         ("branch_secretary", story["branch"], "甲村书记", "pending_township"),
         ("township_officer", story["township"], "甲镇组织委员", "pending_county"),
