@@ -51,10 +51,10 @@ class TasksDeps:
 # --- org scope ----------------------------------------------------------------------------
 
 
-def _org(deps: TasksDeps, code: str, field: str) -> OrgInfo:
+def _org(deps: TasksDeps, code: str, field: str, location: str = "json") -> OrgInfo:
     info = deps.orgs.get(code)
     if info is None:
-        raise InvalidInput(f"org {code} does not exist", field=field)
+        raise InvalidInput(f"org {code} does not exist", field=field, location=location)
     return info
 
 
@@ -428,10 +428,9 @@ def _add_claimant(
             raise Conflict("this task cannot be claimed now; try again")
         if not _visible(task, branch):  # type: ignore[arg-type]
             raise Forbidden(_not_open_message(member_id, assigned_by))  # rolls the increment back
-        becomes_lead = task.lead_member_id == member_id
-        if becomes_lead:
-            _take_lead(session, member_id, deps.max_led_open_tasks)
         claimed_at = utcnow()
+        # The claim row before the lead: a repeat claim by the lead also finds its own id in
+        # lead_member_id, and must be refused as a repeat, not counted (or capped) as a new lead.
         try:
             session.execute(
                 insert(Claim).values(
@@ -447,6 +446,9 @@ def _add_claimant(
             )
         except IntegrityError as error:  # the unique (task, member): a second claim by one member
             raise Conflict(f"member {member_id} has already claimed this task") from error
+        becomes_lead = task.lead_member_id == member_id
+        if becomes_lead:
+            _take_lead(session, member_id, deps.max_led_open_tasks)
         _emit_data(
             session,
             events.TASK_CLAIMED,
@@ -700,7 +702,7 @@ def _subtree_org(deps: TasksDeps, principal: Principal, org_code: str | None) ->
     """The org of `?org=`, checked against the caller's own scope."""
     if org_code is None:
         return None
-    info = _org(deps, org_code, "org")
+    info = _org(deps, org_code, "org", "query")
     if principal.role in OFFICER_ROLES and principal.org not in info.path:
         raise Forbidden(f"{org_code} is outside your subtree")
     return info
@@ -721,7 +723,7 @@ def list_tasks(deps: TasksDeps, principal: Principal, query: dict[str, Any]) -> 
     conditions: list[Any] = []
     subtree = _subtree_org(deps, principal, query["org"])
     if principal.role in OFFICER_ROLES:
-        subtree = subtree or _org(deps, principal.org, "org")
+        subtree = subtree or _org(deps, principal.org, "org", "query")
     elif principal.role in ("member", "branch_secretary"):
         branch = _branch_of(deps, principal)
         conditions.append(Task.status != domain.DRAFT)
@@ -776,7 +778,7 @@ def _require_reader_of(deps: TasksDeps, principal: Principal, info: OrgInfo) -> 
 
 
 def task_stats(deps: TasksDeps, principal: Principal, org_code: str) -> dict[str, Any]:
-    info = _org(deps, org_code, "org")
+    info = _org(deps, org_code, "org", "query")
     if not (
         principal.is_admin
         or principal.is_service
@@ -812,10 +814,14 @@ def task_stats(deps: TasksDeps, principal: Principal, org_code: str) -> dict[str
 
 
 def points_ranking(deps: TasksDeps, principal: Principal, query: dict[str, Any]) -> dict[str, Any]:
-    info = _org(deps, query["org"], "org")
+    info = _org(deps, query["org"], "org", "query")
     _require_reader_of(deps, principal, info)
     quarter = query["quarter"] or domain.quarter_of(_today())
-    domain.parse_quarter(quarter)
+    try:
+        domain.parse_quarter(quarter)
+    except InvalidInput as error:
+        error.location = "query"  # the rule is the domain's; where the field came from is ours
+        raise
     after = decode_cursor(query["cursor"], arity=4)
     limit = query["limit"]
     total = func.sum(Award.points).label("total")
@@ -836,7 +842,9 @@ def points_ranking(deps: TasksDeps, principal: Principal, query: dict[str, Any])
                 int(after[3]),
             )
         except (TypeError, ValueError) as error:
-            raise InvalidInput("cursor is not one this server issued", field="cursor") from error
+            raise InvalidInput(
+                "cursor is not one this server issued", field="cursor", location="query"
+            ) from error
         statement = statement.having(
             or_(total < last_points, and_(total == last_points, Award.member_id > last_member))
         )

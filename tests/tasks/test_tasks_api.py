@@ -196,7 +196,7 @@ def test_list_errors(client, world):
     assert bad_cursor.status_code == 422
     assert client.get(f"/api/v1/tasks?org={world.township2}", headers=world.officer).status_code == 403
     unknown = client.get("/api/v1/tasks?org=NO-SUCH-ORG", headers=world.officer)
-    assert unknown.status_code == 422 and "org" in unknown.get_json()["errors"]["json"]
+    assert unknown.status_code == 422 and "org" in unknown.get_json()["errors"]["query"]
 
 
 # --- claims -------------------------------------------------------------------------------
