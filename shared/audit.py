@@ -36,16 +36,18 @@ def record(
     object_id: str,
     detail: str | None = None,
 ) -> None:
+    # Values as parameters, not .values(): the statement then compiles once per table.
     session.execute(
-        table.insert().values(
-            id=new_id(),
-            at=utcnow(),
-            actor=actor.sub,
-            actor_role=actor.role,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            request_id=current_request_id(),
-            detail=detail,
-        )
+        table.insert(),
+        {
+            "id": new_id(),
+            "at": utcnow(),
+            "actor": actor.sub,
+            "actor_role": actor.role,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "request_id": current_request_id(),
+            "detail": detail,
+        },
     )

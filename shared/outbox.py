@@ -71,18 +71,21 @@ class Outbox:
     def __init__(self, table: Table, service: str) -> None:
         self.table = table
         self.service = service
+        # Built once: values passed as parameters keep SQLAlchemy's compiled-statement cache hot.
+        self._insert = table.insert()
 
     def add(self, session: Session, event_type: str, subject: str, data: dict[str, Any]) -> Envelope:
         envelope = make_envelope(event_type, self.service, subject, data, current_correlation_id())
         session.execute(
-            self.table.insert().values(
-                event_id=envelope.id,
-                event_type=envelope.type,
-                subject=subject,
-                body=envelope.to_json().decode(),
-                created_at=envelope.time,
-                attempts=0,
-            )
+            self._insert,
+            {
+                "event_id": envelope.id,
+                "event_type": envelope.type,
+                "subject": subject,
+                "body": envelope.to_json().decode(),
+                "created_at": envelope.time,
+                "attempts": 0,
+            },
         )
         return envelope
 
@@ -96,7 +99,7 @@ class Outbox:
         ]
         if envelopes:
             session.execute(
-                self.table.insert(),
+                self._insert,
                 [
                     {
                         "event_id": envelope.id,

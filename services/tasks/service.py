@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, not_, or_, select, update
+from sqlalchemy import and_, case, delete, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -222,24 +222,24 @@ def _emit_data(session: Session, event_type: str, base: dict[str, Any], task_id:
 # --- lead cap -----------------------------------------------------------------------------
 
 
-def _insert_ignore_lead_row(session: Session, member_id: str) -> None:
+def _take_lead(session: Session, member_id: str, cap: int | None) -> None:
+    """Count one more live task led by `member_id`; refuse past `cap` (None: a promotion).
+
+    One upsert: a member's first lead inserts the row, later ones increment it under its row
+    lock, and only while below the cap (the conflict update's WHERE)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(MemberLeads).values(member_id=member_id, leading=0).on_conflict_do_nothing())
-
-
-def _take_lead(session: Session, member_id: str, cap: int | None) -> None:
-    """Count one more live task led by `member_id`; refuse past `cap` (None: a promotion)."""
-    _insert_ignore_lead_row(session, member_id)
-    statement = update(MemberLeads).where(MemberLeads.member_id == member_id)
-    if cap is not None:
-        statement = statement.where(MemberLeads.leading < cap)
-    result = session.execute(
-        statement.values(leading=MemberLeads.leading + 1).execution_options(synchronize_session=False)
+    leads = MemberLeads.__table__
+    statement = insert(leads).values(member_id=member_id, leading=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[leads.c.member_id],
+        set_={"leading": leads.c.leading + 1},
+        where=None if cap is None else leads.c.leading < cap,
     )
-    if result.rowcount == 0:
+    # RETURNING, not rowcount: an upsert's rowcount is not reported by every driver.
+    if (cap is not None and cap < 1) or session.execute(statement.returning(leads.c.leading)).first() is None:
         raise Conflict(f"a member may lead at most {cap} open tasks at once")
 
 
@@ -433,16 +433,17 @@ def _add_claimant(
         # lead_member_id, and must be refused as a repeat, not counted (or capped) as a new lead.
         try:
             session.execute(
-                insert(Claim).values(
-                    id=new_id(),
-                    task_id=task_id,
-                    member_id=member_id,
-                    branch_code=branch.code,
-                    branch_path=domain.scope_prefix(branch.path),
-                    commitment=commitment,
-                    assigned_by=assigned_by,
-                    claimed_at=claimed_at,
-                )
+                Claim.__table__.insert(),
+                {
+                    "id": new_id(),
+                    "task_id": task_id,
+                    "member_id": member_id,
+                    "branch_code": branch.code,
+                    "branch_path": domain.scope_prefix(branch.path),
+                    "commitment": commitment,
+                    "assigned_by": assigned_by,
+                    "claimed_at": claimed_at,
+                },
             )
         except IntegrityError as error:  # the unique (task, member): a second claim by one member
             raise Conflict(f"member {member_id} has already claimed this task") from error
