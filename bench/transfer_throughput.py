@@ -6,6 +6,11 @@ The baseline workflow has the same shape as a transfer (5 updates: 4 approvals a
 7 activities: one per approval, then report, move and completion) but no HTTP, no database
 and no registration. It runs on the same dev server in the same run. Then the dev server is
 restarted without `--sqlite-pragma journal_mode=wal` to show what the pragma is worth.
+
+Like for like: both workflows run in the default sandbox (which re-imports the workflow's module
+for every run), both sides get an untimed warm-up (gunicorn workers still booting, first client
+connections), and the two alternate in rounds (real, baseline, baseline, real, ...) so that
+neither always runs on the fresher server or the quieter minute.
 """
 
 from __future__ import annotations
@@ -22,16 +27,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import requests
 from temporalio import activity, workflow
-from temporalio.client import Client
-from temporalio.worker import Worker
 
-from bench.common import emit
-from deploy.launcher import read_procfile, venv_env
-from services.transfer import search_attributes
-from shared.auth import issue_token
-from shared.settings import DEV_JWT_SECRET, PROJECT_ROOT
+# Passed through: the sandbox re-runs this module for every baseline workflow, as it re-runs
+# services/transfer/workflows.py for every transfer, but not these libraries.
+with workflow.unsafe.imports_passed_through():
+    import requests
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from bench.common import emit
+    from deploy.launcher import read_procfile, venv_env
+    from services.transfer import search_attributes
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET, PROJECT_ROOT
 
 APPS = ("registration-api", "transfer-api", "transfer-worker")
 
@@ -46,8 +55,9 @@ def bench_noop(step: Step) -> str:
     return step.name
 
 
-# The minimal workflow: the transfer's updates and activities, nothing else.
-@workflow.defn(sandboxed=False)
+# The minimal workflow: the transfer's updates and activities, nothing else. Sandboxed like
+# TransferWorkflow, so the baseline pays the same per-run module import and activation wrapping.
+@workflow.defn
 class MinimalWorkflow:
     def __init__(self) -> None:
         self.pending: list[str] = []
@@ -193,26 +203,30 @@ def setup_orgs(registration: str, count: int) -> tuple[list[tuple[str, str]], di
     return members, sides[0], sides[1]
 
 
-def run_transfers(processes: Processes, transfers: int, concurrency: int) -> tuple[float, list[float]]:
-    registration = f"http://127.0.0.1:{processes.ports['registration']}"
-    transfer = f"http://127.0.0.1:{processes.ports['transfer']}"
-    members, sending, receiving = setup_orgs(registration, transfers)
-    holders = [
-        bearer("branch_secretary", sending["branch"], "s"),
-        bearer("township_officer", sending["township"], "t"),
-        bearer("org_department", sending["county"], "c"),
-        bearer("branch_secretary", receiving["branch"], "r"),
-    ]
-    latencies: list[float] = []
+class RealPath:
+    """Transfers over HTTP against the stack: orgs and members made up front, used in batches."""
 
-    def one(member: tuple[str, str]) -> None:
+    def __init__(self, processes: Processes, members: int, concurrency: int) -> None:
+        registration = f"http://127.0.0.1:{processes.ports['registration']}"
+        self.transfer = f"http://127.0.0.1:{processes.ports['transfer']}"
+        self.members, sending, self.receiving = setup_orgs(registration, members)
+        self.holders = [
+            bearer("branch_secretary", sending["branch"], "s"),
+            bearer("township_officer", sending["township"], "t"),
+            bearer("org_department", sending["county"], "c"),
+            bearer("branch_secretary", self.receiving["branch"], "r"),
+        ]
+        self.concurrency = concurrency
+        self.latencies: list[float] = []
+
+    def one(self, member: tuple[str, str], latencies: list[float]) -> None:
         member_id, branch = member
         me = bearer("member", branch, member_id)
-        body = {"member_id": member_id, "to_branch_code": receiving["branch"], "reason": "bench"}
-        created = requests.post(f"{transfer}/api/v1/transfers", json=body, headers=me, timeout=30)
+        body = {"member_id": member_id, "to_branch_code": self.receiving["branch"], "reason": "bench"}
+        created = requests.post(f"{self.transfer}/api/v1/transfers", json=body, headers=me, timeout=30)
         created.raise_for_status()
-        url = f"{transfer}/api/v1/transfers/{created.json()['id']}"
-        for headers in holders:
+        url = f"{self.transfer}/api/v1/transfers/{created.json()['id']}"
+        for headers in self.holders:
             started = time.perf_counter()
             requests.post(
                 f"{url}/decisions", json={"decision": "approve"}, headers=headers, timeout=30
@@ -222,37 +236,78 @@ def run_transfers(processes: Processes, transfers: int, concurrency: int) -> tup
         reported.raise_for_status()
         assert reported.json()["status"] == "completed", reported.text
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(one, members))
-    return transfers / (time.perf_counter() - started), latencies
+    def run(self, count: int, timed: bool = True) -> tuple[int, float]:
+        """Run `count` transfers `concurrency` at a time; (count, seconds)."""
+        batch, self.members = self.members[:count], self.members[count:]
+        latencies: list[float] = []
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            list(pool.map(lambda member: self.one(member, latencies), batch))
+        if timed:
+            self.latencies += latencies
+        return count, time.perf_counter() - started
 
 
-async def run_baseline(address: str, transfers: int, concurrency: int) -> float:
-    client = await Client.connect(address)
-    queue = f"bench-{uuid.uuid4()}"
+class Baseline:
+    """The minimal workflow on its own worker and task queue, on the same dev server."""
+
+    def __init__(self, client: Client, concurrency: int) -> None:
+        self.client = client
+        self.queue = f"bench-{uuid.uuid4()}"
+        self.concurrency = concurrency
+        self.started = 0
+
+    async def run(self, count: int) -> tuple[int, float]:
+        """Run `count` minimal workflows (their worker must be running); (count, seconds)."""
+        limit = asyncio.Semaphore(self.concurrency)
+        first, self.started = self.started, self.started + count
+
+        async def one(index: int) -> None:
+            async with limit:
+                handle = await self.client.start_workflow(
+                    MinimalWorkflow.run, id=f"bench-{self.queue}-{index}", task_queue=self.queue
+                )
+                for name in ("a1", "a2", "a3", "a4", "report"):
+                    await handle.execute_update(MinimalWorkflow.act, name)
+                await handle.result()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(first, first + count)))
+        return count, time.perf_counter() - started
+
+
+async def compare(
+    processes: Processes, transfers: int, concurrency: int, rounds: int, warmup: int
+) -> tuple[float, float, list[float]]:
+    """Alternate the real path and the baseline in rounds; the real path's HTTP calls run on
+    threads, so the baseline's worker (on this loop) sits idle while they do."""
+    real = await asyncio.to_thread(RealPath, processes, warmup + transfers * rounds, concurrency)
+    client = await Client.connect(processes.env["TEMPORAL_ADDRESS"])
+    baseline = Baseline(client, concurrency)
+    totals = {"real": [0, 0.0], "baseline": [0, 0.0]}
     with ThreadPoolExecutor(max_workers=16) as executor:
         async with Worker(
             client,
-            task_queue=queue,
+            task_queue=baseline.queue,
             workflows=[MinimalWorkflow],
             activities=[bench_noop],
             activity_executor=executor,
         ):
-            limit = asyncio.Semaphore(concurrency)
-
-            async def one(index: int) -> None:
-                async with limit:
-                    handle = await client.start_workflow(
-                        MinimalWorkflow.run, id=f"bench-{queue}-{index}", task_queue=queue
-                    )
-                    for name in ("a1", "a2", "a3", "a4", "report"):
-                        await handle.execute_update(MinimalWorkflow.act, name)
-                    await handle.result()
-
-            started = time.perf_counter()
-            await asyncio.gather(*(one(i) for i in range(transfers)))
-            return transfers / (time.perf_counter() - started)
+            if warmup:
+                await asyncio.to_thread(real.run, warmup, False)
+                await baseline.run(warmup)
+            for index in range(rounds):
+                order = ("real", "baseline") if index % 2 == 0 else ("baseline", "real")
+                for side in order:
+                    if side == "real":
+                        count, seconds = await asyncio.to_thread(real.run, transfers)
+                    else:
+                        count, seconds = await baseline.run(transfers)
+                    totals[side][0] += count
+                    totals[side][1] += seconds
+    rate = totals["real"][0] / totals["real"][1]
+    baseline_rate = totals["baseline"][0] / totals["baseline"][1]
+    return rate, baseline_rate, real.latencies
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -260,31 +315,34 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def measure(wal: bool, transfers: int, concurrency: int) -> tuple[float, float, list[float]]:
+def measure(
+    wal: bool, transfers: int, concurrency: int, rounds: int, warmup: int
+) -> tuple[float, float, list[float]]:
     with tempfile.TemporaryDirectory(prefix="nuanliu-bench-") as var_dir:
         processes = Processes(Path(var_dir), wal)
         try:
             processes.start()
-            transfer_rate, latencies = run_transfers(processes, transfers, concurrency)
-            baseline_rate = asyncio.run(
-                run_baseline(processes.env["TEMPORAL_ADDRESS"], transfers, concurrency)
-            )
+            return asyncio.run(compare(processes, transfers, concurrency, rounds, warmup))
         finally:
             processes.stop()
-    return transfer_rate, baseline_rate, latencies
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--transfers", type=int, default=40)
+    parser.add_argument("--transfers", type=int, default=40, help="per round and side")
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating real/baseline rounds")
+    parser.add_argument("--warmup", type=int, default=8, help="untimed transfers per side first")
     parser.add_argument("--no-wal-compare", action="store_true")
     args = parser.parse_args()
     _ = search_attributes  # the Procfile's temporal line registers them
     for wal in (True,) if args.no_wal_compare else (True, False):
-        rate, baseline, latencies = measure(wal, args.transfers, args.concurrency)
+        rate, baseline, latencies = measure(wal, args.transfers, args.concurrency, args.rounds, args.warmup)
         label = "journal_mode=wal" if wal else "no wal pragma"
-        print(f"[{label}] {args.transfers} transfers, {args.concurrency} in flight")
+        print(
+            f"[{label}] {args.transfers} transfers x {args.rounds} rounds per side,"
+            f" {args.concurrency} in flight"
+        )
         print(f"  transfers completed over HTTP: {rate:.2f}/s")
         print(f"  minimal workflow baseline:     {baseline:.2f}/s (same updates and activities, same server)")
         print(f"  ratio: {rate / baseline:.2f} (target >= 0.7)")

@@ -50,10 +50,27 @@ def event_data(transfer: Transfer) -> dict[str, Any]:
     }
 
 
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def claim_step(session: Session, transfer_id: str, step_key: str, at: datetime) -> bool:
+    """Record a step as applied; False if it already was. One statement instead of a read then a
+    write, and two attempts of one step cannot both pass: the second waits on the first's row."""
+    # RETURNING, not rowcount: the ORM's insert path reports no rowcount on psycopg.
+    claimed = session.execute(
+        _insert(session)(AppliedStep)
+        .values(transfer_id=transfer_id, step_key=step_key, applied_at=at)
+        .on_conflict_do_nothing(index_elements=["transfer_id", "step_key"])
+        .returning(AppliedStep.step_key)
+    ).scalar_one_or_none()
+    return claimed is not None
+
+
 def next_letter_sequence(session: Session, county_code: str, year: int) -> int:
     """Atomically take the next serial of a county committee: a row-locking UPDATE, no read-then-write."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _insert(session)
     session.execute(
         insert(LetterCounter)
         .values(county_code=county_code, year=year, last_sequence=0)
@@ -112,12 +129,11 @@ class TransferActivities:
         """Apply one transition to the projection; False if this step was already applied."""
         at = datetime.fromisoformat(step.at)
         with self.database.transaction() as session:
-            if session.get(AppliedStep, (step.transfer_id, step.step_key)) is not None:
+            if not claim_step(session, step.transfer_id, step.step_key, at):
                 return False
             transfer = session.get(Transfer, step.transfer_id)
-            if transfer is None:
+            if transfer is None:  # raising rolls the claim back
                 raise ApplicationError(f"transfer {step.transfer_id} has no projection", non_retryable=True)
-            session.add(AppliedStep(transfer_id=step.transfer_id, step_key=step.step_key, applied_at=at))
             self._apply(session, transfer, step, at)
             session.flush()
             for event in step.events:

@@ -40,6 +40,9 @@ class Registration:
     def __init__(self, client: ServiceClient) -> None:
         self.client = client
         self.orgs = OrgDirectory(client)
+        # A route is derived from the two branches' ancestors, which never change once created
+        # (as the org paths OrgDirectory caches): a found route is kept for the process's life.
+        self._routes: dict[tuple[str, str], Route] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registration:
@@ -56,6 +59,9 @@ class Registration:
         return MemberInfo(body["id"], body["name"], body["branch_code"], body.get("dues_paid_through"))
 
     def route(self, from_branch: str, to_branch: str, to_field: str = "to_branch_code") -> Route:
+        cached = self._routes.get((from_branch, to_branch))
+        if cached is not None:
+            return cached
         response = self.client.request(
             "GET", "/api/v1/orgs/route", params={"from": from_branch, "to": to_branch}
         )
@@ -67,7 +73,11 @@ class Registration:
         if response.status_code != 200:
             raise Unavailable(f"registration answered {response.status_code} for a route")
         body = response.json()
-        return Route(body["route"], RouteSide.from_json(body["from"]), RouteSide.from_json(body["to"]))
+        route = Route(body["route"], RouteSide.from_json(body["from"]), RouteSide.from_json(body["to"]))
+        if len(self._routes) > 100_000:
+            self._routes.clear()
+        self._routes[(from_branch, to_branch)] = route
+        return route
 
     def path(self, code: str) -> str:
         info = self.orgs.get(code)

@@ -13,7 +13,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from services.transfer import domain, search_attributes
+    # Imported by full name: `from services.transfer import domain` would find the sandbox's own
+    # copy of the package and re-run domain.py (and search_attributes.py) for every workflow run.
+    import services.transfer.domain as domain
+    import services.transfer.search_attributes as search_attributes
     from services.transfer.messages import (
         CancelRequest,
         DecisionRequest,

@@ -13,6 +13,7 @@
   function optionFor(kind, data) {
     if (kind === "gauge") {
       return {
+        animation: false,
         series: [{ type: "gauge", min: 0, max: 100, detail: { formatter: "{value}%" },
                    data: [{ value: data.completion == null ? 0 : data.completion }] }],
       };
@@ -20,6 +21,8 @@
     var labels = data.labels || data.statuses || [];
     var values = data.values || data.counts || [];
     return {
+      // Drawn at once: on a slow phone (and in a screenshot) a growing bar reads as zero.
+      animation: false,
       tooltip: {},
       grid: { left: 40, right: 10, top: 20, bottom: 40 },
       xAxis: { type: "category", data: labels, axisLabel: { interval: 0, rotate: labels.length > 4 ? 30 : 0 } },
