@@ -60,6 +60,16 @@ def short_time(value: Any) -> str:
     return parsed.strftime("%Y-%m-%d %H:%M")
 
 
+def months_behind(paid_through: Any, today: date | None = None) -> int:
+    """How many months of dues are unpaid up to this month (Beijing time): shown, not enforced."""
+    try:
+        year, month = (int(part) for part in str(paid_through).split("-"))
+    except ValueError:
+        return 0
+    today = today or datetime.now(DISPLAY_ZONE).date()
+    return max(0, (today.year - year) * 12 + today.month - month)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env("console")
     configure_logging("console-web")
@@ -75,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in (views_common, views_members, views_transfers, views_tasks):
         app.register_blueprint(module.blueprint)
     app.jinja_env.filters["when"] = short_time
+    app.jinja_env.filters["months_behind"] = months_behind
 
     @app.before_request
     def assign_request_id() -> None:

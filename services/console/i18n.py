@@ -71,6 +71,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.lost_contact": ("失联", "Lost contact"),
     "status.never": ("从未报到", "never"),
     "status.dues": ("党费缴至", "Dues paid through"),
+    "status.dues_behind": ("欠缴 {} 个月", "{} months behind"),
     "checkin.button": ("一键报到", "Check in now"),
     "checkin.done": ("报到成功", "Checked in"),
     "checkin.grid": ("网格走访登记", "Record a grid-survey visit"),

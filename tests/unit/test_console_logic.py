@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 import requests
 
+from services.console.app import months_behind
 from services.console.backend import ApiError, service_for
 from services.console.i18n import plain_error, plain_field_message, translate
 from services.console.signin import Identity, SignInRefused, custom_identity, token_for
@@ -134,3 +135,12 @@ def test_custom_identities_cannot_be_services_or_members():
     with pytest.raises(SignInRefused):
         custom_identity("m1", "member", "B1", "")
     assert custom_identity(" o1 ", "township_officer", "to-1", "").org == "TO-1"
+
+
+def test_months_behind_counts_unpaid_months_up_to_this_one():
+    today = date(2026, 12, 2)
+    assert months_behind("2026-12", today) == 0
+    assert months_behind("2026-10", today) == 2
+    assert months_behind("2025-12", today) == 12
+    assert months_behind("2027-01", today) == 0
+    assert months_behind(None, today) == 0 and months_behind("bad", today) == 0
