@@ -26,7 +26,7 @@ from schemathesis.generation.modes import GenerationMode
 from tests.support.tokens import ADMIN, bearer
 
 # Bounded so the four documents together take about two minutes in CI; raise locally to dig.
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "40"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
