@@ -96,8 +96,8 @@ def decide(transfer_id: str) -> Page:
 @blueprint.post("/transfers/<transfer_id>/<action>")
 @signed_in("member", "branch_secretary")
 def act(transfer_id: str, action: str) -> Page:
-    """report, resubmit and cancel: the applicant's (or a secretary's) actions on their transfer."""
-    if action not in ("report", "resubmit", "cancel"):
+    """report, resubmit, cancel and reissue: the applicant's (or a secretary's) actions."""
+    if action not in ("report", "resubmit", "cancel", "reissue"):
         return render_template("error.html", message=t("error.404")), 404
     backend = api()
     body = body_from(request.form, ("reason", "to_branch_code"))

@@ -89,6 +89,17 @@ class Report(MethodView):
         return service.report(deps(), principal, transfer_id)
 
 
+@transfers.route("/<string:transfer_id>/reissue")
+class Reissue(MethodView):
+    @authenticated("branch_secretary", "admin")
+    @transfers.arguments(schemas.ReissueSchema)
+    @transfers.response(200, schemas.TransferSchema)
+    def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
+        """Re-issue the letter of an expired transfer (the sending branch's secretary, or an admin):
+        a new serial and validity, no approvals; the member reports in with it as usual."""
+        return service.reissue(deps(), principal, transfer_id, body)
+
+
 @stats.route("/transfers")
 class TransferStats(MethodView):
     @authenticated(*ORG_ROLES)

@@ -26,6 +26,14 @@ class Plan:
 
 
 @dataclass
+class Reissue:
+    """Why a run re-issues the letter of an expired transfer instead of running the approval chain."""
+
+    actor: str
+    reason: str | None = None
+
+
+@dataclass
 class TransferInput:
     transfer_id: str
     member_id: str
@@ -35,6 +43,9 @@ class TransferInput:
     remind_after_seconds: float
     overdue_after_seconds: float
     letter_remind_before_seconds: float
+    # Set on a later run of an expired transfer (same workflow id): skip the approval chain, issue
+    # a new letter, then wait for the report-in as usual. Unset (as in every older history) is v1.
+    reissue: Reissue | None = None
 
 
 @dataclass

@@ -34,6 +34,10 @@ class CancelSchema(Schema):
     reason = fields.String(required=True, validate=reason_text)
 
 
+class ReissueSchema(Schema):
+    reason = fields.String(load_default=None, allow_none=True, validate=reason_text)
+
+
 class ReportSchema(Schema):
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, func, not_, or_, select, union
+from sqlalchemy import ColumnElement, and_, delete, exists, false, func, not_, or_, select, union, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
@@ -25,6 +26,7 @@ from services.transfer.messages import (
     CancelRequest,
     DecisionRequest,
     Plan,
+    Reissue,
     ReportRequest,
     ResubmitRequest,
     TransferInput,
@@ -298,9 +300,11 @@ def apply(deps: TransferDeps, principal: Principal, body: dict[str, Any]) -> dic
     return _full_view(deps.database, transfer_id)
 
 
-def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: str | None) -> None:
+def _workflow_input(
+    deps: TransferDeps, transfer: Transfer, plan: Plan, dues: str | None, reissue: Reissue | None = None
+) -> TransferInput:
     settings = deps.settings
-    workflow_input = TransferInput(
+    return TransferInput(
         transfer_id=transfer.id,
         member_id=transfer.member_id,
         from_branch_code=transfer.from_branch_code,
@@ -309,7 +313,13 @@ def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: st
         remind_after_seconds=settings.stage_remind_after.total_seconds(),
         overdue_after_seconds=settings.stage_overdue_after.total_seconds(),
         letter_remind_before_seconds=settings.letter_remind_before.total_seconds(),
+        reissue=reissue,
     )
+
+
+def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: str | None) -> None:
+    settings = deps.settings
+    workflow_input = _workflow_input(deps, transfer, plan, dues)
     attributes = TypedSearchAttributes(
         [
             SearchAttributePair(search_attributes.TRANSFER_STATUS, transfer.status),
@@ -347,6 +357,98 @@ def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: st
 
             outbox.add(session, events.FAILED, row.id, {**event_data(row), "reason": reason})
         raise Unavailable(reason) from error
+
+
+def _start_reissue(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: str | None, by: Reissue) -> None:
+    """A new run of `transfer-<id>` (the expired run has closed); on failure the member is freed."""
+    workflow_input = _workflow_input(deps, transfer, plan, dues, by)
+    attributes = TypedSearchAttributes(
+        [
+            SearchAttributePair(search_attributes.TRANSFER_STATUS, domain.LETTER_ISSUED),
+            SearchAttributePair(search_attributes.SENDING_BRANCH, transfer.from_branch_code),
+            SearchAttributePair(search_attributes.RECEIVING_BRANCH, workflow_input.plan.to_branch_code),
+            SearchAttributePair(search_attributes.CURRENT_STAGE_ORG, ""),
+        ]
+    )
+
+    async def start(client: Client) -> None:
+        await client.start_workflow(
+            TransferWorkflow.run,
+            workflow_input,
+            id=f"transfer-{transfer.id}",
+            task_queue=deps.settings.temporal_task_queue,
+            search_attributes=attributes,
+        )
+
+    try:
+        deps.temporal.call(start, timeout=15.0)
+    except Exception as error:
+        log.exception("could not start the re-issue of transfer %s", transfer.id)
+        with deps.database.transaction() as session:
+            row = _load(session, transfer.id)
+            if row.status == domain.EXPIRED:  # still expired: give the claim back
+                row.open_member_id, row.finished_at = None, row.updated_at
+        raise Unavailable(f"the letter could not be re-issued: {type(error).__name__}") from error
+
+
+# How long /reissue waits for the new run to write its letter to the projection.
+REISSUE_WAIT_SECONDS = 15.0
+
+
+def reissue(
+    deps: TransferDeps, principal: Principal, transfer_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """DOMAIN.md step 6: an expired letter is re-issued (a new serial and validity, no approvals)."""
+    with deps.database.reader() as session:
+        transfer = _load(session, transfer_id)
+        sending_secretary = (
+            principal.role == "branch_secretary" and principal.org == transfer.from_branch_code
+        )
+        if not (principal.is_admin or sending_secretary):
+            raise Forbidden("only the sending branch's secretary may re-issue the letter")
+        if transfer.status != domain.EXPIRED:
+            raise Conflict(f"only an expired letter can be re-issued; the transfer is {transfer.status}")
+        from_branch, to_branch, member_id = (
+            transfer.from_branch_code,
+            transfer.to_branch_code,
+            transfer.member_id,
+        )
+    route = deps.registration.route(from_branch, to_branch)
+    plan = build_plan(deps.settings, route, deps.registration.path(to_branch))
+    dues = deps.registration.member(member_id).dues_paid_through
+    # Claim the member's one open transfer, as applying does: the unique open_member_id refuses a
+    # second open transfer, and the conditions refuse a re-issue already under way.
+    try:
+        with deps.database.transaction() as session:
+            if session.scalar(
+                select(Transfer.id).where(Transfer.open_member_id == member_id, Transfer.id != transfer_id)
+            ):
+                raise Conflict("the member already has another open transfer", field="member_id")
+            claimed = session.execute(
+                update(Transfer)
+                .where(
+                    Transfer.id == transfer_id,
+                    Transfer.status == domain.EXPIRED,
+                    Transfer.open_member_id.is_(None),
+                )
+                .values(open_member_id=member_id, finished_at=None)
+                .returning(Transfer.id)
+            ).scalar_one_or_none()
+            if claimed is None:
+                raise Conflict("the letter of this transfer is already being re-issued")
+            transfer = _load(session, transfer_id)
+            audit.record(session, audit_log, principal, "reissue", "transfer", transfer_id)
+    except IntegrityError as error:
+        raise Conflict("the member already has another open transfer", field="member_id") from error
+    _start_reissue(deps, transfer, plan, dues, Reissue(principal.sub, body.get("reason")))
+    # The new run writes the letter in its first step: answer with the transfer as it then stands.
+    deadline = time.monotonic() + REISSUE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        with deps.database.reader() as session:
+            if _load(session, transfer_id).status != domain.EXPIRED:
+                break
+        time.sleep(0.1)
+    return _full_view(deps.database, transfer_id)
 
 
 def get(deps: TransferDeps, principal: Principal, transfer_id: str) -> dict[str, Any]:
@@ -604,6 +706,7 @@ __all__ = [
     "resubmit",
     "cancel",
     "report",
+    "reissue",
     "list_transfers",
     "stats",
 ]

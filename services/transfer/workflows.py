@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         LetterRequest,
         MoveRequest,
         Plan,
+        Reissue,
         ReportRequest,
         ResubmitRequest,
         StatusView,
@@ -88,6 +89,12 @@ class TransferWorkflow:
         self.step_no = 0
         self.overdue = False
         self.due_at: datetime | None = None
+        # A re-issue run starts with the letter about to be issued; its step keys name the run, so
+        # the projection's applied-step dedup never mistakes them for an earlier run's steps.
+        self.step_prefix = ""
+        if transfer.reissue is not None:
+            self.process = domain.Process(chain=list(transfer.plan.chain), status=domain.LETTER_ISSUED)
+            self.step_prefix = f"run-{workflow.info().run_id}-"
 
     @workflow.run
     async def run(self, transfer: TransferInput) -> str:
@@ -98,6 +105,8 @@ class TransferWorkflow:
             workflow.upsert_search_attributes(
                 [search_attributes.SENDING_BRANCH.value_set(transfer.from_branch_code)]
             )
+        if transfer.reissue is not None:  # never set in runs before re-issue existed
+            await self._reissue(transfer.reissue)
         while domain.is_open(self.process.status):
             if self.process.stage is not None:
                 await self._wait_at_stage()
@@ -289,20 +298,37 @@ class TransferWorkflow:
             )
             await self._record(status, events=[decided, returned], timeline=[entry], label="return")
         elif status == domain.LETTER_ISSUED:
-            valid_until = (workflow.now() + timedelta(seconds=self.plan.letter_validity_seconds)).date()
-            letter = LetterRequest(self.plan.letter_county, valid_until.isoformat(), self.dues_paid_through)
             await self._record(
                 status,
                 events=[decided, EventItem(events.LETTER_ISSUED)],
-                timeline=[
-                    entry,
-                    TimelineItem("issue_letter", "system", stage=None, org_code=self.plan.letter_county),
-                ],
-                letter=letter,
+                timeline=[entry, self._letter_entry()],
+                letter=self._letter(),
                 label="letter",
             )
         else:
             await self._record(status, events=[decided], timeline=[entry], label=f"approve-{stage}")
+
+    def _letter(self) -> LetterRequest:
+        valid_until = (workflow.now() + timedelta(seconds=self.plan.letter_validity_seconds)).date()
+        return LetterRequest(self.plan.letter_county, valid_until.isoformat(), self.dues_paid_through)
+
+    def _letter_entry(self) -> TimelineItem:
+        return TimelineItem("issue_letter", "system", stage=None, org_code=self.plan.letter_county)
+
+    async def _reissue(self, reissue: Reissue) -> None:
+        """A new letter (new serial, validity from now) for an expired transfer; no approvals."""
+        await self._record(
+            domain.LETTER_ISSUED,
+            events=[EventItem(events.LETTER_ISSUED, {"reissued": True, "actor": reissue.actor})],
+            timeline=[
+                TimelineItem(
+                    "reissue", reissue.actor, org_code=self.input.from_branch_code, reason=reissue.reason
+                ),
+                self._letter_entry(),
+            ],
+            letter=self._letter(),
+            label="reissue",
+        )
 
     async def _apply_resubmit(self, request: ResubmitRequest) -> None:
         self.process.check_resubmit()
@@ -388,7 +414,7 @@ class TransferWorkflow:
         self.step_no += 1
         step = StepRecord(
             transfer_id=self.input.transfer_id,
-            step_key=f"{self.step_no:04d}-{label}",
+            step_key=f"{self.step_prefix}{self.step_no:04d}-{label}",
             at=now.isoformat(),
             status=status,
             stage=stage,

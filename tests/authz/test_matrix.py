@@ -295,6 +295,15 @@ MATRIX: dict[str, Row] = {
         setup=transfer_at("letter_issued"),
         consumes=True,
     ),
+    # DOMAIN.md step 6: the sending secretary (or the admin) re-issues an expired letter. An expired
+    # transfer takes the letter's whole validity to make, so the row uses an open one: who may act
+    # gets 409 (not expired), everyone else 403 before the state is looked at. The 200 is in
+    # tests/integration/test_transfer_api.py (test_an_expired_letter_is_reissued_...).
+    "POST /transfers/{id}/reissue": Row(
+        post("transfer", lambda w, t: f"/transfers/{t.ref}/reissue", nothing),
+        allow(409, {"secretary_own", "admin"}),
+        setup=World.transfer,
+    ),
     "GET /stats/transfers?org=": Row(
         get("transfer", lambda w, t: f"/stats/transfers?org={w.org['B']}"), allow(200, OWN_ORG)
     ),

@@ -149,8 +149,10 @@ def test_letter_serials_are_unique_under_concurrency(migrated):
 
 # --- boxes and stats through real transfers ---------------------------------------------------
 
-# Short deadlines for the live transfers: a stage turns overdue after two seconds.
+# Short deadlines for the live transfers: a stage turns overdue after two seconds; a letter to
+# another province (only the re-issue test goes there) expires after a few.
 OVERDUE_AFTER = timedelta(seconds=2)
+CROSS_PROVINCE_VALIDITY = timedelta(seconds=4)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +182,10 @@ def live(
         service_urls={"registration": registration_url},
         stage_remind_after=timedelta(seconds=1),
         stage_overdue_after=OVERDUE_AFTER,
+        letter_validity={
+            **settings_for("transfer").letter_validity,
+            "cross_province": CROSS_PROVINCE_VALIDITY,
+        },
     )
     stop = asyncio.Event()
 
@@ -392,3 +398,66 @@ def test_a_county_dashboard_counts_its_townships_and_branches(live, registration
     assert (after["in_this_year"], after["out_this_year"], after["pending"]) == (1, 0, 0)
     assert stats_of(live, tree["C2"])["out_this_year"] == 1
     assert stats_of(live, tree["P"])["in_this_year"] == 1 and stats_of(live, tree["P"])["out_this_year"] == 1
+
+
+def test_an_expired_letter_is_reissued_by_the_sending_secretary(live, registration_url, tree):
+    far = new_org(registration_url, "province", "CN")
+    far_branch = new_org(
+        registration_url,
+        "branch",
+        new_org(registration_url, "township", new_org(registration_url, "county", far)),
+    )
+    transfer_id, member_id = apply_for(live, registration_url, tree["B1"], far_branch)
+    url = f"/api/v1/transfers/{transfer_id}"
+    sending = bearer("branch_secretary", tree["B1"])
+    member = bearer("member", tree["B1"], member_id)
+    # Not expired: the sending secretary and the admin get 409; anyone else 403 first.
+    assert live.post(f"{url}/reissue", json={}, headers=sending).status_code == 409
+    assert live.post(f"{url}/reissue", json={}, headers=ADMIN).status_code == 409
+    for outsider in (member, bearer("branch_secretary", far_branch), bearer("township_officer", tree["T1"])):
+        assert live.post(f"{url}/reissue", json={}, headers=outsider).status_code == 403
+    for headers in (
+        sending,
+        bearer("township_officer", tree["T1"]),
+        bearer("org_department", tree["C1"]),
+        bearer("branch_secretary", far_branch),
+    ):
+        decide(live, transfer_id, headers)
+    first = live.get(url, headers=ADMIN).get_json()
+    assert first["status"] == "letter_issued"
+    deadline = time.monotonic() + 30
+    while live.get(url, headers=ADMIN).get_json()["status"] != "expired" and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert live.get(url, headers=ADMIN).get_json()["status"] == "expired"
+    assert live.post(f"{url}/reissue", json={}, headers=member).status_code == 403
+    assert (
+        live.post(f"{url}/reissue", json={}, headers=bearer("branch_secretary", tree["B2"])).status_code
+        == 403
+    )
+
+    # The member applied again meanwhile: one open transfer per member, so no re-issue (409).
+    other, _ = apply_for_member(live, tree["B1"], member_id, tree["B2"])
+    assert live.post(f"{url}/reissue", json={}, headers=sending).status_code == 409
+    cancelled = live.post(f"/api/v1/transfers/{other}/cancel", json={"reason": "重开介绍信"}, headers=member)
+    assert cancelled.status_code == 200
+
+    response = live.post(f"{url}/reissue", json={"reason": "到期未报到"}, headers=sending)
+    assert response.status_code == 200, response.get_json()
+    reissued = response.get_json()
+    assert reissued["status"] == "letter_issued" and reissued["current_stage"] is None
+    assert reissued["letter"]["number"] != first["letter"]["number"]
+    assert [e["action"] for e in reissued["timeline"]][-3:] == ["expire", "reissue", "issue_letter"]
+    assert reissued["timeline"][-2]["reason"] == "到期未报到"
+    # A second re-issue finds the letter issued again.
+    assert live.post(f"{url}/reissue", json={}, headers=sending).status_code == 409
+    reported = live.post(f"{url}/report", json={}, headers=member)
+    assert reported.status_code == 200 and reported.get_json()["status"] == "completed"
+    moved = requests.get(f"{registration_url}/api/v1/members/{member_id}", headers=ADMIN, timeout=10)
+    assert moved.json()["branch_code"] == far_branch
+
+
+def apply_for_member(live: FlaskClient, branch: str, member_id: str, to_branch: str) -> tuple[str, str]:
+    body = {"member_id": member_id, "to_branch_code": to_branch, "reason": "再次申请"}
+    response = live.post("/api/v1/transfers", json=body, headers=bearer("member", branch, member_id))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"], member_id

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.worker import Replayer
 
 from services.transfer import domain
-from services.transfer.messages import CancelRequest, DecisionRequest, ReportRequest, ResubmitRequest
+from services.transfer.messages import (
+    CancelRequest,
+    DecisionRequest,
+    Reissue,
+    ReportRequest,
+    ResubmitRequest,
+    TransferInput,
+)
 from services.transfer.workflows import TransferWorkflow
 from tests.workflows.transfer_support import (
     RegistrationDouble,
@@ -244,6 +253,73 @@ async def test_letter_expires_without_report_in(temporal_env, task_queue, databa
     row, timeline = projection(database, transfer_id)
     assert row.status == "expired" and row.open_member_id is None
     assert events_of(database, transfer_id)[-2:] == ["transfer.letter_expiring.v1", "transfer.expired.v1"]
+
+
+async def test_expired_letter_is_reissued_then_the_report_in_completes(
+    temporal_env, task_queue, database, settings_for
+):
+    """DOMAIN.md step 6: a new run of the same workflow id issues a new letter, no approvals."""
+    short = timedelta(seconds=2)
+    settings = settings_for(
+        "transfer",
+        letter_validity={"same_county": short, "cross_county": short, "cross_province": short},
+        letter_remind_before=timedelta(seconds=1),
+    )
+    registration = RegistrationDouble()
+    async with transfer_worker(temporal_env.client, task_queue, database, registration):
+        handle, transfer_id, member_id, plan = await start_transfer(
+            temporal_env.client, task_queue, database, settings, "same_county"
+        )
+        await approve_all(handle, plan)
+        assert await handle.result() == domain.EXPIRED
+        expired, _ = projection(database, transfer_id)
+        # What the service passes: the route's plan (a long validity here) and the dues as of today.
+        again = TransferInput(
+            transfer_id=transfer_id,
+            member_id=member_id,
+            from_branch_code=expired.from_branch_code,
+            plan=dataclasses.replace(plan, letter_validity_seconds=timedelta(days=30).total_seconds()),
+            dues_paid_through="2026-12",
+            remind_after_seconds=settings.stage_remind_after.total_seconds(),
+            overdue_after_seconds=settings.stage_overdue_after.total_seconds(),
+            letter_remind_before_seconds=settings.letter_remind_before.total_seconds(),
+            reissue=Reissue("secretary", "到期未报到"),
+        )
+        rerun = await temporal_env.client.start_workflow(
+            TransferWorkflow.run, again, id=f"transfer-{transfer_id}", task_queue=task_queue
+        )
+        assert rerun.result_run_id != handle.result_run_id
+        for _ in range(100):
+            row, _ = projection(database, transfer_id)
+            if row.status == domain.LETTER_ISSUED:
+                break
+            await asyncio.sleep(0.1)
+        assert row.status == domain.LETTER_ISSUED and row.current_stage is None
+        assert row.letter_number and row.letter_number != expired.letter_number
+        assert row.letter_valid_until - row.letter_issued_on == timedelta(days=30)
+        assert row.letter_dues_paid_through == "2026-12"
+        # A decision has no stage to act on; the report-in works as on the first letter.
+        with pytest.raises(WorkflowUpdateFailedError):
+            await rerun.execute_update(TransferWorkflow.decide, DecisionRequest("approve", "x"))
+        view = await rerun.execute_update(TransferWorkflow.report, ReportRequest(member_id))
+        assert view.status == domain.COMPLETED
+        assert await rerun.result() == domain.COMPLETED
+        # The re-issue run replays on the current code too.
+        history = await rerun.fetch_history()
+        await Replayer(workflows=[TransferWorkflow]).replay_workflow(history)
+    assert registration.moves[transfer_id] == 1
+    row, timeline = projection(database, transfer_id)
+    assert (row.status, row.open_member_id) == (domain.COMPLETED, None)
+    actions = [entry.action for entry in timeline]
+    assert actions[-6:] == ["issue_letter", "expire", "reissue", "issue_letter", "report", "complete"]
+    assert timeline[-4].reason == "到期未报到" and timeline[-4].actor == "secretary"
+    assert events_of(database, transfer_id)[-5:] == [
+        "transfer.letter_expiring.v1",
+        "transfer.expired.v1",
+        "transfer.letter_issued.v1",
+        "transfer.reported_in.v1",
+        "transfer.completed.v1",
+    ]
 
 
 async def test_refused_move_fails_the_transfer_visibly(temporal_env, task_queue, database, settings):
