@@ -25,7 +25,9 @@ def stack_env(test_databases, broker_prefix, migrated, tmp_path_factory) -> dict
     }
 
 
-@pytest.fixture(scope="session")
+# Module scope: its registration relay drains the shared outbox table, so it must not outlive
+# the slice's tests (the integration tests' own relays expect to find their rows unsent).
+@pytest.fixture(scope="module")
 def slice_stack(stack_env, tmp_path_factory) -> Iterator[Stack]:
     stack = Stack(tmp_path_factory.mktemp("slice-logs"), stack_env)
     stack.start("registration-api", "notify-api", "registration-relay", "notify-consumer")
