@@ -317,31 +317,37 @@ def _workflow_input(
     )
 
 
-def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: str | None) -> None:
-    settings = deps.settings
-    workflow_input = _workflow_input(deps, transfer, plan, dues)
+def _start_run(deps: TransferDeps, workflow_input: TransferInput, status: str, stage_org: str | None) -> None:
+    """Start a run of `transfer-<id>`, with the search attributes of the status it starts in."""
     attributes = TypedSearchAttributes(
         [
-            SearchAttributePair(search_attributes.TRANSFER_STATUS, transfer.status),
-            SearchAttributePair(search_attributes.SENDING_BRANCH, transfer.from_branch_code),
-            SearchAttributePair(search_attributes.RECEIVING_BRANCH, transfer.to_branch_code),
-            SearchAttributePair(search_attributes.CURRENT_STAGE_ORG, transfer.current_stage_org or ""),
+            SearchAttributePair(search_attributes.TRANSFER_STATUS, status),
+            SearchAttributePair(search_attributes.SENDING_BRANCH, workflow_input.from_branch_code),
+            SearchAttributePair(search_attributes.RECEIVING_BRANCH, workflow_input.plan.to_branch_code),
+            SearchAttributePair(search_attributes.CURRENT_STAGE_ORG, stage_org or ""),
         ]
     )
 
     async def start(client: Client) -> None:
-        # The id makes the start idempotent: a retried request finds the running workflow.
+        # The id makes the start idempotent: a retried request finds the running workflow (a
+        # closed one, as after expiry, gets a new run).
         await client.start_workflow(
             TransferWorkflow.run,
             workflow_input,
-            id=f"transfer-{transfer.id}",
-            task_queue=settings.temporal_task_queue,
+            id=f"transfer-{workflow_input.transfer_id}",
+            task_queue=deps.settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             search_attributes=attributes,
         )
 
+    deps.temporal.call(start, timeout=15.0)
+
+
+def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: str | None) -> None:
     try:
-        deps.temporal.call(start, timeout=15.0)
+        _start_run(
+            deps, _workflow_input(deps, transfer, plan, dues), transfer.status, transfer.current_stage_org
+        )
     except Exception as error:
         log.exception("could not start the workflow of transfer %s", transfer.id)
         # Never leave a projection with no process behind it: end it visibly and free the member.
@@ -361,27 +367,8 @@ def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: st
 
 def _start_reissue(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: str | None, by: Reissue) -> None:
     """A new run of `transfer-<id>` (the expired run has closed); on failure the member is freed."""
-    workflow_input = _workflow_input(deps, transfer, plan, dues, by)
-    attributes = TypedSearchAttributes(
-        [
-            SearchAttributePair(search_attributes.TRANSFER_STATUS, domain.LETTER_ISSUED),
-            SearchAttributePair(search_attributes.SENDING_BRANCH, transfer.from_branch_code),
-            SearchAttributePair(search_attributes.RECEIVING_BRANCH, workflow_input.plan.to_branch_code),
-            SearchAttributePair(search_attributes.CURRENT_STAGE_ORG, ""),
-        ]
-    )
-
-    async def start(client: Client) -> None:
-        await client.start_workflow(
-            TransferWorkflow.run,
-            workflow_input,
-            id=f"transfer-{transfer.id}",
-            task_queue=deps.settings.temporal_task_queue,
-            search_attributes=attributes,
-        )
-
     try:
-        deps.temporal.call(start, timeout=15.0)
+        _start_run(deps, _workflow_input(deps, transfer, plan, dues, by), domain.LETTER_ISSUED, None)
     except Exception as error:
         log.exception("could not start the re-issue of transfer %s", transfer.id)
         with deps.database.transaction() as session:
