@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import audit_table
@@ -33,6 +34,12 @@ class Task(Base):
     # Kept equal to the number of claim rows by the same transactions; the conditional
     # UPDATE on it is what makes capacity atomic.
     claimed: Mapped[int] = mapped_column(Integer, default=0)
+    # The claimants' member ids in claim order, kept by the same transactions as the claim rows:
+    # a claim appends itself in its conditional UPDATE and reads the list back from RETURNING,
+    # so the event that names every claimant costs no extra query.
+    claimant_ids: Mapped[list[str]] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql"), default=list, server_default="[]"
+    )
     points: Mapped[int] = mapped_column(Integer)
     due_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, not_, or_, select, update
+from sqlalchemy import Text, and_, case, cast, delete, func, literal, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -201,22 +201,21 @@ def _emit(session: Session, event_type: str, task: Task, **extra: Any) -> None:
         "officer_id": task.officer_id,
         "status": task.status,
         "lead_member_id": task.lead_member_id,
+        "claimant_ids": list(task.claimant_ids),
     }
     _emit_data(session, event_type, base, task.id, **extra)
 
 
 def _emit_data(session: Session, event_type: str, base: dict[str, Any], task_id: str, **extra: Any) -> None:
-    claimant_ids = list(
-        session.scalars(
-            select(Claim.member_id).where(Claim.task_id == task_id).order_by(Claim.claimed_at, Claim.id)
-        )
-    )
-    outbox.add(
-        session,
-        event_type,
-        task_id,
-        {"task_id": task_id, **base, "claimant_ids": claimant_ids, **extra},
-    )
+    outbox.add(session, event_type, task_id, {"task_id": task_id, **base, **extra})
+
+
+def _with_claimant(session: Session, member_id: str) -> Any:
+    """`tasks.claimant_ids` with `member_id` appended, evaluated on the row being updated."""
+    claimant_ids = Task.__table__.c.claimant_ids
+    if session.get_bind().dialect.name == "postgresql":
+        return claimant_ids.op("||")(func.jsonb_build_array(cast(literal(member_id), Text)))
+    return func.json_insert(claimant_ids, "$[#]", member_id)
 
 
 # --- lead cap -----------------------------------------------------------------------------
@@ -412,8 +411,10 @@ def _add_claimant(
                 claimed=tasks.c.claimed + 1,
                 status=IN_PROGRESS,
                 lead_member_id=func.coalesce(tasks.c.lead_member_id, member_id),
+                claimant_ids=_with_claimant(session, member_id),
             )
             .returning(
+                tasks.c.claimant_ids,
                 tasks.c.status,
                 tasks.c.lead_member_id,
                 tasks.c.org_code,
@@ -455,7 +456,7 @@ def _add_claimant(
             events.TASK_CLAIMED,
             {
                 key: getattr(task, key)
-                for key in ("title", "org_code", "officer_id", "status", "lead_member_id")
+                for key in ("title", "org_code", "officer_id", "status", "lead_member_id", "claimant_ids")
             },
             task_id,
             member_id=member_id,
@@ -516,7 +517,10 @@ def withdraw_claim(deps: TasksDeps, principal: Principal, task_id: str, member_i
         domain.require_status(task.status, CLAIMABLE, "withdraw from")
         session.execute(delete(Claim).where(Claim.id == claim.id))
         remaining = _claims(session, task.id)
-        values: dict[str, Any] = {"claimed": Task.claimed - 1}
+        values: dict[str, Any] = {
+            "claimed": Task.claimed - 1,
+            "claimant_ids": [claim.member_id for claim in remaining],
+        }
         if not remaining:
             values["status"] = OPEN
         new_lead: str | None = None

@@ -153,7 +153,7 @@ def read_snapshot(database: Database, task_ids: list[str], member_ids: list[str]
     with database.reader() as session:
         for task_id, *row in session.execute(
             select(tasks.id, tasks.status, tasks.capacity, tasks.claimed, tasks.lead_member_id)
-            .add_columns(tasks.progress, tasks.points)
+            .add_columns(tasks.progress, tasks.points, tasks.claimant_ids)
             .where(tasks.id.in_(task_ids))
         ):
             snap.tasks[task_id] = tuple(row)
@@ -228,7 +228,7 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
 
     def live_leads(self, member_id: str) -> int:
         return sum(
-            1 for status, _, _, lead, _, _ in self.last.tasks.values() if status in LIVE and lead == member_id
+            1 for status, _, _, lead, *_ in self.last.tasks.values() if status in LIVE and lead == member_id
         )
 
     def model_leads(self, member_id: str) -> int:
@@ -534,8 +534,9 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
             assert snap == self.last, f"{self.refused}, yet the database changed"
             self.refused = None
         for task_id, model in self.models.items():
-            status, capacity, claimed, lead, progress, points = snap.tasks[task_id]
+            status, capacity, claimed, lead, progress, points, claimant_ids = snap.tasks[task_id]
             claimants = [claim[0] for claim in snap.claims[task_id]]
+            assert claimant_ids == claimants, f"{task_id}: claimant_ids {claimant_ids}, claims {claimants}"
             assert len(claimants) <= capacity, f"{task_id} overbooked: {claimants} for {capacity} places"
             assert claimed == len(claimants), f"{task_id}: claimed={claimed}, {len(claimants)} claim rows"
             assert len(set(claimants)) == len(claimants), f"{task_id}: a member claimed twice: {claimants}"
