@@ -36,18 +36,34 @@ def record(
     object_id: str,
     detail: str | None = None,
 ) -> None:
+    """Audit an action of the current request's caller."""
+    write(session, table, actor.sub, actor.role, action, object_type, object_id, current_request_id(), detail)
+
+
+def write(
+    session: Session,
+    table: Table,
+    actor: str,
+    actor_role: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    request_id: str | None,
+    detail: str | None = None,
+) -> None:
+    """Audit an action on behalf of a caller named explicitly (e.g. by a worker applying it)."""
     # Values as parameters, not .values(): the statement then compiles once per table.
     session.execute(
         table.insert(),
         {
             "id": new_id(),
             "at": utcnow(),
-            "actor": actor.sub,
-            "actor_role": actor.role,
+            "actor": actor,
+            "actor_role": actor_role,
             "action": action,
             "object_type": object_type,
             "object_id": object_id,
-            "request_id": current_request_id(),
+            "request_id": request_id,
             "detail": detail,
         },
     )

@@ -19,9 +19,11 @@ from services.transfer.models import (
     TimelineEntry,
     Transfer,
     TransferStage,
+    audit_log,
     outbox,
 )
 from services.transfer.registration import MoveRejected, RelationshipMover
+from shared import audit
 from shared.contracts import transfer as events
 from shared.db import Database
 
@@ -146,6 +148,18 @@ class TransferActivities:
                         dues_paid_through=transfer.letter_dues_paid_through,
                     )
                 outbox.add(session, event.type, transfer.id, data)
+            if step.audit is not None:
+                who = step.audit
+                audit.write(
+                    session,
+                    audit_log,
+                    who.actor,
+                    who.actor_role,
+                    who.action,
+                    "transfer",
+                    transfer.id,
+                    who.request_id,
+                )
             return True
 
     def _apply(self, session: Session, transfer: Transfer, step: StepRecord, at: datetime) -> None:

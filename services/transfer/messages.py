@@ -4,7 +4,8 @@ One dataclass argument each, so that fields can be added later without breaking 
 (new fields need defaults).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the payload converter resolves these hints for every
+# payload it decodes, and real annotations spare it evaluating strings each time.
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,12 +50,23 @@ class TransferInput:
 
 
 @dataclass
+class AuditItem:
+    """Who asked for an action, written to the audit log with the step that applies it."""
+
+    actor: str
+    actor_role: str
+    action: str
+    request_id: str | None = None
+
+
+@dataclass
 class DecisionRequest:
     decision: str
     actor: str
     reason: str | None = None
     # The stage the caller was authorised for; a different open stage means it was already decided.
     expected_stage: str | None = None
+    audit: AuditItem | None = None  # unset in histories before the audit moved into the step
 
 
 @dataclass
@@ -63,17 +75,20 @@ class ResubmitRequest:
     plan: Plan
     reason: str | None = None
     dues_paid_through: str | None = None
+    audit: AuditItem | None = None
 
 
 @dataclass
 class CancelRequest:
     actor: str
     reason: str
+    audit: AuditItem | None = None
 
 
 @dataclass
 class ReportRequest:
     actor: str
+    audit: AuditItem | None = None
 
 
 @dataclass
@@ -117,6 +132,8 @@ class StepRecord:
     finished: bool = False
     failure_reason: str | None = None
     receipt: bool = False
+    # The caller's action, audited in the same transaction as its effect on the projection.
+    audit: AuditItem | None = None
 
 
 @dataclass

@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from services.transfer import domain, search_attributes
 from services.transfer.messages import (
+    AuditItem,
     CancelRequest,
     DecisionRequest,
     Plan,
@@ -39,6 +40,7 @@ from shared.auth import ORG_ROLES, Principal
 from shared.contracts import transfer as events
 from shared.db import Database, new_id, utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from shared.logging import current_request_id
 from shared.pagination import decode_cursor, page
 from shared.settings import Settings
 from shared.temporal import TemporalGateway
@@ -453,9 +455,14 @@ def decide(
     with deps.database.reader() as session:
         transfer = _load(session, transfer_id)
         stage = _require_stage_holder(principal, transfer)
-    request = DecisionRequest(body["decision"], principal.sub, body.get("reason"), expected_stage=stage)
+    request = DecisionRequest(
+        body["decision"],
+        principal.sub,
+        body.get("reason"),
+        expected_stage=stage,
+        audit=_audit_item(principal, f"decide:{body['decision']}"),
+    )
     _update(deps, transfer_id, TransferWorkflow.decide, request)
-    _audit(deps, principal, f"decide:{body['decision']}", transfer_id)
     return _full_view(deps.database, transfer_id)
 
 
@@ -481,9 +488,8 @@ def resubmit(
         deps,
         transfer_id,
         TransferWorkflow.resubmit,
-        ResubmitRequest(principal.sub, plan, body.get("reason"), dues),
+        ResubmitRequest(principal.sub, plan, body.get("reason"), dues, _audit_item(principal, "resubmit")),
     )
-    _audit(deps, principal, "resubmit", transfer_id)
     return _full_view(deps.database, transfer_id)
 
 
@@ -496,8 +502,8 @@ def cancel(
             raise Forbidden("only the member or the sending secretary may cancel")
         if not domain.is_open(transfer.status):
             raise Conflict(f"the transfer can no longer be cancelled: it is {transfer.status}")
-    _update(deps, transfer_id, TransferWorkflow.cancel, CancelRequest(principal.sub, body["reason"]))
-    _audit(deps, principal, "cancel", transfer_id)
+    request = CancelRequest(principal.sub, body["reason"], _audit_item(principal, "cancel"))
+    _update(deps, transfer_id, TransferWorkflow.cancel, request)
     return _full_view(deps.database, transfer_id)
 
 
@@ -514,14 +520,15 @@ def report(deps: TransferDeps, principal: Principal, transfer_id: str) -> dict[s
         if transfer.status != domain.LETTER_ISSUED:
             raise Conflict(f"report-in needs an issued letter; the transfer is {transfer.status}")
     # The update returns once the relationship has moved (or the move was refused).
-    _update(deps, transfer_id, TransferWorkflow.report, ReportRequest(principal.sub), timeout=60.0)
-    _audit(deps, principal, "report", transfer_id)
+    request = ReportRequest(principal.sub, _audit_item(principal, "report"))
+    _update(deps, transfer_id, TransferWorkflow.report, request, timeout=60.0)
     return _full_view(deps.database, transfer_id)
 
 
-def _audit(deps: TransferDeps, principal: Principal, action: str, transfer_id: str) -> None:
-    with deps.database.transaction() as session:
-        audit.record(session, audit_log, principal, action, "transfer", transfer_id)
+def _audit_item(principal: Principal, action: str) -> AuditItem:
+    """The caller's action for the workflow to audit with the step that applies it: an applied
+    action is audited in the same transaction as its effect, and a refused one not at all."""
+    return AuditItem(principal.sub, principal.role, action, current_request_id())
 
 
 # --- lists and counts ---------------------------------------------------------------------

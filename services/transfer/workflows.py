@@ -3,7 +3,8 @@
 Activities are called by name so that this module never imports their SQLAlchemy code.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the sandbox re-runs this module for every workflow run,
+# and `workflow.defn` resolves each handler's hints; real annotations spare evaluating strings.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     import services.transfer.domain as domain
     import services.transfer.search_attributes as search_attributes
     from services.transfer.messages import (
+        AuditItem,
         CancelRequest,
         DecisionRequest,
         EventItem,
@@ -264,6 +266,7 @@ class TransferWorkflow:
                 timeline=[TimelineItem("cancel", action.actor, stage, reason=action.reason)],
                 label="cancel",
                 finished=True,
+                audit=action.audit,
             )
         else:
             await self._complete(action)
@@ -289,14 +292,21 @@ class TransferWorkflow:
                 {"rejected_stage": stage, "reason": decision.reason or "", "actor": decision.actor},
             )
             await self._record(
-                status, events=[decided, rejected], timeline=[entry], label="reject", finished=True
+                status,
+                events=[decided, rejected],
+                timeline=[entry],
+                label="reject",
+                finished=True,
+                audit=decision.audit,
             )
         elif decision.decision == "return":
             returned = EventItem(
                 events.RETURNED,
                 {"returned_stage": stage, "reason": decision.reason or "", "actor": decision.actor},
             )
-            await self._record(status, events=[decided, returned], timeline=[entry], label="return")
+            await self._record(
+                status, events=[decided, returned], timeline=[entry], label="return", audit=decision.audit
+            )
         elif status == domain.LETTER_ISSUED:
             await self._record(
                 status,
@@ -304,9 +314,12 @@ class TransferWorkflow:
                 timeline=[entry, self._letter_entry()],
                 letter=self._letter(),
                 label="letter",
+                audit=decision.audit,
             )
         else:
-            await self._record(status, events=[decided], timeline=[entry], label=f"approve-{stage}")
+            await self._record(
+                status, events=[decided], timeline=[entry], label=f"approve-{stage}", audit=decision.audit
+            )
 
     def _letter(self) -> LetterRequest:
         valid_until = (workflow.now() + timedelta(seconds=self.plan.letter_validity_seconds)).date()
@@ -342,6 +355,7 @@ class TransferWorkflow:
             timeline=[TimelineItem("resubmit", request.actor, reason=request.reason)],
             label="resubmit",
             plan=request.plan,
+            audit=request.audit,
         )
 
     async def _complete(self, report: ReportRequest) -> None:
@@ -351,6 +365,7 @@ class TransferWorkflow:
             events=[EventItem(events.REPORTED_IN, {"actor": report.actor})],
             timeline=[TimelineItem("report", report.actor, org_code=self.plan.to_branch_code)],
             label="report",
+            audit=report.audit,
         )
         move = MoveRequest(self.input.transfer_id, self.input.member_id, self.plan.to_branch_code)
         try:
@@ -398,6 +413,7 @@ class TransferWorkflow:
         finished: bool = False,
         failure_reason: str | None = None,
         receipt: bool = False,
+        audit: AuditItem | None = None,
     ) -> None:
         """Write one transition to the projection and outbox (an idempotent activity)."""
         now = workflow.now()
@@ -428,14 +444,28 @@ class TransferWorkflow:
             finished=finished,
             failure_reason=failure_reason,
             receipt=receipt,
+            audit=audit,
         )
-        await workflow.execute_activity(
-            "record_step",
-            step,
-            start_to_close_timeout=PROJECTION_TIMEOUT,
-            retry_policy=PROJECTION_RETRY,
-            result_type=bool,
-        )
+        # Added after v1: the projection write is a local activity. It takes milliseconds and is
+        # idempotent by step key, so it runs inside the workflow task that decided it: no
+        # schedule/start/complete round trip through the server for every step, and a decision's
+        # update completes in the same task. Runs begun before the patch keep normal activities.
+        if workflow.patched("record-step-local"):
+            await workflow.execute_local_activity(
+                "record_step",
+                step,
+                start_to_close_timeout=PROJECTION_TIMEOUT,
+                retry_policy=PROJECTION_RETRY,
+                result_type=bool,
+            )
+        else:
+            await workflow.execute_activity(
+                "record_step",
+                step,
+                start_to_close_timeout=PROJECTION_TIMEOUT,
+                retry_policy=PROJECTION_RETRY,
+                result_type=bool,
+            )
         workflow.upsert_search_attributes(
             [
                 search_attributes.TRANSFER_STATUS.value_set(status),

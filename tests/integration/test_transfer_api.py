@@ -32,7 +32,7 @@ from shared.settings import Settings
 from tests.support.builders import member_body, unique_code
 from tests.support.infra import temporal_binary
 from tests.support.tokens import ADMIN, bearer
-from tests.workflows.transfer_support import insert_projection, path_of, route_for
+from tests.workflows.transfer_support import audits_of, insert_projection, path_of, route_for
 
 
 @pytest.fixture(scope="module")
@@ -308,6 +308,32 @@ def test_each_org_sees_the_transfer_in_the_box_of_its_step(live, registration_ur
     reported = live.post(f"/api/v1/transfers/{transfer_id}/report", json={}, headers=member)
     assert reported.status_code == 200 and reported.get_json()["status"] == "completed"
     assert seen() == {"sending": {"done"}, "township": {"done"}, "receiving": {"done"}}
+
+
+def test_each_applied_action_is_audited_with_its_request_and_a_refused_one_is_not(
+    live, registration_url, tree, migrated
+):
+    transfer_id, member_id = apply_for(live, registration_url, tree["B1"], tree["B2"])
+    sending = {**bearer("branch_secretary", tree["B1"], "sec-b1"), "X-Request-ID": "req-sending"}
+    outsider = {**bearer("branch_secretary", tree["B3"], "sec-b3"), "X-Request-ID": "req-outsider"}
+    township = {**bearer("township_officer", tree["T1"], "off-t1"), "X-Request-ID": "req-township"}
+    refused = live.post(
+        f"/api/v1/transfers/{transfer_id}/decisions", json={"decision": "approve"}, headers=outsider
+    )
+    assert refused.status_code == 403
+    assert decide(live, transfer_id, sending) == "pending_township"
+    # The sending branch's stage is done: its second approval is a 409, and not audited.
+    again = live.post(
+        f"/api/v1/transfers/{transfer_id}/decisions", json={"decision": "approve"}, headers=sending
+    )
+    assert again.status_code == 409
+    assert decide(live, transfer_id, township, "return") == "returned"
+    applied, *decided = audits_of(migrated("transfer"), transfer_id)
+    assert applied[:3] == (member_id, "member", "apply") and applied[3]  # a request id given by the API
+    assert decided == [
+        ("sec-b1", "branch_secretary", "decide:approve", "req-sending"),
+        ("off-t1", "township_officer", "decide:return", "req-township"),
+    ]
 
 
 def test_a_resubmit_puts_the_later_stages_ahead_again(live, registration_url, tree):

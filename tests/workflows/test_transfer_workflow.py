@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 
 from services.transfer import domain
 from services.transfer.messages import (
+    AuditItem,
     CancelRequest,
     DecisionRequest,
     Reissue,
@@ -22,6 +23,7 @@ from services.transfer.messages import (
 from services.transfer.workflows import TransferWorkflow
 from tests.workflows.transfer_support import (
     RegistrationDouble,
+    audits_of,
     events_of,
     projection,
     start_transfer,
@@ -41,10 +43,16 @@ def settings(settings_for):
     return settings_for("transfer")
 
 
-async def approve_all(handle, plan) -> None:
+async def approve_all(handle, plan, audited: bool = False) -> None:
     for stage in plan.chain:
+        who = (
+            AuditItem(f"actor-{stage}", "branch_secretary", "decide:approve", f"req-{stage}")
+            if audited
+            else None
+        )
         view = await handle.execute_update(
-            TransferWorkflow.decide, DecisionRequest("approve", f"actor-{stage}", expected_stage=stage)
+            TransferWorkflow.decide,
+            DecisionRequest("approve", f"actor-{stage}", expected_stage=stage, audit=who),
         )
     assert view.status == domain.LETTER_ISSUED
 
@@ -62,12 +70,13 @@ async def test_approve_all_the_way_then_report_in_completes(
         if route != "same_county":
             expected_chain.insert(2, "county")
         assert plan.chain == expected_chain
-        await approve_all(handle, plan)
+        await approve_all(handle, plan, audited=True)
         letter_row, _ = projection(database, transfer_id)
         assert letter_row.letter_number and letter_row.letter_number.startswith(plan.letter_county + "-")
         validity = settings.letter_validity[route]
         assert letter_row.letter_valid_until - letter_row.letter_issued_on == timedelta(days=validity.days)
-        view = await handle.execute_update(TransferWorkflow.report, ReportRequest(member_id))
+        reporter = AuditItem(member_id, "member", "report", "req-report")
+        view = await handle.execute_update(TransferWorkflow.report, ReportRequest(member_id, reporter))
         assert view.status == domain.COMPLETED
         assert await handle.result() == domain.COMPLETED
     assert registration.moves[transfer_id] == 1
@@ -82,6 +91,11 @@ async def test_approve_all_the_way_then_report_in_completes(
     types = events_of(database, transfer_id)
     assert types.count("transfer.stage_decided.v1") == len(plan.chain)
     assert types[-3:] == ["transfer.letter_issued.v1", "transfer.reported_in.v1", "transfer.completed.v1"]
+    # Each applied action is audited by the step that applied it, with who asked and their request.
+    assert audits_of(database, transfer_id) == [
+        *[(f"actor-{stage}", "branch_secretary", "decide:approve", f"req-{stage}") for stage in plan.chain],
+        (member_id, "member", "report", "req-report"),
+    ]
 
 
 @pytest.mark.parametrize("reject_at", [0, 1, 2, 3])

@@ -165,3 +165,16 @@ def events_of(database: Database, transfer_id: str) -> list[str]:
             .order_by(outbox.table.c.seq)
         ).all()
         return [row[0] for row in rows]
+
+
+def audits_of(database: Database, transfer_id: str) -> list[tuple[str, str, str, str | None]]:
+    """(actor, role, action, request id) of the audit rows about a transfer, in order written."""
+    from services.transfer.models import audit_log
+
+    with database.reader() as session:
+        rows = session.execute(
+            select(audit_log.c.actor, audit_log.c.actor_role, audit_log.c.action, audit_log.c.request_id)
+            .where(audit_log.c.object_type == "transfer", audit_log.c.object_id == transfer_id)
+            .order_by(audit_log.c.at, audit_log.c.id)
+        ).all()
+        return [tuple(row) for row in rows]
