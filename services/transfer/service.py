@@ -345,12 +345,30 @@ def _start_run(deps: TransferDeps, workflow_input: TransferInput, status: str, s
     deps.temporal.call(start, timeout=15.0)
 
 
+def _workflow_started(deps: TransferDeps, transfer_id: str) -> bool:
+    """Does `transfer-<id>` exist? A start whose answer was lost (a timeout) may have succeeded."""
+
+    async def describe(client: Client) -> object:
+        return await client.get_workflow_handle(f"transfer-{transfer_id}").describe()
+
+    try:
+        deps.temporal.call(describe, timeout=10.0)
+        return True
+    except Exception:  # not found, or Temporal still unreachable: the start cannot be confirmed
+        return False
+
+
 def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: str | None) -> None:
     try:
         _start_run(
             deps, _workflow_input(deps, transfer, plan, dues), transfer.status, transfer.current_stage_org
         )
     except Exception as error:
+        if _workflow_started(deps, transfer.id):
+            # The process runs: failing the projection now would free the member for a second
+            # transfer while this one goes on.
+            log.warning("the start of transfer %s was not confirmed, but its workflow runs", transfer.id)
+            return
         log.exception("could not start the workflow of transfer %s", transfer.id)
         # Never leave a projection with no process behind it: end it visibly and free the member.
         reason = f"the transfer process could not be started: {type(error).__name__}"

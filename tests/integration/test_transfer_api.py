@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from services.transfer.activities import next_letter_sequence
 from services.transfer.app import create_app
 from services.transfer.service import build_plan
 from services.transfer.worker import build_worker
+from shared.errors import Unavailable
 from shared.settings import Settings
 from tests.support.builders import member_body, unique_code
 from tests.support.infra import temporal_binary
@@ -334,6 +336,62 @@ def test_each_applied_action_is_audited_with_its_request_and_a_refused_one_is_no
         ("sec-b1", "branch_secretary", "decide:approve", "req-sending"),
         ("off-t1", "township_officer", "decide:return", "req-township"),
     ]
+
+
+class FirstTemporalCallFails:
+    """Wraps the API's Temporal gateway: its first call fails, after reaching the server or not."""
+
+    def __init__(self, gateway: Any, reaches_server: bool) -> None:
+        self.gateway = gateway
+        self.reaches_server = reaches_server
+        self.failed = False
+
+    def call(self, operation: Any, timeout: float = 30.0) -> Any:
+        if not self.failed:
+            self.failed = True
+            if self.reaches_server:  # the start happens; only its answer is lost
+                self.gateway.call(operation, timeout)
+            raise Unavailable("Temporal did not answer in time")
+        return self.gateway.call(operation, timeout)
+
+
+@contextmanager
+def first_temporal_call_fails(live: FlaskClient, reaches_server: bool) -> Iterator[None]:
+    deps = live.application.extensions["nuanliu"].extras["transfer"]
+    gateway = deps.temporal
+    deps.temporal = FirstTemporalCallFails(gateway, reaches_server)
+    try:
+        yield
+    finally:
+        deps.temporal = gateway
+
+
+def test_a_start_whose_answer_is_lost_still_runs_the_transfer(live, registration_url, tree):
+    member_id = new_member(registration_url, tree["B1"])
+    member = bearer("member", tree["B1"], member_id)
+    body = {"member_id": member_id, "to_branch_code": tree["B2"], "reason": "工作调动"}
+    with first_temporal_call_fails(live, reaches_server=True):
+        applied = live.post("/api/v1/transfers", json=body, headers=member)
+    assert applied.status_code == 201, applied.get_json()
+    transfer_id = applied.get_json()["id"]
+    assert applied.get_json()["status"] == "pending_sending_branch"
+    # The process is alive, and it still holds the member's one open transfer.
+    assert decide(live, transfer_id, bearer("branch_secretary", tree["B1"])) == "pending_township"
+    again = live.post("/api/v1/transfers", json=body, headers=member)
+    assert again.status_code == 409, again.get_json()
+
+
+def test_a_start_that_fails_ends_the_transfer_visibly_and_frees_the_member(live, registration_url, tree):
+    member_id = new_member(registration_url, tree["B1"])
+    member = bearer("member", tree["B1"], member_id)
+    body = {"member_id": member_id, "to_branch_code": tree["B2"], "reason": "工作调动"}
+    with first_temporal_call_fails(live, reaches_server=False):
+        refused = live.post("/api/v1/transfers", json=body, headers=member)
+    assert refused.status_code == 503, refused.get_json()
+    mine = live.get("/api/v1/transfers?box=done&limit=200", headers=member).get_json()["items"]
+    assert [(item["status"], bool(item["failure_reason"])) for item in mine] == [("failed", True)]
+    retried = live.post("/api/v1/transfers", json=body, headers=member)
+    assert retried.status_code == 201, retried.get_json()
 
 
 def test_a_resubmit_puts_the_later_stages_ahead_again(live, registration_url, tree):

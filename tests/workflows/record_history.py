@@ -28,7 +28,9 @@ from tests.workflows.transfer_support import RegistrationDouble, start_transfer,
 
 async def record(target: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        settings = Settings.from_env("transfer", {"TRANSFER_DATABASE_URL": f"sqlite:///{scratch}/transfer.db"})
+        settings = Settings.from_env(
+            "transfer", {"TRANSFER_DATABASE_URL": f"sqlite:///{scratch}/transfer.db"}
+        )
         database = open_database(settings)
         migrate(database, MIGRATIONS)
         env = await WorkflowEnvironment.start_local(
