@@ -45,26 +45,33 @@ def full_stack(stack_env, tmp_path_factory) -> Iterator[Stack]:
     It has databases of its own: its dispatcher and sweeps run all session long and must not take
     deliveries or rows that another module's stack is testing (a shared notify database once let
     this dispatcher try another test's e-mail on the wrong SMTP port first)."""
-    from tests.support.stack import free_port
+    from tests.support.stack import free_port, start_ready
 
     databases = TestDatabases(tmp_path_factory.mktemp("full-db"))
-    temporal_port = free_port()
-    env = {
-        **stack_env,
-        **databases.env(),
-        # Its own prefix again: the slice stack may be running beside it in the same session.
-        "NUANLIU_BROKER_PREFIX": stack_env["NUANLIU_BROKER_PREFIX"] + "full.",
-        "TEMPORAL_PORT": str(temporal_port),
-        "TEMPORAL_UI_PORT": str(free_port()),
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-        "NUANLIU_VAR_DIR": str(tmp_path_factory.mktemp("full-var")),
-    }
-    stack = Stack(tmp_path_factory.mktemp("full-logs"), env)
+    var_dir, log_dir = tmp_path_factory.mktemp("full-var"), tmp_path_factory.mktemp("full-logs")
+
+    def make() -> Stack:
+        temporal_port = free_port()
+        env = {
+            **stack_env,
+            **databases.env(),
+            # Its own prefix again: the slice stack may be running beside it in the same session.
+            "NUANLIU_BROKER_PREFIX": stack_env["NUANLIU_BROKER_PREFIX"] + "full.",
+            "TEMPORAL_PORT": str(temporal_port),
+            "TEMPORAL_UI_PORT": str(free_port()),
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+            "NUANLIU_VAR_DIR": str(var_dir),
+        }
+        return Stack(log_dir, env)
+
+    stack: Stack | None = None
     try:
-        stack.migrate()
-        stack.start(*stack.commands)
-        stack.wait_ready("registration", "transfer", "tasks", "notify", timeout=90)
+        first = make()
+        first.migrate()
+        services = ("registration", "transfer", "tasks", "notify")
+        stack = start_ready(make, tuple(first.commands), services, timeout=90)
         yield stack
     finally:
-        stack.stop()
+        if stack is not None:
+            stack.stop()
         databases.drop()

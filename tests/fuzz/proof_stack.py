@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.infra import AMQP_URL, TestDatabases
-from tests.support.stack import Stack, free_port
+from tests.support.stack import Stack, free_port, start_ready
 
 _stack: Stack | None = None
 _databases: TestDatabases | None = None
@@ -24,26 +24,29 @@ def acquire(request: pytest.FixtureRequest) -> Stack:
         factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
         # Databases of its own: its dispatcher and sweeps must not touch what other suites test.
         databases = TestDatabases(factory.mktemp("proof-db"))
-        temporal_port = free_port()
-        env = {
-            **databases.env(),
-            "AMQP_URL": AMQP_URL,
-            "NUANLIU_BROKER_PREFIX": f"{broker_prefix}proof.",
-            "NUANLIU_VAR_DIR": str(factory.mktemp("proof-var")),
-            "NUANLIU_WEB_WORKERS": "2",
-            "NUANLIU_RELAY_POLL_INTERVAL": "0.05",
-            "TEMPORAL_PORT": str(temporal_port),
-            "TEMPORAL_UI_PORT": str(free_port()),
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-            "NUANLIU_TASK_QUEUE": f"proof-{temporal_port}",
-        }
-        stack = Stack(factory.mktemp("proof-logs"), env)
+        var_dir, log_dir = factory.mktemp("proof-var"), factory.mktemp("proof-logs")
+
+        def make() -> Stack:
+            temporal_port = free_port()
+            env = {
+                **databases.env(),
+                "AMQP_URL": AMQP_URL,
+                "NUANLIU_BROKER_PREFIX": f"{broker_prefix}proof.",
+                "NUANLIU_VAR_DIR": str(var_dir),
+                "NUANLIU_WEB_WORKERS": "2",
+                "NUANLIU_RELAY_POLL_INTERVAL": "0.05",
+                "TEMPORAL_PORT": str(temporal_port),
+                "TEMPORAL_UI_PORT": str(free_port()),
+                "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+                "NUANLIU_TASK_QUEUE": f"proof-{temporal_port}",
+            }
+            return Stack(log_dir, env)
+
         try:
-            stack.migrate()
-            stack.start(*stack.commands)
-            stack.wait_ready(*SERVICES, timeout=120)
+            first = make()
+            first.migrate()
+            stack = start_ready(make, tuple(first.commands), SERVICES, timeout=120)
         except BaseException:
-            stack.stop()
             databases.drop()
             raise
         _stack, _databases = stack, databases

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -107,3 +108,24 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def start_ready(
+    make: Callable[[], Stack], names: tuple[str, ...], services: tuple[str, ...], timeout: float
+) -> Stack:
+    """Start `names` of a stack from `make` and wait for `services`; once more, on the fresh ports
+    of a new `make()`, if a process dies at start-up. A port is free when picked but may be taken
+    before it is bound (the dev server also picks free ports of its own). A real start-up fault
+    dies twice and is raised; the first death is printed, never hidden."""
+    for attempt in (1, 2):
+        stack = make()
+        try:
+            stack.start(*names)
+            stack.wait_ready(*services, timeout=timeout)
+            return stack
+        except RuntimeError as error:
+            stack.stop()
+            if attempt == 2:
+                raise
+            print(f"stack start-up failed, retrying on fresh ports: {error}", file=sys.stderr)
+    raise AssertionError("unreachable")
