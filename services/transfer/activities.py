@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -36,8 +37,9 @@ def echo(text: str) -> str:
     return f"echo: {text}"
 
 
-def event_data(transfer: Transfer) -> dict[str, Any]:
-    """What every transfer event carries (shared/contracts/transfer.py)."""
+def event_data(transfer: Any) -> dict[str, Any]:
+    """What every transfer event carries (shared/contracts/transfer.py), from a projection row
+    (a Transfer, or anything with its column names as attributes)."""
     return {
         "transfer_id": transfer.id,
         "member_id": transfer.member_id,
@@ -60,12 +62,14 @@ def _insert(session: Session) -> Any:
 def claim_step(session: Session, transfer_id: str, step_key: str, at: datetime) -> bool:
     """Record a step as applied; False if it already was. One statement instead of a read then a
     write, and two attempts of one step cannot both pass: the second waits on the first's row."""
-    # RETURNING, not rowcount: the ORM's insert path reports no rowcount on psycopg.
+    steps = AppliedStep.__table__
+    # On the table, not the entity: the ORM's bulk insert path costs more than the statement.
+    # RETURNING, not rowcount: psycopg reports no rowcount for an upsert.
     claimed = session.execute(
-        _insert(session)(AppliedStep)
-        .values(transfer_id=transfer_id, step_key=step_key, applied_at=at)
+        _insert(session)(steps)
         .on_conflict_do_nothing(index_elements=["transfer_id", "step_key"])
-        .returning(AppliedStep.step_key)
+        .returning(steps.c.step_key),
+        {"transfer_id": transfer_id, "step_key": step_key, "applied_at": at},
     ).scalar_one_or_none()
     return claimed is not None
 
@@ -86,37 +90,45 @@ def next_letter_sequence(session: Session, county_code: str, year: int) -> int:
     ).scalar_one()
 
 
-def replace_stages(
-    session: Session, transfer: Transfer, chain: list[str], stage_orgs: dict[str, str]
-) -> None:
+def replace_stages(session: Session, transfer: Any, chain: list[str], stage_orgs: dict[str, str]) -> None:
     """Write the plan's stages, none decided: at application, and again on each resubmit."""
-    session.execute(delete(TransferStage).where(TransferStage.transfer_id == transfer.id))
-    for planned in domain.planned_stages(chain, stage_orgs, transfer.from_path, transfer.to_path):
-        session.add(
-            TransferStage(
-                transfer_id=transfer.id,
-                stage=planned.stage,
-                position=planned.position,
-                org_code=planned.org_code,
-                org_path=planned.org_path,
-                decided_at=None,
-            )
-        )
+    stages = TransferStage.__table__
+    session.execute(delete(stages).where(stages.c.transfer_id == transfer.id))
+    rows = [
+        {
+            "transfer_id": transfer.id,
+            "stage": planned.stage,
+            "position": planned.position,
+            "org_code": planned.org_code,
+            "org_path": planned.org_path,
+            "decided_at": None,
+        }
+        for planned in domain.planned_stages(chain, stage_orgs, transfer.from_path, transfer.to_path)
+    ]
+    if rows:
+        session.execute(stages.insert(), rows)
 
 
-def mark_decided(session: Session, transfer: Transfer, stage: str, org_code: str, at: datetime) -> None:
-    row = session.get(TransferStage, (transfer.id, stage))
-    if row is None:
+def mark_decided(session: Session, transfer: Any, stage: str, org_code: str, at: datetime) -> None:
+    stages = TransferStage.__table__
+    marked = session.execute(
+        update(stages)
+        .where(stages.c.transfer_id == transfer.id, stages.c.stage == stage)
+        .values(decided_at=at)
+    )
+    if marked.rowcount == 0:
         # A projection written without its stages (before migration 0003): record what we know.
-        row = TransferStage(
-            transfer_id=transfer.id,
-            stage=stage,
-            position=domain.STAGES.index(stage) if stage in domain.STAGES else len(domain.STAGES),
-            org_code=org_code,
-            org_path=domain.org_path(org_code, transfer.from_path, transfer.to_path),
+        session.execute(
+            stages.insert(),
+            {
+                "transfer_id": transfer.id,
+                "stage": stage,
+                "position": domain.STAGES.index(stage) if stage in domain.STAGES else len(domain.STAGES),
+                "org_code": org_code,
+                "org_path": domain.org_path(org_code, transfer.from_path, transfer.to_path),
+                "decided_at": at,
+            },
         )
-        session.add(row)
-    row.decided_at = at
 
 
 class TransferActivities:
@@ -128,16 +140,23 @@ class TransferActivities:
 
     @activity.defn(name="record_step")
     def record_step(self, step: StepRecord) -> bool:
-        """Apply one transition to the projection; False if this step was already applied."""
+        """Apply one transition to the projection; False if this step was already applied.
+
+        Plain table statements, not the ORM's unit of work: this runs for every step of every
+        transfer, inside the workflow task that decided it."""
         at = datetime.fromisoformat(step.at)
+        transfers = Transfer.__table__
         with self.database.transaction() as session:
             if not claim_step(session, step.transfer_id, step.step_key, at):
                 return False
-            transfer = session.get(Transfer, step.transfer_id)
-            if transfer is None:  # raising rolls the claim back
+            row = session.execute(select(transfers).where(transfers.c.id == step.transfer_id)).first()
+            if row is None:  # raising rolls the claim back
                 raise ApplicationError(f"transfer {step.transfer_id} has no projection", non_retryable=True)
-            self._apply(session, transfer, step, at)
-            session.flush()
+            transfer = SimpleNamespace(**row._asdict())
+            changes = self._changes(session, transfer, step, at)
+            vars(transfer).update(changes)
+            session.execute(update(transfers).where(transfers.c.id == transfer.id).values(**changes))
+            self._stages_and_timeline(session, transfer, step, at)
             for event in step.events:
                 data = {**event_data(transfer), **event.extra}
                 if event.type in LETTER_EVENTS:
@@ -162,50 +181,66 @@ class TransferActivities:
                 )
             return True
 
-    def _apply(self, session: Session, transfer: Transfer, step: StepRecord, at: datetime) -> None:
-        transfer.status = step.status
-        transfer.current_stage = step.stage
-        transfer.current_stage_org = step.stage_org
-        transfer.due_at = datetime.fromisoformat(step.due_at) if step.due_at else None
-        transfer.overdue = step.overdue
-        transfer.updated_at = at
+    @staticmethod
+    def _changes(session: Session, transfer: Any, step: StepRecord, at: datetime) -> dict[str, Any]:
+        """The projection's new column values for this step."""
+        changes: dict[str, Any] = {
+            "status": step.status,
+            "current_stage": step.stage,
+            "current_stage_org": step.stage_org,
+            "due_at": datetime.fromisoformat(step.due_at) if step.due_at else None,
+            "overdue": step.overdue,
+            "updated_at": at,
+        }
+        to_path = transfer.to_path
         if step.plan is not None:
-            transfer.to_branch_code = step.plan.to_branch_code
-            transfer.route = step.plan.route
-            transfer.to_path = step.plan.to_path or transfer.to_path
-            replace_stages(session, transfer, step.plan.chain, step.plan.stage_orgs)
-        transfer.current_stage_path = (
-            domain.org_path(step.stage_org, transfer.from_path, transfer.to_path) if step.stage_org else None
+            to_path = step.plan.to_path or transfer.to_path
+            changes.update(to_branch_code=step.plan.to_branch_code, route=step.plan.route, to_path=to_path)
+        changes["current_stage_path"] = (
+            domain.org_path(step.stage_org, transfer.from_path, to_path) if step.stage_org else None
         )
         if step.letter is not None:
             sequence = next_letter_sequence(session, step.letter.county_code, at.year)
-            transfer.letter_number = domain.letter_number(step.letter.county_code, at.year, sequence)
-            transfer.letter_issued_on = at.date()
-            transfer.letter_valid_until = date.fromisoformat(step.letter.valid_until)
-            transfer.letter_dues_paid_through = step.letter.dues_paid_through
+            changes.update(
+                letter_number=domain.letter_number(step.letter.county_code, at.year, sequence),
+                letter_issued_on=at.date(),
+                letter_valid_until=date.fromisoformat(step.letter.valid_until),
+                letter_dues_paid_through=step.letter.dues_paid_through,
+            )
         if step.failure_reason is not None:
-            transfer.failure_reason = step.failure_reason
+            changes["failure_reason"] = step.failure_reason
         if step.receipt:
-            transfer.receipt_at = at
+            changes["receipt_at"] = at
         if step.finished:
-            transfer.finished_at = at
-            transfer.open_member_id = None  # the member may apply again
+            changes.update(finished_at=at, open_member_id=None)  # the member may apply again
+        return changes
+
+    @staticmethod
+    def _stages_and_timeline(session: Session, transfer: Any, step: StepRecord, at: datetime) -> None:
+        """`transfer` already carries this step's changes."""
+        stages = TransferStage.__table__
+        if step.plan is not None:
+            replace_stages(session, transfer, step.plan.chain, step.plan.stage_orgs)
+        if step.finished:
             # Only open transfers are pending or coming: keep the stage table that small.
-            session.execute(delete(TransferStage).where(TransferStage.transfer_id == transfer.id))
+            session.execute(delete(stages).where(stages.c.transfer_id == transfer.id))
+        entries = []
         for item in step.timeline:
             if not step.finished and item.action in domain.DECISIONS and item.stage and item.org_code:
                 mark_decided(session, transfer, item.stage, item.org_code, at)
-            session.add(
-                TimelineEntry(
-                    transfer_id=transfer.id,
-                    at=at,
-                    stage=item.stage,
-                    org_code=item.org_code,
-                    actor=item.actor,
-                    action=item.action,
-                    reason=item.reason,
-                )
+            entries.append(
+                {
+                    "transfer_id": transfer.id,
+                    "at": at,
+                    "stage": item.stage,
+                    "org_code": item.org_code,
+                    "actor": item.actor,
+                    "action": item.action,
+                    "reason": item.reason,
+                }
             )
+        if entries:
+            session.execute(TimelineEntry.__table__.insert(), entries)
 
     @activity.defn(name="move_relationship")
     def move_relationship(self, move: MoveRequest) -> str:
