@@ -1,16 +1,19 @@
 """Completed transfers per second over HTTP, against a minimal workflow on the same Temporal server.
 
-Run: .venv/bin/python -m bench.transfer_throughput [--transfers 40] [--concurrency 10] [--no-wal-compare]
+Run: .venv/bin/python -m bench.transfer_throughput [--transfers 40] [--rounds 4] [--concurrency 10]
+[--web-workers 2] [--no-wal-compare]
 
 The baseline workflow has the same shape as a transfer (5 updates: 4 approvals and a report-in;
 7 activities: one per approval, then report, move and completion) but no HTTP, no database
-and no registration. It runs on the same dev server in the same run. Then the dev server is
-restarted without `--sqlite-pragma journal_mode=wal` to show what the pragma is worth.
+and no registration. It runs on the same dev server in the same run. A second baseline runs
+the same workflow with its six bookkeeping activities as local activities, as TransferWorkflow
+runs its projection steps, and is reported beside it. Then the dev server is restarted without
+`--sqlite-pragma journal_mode=wal` to show what the pragma is worth.
 
 Like for like: both workflows run in the default sandbox (which re-imports the workflow's module
 for every run), both sides get an untimed warm-up (gunicorn workers still booting, first client
-connections), and the two alternate in rounds (real, baseline, baseline, real, ...) so that
-neither always runs on the fresher server or the quieter minute.
+connections), and the three take turns in rounds, each round starting with the next one, so
+that none always runs on the fresher server or the quieter minute.
 """
 
 from __future__ import annotations
@@ -65,15 +68,22 @@ class MinimalWorkflow:
         self.finished = False
 
     @workflow.run
-    async def run(self) -> int:
+    async def run(self, local_steps: bool = False) -> int:
+        """`local_steps`: the bookkeeping activities (all but the report's middle one, the move)
+        run as local activities, as TransferWorkflow's projection steps do."""
         while not self.finished:
             await workflow.wait_condition(lambda: bool(self.pending))
             name = self.pending.pop(0)
-            count = 3 if name == "report" else 1
-            for _ in range(count):
-                await workflow.execute_activity(
-                    bench_noop, Step(name), start_to_close_timeout=timedelta(seconds=10)
-                )
+            steps = ["step", "move", "step"] if name == "report" else ["step"]
+            for step in steps:
+                if local_steps and step == "step":
+                    await workflow.execute_local_activity(
+                        bench_noop, Step(name), start_to_close_timeout=timedelta(seconds=10)
+                    )
+                else:
+                    await workflow.execute_activity(
+                        bench_noop, Step(name), start_to_close_timeout=timedelta(seconds=10)
+                    )
             self.done += 1
             self.finished = name == "report"
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -100,7 +110,7 @@ def bearer(role: str, org: str, sub: str) -> dict[str, str]:
 
 
 class Processes:
-    def __init__(self, var_dir: Path, wal: bool) -> None:
+    def __init__(self, var_dir: Path, wal: bool, web_workers: int = 2) -> None:
         self.ports = {name: free_port() for name in ("temporal", "registration", "transfer", "ui")}
         self.env = venv_env(
             {
@@ -112,7 +122,7 @@ class Processes:
                 "TRANSFER_PORT": str(self.ports["transfer"]),
                 "NUANLIU_REGISTRATION_URL": f"http://127.0.0.1:{self.ports['registration']}",
                 "NUANLIU_BROKER_PREFIX": f"bench-{uuid.uuid4().hex[:6]}.",
-                "NUANLIU_WEB_WORKERS": "4",
+                "NUANLIU_WEB_WORKERS": str(web_workers),
             }
         )
         commands = read_procfile()
@@ -184,7 +194,8 @@ def setup_orgs(registration: str, count: int) -> tuple[list[tuple[str, str]], di
 
     members: list[tuple[str, str]] = []
     for index in range(count):
-        born = date(1960, 1, 1) + timedelta(days=index * 97 + random.randrange(50))
+        # Born 1955-1995, so every member was of age when joining in 2020, however many are made.
+        born = date(1955, 1, 1) + timedelta(days=(index * 97) % (40 * 365) + random.randrange(50))
         first17 = f"420500{born:%Y%m%d}{random.randrange(1000):03d}"
         body = {
             "name": f"成员{index}",
@@ -251,10 +262,11 @@ class RealPath:
 class Baseline:
     """The minimal workflow on its own worker and task queue, on the same dev server."""
 
-    def __init__(self, client: Client, concurrency: int) -> None:
+    def __init__(self, client: Client, queue: str, concurrency: int, local_steps: bool = False) -> None:
         self.client = client
-        self.queue = f"bench-{uuid.uuid4()}"
+        self.queue = queue
         self.concurrency = concurrency
+        self.local_steps = local_steps
         self.started = 0
 
     async def run(self, count: int) -> tuple[int, float]:
@@ -265,7 +277,10 @@ class Baseline:
         async def one(index: int) -> None:
             async with limit:
                 handle = await self.client.start_workflow(
-                    MinimalWorkflow.run, id=f"bench-{self.queue}-{index}", task_queue=self.queue
+                    MinimalWorkflow.run,
+                    self.local_steps,
+                    id=f"bench-{self.queue}-{int(self.local_steps)}-{index}",
+                    task_queue=self.queue,
                 )
                 for name in ("a1", "a2", "a3", "a4", "report"):
                     await handle.execute_update(MinimalWorkflow.act, name)
@@ -278,36 +293,43 @@ class Baseline:
 
 async def compare(
     processes: Processes, transfers: int, concurrency: int, rounds: int, warmup: int
-) -> tuple[float, float, list[float]]:
-    """Alternate the real path and the baseline in rounds; the real path's HTTP calls run on
-    threads, so the baseline's worker (on this loop) sits idle while they do."""
+) -> tuple[dict[str, float], list[float]]:
+    """Take turns in rounds: the real path, the minimal workflow, and the minimal workflow with
+    local bookkeeping steps (rotating who goes first). The real path's HTTP calls run on threads,
+    so the baselines' worker (on this loop) sits idle while they do. Returns transfers/s by side."""
     real = await asyncio.to_thread(RealPath, processes, warmup + transfers * rounds, concurrency)
     client = await Client.connect(processes.env["TEMPORAL_ADDRESS"])
-    baseline = Baseline(client, concurrency)
-    totals = {"real": [0, 0.0], "baseline": [0, 0.0]}
+    queue = f"bench-{uuid.uuid4()}"
+    sides = {
+        "real": real,
+        "baseline": Baseline(client, queue, concurrency),
+        "baseline_local": Baseline(client, queue, concurrency, local_steps=True),
+    }
+    totals = {side: [0, 0.0] for side in sides}
+
+    async def run(side: str, count: int, timed: bool = True) -> tuple[int, float]:
+        if side == "real":
+            return await asyncio.to_thread(real.run, count, timed)
+        return await sides[side].run(count)  # type: ignore[union-attr]
+
     with ThreadPoolExecutor(max_workers=16) as executor:
         async with Worker(
             client,
-            task_queue=baseline.queue,
+            task_queue=queue,
             workflows=[MinimalWorkflow],
             activities=[bench_noop],
             activity_executor=executor,
         ):
-            if warmup:
-                await asyncio.to_thread(real.run, warmup, False)
-                await baseline.run(warmup)
+            for side in sides:
+                if warmup:
+                    await run(side, warmup, timed=False)
+            names = list(sides)
             for index in range(rounds):
-                order = ("real", "baseline") if index % 2 == 0 else ("baseline", "real")
-                for side in order:
-                    if side == "real":
-                        count, seconds = await asyncio.to_thread(real.run, transfers)
-                    else:
-                        count, seconds = await baseline.run(transfers)
+                for side in names[index % 3 :] + names[: index % 3]:
+                    count, seconds = await run(side, transfers)
                     totals[side][0] += count
                     totals[side][1] += seconds
-    rate = totals["real"][0] / totals["real"][1]
-    baseline_rate = totals["baseline"][0] / totals["baseline"][1]
-    return rate, baseline_rate, real.latencies
+    return {side: count / seconds for side, (count, seconds) in totals.items()}, real.latencies
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -316,10 +338,10 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def measure(
-    wal: bool, transfers: int, concurrency: int, rounds: int, warmup: int
-) -> tuple[float, float, list[float]]:
+    wal: bool, transfers: int, concurrency: int, rounds: int, warmup: int, web_workers: int
+) -> tuple[dict[str, float], list[float]]:
     with tempfile.TemporaryDirectory(prefix="nuanliu-bench-") as var_dir:
-        processes = Processes(Path(var_dir), wal)
+        processes = Processes(Path(var_dir), wal, web_workers)
         try:
             processes.start()
             return asyncio.run(compare(processes, transfers, concurrency, rounds, warmup))
@@ -331,22 +353,36 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--transfers", type=int, default=40, help="per round and side")
     parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating real/baseline rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating real/baseline rounds")
+    parser.add_argument(
+        "--web-workers", type=int, default=2, help="gunicorn workers per API (2: what `make run` runs)"
+    )
     parser.add_argument("--warmup", type=int, default=8, help="untimed transfers per side first")
     parser.add_argument("--no-wal-compare", action="store_true")
     args = parser.parse_args()
     _ = search_attributes  # the Procfile's temporal line registers them
     for wal in (True,) if args.no_wal_compare else (True, False):
-        rate, baseline, latencies = measure(wal, args.transfers, args.concurrency, args.rounds, args.warmup)
+        rates, latencies = measure(
+            wal, args.transfers, args.concurrency, args.rounds, args.warmup, args.web_workers
+        )
+        rate, baseline, baseline_local = rates["real"], rates["baseline"], rates["baseline_local"]
         label = "journal_mode=wal" if wal else "no wal pragma"
         print(
             f"[{label}] {args.transfers} transfers x {args.rounds} rounds per side,"
-            f" {args.concurrency} in flight"
+            f" {args.concurrency} in flight, {args.web_workers} gunicorn workers per API"
         )
         print(f"  transfers completed over HTTP: {rate:.2f}/s")
         print(f"  minimal workflow baseline:     {baseline:.2f}/s (same updates and activities, same server)")
         print(f"  ratio: {rate / baseline:.2f} (target >= 0.7)")
+        print(f"  minimal workflow, local steps: {baseline_local:.2f}/s   ratio {rate / baseline_local:.2f}")
         emit(f"transfers completed over HTTP ({label})", rate, "transfers/s", "minimal workflow", baseline)
+        emit(
+            f"transfers completed over HTTP vs local-step baseline ({label})",
+            rate,
+            "transfers/s",
+            "minimal workflow with local steps",
+            baseline_local,
+        )
         print(
             f"  decision latency over HTTP: p50 {statistics.median(latencies) * 1000:.0f} ms,"
             f" p99 {percentile(latencies, 0.99) * 1000:.0f} ms (n={len(latencies)})"

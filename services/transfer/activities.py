@@ -200,10 +200,11 @@ class TransferActivities:
             domain.org_path(step.stage_org, transfer.from_path, to_path) if step.stage_org else None
         )
         if step.letter is not None:
-            sequence = next_letter_sequence(session, step.letter.county_code, at.year)
+            issued_on = domain.local_date(at)
+            sequence = next_letter_sequence(session, step.letter.county_code, issued_on.year)
             changes.update(
-                letter_number=domain.letter_number(step.letter.county_code, at.year, sequence),
-                letter_issued_on=at.date(),
+                letter_number=domain.letter_number(step.letter.county_code, issued_on.year, sequence),
+                letter_issued_on=issued_on,
                 letter_valid_until=date.fromisoformat(step.letter.valid_until),
                 letter_dues_paid_through=step.letter.dues_paid_through,
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 
 from shared.errors import Conflict, InvalidInput
 
@@ -149,6 +150,16 @@ def planned_stages(
 def letter_county(sending: RouteSide) -> str:
     """The county committee that numbers the letter (the nearest level above the township)."""
     return sending.county or sending.city or sending.province or sending.township or sending.branch
+
+
+# Letters are dated as the offices that issue them date things: China Standard Time, which has
+# no daylight saving, so a fixed offset needs no time-zone database (and stays deterministic).
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
+
+
+def local_date(at: datetime) -> date:
+    """The calendar date in China at instant `at`: 00:30 in Beijing is already the next day."""
+    return at.astimezone(CHINA_TIME).date()
 
 
 def letter_number(county_code: str, year: int, sequence: int) -> str:

@@ -322,7 +322,7 @@ class TransferWorkflow:
             )
 
     def _letter(self) -> LetterRequest:
-        valid_until = (workflow.now() + timedelta(seconds=self.plan.letter_validity_seconds)).date()
+        valid_until = domain.local_date(workflow.now() + timedelta(seconds=self.plan.letter_validity_seconds))
         return LetterRequest(self.plan.letter_county, valid_until.isoformat(), self.dues_paid_through)
 
     def _letter_entry(self) -> TimelineItem:

@@ -48,6 +48,13 @@ def test_letter_number_is_per_county_and_year():
     assert domain.letter_number("CO-LICHUAN", 2026, 42) == "CO-LICHUAN-2026-000042"
 
 
+def test_letters_are_dated_in_china_time():
+    from datetime import UTC, date, datetime
+
+    assert domain.local_date(datetime(2026, 12, 31, 15, 59, tzinfo=UTC)) == date(2026, 12, 31)
+    assert domain.local_date(datetime(2026, 12, 31, 16, 30, tzinfo=UTC)) == date(2027, 1, 1)
+
+
 def test_receiving_branch_must_differ_and_reasons_are_required():
     with pytest.raises(InvalidInput) as same:
         domain.check_new_transfer("BR-A", "BR-A")

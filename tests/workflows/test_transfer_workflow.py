@@ -390,3 +390,26 @@ async def test_record_step_is_idempotent(database, settings):
     _, timeline = projection(database, transfer_id)
     assert len(timeline) == 1
     assert events_of(database, transfer_id) == ["transfer.stage_decided.v1"]
+
+
+async def test_a_letter_issued_after_midnight_in_beijing_is_dated_and_numbered_there(database, settings):
+    """16:30 UTC on New Year's Eve is 00:30 on 1 January in Beijing: the letter is of the new year."""
+    from services.transfer.activities import TransferActivities
+    from services.transfer.messages import LetterRequest, StepRecord
+    from services.transfer.service import build_plan
+    from tests.workflows.transfer_support import insert_projection, path_of, route_for
+
+    route = route_for("cross_county")
+    plan = build_plan(settings, route, path_of(route.receiving))
+    transfer_id, _ = insert_projection(database, route, plan)
+    step = StepRecord(
+        transfer_id,
+        "0004-letter",
+        "2026-12-31T16:30:00+00:00",
+        domain.LETTER_ISSUED,
+        letter=LetterRequest(plan.letter_county, "2027-03-31", "2026-12"),
+    )
+    assert TransferActivities(database, RegistrationDouble()).record_step(step) is True
+    row, _ = projection(database, transfer_id)
+    assert row.letter_issued_on.isoformat() == "2027-01-01"
+    assert row.letter_number.startswith(f"{plan.letter_county}-2027-")
