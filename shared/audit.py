@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, MetaData, String, Table, Text
+from typing import Any
+
+from sqlalchemy import Column, Index, Insert, MetaData, String, Table, Text
 from sqlalchemy.orm import Session
 
 from shared.auth import Principal
@@ -24,6 +26,21 @@ def audit_table(metadata: MetaData) -> Table:
         Column("request_id", String(64), nullable=True),
         Column("detail", Text, nullable=True),
         Index("ix_audit_object", "object_type", "object_id"),
+    )
+
+
+def entry(
+    table: Table,
+    actor: Principal,
+    action: str,
+    object_type: str,
+    object_id: str,
+    detail: str | None = None,
+) -> Insert:
+    """The INSERT that `record` runs, to run together with a use case's others
+    (shared.db.insert_together)."""
+    return table.insert().values(
+        _row(actor.sub, actor.role, action, object_type, object_id, current_request_id(), detail)
     )
 
 
@@ -54,16 +71,27 @@ def write(
     """Audit an action on behalf of a caller named explicitly (e.g. by a worker applying it)."""
     # Values as parameters, not .values(): the statement then compiles once per table.
     session.execute(
-        table.insert(),
-        {
-            "id": new_id(),
-            "at": utcnow(),
-            "actor": actor,
-            "actor_role": actor_role,
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "request_id": request_id,
-            "detail": detail,
-        },
+        table.insert(), _row(actor, actor_role, action, object_type, object_id, request_id, detail)
     )
+
+
+def _row(
+    actor: str,
+    actor_role: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    request_id: str | None,
+    detail: str | None,
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "at": utcnow(),
+        "actor": actor,
+        "actor_role": actor_role,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "request_id": request_id,
+        "detail": detail,
+    }

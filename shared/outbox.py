@@ -21,6 +21,7 @@ from sqlalchemy import (
     Column,
     Identity,
     Index,
+    Insert,
     Integer,
     MetaData,
     String,
@@ -76,18 +77,25 @@ class Outbox:
 
     def add(self, session: Session, event_type: str, subject: str, data: dict[str, Any]) -> Envelope:
         envelope = make_envelope(event_type, self.service, subject, data, current_correlation_id())
-        session.execute(
-            self._insert,
-            {
-                "event_id": envelope.id,
-                "event_type": envelope.type,
-                "subject": subject,
-                "body": envelope.to_json().decode(),
-                "created_at": envelope.time,
-                "attempts": 0,
-            },
-        )
+        session.execute(self._insert, self._row(envelope))
         return envelope
+
+    def insert(self, event_type: str, subject: str, data: dict[str, Any]) -> Insert:
+        """The INSERT that `add` runs, to run together with a use case's others
+        (shared.db.insert_together), still inside its transaction."""
+        envelope = make_envelope(event_type, self.service, subject, data, current_correlation_id())
+        return self.table.insert().values(self._row(envelope))
+
+    @staticmethod
+    def _row(envelope: Envelope) -> dict[str, Any]:
+        return {
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "subject": envelope.subject,
+            "body": envelope.to_json().decode(),
+            "created_at": envelope.time,
+            "attempts": 0,
+        }
 
     def add_many(
         self, session: Session, event_type: str, events: list[tuple[str, dict[str, Any]]]
@@ -98,20 +106,7 @@ class Outbox:
             make_envelope(event_type, self.service, subject, data, correlation_id) for subject, data in events
         ]
         if envelopes:
-            session.execute(
-                self._insert,
-                [
-                    {
-                        "event_id": envelope.id,
-                        "event_type": envelope.type,
-                        "subject": envelope.subject,
-                        "body": envelope.to_json().decode(),
-                        "created_at": envelope.time,
-                        "attempts": 0,
-                    }
-                    for envelope in envelopes
-                ],
-            )
+            session.execute(self._insert, [self._row(envelope) for envelope in envelopes])
         return envelopes
 
     def pending_count(self, session: Session) -> int:

@@ -30,7 +30,7 @@ from services.tasks.models import (
 from shared import audit
 from shared.auth import Principal
 from shared.contracts import tasks as events
-from shared.db import Database, new_id, utcnow
+from shared.db import Database, insert_together, new_id, utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from shared.orgs import OrgDirectory, OrgInfo, ServiceClient
 from shared.pagination import decode_cursor, encode_cursor
@@ -430,41 +430,43 @@ def _add_claimant(
         if not _visible(task, branch):  # type: ignore[arg-type]
             raise Forbidden(_not_open_message(member_id, assigned_by))  # rolls the increment back
         claimed_at = utcnow()
-        # The claim row before the lead: a repeat claim by the lead also finds its own id in
-        # lead_member_id, and must be refused as a repeat, not counted (or capped) as a new lead.
+        becomes_lead = task.lead_member_id == member_id
+        claim = Claim.__table__.insert().values(
+            id=new_id(),
+            task_id=task_id,
+            member_id=member_id,
+            branch_code=branch.code,
+            branch_path=domain.scope_prefix(branch.path),
+            commitment=commitment,
+            assigned_by=assigned_by,
+            claimed_at=claimed_at,
+        )
+        event = outbox.insert(
+            events.TASK_CLAIMED,
+            task_id,
+            {
+                "task_id": task_id,
+                **{key: getattr(task, key) for key in ("title", "org_code", "officer_id", "status")},
+                "lead_member_id": task.lead_member_id,
+                "claimant_ids": task.claimant_ids,
+                "member_id": member_id,
+                "lead": becomes_lead,
+                "commitment": commitment,
+                "assigned_by": assigned_by,
+            },
+        )
+        action = "assign" if assigned_by else "claim"
+        # The claim, its event and its audit in one round trip (one statement on PostgreSQL).
         try:
-            session.execute(
-                Claim.__table__.insert(),
-                {
-                    "id": new_id(),
-                    "task_id": task_id,
-                    "member_id": member_id,
-                    "branch_code": branch.code,
-                    "branch_path": domain.scope_prefix(branch.path),
-                    "commitment": commitment,
-                    "assigned_by": assigned_by,
-                    "claimed_at": claimed_at,
-                },
+            insert_together(
+                session, [claim, event, audit.entry(audit_log, principal, action, "task", task_id)]
             )
         except IntegrityError as error:  # the unique (task, member): a second claim by one member
             raise Conflict(f"member {member_id} has already claimed this task") from error
-        becomes_lead = task.lead_member_id == member_id
+        # The lead after the claim row: a repeat claim by the lead also finds its own id in
+        # lead_member_id, and must be refused as a repeat, not counted (or capped) as a new lead.
         if becomes_lead:
             _take_lead(session, member_id, deps.max_led_open_tasks)
-        _emit_data(
-            session,
-            events.TASK_CLAIMED,
-            {
-                key: getattr(task, key)
-                for key in ("title", "org_code", "officer_id", "status", "lead_member_id", "claimant_ids")
-            },
-            task_id,
-            member_id=member_id,
-            lead=becomes_lead,
-            commitment=commitment,
-            assigned_by=assigned_by,
-        )
-        audit.record(session, audit_log, principal, "assign" if assigned_by else "claim", "task", task_id)
         return {
             "task_id": task_id,
             "member_id": member_id,
