@@ -1,6 +1,6 @@
 """Claim throughput of the tasks API on PostgreSQL, against baselines in the same run.
 
-Run: .venv/bin/python -m bench.tasks_claims [--claims 3000] [--rounds 4] [--clients 4] [--threads 16]
+Run: .venv/bin/python -m bench.tasks_claims [--claims 5000] [--rounds 10] [--clients 4] [--threads 16]
 [--workers 4]
 
 A pool of open tasks (capacity 50 each) is claimed by distinct members, round robin, over
@@ -18,6 +18,7 @@ import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,17 +140,22 @@ def alternate_rounds(
     rounds: int,
     clients: int,
     threads: int,
-) -> tuple[dict[str, float], dict[str, Counter[int]]]:
-    """Each load in `rounds` slices, taking turns; a rate is all its requests over all its time."""
+) -> tuple[dict[str, float], dict[str, Counter[int]], dict[str, list[float]]]:
+    """Each load in `rounds` slices, taking turns, each round starting with the next load; a rate
+    is all its requests over all its time. Also the rates of each round, to show the spread."""
     elapsed = dict.fromkeys(loads, 0.0)
     statuses: dict[str, Counter[int]] = {name: Counter() for name in loads}
+    per_round: dict[str, list[float]] = {name: [] for name in loads}
+    names = list(loads)
     for turn in range(rounds):
-        for name, items in loads.items():
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:
+            items = loads[name]
             share = items[turn * len(items) // rounds : (turn + 1) * len(items) // rounds]
             rate, counted = run_load(pool, share, clients, threads)
             elapsed[name] += len(share) / rate
             statuses[name].update(counted)
-    return {name: len(loads[name]) / elapsed[name] for name in loads}, statuses
+            per_round[name].append(rate)
+    return {name: len(loads[name]) / elapsed[name] for name in loads}, statuses, per_round
 
 
 def make_tasks(tasks_url: str, township: str, officer: dict[str, str], count: int) -> list[str]:
@@ -176,11 +182,11 @@ def make_tasks(tasks_url: str, township: str, officer: dict[str, str], count: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--claims", type=int, default=3000)
+    parser.add_argument("--claims", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--threads", type=int, default=16, help="threads per client process")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per API")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per kind of request")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating rounds per kind of request")
     args = parser.parse_args()
     # A SIGTERM (e.g. from `timeout`) must still stop the servers and drop the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -274,7 +280,7 @@ def main() -> None:
             run_load(pool, bare[:400], args.clients, args.threads)
             # The two claims alternate in rounds, so that a slow spell of this shared machine
             # falls on both; each rate is all its claims over all its rounds' time.
-            rates, statuses = alternate_rounds(
+            rates, statuses, per_round = alternate_rounds(
                 pool,
                 {"real": real, "minimal": minimal, "bare": bare},
                 args.rounds,
@@ -299,6 +305,14 @@ def main() -> None:
             f"minimal claim (baseline):  {minimal_rate:8.0f} /s   ratio {real_rate / minimal_rate:.2f} (target >= 0.8)"
         )
         print(f"bare JSON endpoint:        {bare_rate:8.0f} /s   ratio {real_rate / bare_rate:.2f}")
+        # Rounds next to each other in time share the machine's moods: their ratios show the spread.
+        paired = sorted(
+            real / minimal for real, minimal in zip(per_round["real"], per_round["minimal"], strict=True)
+        )
+        print(
+            f"claims / minimal claim per round: min {paired[0]:.2f}, median {statistics.median(paired):.2f},"
+            f" max {paired[-1]:.2f} ({len(paired)} rounds)"
+        )
         emit("task claims (PostgreSQL)", real_rate, "claims/s", "minimal claim", minimal_rate)
         emit("task claims vs bare JSON (PostgreSQL)", real_rate, "req/s", "bare JSON endpoint", bare_rate)
     finally:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Index, Insert, MetaData, String, Table, Text
+from sqlalchemy import Column, Index, MetaData, String, Table, Text
 from sqlalchemy.orm import Session
 
 from shared.auth import Principal
-from shared.db import UTCDateTime, new_id, utcnow
+from shared.db import PendingInsert, UTCDateTime, new_id, utcnow
 from shared.logging import current_request_id
 
 
@@ -29,18 +29,18 @@ def audit_table(metadata: MetaData) -> Table:
     )
 
 
-def entry(
+def pending(
     table: Table,
     actor: Principal,
     action: str,
     object_type: str,
     object_id: str,
     detail: str | None = None,
-) -> Insert:
-    """The INSERT that `record` runs, to run together with a use case's others
+) -> PendingInsert:
+    """The row that `record` writes, for a use case to write together with its others
     (shared.db.insert_together)."""
-    return table.insert().values(
-        _row(actor.sub, actor.role, action, object_type, object_id, current_request_id(), detail)
+    return PendingInsert(
+        table, _row(actor.sub, actor.role, action, object_type, object_id, current_request_id(), detail)
     )
 
 

@@ -11,10 +11,13 @@ import secrets
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import DateTime, Engine, Insert, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, Insert, MetaData, Table, bindparam, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -155,18 +158,48 @@ class Database:
         self.engine.dispose()
 
 
-def insert_together(session: Session, inserts: Sequence[Insert]) -> None:
-    """Run INSERTs whose values are bound in as few round trips as the database allows.
+@dataclass(frozen=True)
+class PendingInsert:
+    """One row for one table, to be written by `insert_together`."""
 
-    On PostgreSQL they are one statement: the first, with the others in its WITH clause (data-
-    modifying CTEs run exactly once, in the same snapshot). Elsewhere they run one by one. Either
-    way a failing constraint fails them all, with the same IntegrityError."""
-    if len(inserts) < 2 or session.get_bind().dialect.name != "postgresql":
-        for insert in inserts:
-            session.execute(insert)
+    table: Table
+    values: dict[str, Any]
+
+
+@lru_cache(maxsize=256)
+def _combined_insert(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
+    """One INSERT for rows of these tables and columns: the first row's, with the others in its
+    WITH clause. Built once per shape with named parameters, so each use only binds values."""
+
+    def insert(index: int, table: Table, columns: tuple[str, ...]) -> Insert:
+        return table.insert().values(
+            {column: bindparam(f"r{index}_{column}", type_=table.c[column].type) for column in columns}
+        )
+
+    (first_table, first_columns), *others = shape
+    ctes = [insert(n, table, columns).cte(f"together_{n}") for n, (table, columns) in enumerate(others, 1)]
+    return insert(0, first_table, first_columns).add_cte(*ctes)
+
+
+def insert_together(session: Session, rows: Sequence[PendingInsert]) -> None:
+    """Write rows of several tables in as few round trips as the database allows.
+
+    On PostgreSQL they are one statement (data-modifying CTEs run exactly once, in the same
+    snapshot); elsewhere one statement per row. Either way a failing constraint fails them all
+    with the same IntegrityError, inside the caller's transaction."""
+    if len(rows) < 2 or session.get_bind().dialect.name != "postgresql":
+        for row in rows:
+            session.execute(row.table.insert(), row.values)
         return
-    first, *others = inserts
-    session.execute(first.add_cte(*(other.cte(f"together_{n}") for n, other in enumerate(others))))
+    statement = _combined_insert(tuple((row.table, tuple(row.values)) for row in rows))
+    session.execute(
+        statement,
+        {
+            f"r{index}_{column}": value
+            for index, row in enumerate(rows)
+            for column, value in row.values.items()
+        },
+    )
 
 
 def ensure_schema(database: Database) -> None:

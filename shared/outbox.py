@@ -21,7 +21,6 @@ from sqlalchemy import (
     Column,
     Identity,
     Index,
-    Insert,
     Integer,
     MetaData,
     String,
@@ -35,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shared.bus import BrokerUnavailable, Publisher
-from shared.db import Database, UTCDateTime, utcnow
+from shared.db import Database, PendingInsert, UTCDateTime, utcnow
 from shared.events import Envelope, make_envelope
 from shared.logging import current_correlation_id
 
@@ -80,11 +79,11 @@ class Outbox:
         session.execute(self._insert, self._row(envelope))
         return envelope
 
-    def insert(self, event_type: str, subject: str, data: dict[str, Any]) -> Insert:
-        """The INSERT that `add` runs, to run together with a use case's others
-        (shared.db.insert_together), still inside its transaction."""
+    def pending(self, event_type: str, subject: str, data: dict[str, Any]) -> PendingInsert:
+        """The row that `add` writes, for a use case to write together with its others
+        (shared.db.insert_together), inside its transaction."""
         envelope = make_envelope(event_type, self.service, subject, data, current_correlation_id())
-        return self.table.insert().values(self._row(envelope))
+        return PendingInsert(self.table, self._row(envelope))
 
     @staticmethod
     def _row(envelope: Envelope) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from services.tasks.models import (
 from shared import audit
 from shared.auth import Principal
 from shared.contracts import tasks as events
-from shared.db import Database, insert_together, new_id, utcnow
+from shared.db import Database, PendingInsert, insert_together, new_id, utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from shared.orgs import OrgDirectory, OrgInfo, ServiceClient
 from shared.pagination import decode_cursor, encode_cursor
@@ -431,17 +431,20 @@ def _add_claimant(
             raise Forbidden(_not_open_message(member_id, assigned_by))  # rolls the increment back
         claimed_at = utcnow()
         becomes_lead = task.lead_member_id == member_id
-        claim = Claim.__table__.insert().values(
-            id=new_id(),
-            task_id=task_id,
-            member_id=member_id,
-            branch_code=branch.code,
-            branch_path=domain.scope_prefix(branch.path),
-            commitment=commitment,
-            assigned_by=assigned_by,
-            claimed_at=claimed_at,
+        claim = PendingInsert(
+            Claim.__table__,
+            {
+                "id": new_id(),
+                "task_id": task_id,
+                "member_id": member_id,
+                "branch_code": branch.code,
+                "branch_path": domain.scope_prefix(branch.path),
+                "commitment": commitment,
+                "assigned_by": assigned_by,
+                "claimed_at": claimed_at,
+            },
         )
-        event = outbox.insert(
+        event = outbox.pending(
             events.TASK_CLAIMED,
             task_id,
             {
@@ -459,7 +462,7 @@ def _add_claimant(
         # The claim, its event and its audit in one round trip (one statement on PostgreSQL).
         try:
             insert_together(
-                session, [claim, event, audit.entry(audit_log, principal, action, "task", task_id)]
+                session, [claim, event, audit.pending(audit_log, principal, action, "task", task_id)]
             )
         except IntegrityError as error:  # the unique (task, member): a second claim by one member
             raise Conflict(f"member {member_id} has already claimed this task") from error

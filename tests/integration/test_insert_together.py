@@ -32,9 +32,9 @@ def test_the_inserts_land_together_or_not_at_all(migrated):
     }
 
     def bundle(audit_row_id: str) -> list:
-        entry = audit.entry(audit_log, WHO, "publish", "task", subject)
-        entry = entry.values(id=audit_row_id)  # a chosen id, so that a second bundle can collide
-        return [outbox.insert("tasks.task_published.v1", subject, data), entry]
+        entry = audit.pending(audit_log, WHO, "publish", "task", subject)
+        entry.values["id"] = audit_row_id  # a chosen id, so that a second bundle can collide
+        return [outbox.pending("tasks.task_published.v1", subject, data), entry]
 
     statements: list[str] = []
     listener = lambda *args: statements.append(args[2])  # noqa: E731 (before_cursor_execute)
