@@ -29,8 +29,9 @@ claims = sa.table(
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tasks") as batch:
-        batch.add_column(sa.Column("claimant_ids", CLAIMANT_IDS, nullable=False, server_default="[]"))
+    # Plain ALTERs, not a batch: SQLite adds and drops a column in place, where a batch may copy
+    # and drop the table that the claims reference.
+    op.add_column("tasks", sa.Column("claimant_ids", CLAIMANT_IDS, nullable=False, server_default="[]"))
     connection = op.get_bind()
     claimants: dict[str, list[str]] = defaultdict(list)
     for task_id, member_id in connection.execute(
