@@ -148,11 +148,14 @@ def _load(session: Session, transfer_id: str) -> Transfer:
 
 def _full_view(database: Database, transfer_id: str) -> dict[str, Any]:
     with database.reader() as session:
-        transfer = _load(session, transfer_id)
-        timeline = session.scalars(
-            select(TimelineEntry).where(TimelineEntry.transfer_id == transfer_id).order_by(TimelineEntry.id)
-        ).all()
-        return transfer_view(transfer, list(timeline))
+        return _view_with_timeline(session, _load(session, transfer_id))
+
+
+def _view_with_timeline(session: Session, transfer: Transfer) -> dict[str, Any]:
+    timeline = session.scalars(
+        select(TimelineEntry).where(TimelineEntry.transfer_id == transfer.id).order_by(TimelineEntry.id)
+    ).all()
+    return transfer_view(transfer, list(timeline))
 
 
 # --- who may do what ----------------------------------------------------------------------
@@ -463,7 +466,7 @@ def get(deps: TransferDeps, principal: Principal, transfer_id: str) -> dict[str,
         transfer = _load(session, transfer_id)
         if not _in_scope(principal, transfer):
             raise Forbidden("this transfer is outside your scope")
-    return _full_view(deps.database, transfer_id)
+        return _view_with_timeline(session, transfer)  # the same snapshot: one read, not two
 
 
 def decide(
