@@ -203,11 +203,7 @@ def _emit(session: Session, event_type: str, task: Task, **extra: Any) -> None:
         "lead_member_id": task.lead_member_id,
         "claimant_ids": list(task.claimant_ids),
     }
-    _emit_data(session, event_type, base, task.id, **extra)
-
-
-def _emit_data(session: Session, event_type: str, base: dict[str, Any], task_id: str, **extra: Any) -> None:
-    outbox.add(session, event_type, task_id, {"task_id": task_id, **base, **extra})
+    outbox.add(session, event_type, task.id, {"task_id": task.id, **base, **extra})
 
 
 def _with_claimant(session: Session, member_id: str) -> Any:

@@ -45,21 +45,18 @@ def full_stack(stack_env, tmp_path_factory) -> Iterator[Stack]:
     It has databases of its own: its dispatcher and sweeps run all session long and must not take
     deliveries or rows that another module's stack is testing (a shared notify database once let
     this dispatcher try another test's e-mail on the wrong SMTP port first)."""
-    from tests.support.stack import free_port, start_ready
+    from tests.support.stack import own_temporal_env, start_ready
 
     databases = TestDatabases(tmp_path_factory.mktemp("full-db"))
     var_dir, log_dir = tmp_path_factory.mktemp("full-var"), tmp_path_factory.mktemp("full-logs")
 
     def make() -> Stack:
-        temporal_port = free_port()
         env = {
             **stack_env,
             **databases.env(),
+            **own_temporal_env(),
             # Its own prefix again: the slice stack may be running beside it in the same session.
             "NUANLIU_BROKER_PREFIX": stack_env["NUANLIU_BROKER_PREFIX"] + "full.",
-            "TEMPORAL_PORT": str(temporal_port),
-            "TEMPORAL_UI_PORT": str(free_port()),
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
             "NUANLIU_VAR_DIR": str(var_dir),
         }
         return Stack(log_dir, env)

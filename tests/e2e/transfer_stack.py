@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.support.builders import id_number, member_body, unique_code
-from tests.support.stack import Stack, free_port
+from tests.support.stack import Stack, own_temporal_env
 from tests.support.tokens import ADMIN
 
 PROCESSES = (
@@ -27,13 +27,10 @@ PROCESSES = (
 
 @pytest.fixture(scope="module", name="transfer_stack")
 def transfer_stack_fixture(stack_env, tmp_path_factory) -> Iterator[Stack]:
-    temporal_port = free_port()
     env = {
         **stack_env,
+        **own_temporal_env(),
         "NUANLIU_BROKER_PREFIX": stack_env["NUANLIU_BROKER_PREFIX"] + "transfer.",
-        "TEMPORAL_PORT": str(temporal_port),
-        "TEMPORAL_UI_PORT": str(free_port()),
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
         "NUANLIU_VAR_DIR": str(tmp_path_factory.mktemp("transfer-var")),
         "NUANLIU_WEB_WORKERS": "2",
     }

@@ -27,7 +27,7 @@ from tests.faults.harness import (
 from tests.faults.proxy import TcpProxy
 from tests.faults.test_transfer_faults import same_county_branches
 from tests.support.infra import AMQP_URL
-from tests.support.stack import free_port
+from tests.support.stack import own_temporal_env
 from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.faults
@@ -55,13 +55,7 @@ def proxied_amqp_url(proxy: TcpProxy) -> str:
 def test_broker_outage_delays_events_but_loses_none(fault_stack, migrated):
     parsed = urlparse(AMQP_URL)
     proxy = TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 5672)
-    temporal_port = free_port()
-    stack = fault_stack(
-        TEMPORAL_PORT=str(temporal_port),
-        TEMPORAL_UI_PORT=str(free_port()),
-        TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
-        NUANLIU_TASK_QUEUE=f"faults-{temporal_port}",
-    )
+    stack = fault_stack(**own_temporal_env("faults"))
     stack.env["NUANLIU_VAR_DIR"] = str(stack.log_dir)
     try:
         stack.start("temporal", "notify-api")

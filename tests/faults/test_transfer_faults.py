@@ -23,7 +23,7 @@ from services.transfer.models import TimelineEntry, Transfer
 from services.transfer.models import outbox as transfer_outbox
 from tests.faults.harness import CONSUMERS, SCENARIO_NUMBERS, FaultStack, create_members, wait_until
 from tests.support.builders import unique_code
-from tests.support.stack import free_port
+from tests.support.stack import own_temporal_env
 from tests.support.tokens import ADMIN, bearer
 
 pytestmark = pytest.mark.faults
@@ -105,17 +105,13 @@ def transfer_stack(faults_env, broker_prefix, tmp_path_factory) -> Iterator[Faul
     """One stack for both scenarios (each restarts what it kills): start-up is paid once."""
     from tests.support.infra import delete_topology
 
-    temporal_port = free_port()
     log_dir = tmp_path_factory.mktemp("faults-logs")
     stack = FaultStack(
         log_dir,
         {
             **faults_env,
             "NUANLIU_BROKER_PREFIX": f"{broker_prefix}faults{next(SCENARIO_NUMBERS)}.",
-            "TEMPORAL_PORT": str(temporal_port),
-            "TEMPORAL_UI_PORT": str(free_port()),
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-            "NUANLIU_TASK_QUEUE": f"faults-{temporal_port}",
+            **own_temporal_env("faults"),
             # Its own temporal.db, kept across the Temporal server's restart.
             "NUANLIU_VAR_DIR": str(log_dir),
         },

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.infra import AMQP_URL, TestDatabases
-from tests.support.stack import Stack, free_port, start_ready
+from tests.support.stack import Stack, own_temporal_env, start_ready
 
 _stack: Stack | None = None
 _databases: TestDatabases | None = None
@@ -27,18 +27,14 @@ def acquire(request: pytest.FixtureRequest) -> Stack:
         var_dir, log_dir = factory.mktemp("proof-var"), factory.mktemp("proof-logs")
 
         def make() -> Stack:
-            temporal_port = free_port()
             env = {
                 **databases.env(),
+                **own_temporal_env("proof"),
                 "AMQP_URL": AMQP_URL,
                 "NUANLIU_BROKER_PREFIX": f"{broker_prefix}proof.",
                 "NUANLIU_VAR_DIR": str(var_dir),
                 "NUANLIU_WEB_WORKERS": "2",
                 "NUANLIU_RELAY_POLL_INTERVAL": "0.05",
-                "TEMPORAL_PORT": str(temporal_port),
-                "TEMPORAL_UI_PORT": str(free_port()),
-                "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-                "NUANLIU_TASK_QUEUE": f"proof-{temporal_port}",
             }
             return Stack(log_dir, env)
 

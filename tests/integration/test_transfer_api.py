@@ -366,10 +366,15 @@ def first_temporal_call_fails(live: FlaskClient, reaches_server: bool) -> Iterat
         deps.temporal = gateway
 
 
-def test_a_start_whose_answer_is_lost_still_runs_the_transfer(live, registration_url, tree):
-    member_id = new_member(registration_url, tree["B1"])
-    member = bearer("member", tree["B1"], member_id)
+def application(registration: str, tree: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """A new member of B1 applying for B2: (their headers, the body)."""
+    member_id = new_member(registration, tree["B1"])
     body = {"member_id": member_id, "to_branch_code": tree["B2"], "reason": "工作调动"}
+    return bearer("member", tree["B1"], member_id), body
+
+
+def test_a_start_whose_answer_is_lost_still_runs_the_transfer(live, registration_url, tree):
+    member, body = application(registration_url, tree)
     with first_temporal_call_fails(live, reaches_server=True):
         applied = live.post("/api/v1/transfers", json=body, headers=member)
     assert applied.status_code == 201, applied.get_json()
@@ -382,9 +387,7 @@ def test_a_start_whose_answer_is_lost_still_runs_the_transfer(live, registration
 
 
 def test_a_start_that_fails_ends_the_transfer_visibly_and_frees_the_member(live, registration_url, tree):
-    member_id = new_member(registration_url, tree["B1"])
-    member = bearer("member", tree["B1"], member_id)
-    body = {"member_id": member_id, "to_branch_code": tree["B2"], "reason": "工作调动"}
+    member, body = application(registration_url, tree)
     with first_temporal_call_fails(live, reaches_server=False):
         refused = live.post("/api/v1/transfers", json=body, headers=member)
     assert refused.status_code == 503, refused.get_json()

@@ -31,6 +31,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def own_temporal_env(task_queue_prefix: str | None = None) -> dict[str, str]:
+    """Ports (and, with a prefix, a task queue) for a stack's own Temporal dev server."""
+    port = free_port()
+    env = {
+        "TEMPORAL_PORT": str(port),
+        "TEMPORAL_UI_PORT": str(free_port()),
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+    }
+    if task_queue_prefix:
+        env["NUANLIU_TASK_QUEUE"] = f"{task_queue_prefix}-{port}"
+    return env
+
+
 class Stack:
     """Some of the Procfile's processes, with their own ports, databases and broker prefix."""
 
