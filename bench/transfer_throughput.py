@@ -23,6 +23,7 @@ import asyncio
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -229,21 +230,30 @@ class RealPath:
         ]
         self.concurrency = concurrency
         self.latencies: list[float] = []
+        self._local = threading.local()
+
+    def http(self) -> requests.Session:
+        """One keep-alive session per client thread, as a browser or the console holds one."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
 
     def one(self, member: tuple[str, str], latencies: list[float]) -> None:
+        http = self.http()
         member_id, branch = member
         me = bearer("member", branch, member_id)
         body = {"member_id": member_id, "to_branch_code": self.receiving["branch"], "reason": "bench"}
-        created = requests.post(f"{self.transfer}/api/v1/transfers", json=body, headers=me, timeout=30)
+        created = http.post(f"{self.transfer}/api/v1/transfers", json=body, headers=me, timeout=30)
         created.raise_for_status()
         url = f"{self.transfer}/api/v1/transfers/{created.json()['id']}"
         for headers in self.holders:
             started = time.perf_counter()
-            requests.post(
+            http.post(
                 f"{url}/decisions", json={"decision": "approve"}, headers=headers, timeout=30
             ).raise_for_status()
             latencies.append(time.perf_counter() - started)
-        reported = requests.post(f"{url}/report", json={}, headers=me, timeout=60)
+        reported = http.post(f"{url}/report", json={}, headers=me, timeout=60)
         reported.raise_for_status()
         assert reported.json()["status"] == "completed", reported.text
 

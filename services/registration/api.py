@@ -96,10 +96,12 @@ class Members(MethodView):
 @members.route("/<string:member_id>")
 class MemberById(MethodView):
     @authenticated()
+    @members.arguments(schemas.MemberReadQuery, location="query")
     @members.response(200, schemas.MemberSchema)
-    def get(self, member_id: str, principal: Principal) -> dict[str, Any]:
-        """One member in full, for the member, their secretary and those above (audited)."""
-        return service.get_member(context().database, principal, member_id)
+    def get(self, query: dict[str, Any], principal: Principal, member_id: str) -> dict[str, Any]:
+        """One member in full, for the member, their secretary and those above (audited);
+        `masked=true` asks for the record with its ID and phone numbers masked (not audited)."""
+        return service.get_member(context().database, principal, member_id, masked=query["masked"])
 
 
 @checkins.route("")

@@ -129,6 +129,13 @@ class RelationshipMoveSchema(Schema):
     transfer_id = fields.String(required=True, validate=validate.Length(min=1, max=80))
 
 
+class MemberReadQuery(Schema):
+    masked = fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: ID and phone numbers masked, for callers that need neither"},
+    )
+
+
 class MemberListQuery(PageQuery):
     branch = fields.String(
         load_default=None, validate=org_code, metadata={"description": "a branch, or any org: its subtree"}

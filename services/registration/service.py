@@ -228,7 +228,20 @@ def _may_read_member(principal: Principal, member: Member) -> bool:
     return acts_for(principal, member.branch_path)
 
 
-def get_member(database: Database, principal: Principal, member_id: str) -> dict[str, Any]:
+def get_member(
+    database: Database, principal: Principal, member_id: str, masked: bool = False
+) -> dict[str, Any]:
+    """A member in full (audited), or masked: other services ask for the record masked when they
+    need only its name, branch and dues, so they never hold personal numbers they do not use."""
+    if masked:
+        with database.reader() as session:
+            member = session.get(Member, member_id)
+            if member is None:
+                raise NotFound(f"member {member_id} does not exist")
+            same_branch = principal.role == "member" and principal.org == member.branch_code
+            if not (_may_read_member(principal, member) or same_branch):
+                raise Forbidden("you may not read this member")
+            return member_view(member, full=False)
     with database.transaction() as session:
         member = session.get(Member, member_id)
         if member is None:

@@ -369,7 +369,8 @@ def assign_member(
     member_id = data["member_id"]
     with deps.database.reader() as session:
         _require_officer(principal, _load(session, task_id), "assign members")
-    response = deps.registration.request("GET", f"/api/v1/members/{member_id}")
+    # Masked: an assignment needs the member's branch, never their ID or phone.
+    response = deps.registration.request("GET", f"/api/v1/members/{member_id}", params={"masked": "true"})
     if response.status_code == 404:
         raise InvalidInput(f"member {member_id} does not exist", field="member_id")
     if response.status_code != 200:

@@ -50,7 +50,8 @@ class Registration:
         return cls(ServiceClient(settings.url_of("registration"), credentials))
 
     def member(self, member_id: str) -> MemberInfo:
-        response = self.client.request("GET", f"/api/v1/members/{member_id}")
+        # Masked: a transfer needs the member's name, branch and dues, never their ID or phone.
+        response = self.client.request("GET", f"/api/v1/members/{member_id}", params={"masked": "true"})
         if response.status_code == 404:
             raise InvalidInput(f"member {member_id} does not exist", field="member_id")
         if response.status_code != 200:

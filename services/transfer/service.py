@@ -324,14 +324,14 @@ def _workflow_input(
 
 def _start_run(deps: TransferDeps, workflow_input: TransferInput, status: str, stage_org: str | None) -> None:
     """Start a run of `transfer-<id>`, with the search attributes of the status it starts in."""
-    attributes = TypedSearchAttributes(
-        [
-            SearchAttributePair(search_attributes.TRANSFER_STATUS, status),
-            SearchAttributePair(search_attributes.SENDING_BRANCH, workflow_input.from_branch_code),
-            SearchAttributePair(search_attributes.RECEIVING_BRANCH, workflow_input.plan.to_branch_code),
-            SearchAttributePair(search_attributes.CURRENT_STAGE_ORG, stage_org or ""),
-        ]
-    )
+    pairs = [
+        SearchAttributePair(search_attributes.TRANSFER_STATUS, status),
+        SearchAttributePair(search_attributes.SENDING_BRANCH, workflow_input.from_branch_code),
+        SearchAttributePair(search_attributes.RECEIVING_BRANCH, workflow_input.plan.to_branch_code),
+    ]
+    if stage_org:  # a letter waiting for the report-in is held by no org: leave the key unset
+        pairs.append(SearchAttributePair(search_attributes.CURRENT_STAGE_ORG, stage_org))
+    attributes = TypedSearchAttributes(pairs)
 
     async def start(client: Client) -> None:
         # The id makes the start idempotent: a retried request finds the running workflow (a

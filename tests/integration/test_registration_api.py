@@ -143,6 +143,31 @@ def test_member_read_scope_masking_and_audit(client, migrated):
     }
 
 
+def test_masked_member_read_keeps_the_scope_and_is_not_audited(client, migrated):
+    codes = org_tree(client, ADMIN)
+    body = member_body(codes["branch"])
+    member = new_member(client, codes["branch"], id_number=body["id_number"], phone=body["phone"])
+    url = f"/api/v1/members/{member['id']}?masked=true"
+    service = bearer("service", "CN", sub="transfer")
+    masked = client.get(url, headers=service)
+    assert masked.status_code == 200, masked.get_json()
+    record = masked.get_json()
+    assert "*" in record["id_number"] and record["id_number"] != body["id_number"]
+    assert record["phone"] == body["phone"][:3] + "****" + body["phone"][-4:]
+    assert (record["name"], record["branch_code"]) == (member["name"], codes["branch"])
+    assert client.get(url, headers=bearer("member", codes["branch"], sub="fellow")).status_code == 200
+    other = org_tree(client, ADMIN)
+    assert client.get(url, headers=bearer("branch_secretary", other["branch"])).status_code == 403
+    assert client.get("/api/v1/members/no-such-member?masked=true", headers=service).status_code == 404
+    bad = client.get(f"/api/v1/members/{member['id']}?masked=perhaps", headers=service)
+    assert bad.status_code == 422 and "masked" in bad.get_json()["errors"]["query"]
+    with migrated("registration").reader() as session:
+        reads = session.scalar(
+            select(func.count()).where(audit_log.c.object_id == member["id"], audit_log.c.action == "read_full")
+        )
+    assert reads == 0
+
+
 def test_member_list_filters_masks_and_pages(client):
     codes = org_tree(client, ADMIN)
     second_branch = client.post(

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from services.tasks import service
+from services.tasks import domain, service
 from services.tasks.app import create_app
 from services.tasks.models import Task, outbox
 from tests.support.tokens import ADMIN, bearer
@@ -29,6 +29,12 @@ def events_of(migrated, task_id: str) -> list[dict]:
             select(outbox.table.c.body).where(outbox.table.c.subject == task_id).order_by(outbox.table.c.seq)
         ).all()
     return [json.loads(body) for body in bodies]
+
+
+def china_today() -> date:
+    from shared.db import utcnow
+
+    return domain.local_today(utcnow())
 
 
 def open_task(client, world: World, **overrides) -> dict:
@@ -459,7 +465,7 @@ def test_quarter_ranking_of_a_subtree(client, fresh_world):
             ).status_code
             == 201
         )
-    quarter = f"{date.today().year}-Q{(date.today().month - 1) // 3 + 1}"
+    quarter = domain.quarter_of(china_today())
     response = client.get(f"/api/v1/points?org={fresh_world.township}", headers=fresh_world.officer)
     assert response.status_code == 200, response.get_json()
     items = response.get_json()["items"]
@@ -652,7 +658,8 @@ def test_recent_tasks_stay_in_their_township(client, world, migrated):
 
 
 def test_overdue_is_flagged_once_per_task(client, world, migrated):
-    task = open_task(client, world, due_on=date.today().isoformat())
+    # Due today as the service counts days (China time): not overdue yet, and overdue in 2 days.
+    task = open_task(client, world, due_on=china_today().isoformat())
     database = migrated("tasks")
     from shared.db import utcnow
 

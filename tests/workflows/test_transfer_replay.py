@@ -14,7 +14,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("transfer_*.json")
 
 
 def test_histories_are_saved():
-    assert len(HISTORIES) >= 3
+    assert len(HISTORIES) >= 4
 
 
 @pytest.mark.asyncio(loop_scope="session")

@@ -413,3 +413,88 @@ async def test_a_letter_issued_after_midnight_in_beijing_is_dated_and_numbered_t
     row, _ = projection(database, transfer_id)
     assert row.letter_issued_on.isoformat() == "2027-01-01"
     assert row.letter_number.startswith(f"{plan.letter_county}-2027-")
+
+
+async def upserted_keys(handle) -> list[set[str]]:
+    """The search attribute names of each upsert in the history, in order."""
+    history = await handle.fetch_history()
+    return [
+        set(event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+        for event in history.events
+        if event.HasField("upsert_workflow_search_attributes_event_attributes")
+    ]
+
+
+@pytest.mark.parametrize("started_with_attributes", [False, True])
+async def test_search_attributes_follow_the_transfer_and_only_changes_are_upserted(
+    temporal_env, task_queue, database, settings, started_with_attributes
+):
+    from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+    from services.transfer import search_attributes as keys
+    from services.transfer.service import build_plan
+    from tests.workflows.transfer_support import insert_projection, path_of, route_for, transfer_input
+
+    route = route_for("cross_province")
+    plan = build_plan(settings, route, path_of(route.receiving))
+    transfer_id, member_id = insert_projection(database, route, plan)
+    first_org = plan.stage_orgs[plan.chain[0]]
+    started = (
+        TypedSearchAttributes(
+            [
+                SearchAttributePair(keys.TRANSFER_STATUS, domain.stage_status(plan.chain[0])),
+                SearchAttributePair(keys.SENDING_BRANCH, route.sending.branch),
+                SearchAttributePair(keys.RECEIVING_BRANCH, plan.to_branch_code),
+                SearchAttributePair(keys.CURRENT_STAGE_ORG, first_org),
+            ]
+        )
+        if started_with_attributes
+        else None
+    )
+
+    async def attributes() -> dict[str, str | None]:
+        found = (await handle.describe()).typed_search_attributes
+        return {key.name: found.get(key) for key in keys.ALL}
+
+    async with transfer_worker(temporal_env.client, task_queue, database, RegistrationDouble()):
+        handle = await temporal_env.client.start_workflow(
+            TransferWorkflow.run,
+            transfer_input(settings, transfer_id, member_id, route, plan),
+            id=f"transfer-{transfer_id}",
+            task_queue=task_queue,
+            search_attributes=started,
+        )
+        for _ in range(100):  # until the first workflow task has run
+            if (await attributes())[keys.TRANSFER_STATUS.name]:
+                break
+            await asyncio.sleep(0.05)
+        for stage in plan.chain:
+            assert await attributes() == {
+                keys.TRANSFER_STATUS.name: domain.stage_status(stage),
+                keys.SENDING_BRANCH.name: route.sending.branch,
+                keys.RECEIVING_BRANCH.name: plan.to_branch_code,
+                keys.CURRENT_STAGE_ORG.name: plan.stage_orgs[stage],
+            }
+            await handle.execute_update(
+                TransferWorkflow.decide, DecisionRequest("approve", "a", expected_stage=stage)
+            )
+        assert await attributes() == {
+            keys.TRANSFER_STATUS.name: domain.LETTER_ISSUED,
+            keys.SENDING_BRANCH.name: route.sending.branch,
+            keys.RECEIVING_BRANCH.name: plan.to_branch_code,
+            keys.CURRENT_STAGE_ORG.name: None,
+        }
+        await handle.execute_update(TransferWorkflow.report, ReportRequest(member_id))
+        assert await handle.result() == domain.COMPLETED
+        assert (await attributes())[keys.TRANSFER_STATUS.name] == domain.COMPLETED
+
+    upserts = [names - {"TemporalChangeVersion"} for names in await upserted_keys(handle)]
+    upserts = [names for names in upserts if names]
+    status, stage_org = keys.TRANSFER_STATUS.name, keys.CURRENT_STAGE_ORG.name
+    # One upsert per step that changed something: three approvals move the stage, the fourth
+    # issues the letter (no stage), the completion sets the status; the report-in changes nothing.
+    changes = [{status, stage_org}] * (len(plan.chain) - 1) + [{status, stage_org}, {status}]
+    if started_with_attributes:
+        assert upserts == changes
+    else:  # the workflow sets at its start what the start did not
+        assert upserts == [{key.name for key in keys.ALL}, *changes]
