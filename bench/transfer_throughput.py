@@ -355,6 +355,13 @@ def measure(
         try:
             processes.start()
             return asyncio.run(compare(processes, transfers, concurrency, rounds, warmup))
+        except requests.HTTPError as error:
+            # Say what the stack answered and logged before the scratch directory goes.
+            print(f"  {error.response.status_code} from {error.response.url}: {error.response.text[:300]}")
+            for name in APPS:
+                lines = (Path(var_dir) / f"{name}.log").read_text(errors="replace").splitlines()
+                print(f"  --- last lines of {name}.log", *lines[-15:], sep="\n  ")
+            raise
         finally:
             processes.stop()
 
