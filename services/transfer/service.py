@@ -348,17 +348,32 @@ def _start_run(deps: TransferDeps, workflow_input: TransferInput, status: str, s
     deps.temporal.call(start, timeout=15.0)
 
 
+# How often, and how far apart, a start whose answer was lost is looked for before it is given up.
+START_CONFIRM_ATTEMPTS = 3
+START_CONFIRM_PAUSE_SECONDS = 1.0
+
+
 def _workflow_started(deps: TransferDeps, transfer_id: str) -> bool:
-    """Does `transfer-<id>` exist? A start whose answer was lost (a timeout) may have succeeded."""
+    """Does `transfer-<id>` exist? A start whose answer was lost (a timeout) may have succeeded.
+
+    Only "not found" is a definite no. A server too slow to answer the start is often too slow to
+    answer at once, so an inconclusive answer is asked again a few times before giving up."""
 
     async def describe(client: Client) -> object:
         return await client.get_workflow_handle(f"transfer-{transfer_id}").describe()
 
-    try:
-        deps.temporal.call(describe, timeout=10.0)
-        return True
-    except Exception:  # not found, or Temporal still unreachable: the start cannot be confirmed
-        return False
+    for attempt in range(START_CONFIRM_ATTEMPTS):
+        if attempt:
+            time.sleep(START_CONFIRM_PAUSE_SECONDS * attempt)
+        try:
+            deps.temporal.call(describe, timeout=10.0)
+            return True
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+        except Exception:  # unreachable or slow: the start cannot be confirmed yet
+            log.warning("could not yet tell whether transfer %s started", transfer_id)
+    return False
 
 
 def _start_workflow(deps: TransferDeps, transfer: Transfer, plan: Plan, dues: str | None) -> None:

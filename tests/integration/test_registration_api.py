@@ -163,7 +163,9 @@ def test_masked_member_read_keeps_the_scope_and_is_not_audited(client, migrated)
     assert bad.status_code == 422 and "masked" in bad.get_json()["errors"]["query"]
     with migrated("registration").reader() as session:
         reads = session.scalar(
-            select(func.count()).where(audit_log.c.object_id == member["id"], audit_log.c.action == "read_full")
+            select(func.count()).where(
+                audit_log.c.object_id == member["id"], audit_log.c.action == "read_full"
+            )
         )
     assert reads == 0
 

@@ -338,28 +338,30 @@ def test_each_applied_action_is_audited_with_its_request_and_a_refused_one_is_no
     ]
 
 
-class FirstTemporalCallFails:
-    """Wraps the API's Temporal gateway: its first call fails, after reaching the server or not."""
+class FirstTemporalCallsFail:
+    """Wraps the API's Temporal gateway: its first `count` calls time out; the first one after
+    reaching the server or not."""
 
-    def __init__(self, gateway: Any, reaches_server: bool) -> None:
+    def __init__(self, gateway: Any, reaches_server: bool, count: int) -> None:
         self.gateway = gateway
         self.reaches_server = reaches_server
-        self.failed = False
+        self.calls = 0
+        self.count = count
 
     def call(self, operation: Any, timeout: float = 30.0) -> Any:
-        if not self.failed:
-            self.failed = True
-            if self.reaches_server:  # the start happens; only its answer is lost
+        self.calls += 1
+        if self.calls <= self.count:
+            if self.calls == 1 and self.reaches_server:  # the start happens; only its answer is lost
                 self.gateway.call(operation, timeout)
             raise Unavailable("Temporal did not answer in time")
         return self.gateway.call(operation, timeout)
 
 
 @contextmanager
-def first_temporal_call_fails(live: FlaskClient, reaches_server: bool) -> Iterator[None]:
+def first_temporal_call_fails(live: FlaskClient, reaches_server: bool, count: int = 1) -> Iterator[None]:
     deps = live.application.extensions["nuanliu"].extras["transfer"]
     gateway = deps.temporal
-    deps.temporal = FirstTemporalCallFails(gateway, reaches_server)
+    deps.temporal = FirstTemporalCallsFail(gateway, reaches_server, count)
     try:
         yield
     finally:
@@ -384,6 +386,17 @@ def test_a_start_whose_answer_is_lost_still_runs_the_transfer(live, registration
     assert decide(live, transfer_id, bearer("branch_secretary", tree["B1"])) == "pending_township"
     again = live.post("/api/v1/transfers", json=body, headers=member)
     assert again.status_code == 409, again.get_json()
+
+
+def test_a_lost_start_is_found_when_temporal_answers_late(live, registration_url, tree):
+    member, body = application(registration_url, tree)
+    # The start lands but its answer is lost, and the first look for it times out too.
+    with first_temporal_call_fails(live, reaches_server=True, count=2):
+        applied = live.post("/api/v1/transfers", json=body, headers=member)
+    assert applied.status_code == 201, applied.get_json()
+    transfer_id = applied.get_json()["id"]
+    assert decide(live, transfer_id, bearer("branch_secretary", tree["B1"])) == "pending_township"
+    assert live.post("/api/v1/transfers", json=body, headers=member).status_code == 409
 
 
 def test_a_start_that_fails_ends_the_transfer_visibly_and_frees_the_member(live, registration_url, tree):
