@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity, workflow
 
@@ -232,28 +233,31 @@ class RealPath:
         self.latencies: list[float] = []
         self._local = threading.local()
 
-    def http(self) -> requests.Session:
-        """One keep-alive session per client thread, as a browser or the console holds one."""
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        """POST on this thread's keep-alive session, as a browser or the console holds one; like
+        them, once more on a new connection if the server closed the kept one as it was reused."""
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
-        return session
+        try:
+            return session.post(url, **kwargs)
+        except requests.ConnectionError:
+            return session.post(url, **kwargs)
 
     def one(self, member: tuple[str, str], latencies: list[float]) -> None:
-        http = self.http()
         member_id, branch = member
         me = bearer("member", branch, member_id)
         body = {"member_id": member_id, "to_branch_code": self.receiving["branch"], "reason": "bench"}
-        created = http.post(f"{self.transfer}/api/v1/transfers", json=body, headers=me, timeout=30)
+        created = self.post(f"{self.transfer}/api/v1/transfers", json=body, headers=me, timeout=30)
         created.raise_for_status()
         url = f"{self.transfer}/api/v1/transfers/{created.json()['id']}"
         for headers in self.holders:
             started = time.perf_counter()
-            http.post(
+            self.post(
                 f"{url}/decisions", json={"decision": "approve"}, headers=headers, timeout=30
             ).raise_for_status()
             latencies.append(time.perf_counter() - started)
-        reported = http.post(f"{url}/report", json={}, headers=me, timeout=60)
+        reported = self.post(f"{url}/report", json={}, headers=me, timeout=60)
         reported.raise_for_status()
         assert reported.json()["status"] == "completed", reported.text
 

@@ -59,16 +59,29 @@ class ServiceClient:
         return session
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Every call made through this client must be idempotent (reads, and the relationship
+        move keyed by its transfer): a connection error is tried once more, on a new connection."""
         try:
-            return self._session().request(
-                method,
-                self.base_url + path,
-                headers=self.credentials.header(),
-                timeout=self.timeout,
-                **kwargs,
-            )
+            return self._send(method, path, **kwargs)
+        except requests.ConnectionError as error:
+            # Seen under load: the server closes an idle keep-alive connection just as it is
+            # reused, and the request fails before any answer. A connect timeout is not retried.
+            if isinstance(error, requests.Timeout):
+                raise self._unreachable(error) from error
+            try:
+                return self._send(method, path, **kwargs)
+            except requests.RequestException as again:
+                raise self._unreachable(again) from again
         except requests.RequestException as error:
-            raise Unavailable(f"{self.base_url} is unreachable: {type(error).__name__}") from error
+            raise self._unreachable(error) from error
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self._session().request(
+            method, self.base_url + path, headers=self.credentials.header(), timeout=self.timeout, **kwargs
+        )
+
+    def _unreachable(self, error: Exception) -> Unavailable:
+        return Unavailable(f"{self.base_url} is unreachable: {type(error).__name__}")
 
 
 class OrgDirectory:
