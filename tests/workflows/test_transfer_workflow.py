@@ -8,9 +8,11 @@ from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Replayer
 
 from services.transfer import domain
+from services.transfer import search_attributes as keys
 from services.transfer.messages import (
     AuditItem,
     CancelRequest,
@@ -25,8 +27,12 @@ from tests.workflows.transfer_support import (
     RegistrationDouble,
     audits_of,
     events_of,
+    insert_projection,
+    path_of,
     projection,
+    route_for,
     start_transfer,
+    transfer_input,
     transfer_worker,
 )
 
@@ -359,7 +365,6 @@ async def test_record_step_is_idempotent(database, settings):
     from services.transfer.messages import EventItem, StepRecord, TimelineItem
     from services.transfer.service import build_plan
     from shared.db import utcnow
-    from tests.workflows.transfer_support import insert_projection, path_of, route_for
 
     route = route_for("cross_county")
     plan = build_plan(settings, route, path_of(route.receiving))
@@ -397,7 +402,6 @@ async def test_a_letter_issued_after_midnight_in_beijing_is_dated_and_numbered_t
     from services.transfer.activities import TransferActivities
     from services.transfer.messages import LetterRequest, StepRecord
     from services.transfer.service import build_plan
-    from tests.workflows.transfer_support import insert_projection, path_of, route_for
 
     route = route_for("cross_county")
     plan = build_plan(settings, route, path_of(route.receiving))
@@ -429,11 +433,7 @@ async def upserted_keys(handle) -> list[set[str]]:
 async def test_search_attributes_follow_the_transfer_and_only_changes_are_upserted(
     temporal_env, task_queue, database, settings, started_with_attributes
 ):
-    from temporalio.common import SearchAttributePair, TypedSearchAttributes
-
-    from services.transfer import search_attributes as keys
     from services.transfer.service import build_plan
-    from tests.workflows.transfer_support import insert_projection, path_of, route_for, transfer_input
 
     route = route_for("cross_province")
     plan = build_plan(settings, route, path_of(route.receiving))
@@ -491,9 +491,9 @@ async def test_search_attributes_follow_the_transfer_and_only_changes_are_upsert
     upserts = [names - {"TemporalChangeVersion"} for names in await upserted_keys(handle)]
     upserts = [names for names in upserts if names]
     status, stage_org = keys.TRANSFER_STATUS.name, keys.CURRENT_STAGE_ORG.name
-    # One upsert per step that changed something: three approvals move the stage, the fourth
-    # issues the letter (no stage), the completion sets the status; the report-in changes nothing.
-    changes = [{status, stage_org}] * (len(plan.chain) - 1) + [{status, stage_org}, {status}]
+    # One upsert per step that changed something: each approval moves the stage (the last one to
+    # none: the letter is out), the completion sets the status; the report-in changes nothing.
+    changes = [{status, stage_org}] * len(plan.chain) + [{status}]
     if started_with_attributes:
         assert upserts == changes
     else:  # the workflow sets at its start what the start did not
