@@ -233,26 +233,18 @@ def get_member(
 ) -> dict[str, Any]:
     """A member in full (audited), or masked: other services ask for the record masked when they
     need only its name, branch and dues, so they never hold personal numbers they do not use."""
-    if masked:
-        with database.reader() as session:
-            member = session.get(Member, member_id)
-            if member is None:
-                raise NotFound(f"member {member_id} does not exist")
-            same_branch = principal.role == "member" and principal.org == member.branch_code
-            if not (_may_read_member(principal, member) or same_branch):
-                raise Forbidden("you may not read this member")
-            return member_view(member, full=False)
-    with database.transaction() as session:
+    # A masked read writes nothing: a read-only session, no audit entry.
+    with database.reader() if masked else database.transaction() as session:
         member = session.get(Member, member_id)
         if member is None:
             raise NotFound(f"member {member_id} does not exist")
-        if not _may_read_member(principal, member):
-            # Fellow members of the same branch see the record masked (API.md: "for other members").
-            if principal.role == "member" and principal.org == member.branch_code:
-                return member_view(member, full=False)
+        full = _may_read_member(principal, member)
+        # Fellow members of the same branch see the record masked (API.md: "for other members").
+        if not full and not (principal.role == "member" and principal.org == member.branch_code):
             raise Forbidden("you may not read this member")
-        audit.record(session, audit_log, principal, "read_full", "member", member.id)
-        return member_view(member, full=True)
+        if full and not masked:
+            audit.record(session, audit_log, principal, "read_full", "member", member.id)
+        return member_view(member, full=full and not masked)
 
 
 # --- check-ins ----------------------------------------------------------------------------

@@ -114,12 +114,10 @@ class TransferWorkflow:
             self.lean = True
             started = workflow.info().typed_search_attributes
             self.search_values = {key.name: started.get(key) or None for key in search_attributes.ALL}
-            stage = self.process.stage
-            now_wanted = self._search_wanted(
-                self.process.status, self.plan.stage_orgs.get(stage) if stage else None
-            )
+            view = self._view()
+            wanted = self._search_wanted(view.status, view.stage_org)
             self._upsert_changed(
-                {key: value for key, value in now_wanted.items() if self.search_values[key.name] is None}
+                {key: value for key, value in wanted.items() if self.search_values[key.name] is None}
             )
         # v2: the workflow names its sending branch itself, so transfers started without search
         # attributes can still be found by branch.
