@@ -17,7 +17,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Insert, MetaData, Table, bindparam, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Insert,
+    MetaData,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -119,9 +130,8 @@ class Database:
         self.engine = make_engine(url, self.schema, pool_size=pool_size)
         self._pid = os.getpid()
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = sessionmaker(
-            self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
-        )
+        self._read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
+        self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -148,6 +158,14 @@ class Database:
                 yield session
             finally:
                 session.rollback()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read on a plain connection, without an ORM session: for hot reads by prebuilt
+        statements, where the session's bookkeeping costs more than the query."""
+        self._after_fork_check()
+        with self._read_engine.connect() as connection, connection.begin():
+            yield connection
 
     def ping(self) -> None:
         self._after_fork_check()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -54,46 +55,96 @@ def event_data(transfer: Any) -> dict[str, Any]:
     }
 
 
-def _insert(session: Session) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT DO NOTHING."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+# The projection row's columns a step reads: what its events carry, the paths, and the letter.
+STEP_ROW_COLUMNS = (
+    "id",
+    "member_id",
+    "member_name",
+    "from_branch_code",
+    "to_branch_code",
+    "route",
+    "status",
+    "current_stage",
+    "current_stage_org",
+    "due_at",
+    "from_path",
+    "to_path",
+    "letter_number",
+    "letter_issued_on",
+    "letter_valid_until",
+    "letter_dues_paid_through",
+)
+
+
+class StepStatements:
+    """The statements of a projection step, built once per dialect.
+
+    A step runs for every transition of every transfer; building a statement and computing its
+    cache key cost SQLAlchemy more than SQLite takes to run it. Values go in as parameters
+    (`b_*` names the WHERE clause's, so none is taken for a column to SET)."""
+
+    def __init__(self, dialect: str) -> None:
+        # The dialect's INSERT, which has ON CONFLICT DO NOTHING.
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        steps, transfers = AppliedStep.__table__, Transfer.__table__
+        stages, counters = TransferStage.__table__, LetterCounter.__table__
+        # RETURNING, not rowcount: psycopg reports no rowcount for an upsert.
+        self.claim = (
+            insert(steps)
+            .on_conflict_do_nothing(index_elements=["transfer_id", "step_key"])
+            .returning(steps.c.step_key)
+        )
+        self.row = select(*(transfers.c[name] for name in STEP_ROW_COLUMNS)).where(
+            transfers.c.id == bindparam("b_id")
+        )
+        # No .values(): the SET clause is the parameters' columns, compiled once per set of them.
+        self.update = update(transfers).where(transfers.c.id == bindparam("b_id"))
+        self.insert_stages = stages.insert()
+        self.drop_stages = delete(stages).where(stages.c.transfer_id == bindparam("b_id"))
+        self.mark_decided = (
+            update(stages)
+            .where(stages.c.transfer_id == bindparam("b_id"), stages.c.stage == bindparam("b_stage"))
+            .values(decided_at=bindparam("b_at"))
+        )
+        self.insert_timeline = TimelineEntry.__table__.insert()
+        self.open_counter = insert(counters).on_conflict_do_nothing(index_elements=["county_code", "year"])
+        self.take_sequence = (
+            update(counters)
+            .where(counters.c.county_code == bindparam("b_county"), counters.c.year == bindparam("b_year"))
+            .values(last_sequence=counters.c.last_sequence + 1)
+            .returning(counters.c.last_sequence)
+        )
+
+
+@cache
+def _built(dialect: str) -> StepStatements:
+    return StepStatements(dialect)
+
+
+def statements(session: Session) -> StepStatements:
+    return _built(session.get_bind().dialect.name)
 
 
 def claim_step(session: Session, transfer_id: str, step_key: str, at: datetime) -> bool:
     """Record a step as applied; False if it already was. One statement instead of a read then a
     write, and two attempts of one step cannot both pass: the second waits on the first's row."""
-    steps = AppliedStep.__table__
-    # On the table, not the entity: the ORM's bulk insert path costs more than the statement.
-    # RETURNING, not rowcount: psycopg reports no rowcount for an upsert.
     claimed = session.execute(
-        _insert(session)(steps)
-        .on_conflict_do_nothing(index_elements=["transfer_id", "step_key"])
-        .returning(steps.c.step_key),
-        {"transfer_id": transfer_id, "step_key": step_key, "applied_at": at},
+        statements(session).claim, {"transfer_id": transfer_id, "step_key": step_key, "applied_at": at}
     ).scalar_one_or_none()
     return claimed is not None
 
 
 def next_letter_sequence(session: Session, county_code: str, year: int) -> int:
     """Atomically take the next serial of a county committee: a row-locking UPDATE, no read-then-write."""
-    insert = _insert(session)
-    session.execute(
-        insert(LetterCounter)
-        .values(county_code=county_code, year=year, last_sequence=0)
-        .on_conflict_do_nothing(index_elements=["county_code", "year"])
-    )
-    return session.execute(
-        update(LetterCounter)
-        .where(LetterCounter.county_code == county_code, LetterCounter.year == year)
-        .values(last_sequence=LetterCounter.last_sequence + 1)
-        .returning(LetterCounter.last_sequence)
-    ).scalar_one()
+    built = statements(session)
+    session.execute(built.open_counter, {"county_code": county_code, "year": year, "last_sequence": 0})
+    return session.execute(built.take_sequence, {"b_county": county_code, "b_year": year}).scalar_one()
 
 
 def replace_stages(session: Session, transfer: Any, chain: list[str], stage_orgs: dict[str, str]) -> None:
     """Write the plan's stages, none decided: at application, and again on each resubmit."""
-    stages = TransferStage.__table__
-    session.execute(delete(stages).where(stages.c.transfer_id == transfer.id))
+    built = statements(session)
+    session.execute(built.drop_stages, {"b_id": transfer.id})
     rows = [
         {
             "transfer_id": transfer.id,
@@ -106,20 +157,16 @@ def replace_stages(session: Session, transfer: Any, chain: list[str], stage_orgs
         for planned in domain.planned_stages(chain, stage_orgs, transfer.from_path, transfer.to_path)
     ]
     if rows:
-        session.execute(stages.insert(), rows)
+        session.execute(built.insert_stages, rows)
 
 
 def mark_decided(session: Session, transfer: Any, stage: str, org_code: str, at: datetime) -> None:
-    stages = TransferStage.__table__
-    marked = session.execute(
-        update(stages)
-        .where(stages.c.transfer_id == transfer.id, stages.c.stage == stage)
-        .values(decided_at=at)
-    )
+    built = statements(session)
+    marked = session.execute(built.mark_decided, {"b_id": transfer.id, "b_stage": stage, "b_at": at})
     if marked.rowcount == 0:
         # A projection written without its stages (before migration 0003): record what we know.
         session.execute(
-            stages.insert(),
+            built.insert_stages,
             {
                 "transfer_id": transfer.id,
                 "stage": stage,
@@ -145,17 +192,17 @@ class TransferActivities:
         Plain table statements, not the ORM's unit of work: this runs for every step of every
         transfer, inside the workflow task that decided it."""
         at = datetime.fromisoformat(step.at)
-        transfers = Transfer.__table__
         with self.database.transaction() as session:
+            built = statements(session)
             if not claim_step(session, step.transfer_id, step.step_key, at):
                 return False
-            row = session.execute(select(transfers).where(transfers.c.id == step.transfer_id)).first()
+            row = session.execute(built.row, {"b_id": step.transfer_id}).first()
             if row is None:  # raising rolls the claim back
                 raise ApplicationError(f"transfer {step.transfer_id} has no projection", non_retryable=True)
             transfer = SimpleNamespace(**row._asdict())
             changes = self._changes(session, transfer, step, at)
             vars(transfer).update(changes)
-            session.execute(update(transfers).where(transfers.c.id == transfer.id).values(**changes))
+            session.execute(built.update, {"b_id": transfer.id, **changes})
             self._stages_and_timeline(session, transfer, step, at)
             for event in step.events:
                 data = {**event_data(transfer), **event.extra}
@@ -219,12 +266,12 @@ class TransferActivities:
     @staticmethod
     def _stages_and_timeline(session: Session, transfer: Any, step: StepRecord, at: datetime) -> None:
         """`transfer` already carries this step's changes."""
-        stages = TransferStage.__table__
+        built = statements(session)
         if step.plan is not None:
             replace_stages(session, transfer, step.plan.chain, step.plan.stage_orgs)
         if step.finished:
             # Only open transfers are pending or coming: keep the stage table that small.
-            session.execute(delete(stages).where(stages.c.transfer_id == transfer.id))
+            session.execute(built.drop_stages, {"b_id": transfer.id})
         entries = []
         for item in step.timeline:
             if not step.finished and item.action in domain.DECISIONS and item.stage and item.org_code:
@@ -241,7 +288,7 @@ class TransferActivities:
                 }
             )
         if entries:
-            session.execute(TimelineEntry.__table__.insert(), entries)
+            session.execute(built.insert_timeline, entries)
 
     @activity.defn(name="move_relationship")
     def move_relationship(self, move: MoveRequest) -> str:

@@ -8,12 +8,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, func, not_, or_, select, union, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -92,7 +107,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def transfer_view(transfer: Transfer, timeline: list[TimelineEntry] | None = None) -> dict[str, Any]:
+# A Transfer, or a row of its table: the view and the checks read columns by name.
+Projection = Transfer | Row[Any]
+
+
+def transfer_view(transfer: Projection, timeline: Sequence[Any] | None = None) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": transfer.id,
         "member_id": transfer.member_id,
@@ -146,22 +165,43 @@ def _load(session: Session, transfer_id: str) -> Transfer:
     return transfer
 
 
+# Built once: every decision reads its transfer before and after, and building a statement costs
+# SQLAlchemy more than running it (see activities.StepStatements).
+_TRANSFERS = Transfer.__table__
+_TIMELINE = TimelineEntry.__table__
+_READ_TRANSFER = select(_TRANSFERS).where(_TRANSFERS.c.id == bindparam("b_id"))
+_READ_TIMELINE = (
+    select(_TIMELINE).where(_TIMELINE.c.transfer_id == bindparam("b_id")).order_by(_TIMELINE.c.id)
+)
+
+
+def _row(connection: Connection, transfer_id: str) -> Row[Any]:
+    row = connection.execute(_READ_TRANSFER, {"b_id": transfer_id}).first()
+    if row is None:
+        raise NotFound(f"transfer {transfer_id} does not exist")
+    return row
+
+
+def _current(database: Database, transfer_id: str) -> Row[Any]:
+    """The projection row as it stands, for the checks before a workflow update."""
+    with database.snapshot() as connection:
+        return _row(connection, transfer_id)
+
+
 def _full_view(database: Database, transfer_id: str) -> dict[str, Any]:
-    with database.reader() as session:
-        return _view_with_timeline(session, _load(session, transfer_id))
+    with database.snapshot() as connection:
+        return _view_with_timeline(connection, _row(connection, transfer_id))
 
 
-def _view_with_timeline(session: Session, transfer: Transfer) -> dict[str, Any]:
-    timeline = session.scalars(
-        select(TimelineEntry).where(TimelineEntry.transfer_id == transfer.id).order_by(TimelineEntry.id)
-    ).all()
-    return transfer_view(transfer, list(timeline))
+def _view_with_timeline(connection: Connection, transfer: Row[Any]) -> dict[str, Any]:
+    timeline = connection.execute(_READ_TIMELINE, {"b_id": transfer.id}).all()
+    return transfer_view(transfer, timeline)
 
 
 # --- who may do what ----------------------------------------------------------------------
 
 
-def _in_scope(principal: Principal, transfer: Transfer) -> bool:
+def _in_scope(principal: Principal, transfer: Projection) -> bool:
     if principal.is_admin or principal.is_service:
         return True
     if principal.role == "member":
@@ -170,14 +210,14 @@ def _in_scope(principal: Principal, transfer: Transfer) -> bool:
     return principal.role in ORG_ROLES and (mark in transfer.from_path or mark in transfer.to_path)
 
 
-def _is_applicant_side(principal: Principal, transfer: Transfer) -> bool:
+def _is_applicant_side(principal: Principal, transfer: Projection) -> bool:
     """The member, or a secretary of the sending branch: who may apply, resubmit and cancel."""
     if principal.role == "member":
         return principal.sub == transfer.member_id
     return principal.role == "branch_secretary" and principal.org == transfer.from_branch_code
 
 
-def _is_participant(principal: Principal, transfer: Transfer) -> bool:
+def _is_participant(principal: Principal, transfer: Projection) -> bool:
     """Could the caller hold some stage of this transfer (past or ahead)? Then a miss is a 409."""
     if principal.role == "branch_secretary":
         return principal.org in (transfer.from_branch_code, transfer.to_branch_code)
@@ -187,7 +227,7 @@ def _is_participant(principal: Principal, transfer: Transfer) -> bool:
     )
 
 
-def _require_stage_holder(principal: Principal, transfer: Transfer) -> str:
+def _require_stage_holder(principal: Principal, transfer: Projection) -> str:
     # The wrong org is refused before any state is looked at: an outsider must not learn from a
     # 409 that a transfer it may not read has finished or is waiting for a report-in.
     if not (principal.is_admin or _is_participant(principal, transfer)):
@@ -424,20 +464,13 @@ def reissue(
     deps: TransferDeps, principal: Principal, transfer_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """DOMAIN.md step 6: an expired letter is re-issued (a new serial and validity, no approvals)."""
-    with deps.database.reader() as session:
-        transfer = _load(session, transfer_id)
-        sending_secretary = (
-            principal.role == "branch_secretary" and principal.org == transfer.from_branch_code
-        )
-        if not (principal.is_admin or sending_secretary):
-            raise Forbidden("only the sending branch's secretary may re-issue the letter")
-        if transfer.status != domain.EXPIRED:
-            raise Conflict(f"only an expired letter can be re-issued; the transfer is {transfer.status}")
-        from_branch, to_branch, member_id = (
-            transfer.from_branch_code,
-            transfer.to_branch_code,
-            transfer.member_id,
-        )
+    current = _current(deps.database, transfer_id)
+    sending_secretary = principal.role == "branch_secretary" and principal.org == current.from_branch_code
+    if not (principal.is_admin or sending_secretary):
+        raise Forbidden("only the sending branch's secretary may re-issue the letter")
+    if current.status != domain.EXPIRED:
+        raise Conflict(f"only an expired letter can be re-issued; the transfer is {current.status}")
+    from_branch, to_branch, member_id = current.from_branch_code, current.to_branch_code, current.member_id
     route = deps.registration.route(from_branch, to_branch)
     plan = build_plan(deps.settings, route, deps.registration.path(to_branch))
     dues = deps.registration.member(member_id).dues_paid_through
@@ -469,28 +502,25 @@ def reissue(
     # The new run writes the letter in its first step: answer with the transfer as it then stands.
     deadline = time.monotonic() + REISSUE_WAIT_SECONDS
     while time.monotonic() < deadline:
-        with deps.database.reader() as session:
-            if _load(session, transfer_id).status != domain.EXPIRED:
-                break
+        if _current(deps.database, transfer_id).status != domain.EXPIRED:
+            break
         time.sleep(0.1)
     return _full_view(deps.database, transfer_id)
 
 
 def get(deps: TransferDeps, principal: Principal, transfer_id: str) -> dict[str, Any]:
-    with deps.database.reader() as session:
-        transfer = _load(session, transfer_id)
+    with deps.database.snapshot() as connection:
+        transfer = _row(connection, transfer_id)
         if not _in_scope(principal, transfer):
             raise Forbidden("this transfer is outside your scope")
-        return _view_with_timeline(session, transfer)  # the same snapshot: one read, not two
+        return _view_with_timeline(connection, transfer)  # the same snapshot: one read, not two
 
 
 def decide(
     deps: TransferDeps, principal: Principal, transfer_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     domain.check_decision(body["decision"], body.get("reason"))
-    with deps.database.reader() as session:
-        transfer = _load(session, transfer_id)
-        stage = _require_stage_holder(principal, transfer)
+    stage = _require_stage_holder(principal, _current(deps.database, transfer_id))
     request = DecisionRequest(
         body["decision"],
         principal.sub,
@@ -505,17 +535,16 @@ def decide(
 def resubmit(
     deps: TransferDeps, principal: Principal, transfer_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    with deps.database.reader() as session:
-        transfer = _load(session, transfer_id)
-        if not _is_applicant_side(principal, transfer):
-            raise Forbidden("only the applicant's side (the member or the sending secretary) may resubmit")
-        if transfer.status != domain.RETURNED:
-            raise Conflict(f"only a returned transfer can be resubmitted; it is {transfer.status}")
-        from_branch, to_branch = (
-            transfer.from_branch_code,
-            body.get("to_branch_code") or transfer.to_branch_code,
-        )
-        member_id = transfer.member_id
+    transfer = _current(deps.database, transfer_id)
+    if not _is_applicant_side(principal, transfer):
+        raise Forbidden("only the applicant's side (the member or the sending secretary) may resubmit")
+    if transfer.status != domain.RETURNED:
+        raise Conflict(f"only a returned transfer can be resubmitted; it is {transfer.status}")
+    from_branch, to_branch = (
+        transfer.from_branch_code,
+        body.get("to_branch_code") or transfer.to_branch_code,
+    )
+    member_id = transfer.member_id
     domain.check_new_transfer(from_branch, to_branch)
     route = deps.registration.route(from_branch, to_branch)
     plan = build_plan(deps.settings, route, deps.registration.path(to_branch))
@@ -532,29 +561,27 @@ def resubmit(
 def cancel(
     deps: TransferDeps, principal: Principal, transfer_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    with deps.database.reader() as session:
-        transfer = _load(session, transfer_id)
-        if not (principal.is_admin or _is_applicant_side(principal, transfer)):
-            raise Forbidden("only the member or the sending secretary may cancel")
-        if not domain.is_open(transfer.status):
-            raise Conflict(f"the transfer can no longer be cancelled: it is {transfer.status}")
+    transfer = _current(deps.database, transfer_id)
+    if not (principal.is_admin or _is_applicant_side(principal, transfer)):
+        raise Forbidden("only the member or the sending secretary may cancel")
+    if not domain.is_open(transfer.status):
+        raise Conflict(f"the transfer can no longer be cancelled: it is {transfer.status}")
     request = CancelRequest(principal.sub, body["reason"], _audit_item(principal, "cancel"))
     _update(deps, transfer_id, TransferWorkflow.cancel, request)
     return _full_view(deps.database, transfer_id)
 
 
 def report(deps: TransferDeps, principal: Principal, transfer_id: str) -> dict[str, Any]:
-    with deps.database.reader() as session:
-        transfer = _load(session, transfer_id)
-        allowed = (
-            principal.is_admin
-            or (principal.role == "member" and principal.sub == transfer.member_id)
-            or (principal.role == "branch_secretary" and principal.org == transfer.to_branch_code)
-        )
-        if not allowed:
-            raise Forbidden("only the member or the receiving branch's secretary may report in")
-        if transfer.status != domain.LETTER_ISSUED:
-            raise Conflict(f"report-in needs an issued letter; the transfer is {transfer.status}")
+    transfer = _current(deps.database, transfer_id)
+    allowed = (
+        principal.is_admin
+        or (principal.role == "member" and principal.sub == transfer.member_id)
+        or (principal.role == "branch_secretary" and principal.org == transfer.to_branch_code)
+    )
+    if not allowed:
+        raise Forbidden("only the member or the receiving branch's secretary may report in")
+    if transfer.status != domain.LETTER_ISSUED:
+        raise Conflict(f"report-in needs an issued letter; the transfer is {transfer.status}")
     # The update returns once the relationship has moved (or the move was refused).
     request = ReportRequest(principal.sub, _audit_item(principal, "report"))
     _update(deps, transfer_id, TransferWorkflow.report, request, timeout=60.0)
