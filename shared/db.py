@@ -113,9 +113,15 @@ def _configure_sqlite(engine: Engine, busy_ms: int = 30000) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: object) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")  # type: ignore[attr-defined]
-        connection.exec_driver_sql(f"BEGIN {mode}")  # type: ignore[attr-defined]
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        if mode == "DEFERRED":
+            # A deferred BEGIN takes no lock, so it cannot meet a busy database: straight to the
+            # driver, sparing SQLAlchemy's execution machinery (which costs as much as a read).
+            connection.connection.driver_connection.execute("BEGIN DEFERRED")  # type: ignore[union-attr]
+            return
+        # Through SQLAlchemy: a lock that stays busy surfaces as its OperationalError (a 503).
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 class Database:

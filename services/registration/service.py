@@ -393,7 +393,7 @@ def move_relationship(
                     raise Conflict(
                         f"transfer {transfer_id} already moved a relationship elsewhere", field="transfer_id"
                     )
-                return member_view(member, full=True)
+                return member_view(member, full=False)
             branch = _branch_or_422(session, branch_code, "branch_code")
             from_branch = member.branch_code
             session.add(
@@ -419,7 +419,8 @@ def move_relationship(
                 {**member_event(member), "transfer_id": transfer_id, "from_branch_code": from_branch},
             )
             audit.record(session, audit_log, principal, "move_relationship", "member", member.id, transfer_id)
-            return member_view(member, full=True)
+            # Masked: the mover needs the new branch, never the member's ID or phone numbers.
+            return member_view(member, full=False)
     except IntegrityError:
         # A concurrent request with the same transfer_id won the insert: answer as a replay would.
         with database.reader() as session:
@@ -431,7 +432,7 @@ def move_relationship(
                 and earlier.member_id == member.id
                 and earlier.to_branch_code == branch_code
             ):
-                return member_view(member, full=True)
+                return member_view(member, full=False)
         raise Conflict(f"transfer {transfer_id} conflicts with another move", field="transfer_id") from None
 
 

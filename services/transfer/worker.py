@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from services.transfer import activities, workflows
+from services.transfer import activities, probe, workflows
 from services.transfer.app import open_database
 from services.transfer.registration import Registration
 from shared.settings import Settings
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def all_workflows() -> list[type]:
-    return [workflows.ProbeWorkflow, workflows.TransferWorkflow]
+    return [probe.ProbeWorkflow, workflows.TransferWorkflow]
 
 
 def all_activities(settings: Settings) -> Sequence[Callable[..., object]]:

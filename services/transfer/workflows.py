@@ -6,7 +6,6 @@ Activities are called by name so that this module never imports their SQLAlchemy
 # No `from __future__ import annotations`: the sandbox re-runs this module for every workflow run,
 # and `workflow.defn` resolves each handler's hints; real annotations spare evaluating strings.
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -51,23 +50,6 @@ MOVE_RETRY = RetryPolicy(
 )
 
 Action = DecisionRequest | ResubmitRequest | CancelRequest | ReportRequest
-
-
-@dataclass
-class ProbeInput:
-    """A single dataclass argument, so fields can be added later without breaking histories."""
-
-    text: str
-
-
-# Proves the worker, the server and an activity round trip; used by readiness checks and tests.
-@workflow.defn
-class ProbeWorkflow:
-    @workflow.run
-    async def run(self, probe: ProbeInput) -> str:
-        return await workflow.execute_activity(
-            "echo", probe.text, start_to_close_timeout=timedelta(seconds=10), result_type=str
-        )
 
 
 def conflict(error: Conflict) -> ApplicationError:

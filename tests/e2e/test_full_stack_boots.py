@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 
-from services.transfer.workflows import ProbeInput, ProbeWorkflow
+from services.transfer.probe import ProbeInput, ProbeWorkflow
 
 
 def test_all_four_apis_ready_and_worker_runs_workflows(full_stack):

@@ -90,6 +90,8 @@ def test_relationship_move_is_idempotent_by_transfer_id(client, migrated):
     first = client.post(url, json=body, headers=SERVICE)
     assert first.status_code == 200, first.get_json()
     assert first.get_json()["branch_code"] == target["branch"]
+    # The mover is told the new branch; the member's ID and phone numbers stay masked.
+    assert "*" in first.get_json()["id_number"] and "*" in first.get_json()["phone"]
     again = client.post(url, json=body, headers=SERVICE)
     assert again.status_code == 200
     assert again.get_json()["branch_code"] == target["branch"]

@@ -6,7 +6,7 @@ import pytest
 from temporalio.worker import Worker
 
 from services.transfer.activities import echo
-from services.transfer.workflows import ProbeInput, ProbeWorkflow
+from services.transfer.probe import ProbeInput, ProbeWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
