@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import os
 import py_compile
+import signal
 import statistics
 import subprocess
 import sys
@@ -169,9 +171,6 @@ class Processes:
                 time.sleep(0.3)
 
     def stop(self) -> None:
-        import os
-        import signal
-
         for process in self.running:
             try:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -179,6 +178,36 @@ class Processes:
                 pass
         for process in self.running:
             process.wait(timeout=20)
+
+
+class CpuMeter:
+    """CPU seconds used so far by each stack process (with its children) and by this process,
+    read from /proc: a round's transfers are charged to the processes that did their work."""
+
+    def __init__(self, processes: Processes) -> None:
+        started = zip(processes.commands, processes.running, strict=True)
+        self.roots = {name: process.pid for name, process in started}
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def read(self) -> dict[str, float]:
+        parents: dict[int, int] = {}
+        used: dict[int, float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            pid = int(stat.parent.name)
+            parents[pid] = int(fields[1])
+            used[pid] = (int(fields[11]) + int(fields[12])) / self.tick
+
+        def tree(pid: int) -> float:
+            return used.get(pid, 0.0) + sum(tree(child) for child, parent in parents.items() if parent == pid)
+
+        reading = {name: tree(pid) for name, pid in self.roots.items()}
+        own = os.times()
+        reading["bench process"] = own.user + own.system
+        return reading
 
 
 def setup_orgs(registration: str, count: int) -> tuple[list[tuple[str, str]], dict[str, str], dict[str, str]]:
@@ -310,12 +339,20 @@ class Baseline:
         return count, time.perf_counter() - started
 
 
+@dataclass
+class Comparison:
+    rates: dict[str, float]  # transfers per second by side
+    latencies: list[float]  # the real path's decisions, in seconds
+    cpu: dict[str, dict[str, float]]  # CPU milliseconds per transfer, by side and process
+
+
 async def compare(
     processes: Processes, transfers: int, concurrency: int, rounds: int, warmup: int
-) -> tuple[dict[str, float], list[float]]:
+) -> Comparison:
     """Take turns in rounds: the real path, the minimal workflow, and the minimal workflow with
     local bookkeeping steps (rotating who goes first). The real path's HTTP calls run on threads,
-    so the baselines' worker (on this loop) sits idle while they do. Returns transfers/s by side."""
+    so the baselines' worker (on this loop) sits idle while they do."""
+    meter = CpuMeter(processes)
     real = await asyncio.to_thread(RealPath, processes, warmup + transfers * rounds, concurrency)
     client = await Client.connect(processes.env["TEMPORAL_ADDRESS"])
     queue = f"bench-{uuid.uuid4()}"
@@ -325,6 +362,7 @@ async def compare(
         "baseline_local": Baseline(client, queue, concurrency, local_steps=True),
     }
     totals = {side: [0, 0.0] for side in sides}
+    cpu: dict[str, dict[str, float]] = {side: {} for side in sides}
 
     async def run(side: str, count: int, timed: bool = True) -> tuple[int, float]:
         if side == "real":
@@ -345,10 +383,21 @@ async def compare(
             names = list(sides)
             for index in range(rounds):
                 for side in names[index % 3 :] + names[: index % 3]:
+                    before = meter.read()
                     count, seconds = await run(side, transfers)
+                    after = meter.read()
                     totals[side][0] += count
                     totals[side][1] += seconds
-    return {side: count / seconds for side, (count, seconds) in totals.items()}, real.latencies
+                    for name, used in after.items():
+                        cpu[side][name] = cpu[side].get(name, 0.0) + used - before[name]
+    return Comparison(
+        rates={side: count / seconds for side, (count, seconds) in totals.items()},
+        latencies=real.latencies,
+        cpu={
+            side: {name: used * 1000 / totals[side][0] for name, used in by_process.items()}
+            for side, by_process in cpu.items()
+        },
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -358,7 +407,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def measure(
     wal: bool, transfers: int, concurrency: int, rounds: int, warmup: int, web_workers: int
-) -> tuple[dict[str, float], list[float]]:
+) -> Comparison:
     with tempfile.TemporaryDirectory(prefix="nuanliu-bench-") as var_dir:
         processes = Processes(Path(var_dir), wal, web_workers)
         try:
@@ -390,9 +439,10 @@ def main() -> None:
     for module in (transfer_workflows, sys.modules[MinimalWorkflow.__module__]):
         py_compile.compile(module.__file__, cfile=importlib.util.cache_from_source(module.__file__))
     for wal in (True,) if args.no_wal_compare else (True, False):
-        rates, latencies = measure(
+        comparison = measure(
             wal, args.transfers, args.concurrency, args.rounds, args.warmup, args.web_workers
         )
+        rates, latencies = comparison.rates, comparison.latencies
         rate, baseline, baseline_local = rates["real"], rates["baseline"], rates["baseline_local"]
         label = "journal_mode=wal" if wal else "no wal pragma"
         print(
@@ -415,6 +465,11 @@ def main() -> None:
             f"  decision latency over HTTP: p50 {statistics.median(latencies) * 1000:.0f} ms,"
             f" p99 {percentile(latencies, 0.99) * 1000:.0f} ms (n={len(latencies)})"
         )
+        print("  CPU per transfer by process (ms; the bench process is the HTTP client for the real")
+        print("  path, and the minimal workflow's worker and client for the baselines; under 0.5 left out):")
+        for side, by_process in comparison.cpu.items():
+            shown = " · ".join(f"{name} {used:.1f}" for name, used in by_process.items() if used >= 0.5)
+            print(f"    {side:<15} {shown} · total {sum(by_process.values()):.1f}")
 
 
 if __name__ == "__main__":
