@@ -12,9 +12,10 @@ runs its projection steps, and is reported beside it. Then the dev server is res
 
 Like for like: both workflows run in the default sandbox (which re-imports the workflow's module
 for every run), both modules are imported from bytecode (as `make` and the image provide; this
-run compiles them first), both sides get an untimed warm-up (gunicorn workers still booting, first client
-connections), and the three take turns in rounds, each round starting with the next one, so
-that none always runs on the fresher server or the quieter minute.
+run compiles them first), both sides get an untimed warm-up (gunicorn workers still booting,
+first client connections), and the three take turns in rounds, each round starting with the
+next one, so that none always runs on the fresher server or the quieter minute. Each round's CPU, read from
+/proc, is charged per transfer to the processes that did the work, to show where the gap lies.
 """
 
 from __future__ import annotations

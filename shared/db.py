@@ -127,7 +127,8 @@ def _configure_sqlite(engine: Engine, busy_ms: int = 30000) -> None:
 class Database:
     """One service's engine plus two session factories: writers and readers.
 
-    A use case opens exactly one `transaction()`; read-only views use `reader()`.
+    A use case opens exactly one `transaction()`; read-only views use `reader()`, or `snapshot()`
+    for hot reads by prebuilt Core statements.
     """
 
     def __init__(self, url: str, schema: str | None = None, pool_size: int = 5) -> None:
