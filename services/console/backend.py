@@ -114,14 +114,28 @@ class Backend:
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {**self.headers, **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", TIMEOUT)
         try:
-            kwargs.setdefault("timeout", TIMEOUT)
-            response = _connections().request(method, self.url(path), headers=headers, **kwargs)
+            response = self._request(method, path, headers, kwargs)
         except requests.RequestException as error:
             raise ApiError(503, f"{service_for(path)} unreachable") from error
         if response.status_code >= 400:
             raise ApiError.from_response(response)
         return response
+
+    def _request(
+        self, method: str, path: str, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> requests.Response:
+        """Once more on a new connection when the kept one fails before any answer: an API closes
+        an idle keep-alive connection, and now and then it does so just as the console reuses it.
+        Safe to repeat: GET, PUT and DELETE are idempotent, and a POST repeats its Idempotency-Key
+        (and files as bytes), so the API answers a repeat with what it did the first time."""
+        try:
+            return _connections().request(method, self.url(path), headers=headers, **kwargs)
+        except requests.ConnectionError as error:
+            if isinstance(error, requests.Timeout):  # the API did not answer in time: say so
+                raise
+            return _connections().request(method, self.url(path), headers=headers, **kwargs)
 
     def get(self, path: str, params: Mapping[str, Any] | None = None, timeout: float | None = None) -> Any:
         extra = {"timeout": (min(timeout, TIMEOUT[0]), timeout)} if timeout else {}

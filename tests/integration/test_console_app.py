@@ -1,11 +1,14 @@
-"""The console application in-process: readiness names the API that is down; no page leaks a trace."""
+"""The console application in-process: readiness names the API that is down; no page leaks a trace;
+a kept connection closed as it is reused is tried again."""
 
 from __future__ import annotations
 
 import socket
 
 from services.console.app import create_app
+from services.console.backend import Backend
 from shared.settings import Settings
+from tests.support.keepalive import KeepAliveCloser, header
 
 
 def closed_port() -> int:
@@ -54,3 +57,24 @@ def test_next_only_goes_to_our_own_pages():
     client = console_with_nothing_behind_it()
     response = client.post("/signin?next=//evil.example/x", data={"demo": "admin"})
     assert response.status_code == 302 and not response.headers["Location"].startswith("//")
+
+
+def test_a_kept_connection_closed_as_it_is_reused_is_tried_again_with_the_same_key():
+    with KeepAliveCloser() as closer:
+        api = f"http://127.0.0.1:{closer.port}"
+        settings = Settings(
+            service="console",
+            service_urls={name: api for name in ("registration", "transfer", "tasks", "notify")},
+        )
+        backend = Backend(settings, token="t")
+        for _ in range(3):
+            assert backend.post("/api/v1/transfers", {"member_id": "m1"}) == {"ok": True}
+        assert backend.get("/api/v1/orgs/CN") == {"ok": True}
+    assert len(closer.answered) == 4
+    assert len(closer.dropped) == 3  # every call after the first met a closed connection first
+    # A dropped POST went again on a new connection with the same key, and the three POSTs had
+    # three keys: the API can tell a repeat from a new action.
+    for dropped, answered in zip(closer.dropped[:2], closer.answered[1:3], strict=True):
+        assert header(dropped, "Idempotency-Key") == header(answered, "Idempotency-Key")
+    keys = {header(request, "Idempotency-Key") for request in closer.answered[:3]}
+    assert len(keys) == 3 and None not in keys
