@@ -133,7 +133,7 @@ class Backend:
         try:
             return _connections().request(method, self.url(path), headers=headers, **kwargs)
         except requests.ConnectionError as error:
-            if isinstance(error, requests.Timeout):  # the API did not answer in time: say so
+            if isinstance(error, requests.Timeout):  # no connection in time: the API is down or swamped
                 raise
             return _connections().request(method, self.url(path), headers=headers, **kwargs)
 
