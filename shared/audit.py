@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Index, MetaData, String, Table, Text
 from sqlalchemy.orm import Session
@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session
 from shared.auth import Principal
 from shared.db import PendingInsert, UTCDateTime, new_id, utcnow
 from shared.logging import current_request_id
+
+if TYPE_CHECKING:
+    from shared.uow import AuditEntry
 
 
 def audit_table(metadata: MetaData) -> Table:
@@ -72,6 +75,19 @@ def write(
     # Values as parameters, not .values(): the statement then compiles once per table.
     session.execute(
         table.insert(), _row(actor, actor_role, action, object_type, object_id, request_id, detail)
+    )
+
+
+def row_of(entry: AuditEntry) -> dict[str, Any]:
+    """The audit-log row of an entry a unit of work collected (shared.uow)."""
+    return _row(
+        entry.actor,
+        entry.actor_role,
+        entry.action,
+        entry.object_type,
+        entry.object_id,
+        entry.request_id,
+        entry.detail,
     )
 
 

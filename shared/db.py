@@ -150,6 +150,11 @@ class Database:
             self.engine.dispose(close=False)
             self._pid = os.getpid()
 
+    def writer_session(self) -> Session:
+        """A new writer session, for a unit of work (shared.uow) that begins and commits it."""
+        self._after_fork_check()
+        return self._writer()
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on any exception."""
