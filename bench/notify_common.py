@@ -25,7 +25,7 @@ from shared.bus import Consumer, Publisher, Topology, connect
 from shared.contracts.registration import MEMBER_CHECKED_IN
 from shared.db import Database, drop_database, migrate, new_id, service_database
 from shared.events import Envelope
-from shared.outbox import Relay
+from shared.relay import Relay
 from shared.settings import Settings, normalise_postgres_url
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"

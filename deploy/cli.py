@@ -13,37 +13,21 @@ nuanliu worker                   the transfer Temporal worker
 from __future__ import annotations
 
 import argparse
-import importlib
-import signal
 import sys
-from collections.abc import Callable
-from types import FrameType, ModuleType
 
+from deploy import processes
+from deploy.processes import CONSUMERS, PUBLISHERS
 from shared.auth import ROLES, issue_token
-from shared.db import make_revision, migrate
-from shared.logging import configure_logging
+from shared.db import make_revision
 from shared.settings import SERVICES, Settings, parse_duration
-
-# The services with an outbox to relay, and those with an event consumer.
-PUBLISHERS = ("registration", "transfer", "tasks")
-CONSUMERS = ("notify",)
-
-
-def service_module(service: str, module: str) -> ModuleType:
-    return importlib.import_module(f"services.{service}.{module}")
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    for service in args.services or SERVICES:
-        app_module = service_module(service, "app")
-        database = app_module.open_database(Settings.from_env(service))
-        migrate(database, app_module.MIGRATIONS)
-        database.dispose()
-        print(f"migrated {service}")
+    processes.migrate_services(args.services or SERVICES)
 
 
 def cmd_makemigration(args: argparse.Namespace) -> None:
-    app_module = service_module(args.service, "app")
+    app_module = processes.service_module(args.service, "app")
     database = app_module.open_database(Settings.from_env(args.service))
     make_revision(database, app_module.MIGRATIONS, args.message)
 
@@ -63,43 +47,16 @@ def cmd_token(args: argparse.Namespace) -> None:
     )
 
 
-def _stop_on_signals(stop: Callable[[], None]) -> None:
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
 def cmd_relay(args: argparse.Namespace) -> None:
-    from shared.bus import Publisher, Topology
-    from shared.outbox import Relay
-
-    settings = Settings.from_env(args.service)
-    configure_logging(f"{args.service}-relay")
-    database = service_module(args.service, "app").open_database(settings)
-    outbox = service_module(args.service, "models").outbox
-    relay = Relay(
-        database,
-        outbox,
-        Publisher(settings.amqp_url, Topology(settings.broker_prefix)),
-        batch_size=settings.relay_batch_size,
-    )
-    _stop_on_signals(relay.stop)
-    relay.run_forever(settings.relay_poll_interval)
+    processes.run_relay(args.service)
 
 
 def cmd_consume(args: argparse.Namespace) -> None:
-    consumer_module = service_module(args.consumer, "consumer")
-    configure_logging(f"{args.consumer}-consumer")
-    consumer = consumer_module.build_consumer(Settings.from_env(args.consumer))
-    _stop_on_signals(consumer.stop)
-    consumer.run_forever()
+    processes.run_consumer(args.consumer)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    configure_logging(f"{args.service}-worker")
-    service_module(args.service, "worker").main(Settings.from_env(args.service))
+    processes.run_worker(args.service)
 
 
 def cmd_run(args: argparse.Namespace) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -45,14 +44,6 @@ def venv_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 # --- the broker ---------------------------------------------------------------------------
@@ -175,16 +166,11 @@ def prepare(settings: Settings) -> dict[str, str]:
     """Everything before the processes start: broker, migrations, demo data. Safe to repeat.
     Returns the environment of a private RabbitMQ node if one was started."""
     from deploy import seed
-    from deploy.cli import service_module
-    from shared.db import migrate
+    from deploy.processes import migrate_services
 
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     private_node = ensure_broker(settings.amqp_url, settings.var_dir)
-    for service in SERVICES:
-        app_module = service_module(service, "app")
-        database = app_module.open_database(Settings.from_env(service))
-        migrate(database, app_module.MIGRATIONS)
-        database.dispose()
+    migrate_services(SERVICES, report=lambda _line: None)
     say("databases migrated")
     seed.seed_all()
     return private_node

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Column, Index, MetaData, String, Table, Text
 from sqlalchemy.orm import Session
@@ -10,9 +10,6 @@ from sqlalchemy.orm import Session
 from shared.auth import Principal
 from shared.db import PendingInsert, UTCDateTime, new_id, utcnow
 from shared.logging import current_request_id
-
-if TYPE_CHECKING:
-    from shared.uow import AuditEntry
 
 
 def audit_table(metadata: MetaData) -> Table:
@@ -43,7 +40,7 @@ def pending(
     """The row that `record` writes, for a use case to write together with its others
     (shared.db.insert_together)."""
     return PendingInsert(
-        table, _row(actor.sub, actor.role, action, object_type, object_id, current_request_id(), detail)
+        table, row(actor.sub, actor.role, action, object_type, object_id, current_request_id(), detail)
     )
 
 
@@ -74,24 +71,11 @@ def write(
     """Audit an action on behalf of a caller named explicitly (e.g. by a worker applying it)."""
     # Values as parameters, not .values(): the statement then compiles once per table.
     session.execute(
-        table.insert(), _row(actor, actor_role, action, object_type, object_id, request_id, detail)
+        table.insert(), row(actor, actor_role, action, object_type, object_id, request_id, detail)
     )
 
 
-def row_of(entry: AuditEntry) -> dict[str, Any]:
-    """The audit-log row of an entry a unit of work collected (shared.uow)."""
-    return _row(
-        entry.actor,
-        entry.actor_role,
-        entry.action,
-        entry.object_type,
-        entry.object_id,
-        entry.request_id,
-        entry.detail,
-    )
-
-
-def _row(
+def row(
     actor: str,
     actor_role: str,
     action: str,

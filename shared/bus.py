@@ -435,14 +435,3 @@ class Consumer:
             # Requeue: the quorum queue counts deliveries and dead-letters past the limit.
             channel.basic_nack(tag, requeue=True)
 
-
-def wait_for_broker(amqp_url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            connect(amqp_url, timeout=2).close()
-            return
-        except BrokerUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)

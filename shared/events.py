@@ -1,7 +1,8 @@
-"""The CloudEvents 1.0 envelope and the registry of event types with their data schemas.
+"""The CloudEvents 1.0 envelope, validated against the event types' data schemas.
 
-Every event a service publishes is declared once in `shared.contracts`, so that publishers
-validate what they send and consumers validate what they receive against the same schema.
+Every event a service publishes is declared once in `shared.contracts` (its `CONTRACTS`
+mapping), so that publishers validate what they send and consumers validate what they receive
+against the same schema.
 """
 
 from __future__ import annotations
@@ -14,40 +15,25 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
+from shared.contracts import CONTRACTS
 from shared.db import utcnow
 
 SPEC_VERSION = "1.0"
-
-_registry: dict[str, Schema] = {}
 
 
 class PoisonMessage(ValueError):
     """A message that can never be processed: malformed JSON, unknown type, or invalid data."""
 
 
-def register(event_type: str, schema: Schema) -> str:
-    """Declare an event type with its data schema; returns the type for use as a constant."""
-    if event_type in _registry and type(_registry[event_type]) is not type(schema):
-        raise ValueError(f"event type {event_type} is declared twice")
-    _registry[event_type] = schema
-    return event_type
-
-
 def registered_types() -> list[str]:
-    _load_contracts()
-    return sorted(_registry)
+    return sorted(CONTRACTS)
 
 
 def schema_for(event_type: str) -> Schema:
-    _load_contracts()
     try:
-        return _registry[event_type]
+        return CONTRACTS[event_type]
     except KeyError as error:
         raise PoisonMessage(f"unknown event type {event_type!r}") from error
-
-
-def _load_contracts() -> None:
-    import shared.contracts  # noqa: F401  (importing registers every contract)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
+from shared import audit
 from shared.db import PendingInsert, insert_together
 from shared.logging import current_request_id
 
@@ -198,9 +199,15 @@ class SqlUnitOfWork(UnitOfWork):
 
 
 def audit_row(entry: AuditEntry) -> dict[str, Any]:
-    from shared.audit import row_of
-
-    return row_of(entry)
+    return audit.row(
+        entry.actor,
+        entry.actor_role,
+        entry.action,
+        entry.object_type,
+        entry.object_id,
+        entry.request_id,
+        entry.detail,
+    )
 
 
 def _insert_by_table(session: Session, rows: list[PendingInsert]) -> None:

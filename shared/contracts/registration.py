@@ -3,7 +3,6 @@
 from marshmallow import fields
 
 from shared.contracts.base import EventData
-from shared.events import register
 
 
 class OrgCreated(EventData):
@@ -67,10 +66,21 @@ class RelationshipMoved(MemberEvent):
     from_branch_code = fields.String(required=True)
 
 
-ORG_CREATED = register("registration.org_created.v1", OrgCreated())
-MEMBER_CREATED = register("registration.member_created.v1", MemberCreated())
-OUTFLOW_REGISTERED = register("registration.outflow_registered.v1", OutflowRegistered())
-INFLOW_REGISTERED = register("registration.inflow_registered.v1", InflowRegistered())
-MEMBER_CHECKED_IN = register("registration.member_checked_in.v1", MemberCheckedIn())
-MEMBER_LOST_CONTACT = register("registration.member_lost_contact.v1", MemberLostContact())
-RELATIONSHIP_MOVED = register("registration.relationship_moved.v1", RelationshipMoved())
+ORG_CREATED = "registration.org_created.v1"
+MEMBER_CREATED = "registration.member_created.v1"
+OUTFLOW_REGISTERED = "registration.outflow_registered.v1"
+INFLOW_REGISTERED = "registration.inflow_registered.v1"
+MEMBER_CHECKED_IN = "registration.member_checked_in.v1"
+MEMBER_LOST_CONTACT = "registration.member_lost_contact.v1"
+RELATIONSHIP_MOVED = "registration.relationship_moved.v1"
+
+# Every event type this service publishes, with the schema of its data.
+SCHEMAS: dict[str, EventData] = {
+    ORG_CREATED: OrgCreated(),
+    MEMBER_CREATED: MemberCreated(),
+    OUTFLOW_REGISTERED: OutflowRegistered(),
+    INFLOW_REGISTERED: InflowRegistered(),
+    MEMBER_CHECKED_IN: MemberCheckedIn(),
+    MEMBER_LOST_CONTACT: MemberLostContact(),
+    RELATIONSHIP_MOVED: RelationshipMoved(),
+}

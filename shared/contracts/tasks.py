@@ -7,7 +7,6 @@ tell the officer and the claimants.
 from marshmallow import fields
 
 from shared.contracts.base import EventData
-from shared.events import register
 
 
 class TaskEvent(EventData):
@@ -72,12 +71,25 @@ class TaskCancelled(TaskEvent):
     reason = fields.String(allow_none=True, load_default=None)
 
 
-TASK_PUBLISHED = register("tasks.task_published.v1", TaskPublished())
-TASK_CLAIMED = register("tasks.task_claimed.v1", TaskClaimed())
-CLAIM_WITHDRAWN = register("tasks.claim_withdrawn.v1", ClaimWithdrawn())
-PROGRESS_REPORTED = register("tasks.progress_reported.v1", ProgressReported())
-TASK_COMPLETED = register("tasks.task_completed.v1", TaskCompleted())
-TASK_EVALUATED = register("tasks.task_evaluated.v1", TaskEvaluated())
-TASK_OVERDUE = register("tasks.task_overdue.v1", TaskOverdue())
-TASK_OPENED_TO_HALL = register("tasks.task_opened_to_hall.v1", TaskOpenedToHall())
-TASK_CANCELLED = register("tasks.task_cancelled.v1", TaskCancelled())
+TASK_PUBLISHED = "tasks.task_published.v1"
+TASK_CLAIMED = "tasks.task_claimed.v1"
+CLAIM_WITHDRAWN = "tasks.claim_withdrawn.v1"
+PROGRESS_REPORTED = "tasks.progress_reported.v1"
+TASK_COMPLETED = "tasks.task_completed.v1"
+TASK_EVALUATED = "tasks.task_evaluated.v1"
+TASK_OVERDUE = "tasks.task_overdue.v1"
+TASK_OPENED_TO_HALL = "tasks.task_opened_to_hall.v1"
+TASK_CANCELLED = "tasks.task_cancelled.v1"
+
+# Every event type this service publishes, with the schema of its data.
+SCHEMAS: dict[str, EventData] = {
+    TASK_PUBLISHED: TaskPublished(),
+    TASK_CLAIMED: TaskClaimed(),
+    CLAIM_WITHDRAWN: ClaimWithdrawn(),
+    PROGRESS_REPORTED: ProgressReported(),
+    TASK_COMPLETED: TaskCompleted(),
+    TASK_EVALUATED: TaskEvaluated(),
+    TASK_OVERDUE: TaskOverdue(),
+    TASK_OPENED_TO_HALL: TaskOpenedToHall(),
+    TASK_CANCELLED: TaskCancelled(),
+}

@@ -7,7 +7,6 @@ step, so that notify can tell the member, both branches and the approving orgs.
 from marshmallow import fields
 
 from shared.contracts.base import EventData
-from shared.events import register
 
 
 class TransferEvent(EventData):
@@ -89,17 +88,35 @@ class Failed(TransferEvent):
     reason = fields.String(required=True)
 
 
-REQUESTED = register("transfer.requested.v1", TransferRequested())
-STAGE_DECIDED = register("transfer.stage_decided.v1", StageDecided())
-STAGE_REMINDER = register("transfer.stage_reminder.v1", StageReminder())
-STAGE_OVERDUE = register("transfer.stage_overdue.v1", StageOverdue())
-RETURNED = register("transfer.returned.v1", Returned())
-REJECTED = register("transfer.rejected.v1", Rejected())
-LETTER_ISSUED = register("transfer.letter_issued.v1", LetterEvent())
-LETTER_EXPIRING = register("transfer.letter_expiring.v1", LetterEvent())
-COMPLETED = register("transfer.completed.v1", Completed())
-CANCELLED = register("transfer.cancelled.v1", Cancelled())
-EXPIRED = register("transfer.expired.v1", LetterEvent())
-RESUBMITTED = register("transfer.resubmitted.v1", Resubmitted())
-REPORTED_IN = register("transfer.reported_in.v1", ReportedIn())
-FAILED = register("transfer.failed.v1", Failed())
+REQUESTED = "transfer.requested.v1"
+STAGE_DECIDED = "transfer.stage_decided.v1"
+STAGE_REMINDER = "transfer.stage_reminder.v1"
+STAGE_OVERDUE = "transfer.stage_overdue.v1"
+RETURNED = "transfer.returned.v1"
+REJECTED = "transfer.rejected.v1"
+LETTER_ISSUED = "transfer.letter_issued.v1"
+LETTER_EXPIRING = "transfer.letter_expiring.v1"
+COMPLETED = "transfer.completed.v1"
+CANCELLED = "transfer.cancelled.v1"
+EXPIRED = "transfer.expired.v1"
+RESUBMITTED = "transfer.resubmitted.v1"
+REPORTED_IN = "transfer.reported_in.v1"
+FAILED = "transfer.failed.v1"
+
+# Every event type this service publishes, with the schema of its data.
+SCHEMAS: dict[str, EventData] = {
+    REQUESTED: TransferRequested(),
+    STAGE_DECIDED: StageDecided(),
+    STAGE_REMINDER: StageReminder(),
+    STAGE_OVERDUE: StageOverdue(),
+    RETURNED: Returned(),
+    REJECTED: Rejected(),
+    LETTER_ISSUED: LetterEvent(),
+    LETTER_EXPIRING: LetterEvent(),
+    COMPLETED: Completed(),
+    CANCELLED: Cancelled(),
+    EXPIRED: LetterEvent(),
+    RESUBMITTED: Resubmitted(),
+    REPORTED_IN: ReportedIn(),
+    FAILED: Failed(),
+}

@@ -17,7 +17,7 @@ from shared.bus import Consumer, Publisher, Topology
 from shared.contracts.registration import MEMBER_CHECKED_IN
 from shared.db import new_id
 from shared.events import make_envelope
-from shared.outbox import Relay
+from shared.relay import Relay
 from tests.support.infra import AMQP_URL, delete_topology
 
 

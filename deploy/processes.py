@@ -1,0 +1,77 @@
+"""The processes of the system, as the operators' command line and the dev launcher start them.
+
+Both `deploy/cli.py` (one process per command) and `deploy/launcher.py` (the whole development
+stack) build on these; neither imports the other.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+from collections.abc import Callable, Iterable
+from types import FrameType, ModuleType
+
+from shared.db import migrate
+from shared.logging import configure_logging
+from shared.settings import SERVICES, Settings
+
+# The services with an outbox to relay, and those with an event consumer.
+PUBLISHERS = ("registration", "transfer", "tasks")
+CONSUMERS = ("notify",)
+
+
+def service_module(service: str, module: str) -> ModuleType:
+    """A module of a service by name (`app`, `models`, `worker`, ...)."""
+    return importlib.import_module(f"services.{service}.{module}")
+
+
+def migrate_services(services: Iterable[str] = SERVICES, report: Callable[[str], None] = print) -> None:
+    """Bring each service's database to its newest schema."""
+    for service in services:
+        app_module = service_module(service, "app")
+        database = app_module.open_database(Settings.from_env(service))
+        migrate(database, app_module.MIGRATIONS)
+        database.dispose()
+        report(f"migrated {service}")
+
+
+def stop_on_signals(stop: Callable[[], None]) -> None:
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_relay(service: str) -> None:
+    """One service's outbox relay, until SIGTERM or SIGINT."""
+    from shared.bus import Publisher, Topology
+    from shared.relay import Relay
+
+    settings = Settings.from_env(service)
+    configure_logging(f"{service}-relay")
+    database = service_module(service, "app").open_database(settings)
+    outbox = service_module(service, "models").outbox
+    relay = Relay(
+        database,
+        outbox,
+        Publisher(settings.amqp_url, Topology(settings.broker_prefix)),
+        batch_size=settings.relay_batch_size,
+    )
+    stop_on_signals(relay.stop)
+    relay.run_forever(settings.relay_poll_interval)
+
+
+def run_consumer(consumer: str) -> None:
+    """An event consumer, until SIGTERM or SIGINT."""
+    consumer_module = service_module(consumer, "consumer")
+    configure_logging(f"{consumer}-consumer")
+    running = consumer_module.build_consumer(Settings.from_env(consumer))
+    stop_on_signals(running.stop)
+    running.run_forever()
+
+
+def run_worker(service: str) -> None:
+    """A service's Temporal worker (or notify's dispatcher)."""
+    configure_logging(f"{service}-worker")
+    service_module(service, "worker").main(Settings.from_env(service))

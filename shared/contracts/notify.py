@@ -1,1 +1,0 @@
-"""Events published by the notify service (none yet: it is the end of the line)."""
