@@ -198,7 +198,7 @@ def main() -> None:
     url = normalise_postgres_url(PG_ADMIN).rsplit("/", 1)[0] + f"/{database}"
     processes: Processes | None = None
     try:
-        from deploy.cli import service_module
+        from deploy.processes import service_module
 
         for service in ("registration", "tasks"):
             app_module = service_module(service, "app")

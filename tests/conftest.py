@@ -60,7 +60,7 @@ def settings_for(
 @pytest.fixture(scope="session")
 def migrated(settings_for: Callable[..., Settings]) -> Callable[[str], Database]:
     """A migrated database per service, shared by the session (tests use fresh ids)."""
-    from deploy.cli import service_module
+    from deploy.processes import service_module
     from shared.db import migrate
 
     cache: dict[str, Database] = {}

@@ -193,7 +193,7 @@ def loss_and_duplication(expected: Iterable[str], counts: Counter[str]) -> dict[
 
 def outbox_event_ids(database: Database, service: str, subjects: Iterable[str]) -> dict[str, bool]:
     """Event id → sent, for the outbox rows of one service about `subjects`."""
-    from deploy.cli import service_module
+    from deploy.processes import service_module
 
     table = service_module(service, "models").outbox.table
     wanted = list(subjects)

@@ -139,7 +139,7 @@ def test_no_full_pii_in_list_responses(proof, people):
 @pytest.fixture(scope="module")
 def proof_db(proof):
     """The proof stack's own databases, by service."""
-    from deploy.cli import service_module
+    from deploy.processes import service_module
     from shared.settings import Settings
 
     opened = {}
@@ -156,7 +156,7 @@ def proof_db(proof):
 
 
 def _all_outbox_bodies(proof_db) -> list[tuple[str, str, str]]:
-    from deploy.cli import service_module
+    from deploy.processes import service_module
 
     rows = []
     for service in ("registration", "transfer", "tasks", "notify"):

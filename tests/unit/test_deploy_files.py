@@ -51,7 +51,7 @@ def test_compose_registers_every_transfer_search_attribute():
 def test_cli_relays_and_consumers_name_services_that_have_them():
     import importlib
 
-    from deploy.cli import CONSUMERS, PUBLISHERS
+    from deploy.processes import CONSUMERS, PUBLISHERS
 
     for service in PUBLISHERS:
         assert hasattr(importlib.import_module(f"services.{service}.models"), "outbox"), service
