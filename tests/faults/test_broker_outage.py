@@ -151,7 +151,8 @@ def test_broker_outage_delays_events_but_loses_none(fault_stack, migrated):
         }
         assert not any(refused.values()), f"answers other than 2xx during the outage: {refused}"
         assert held_back > 0, "the outage did not hold any event back"
-        assert readiness.status_code == 503 and "broker" in readiness.json()["down"]
+        # Readiness means "can serve": the outbox absorbs the outage, so the API stays in rotation.
+        assert readiness.status_code == 200 and readiness.json()["broker"] == "degraded"
 
         def events() -> dict[str, bool]:
             found: dict[str, bool] = {}

@@ -1,0 +1,82 @@
+"""`Idempotency-Key` on POSTs: a repeat with the same key and request answers the first response."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlencode
+
+from flask import Flask, Response, current_app, g, jsonify, request
+
+from shared.errors import NuanliuError
+from shared.idempotency import IdempotencyStore
+from shared.web.auth import bearer_principal
+from shared.web.context import ServiceContext
+from shared.web.errors import error_body
+
+_EXTENSION = "nuanliu_idempotency"
+
+
+def init_idempotency(app: Flask, service_context: ServiceContext) -> None:
+    """Keep POST outcomes by key in the service's own table, when it has one."""
+    if service_context.idempotency is not None:
+        app.extensions[_EXTENSION] = IdempotencyStore(service_context.database, service_context.idempotency)
+
+
+def replay_or_begin() -> Response | tuple[Response, int] | None:
+    """Before a view: answer a repeat from the store, refuse a reused key, or remember this one."""
+    key = request.headers.get("Idempotency-Key")
+    store: IdempotencyStore | None = current_app.extensions.get(_EXTENSION)
+    if request.method != "POST" or not key or store is None:
+        return None
+    if len(key) > 200:
+        return jsonify(
+            error_body(
+                422,
+                "Idempotency-Key is too long",
+                {"headers": {"Idempotency-Key": ["at most 200 characters"]}},
+            )
+        ), 422
+    try:
+        principal = bearer_principal()
+    except NuanliuError:
+        return None  # the view answers 401
+    owner = principal.sub if principal else "anonymous"
+    outcome = store.begin(owner, key, request_fingerprint())
+    if outcome.replay is not None:
+        status, body = outcome.replay
+        response = current_app.response_class(body, status=status, mimetype="application/json")
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    if outcome.conflict:
+        return jsonify(error_body(409, outcome.conflict)), 409
+    g.idempotency = (owner, key)
+    return None
+
+
+def request_fingerprint() -> str:
+    """What makes two POSTs "the same request": path, query and body. An upload is fingerprinted
+    by its fields and files, not its raw bytes: the multipart boundary differs on every retry."""
+    digest = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\0")
+    digest.update(urlencode(sorted(request.args.items(multi=True))).encode() + b"\0")
+    if request.mimetype == "multipart/form-data":
+        digest.update(urlencode(sorted(request.form.items(multi=True))).encode() + b"\0")
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            digest.update(f"{name}\0{upload.filename}\0".encode())
+            digest.update(hashlib.sha256(upload.stream.read()).digest())
+            upload.stream.seek(0)
+    else:
+        digest.update(request.get_data())
+    return digest.hexdigest()
+
+
+def record_outcome(response: Response) -> Response:
+    """After a view: keep its answer for repeats (a server failure is let go, so a retry runs)."""
+    pending = g.pop("idempotency", None)
+    store: IdempotencyStore | None = current_app.extensions.get(_EXTENSION)
+    if pending and store:
+        owner, key = pending
+        if response.status_code >= 500:
+            store.abandon(owner, key)
+        else:
+            store.finish(owner, key, response.status_code, response.get_data())
+    return response
