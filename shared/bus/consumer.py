@@ -1,0 +1,209 @@
+"""The consumer base: a durable consumer of event types with manual acks and a reconnect loop."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+
+import pika
+import pika.exceptions
+import pika.frame
+import pika.spec
+from pika.adapters.blocking_connection import BlockingChannel
+
+from shared.bus.topology import BrokerUnavailable, Topology, connect
+from shared.events import Envelope, PoisonMessage, parse_envelope
+
+log = logging.getLogger(__name__)
+
+
+Handler = Callable[[Envelope], None]
+BatchHandler = Callable[[list[Envelope]], None]
+
+
+class Consumer:
+    """A durable consumer of event types: quorum queue, manual acks, DLQ, reconnect loop.
+
+    The handler must be idempotent (use the inbox). It returns normally to ack; it raises to
+    have the message redelivered, up to the queue's delivery limit, then dead-lettered.
+    Messages that can never be handled (PoisonMessage) are dead-lettered at once.
+
+    With a `batch_handler`, the messages already waiting (up to `batch_size`) are handled in
+    one call, e.g. one database transaction; if that call raises, each message of the batch is
+    handled alone with `handler`, so one bad message cannot hold back the others.
+    """
+
+    def __init__(
+        self,
+        amqp_url: str,
+        topology: Topology,
+        name: str,
+        bindings: Sequence[str],
+        handler: Handler,
+        prefetch: int = 50,
+        delivery_limit: int = 5,
+        batch_handler: BatchHandler | None = None,
+        batch_size: int | None = None,
+        connection_name: str | None = None,
+        heartbeat: int = 30,
+    ) -> None:
+        self.amqp_url = amqp_url
+        self.heartbeat = heartbeat
+        self.topology = topology
+        self.name = name
+        self.bindings = list(bindings)
+        self.handler = handler
+        self.batch_handler = batch_handler
+        self.prefetch = prefetch
+        self.batch_size = batch_size or prefetch
+        self.delivery_limit = delivery_limit
+        self.connection_name = connection_name or f"{topology.prefix}{name}-consumer"
+        self.handled = 0
+        self.dead_lettered = 0
+        self.connections = 0
+        self._stop = threading.Event()
+        self._connection: pika.BlockingConnection | None = None
+        self._work: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
+        self.ready = threading.Event()
+
+    def declare(self) -> None:
+        connection = connect(self.amqp_url)
+        try:
+            self.topology.declare_consumer(
+                connection.channel(), self.name, self.bindings, self.delivery_limit
+            )
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        connection = self._connection
+        if connection is not None:
+            try:
+                connection.add_callback_threadsafe(lambda: None)  # wake the I/O loop
+            except Exception:  # the connection may already be gone; stopping anyway
+                pass
+
+    def run_forever(self) -> None:
+        """Consume until stop(); reconnect with backoff whenever the broker goes away."""
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                self._consume()
+                delay = 0.5
+            except (BrokerUnavailable, pika.exceptions.AMQPError, OSError) as error:
+                self.ready.clear()
+                log.warning(
+                    "consumer %s lost the broker (%s); reconnecting in %.1fs", self.name, error, delay
+                )
+                self._stop.wait(delay)
+                delay = min(delay * 2, 15.0)
+
+    def _consume(self) -> None:
+        connection = connect(self.amqp_url, heartbeat=self.heartbeat, name=self.connection_name)
+        self._connection = connection
+        self.connections += 1
+        channel = connection.channel()
+        queue_name = self.topology.declare_consumer(channel, self.name, self.bindings, self.delivery_limit)
+        channel.basic_qos(prefetch_count=self.prefetch)
+        worker = threading.Thread(
+            target=self._work_loop, args=(connection, channel), name=f"{self.name}-handler", daemon=True
+        )
+        worker.start()
+        channel.basic_consume(queue_name, on_message_callback=self._on_message, auto_ack=False)
+        self.ready.set()
+        try:
+            while not self._stop.is_set() and connection.is_open:
+                connection.process_data_events(time_limit=0.5)
+        finally:
+            self.ready.clear()
+            self._work.put(None)
+            worker.join(timeout=30)
+            self._work = queue.Queue()
+            self._connection = None
+            if connection.is_open:
+                try:
+                    connection.close()
+                except (pika.exceptions.AMQPError, OSError):
+                    pass
+
+    def _on_message(self, channel: BlockingChannel, method: object, _properties: object, body: bytes) -> None:
+        self._work.put((method.delivery_tag, body))  # type: ignore[attr-defined]
+
+    def _work_loop(self, connection: pika.BlockingConnection, channel: BlockingChannel) -> None:
+        work = self._work
+        finished = False
+        while not finished:
+            item = work.get()
+            if item is None:
+                return
+            items = [item]
+            # Take what is already waiting, without waiting for more: batching never adds latency.
+            while len(items) < self.batch_size:
+                try:
+                    more = work.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    finished = True
+                    break
+                items.append(more)
+            outcomes = self._handle_all(items)
+            try:
+                connection.add_callback_threadsafe(functools.partial(self._settle_all, channel, outcomes))
+            except Exception:  # connection closed: the broker redelivers the unacked messages
+                return
+
+    def _handle_all(self, items: list[tuple[int, bytes]]) -> list[tuple[int, str]]:
+        if self.batch_handler is None or len(items) == 1:
+            return [(tag, self._handle(body)) for tag, body in items]
+        outcomes: list[tuple[int, str]] = []
+        parsed: list[tuple[int, bytes, Envelope]] = []
+        for tag, body in items:
+            try:
+                parsed.append((tag, body, parse_envelope(body)))
+            except PoisonMessage as error:
+                log.error("consumer %s dead-letters a poison message: %s", self.name, error)
+                outcomes.append((tag, "dead"))
+        if not parsed:
+            return outcomes
+        try:
+            self.batch_handler([envelope for _tag, _body, envelope in parsed])
+        except Exception:
+            log.warning("consumer %s: a batch of %d failed; handling one by one", self.name, len(parsed))
+            return outcomes + [(tag, self._handle(body)) for tag, body, _envelope in parsed]
+        return outcomes + [(tag, "ack") for tag, _body, _envelope in parsed]
+
+    def _handle(self, body: bytes) -> str:
+        try:
+            envelope = parse_envelope(body)
+        except PoisonMessage as error:
+            log.error("consumer %s dead-letters a poison message: %s", self.name, error)
+            return "dead"
+        try:
+            self.handler(envelope)
+        except Exception:
+            log.exception("consumer %s failed to handle %s %s", self.name, envelope.type, envelope.id)
+            return "retry"
+        return "ack"
+
+    def _settle_all(self, channel: BlockingChannel, outcomes: list[tuple[int, str]]) -> None:
+        for tag, outcome in outcomes:
+            self._settle(channel, tag, outcome)
+
+    def _settle(self, channel: BlockingChannel, tag: int, outcome: str) -> None:
+        if not channel.is_open:
+            return
+        if outcome == "ack":
+            channel.basic_ack(tag)
+            self.handled += 1
+        elif outcome == "dead":
+            channel.basic_reject(tag, requeue=False)
+            self.dead_lettered += 1
+        else:
+            # Requeue: the quorum queue counts deliveries and dead-letters past the limit.
+            channel.basic_nack(tag, requeue=True)
+
