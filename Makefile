@@ -25,8 +25,10 @@ run: bytecode
 test: bytecode
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff, and mypy (strict on the pure rules and the workflows): both must be clean.
 lint: $(STAMP)
 	@$(BIN)/ruff check .
+	@$(BIN)/mypy
 
 # The fault-injection scenarios alone (they also run in `make test`).
 faults: bytecode

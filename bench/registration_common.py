@@ -36,7 +36,7 @@ def create_baseline_app() -> object:
     import uuid
 
     import jwt
-    from flask import Flask, jsonify, request
+    from flask import Flask, Response, jsonify, request
     from sqlalchemy import insert, select, update
 
     from services.registration.models import Checkin, Member, Org, audit_log, outbox
@@ -50,11 +50,11 @@ def create_baseline_app() -> object:
     app = Flask("registration-baseline")
 
     @app.get("/bare")
-    def bare() -> object:
+    def bare() -> Response:
         return jsonify({"ok": True})
 
     @app.post("/minimal/checkins")
-    def minimal_checkin() -> object:
+    def minimal_checkin() -> Response | tuple[Response, int]:
         token = request.headers["Authorization"].split(" ", 1)[1]
         claims = jwt.decode(token, settings.jwt_secret, algorithms=["HS256"], audience="nuanliu")
         body = schema.load(request.get_json())

@@ -77,7 +77,7 @@ def seed(url: str, orgs: int, members: int) -> tuple[float, int]:
     now = datetime.now(UTC).isoformat()
     townships = PROVINCES * CITIES * COUNTIES * TOWNSHIPS
     per_township, extra = divmod(max(0, orgs - UPPER_LEVELS), townships)
-    with database.engine.raw_connection() as raw, raw.driver_connection.cursor() as cursor:
+    with database.engine.raw_connection() as raw, raw.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute("SET session_replication_role = replica")  # no per-row FK triggers in a bulk load
         for indexes in SECONDARY_INDEXES.values():
             for index in indexes:
@@ -119,9 +119,9 @@ def seed(url: str, orgs: int, members: int) -> tuple[float, int]:
     from services.registration.models import Base
 
     with database.engine.begin() as connection:
-        for table in ("orgs", "members"):
-            for index in Base.metadata.tables[table].indexes:
-                index.create(connection, checkfirst=True)
+        for table_name in ("orgs", "members"):
+            for table_index in Base.metadata.tables[table_name].indexes:
+                table_index.create(connection, checkfirst=True)
         connection.execute(text('CREATE INDEX IF NOT EXISTS ix_orgs_path_c ON orgs (path COLLATE "C")'))
     with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE orgs"))

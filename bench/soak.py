@@ -320,7 +320,7 @@ class Soak:
 def reconcile(stack: Any, soak: Soak, since: Any, timeout: float = 120) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from deploy.cli import service_module
+    from deploy.processes import service_module
     from services.notify import domain as notify_domain
     from services.notify.models import Notification
     from shared.events import parse_envelope

@@ -31,7 +31,7 @@ def create_app() -> Flask:
                 )
                 .values(claimed=Task.claimed + 1, status="in_progress")
             )
-            if taken.rowcount == 0:
+            if taken.rowcount == 0:  # type: ignore[attr-defined]
                 return jsonify({"message": "full"}), 409
             session.execute(
                 insert(Claim).values(

@@ -202,7 +202,7 @@ def main() -> None:
 
         for service in ("registration", "tasks"):
             app_module = service_module(service, "app")
-            db = app_module.open_database(type("S", (), {"database_url": url})())  # type: ignore[arg-type]
+            db = app_module.open_database(type("S", (), {"database_url": url})())
             migrate(db, app_module.MIGRATIONS)
             db.dispose()
         ports = {name: free_port() for name in ("registration", "tasks", "baseline")}
@@ -264,15 +264,15 @@ def main() -> None:
             ]
 
         real = real_items(real_tasks, args.claims, "m")
-        minimal = [
+        minimal: list[tuple[str, dict[str, str], dict[str, str]]] = [
             (f"{baseline}/claim/{baseline_tasks[i % pool_size]}", {}, {"member_id": f"b-{i}"})
             for i in range(args.claims)
         ]
-        bare = [(f"{baseline}/bare", {}, {}) for _ in range(args.claims)]
+        bare: list[tuple[str, dict[str, str], dict[str, str]]] = [(f"{baseline}/bare", {}, {}) for _ in range(args.claims)]
         with multiprocessing.get_context("fork").Pool(args.clients) as pool:
             # Warm every worker process (connections, org cache) before measuring.
             run_load(pool, real_items(warm_tasks, 2 * CAPACITY, "warm"), args.clients, args.threads)
-            warm_minimal = [
+            warm_minimal: list[tuple[str, dict[str, str], dict[str, str]]] = [
                 (f"{baseline}/claim/{warm_minimal_tasks[i % 2]}", {}, {"member_id": f"w-{i}"})
                 for i in range(2 * CAPACITY)
             ]

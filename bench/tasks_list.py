@@ -64,12 +64,12 @@ def main() -> None:
     url = normalise_postgres_url(PG_ADMIN).rsplit("/", 1)[0] + f"/{database}"
     processes: Processes | None = None
     try:
-        from deploy.cli import service_module
+        from deploy.processes import service_module
 
         dbs = {}
         for service in ("registration", "tasks"):
             app_module = service_module(service, "app")
-            dbs[service] = app_module.open_database(type("S", (), {"database_url": url})())  # type: ignore[arg-type]
+            dbs[service] = app_module.open_database(type("S", (), {"database_url": url})())
             migrate(dbs[service], app_module.MIGRATIONS)
         ports = {name: free_port() for name in ("registration", "tasks")}
         env = venv_env(

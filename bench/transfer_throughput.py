@@ -368,7 +368,9 @@ async def compare(
     async def run(side: str, count: int, timed: bool = True) -> tuple[int, float]:
         if side == "real":
             return await asyncio.to_thread(real.run, count, timed)
-        return await sides[side].run(count)  # type: ignore[union-attr]
+        baseline: Any = sides[side]
+        result: tuple[int, float] = await baseline.run(count)
+        return result
 
     with ThreadPoolExecutor(max_workers=16) as executor:
         async with Worker(
@@ -438,7 +440,8 @@ def main() -> None:
     args = parser.parse_args()
     _ = search_attributes  # the Procfile's temporal line registers them
     for module in (transfer_workflows, sys.modules[MinimalWorkflow.__module__]):
-        py_compile.compile(module.__file__, cfile=importlib.util.cache_from_source(module.__file__))
+        source = str(module.__file__)
+        py_compile.compile(source, cfile=importlib.util.cache_from_source(source))
     for wal in (True,) if args.no_wal_compare else (True, False):
         comparison = measure(
             wal, args.transfers, args.concurrency, args.rounds, args.warmup, args.web_workers

@@ -18,7 +18,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def bearer_principal() -> Principal | None:
     """The caller's principal, or None without an Authorization header. Cached per request."""
     if "principal" in g:
-        return g.principal  # type: ignore[no-any-return]
+        return g.principal
     header = request.headers.get("Authorization", "")
     if not header:
         g.principal = None
@@ -27,7 +27,7 @@ def bearer_principal() -> Principal | None:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Authorization must be 'Bearer <token>'")
     g.principal = decode_token(token.strip(), context().settings.jwt_secret)
-    return g.principal  # type: ignore[no-any-return]
+    return g.principal
 
 
 def authenticated(*roles: str) -> Callable[[F], F]:

@@ -40,7 +40,7 @@ class ServiceContext:
 
 
 def context() -> ServiceContext:
-    return current_app.extensions["nuanliu"]  # type: ignore[no-any-return]
+    return current_app.extensions["nuanliu"]
 
 
 def Blueprint(name: str, import_name: str, **kwargs: Any) -> SmorestBlueprint:  # noqa: N802
