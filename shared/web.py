@@ -1,7 +1,7 @@
 """The web base every service's application factory stands on.
 
 It wires flask-smorest (OpenAPI at /openapi.json, docs at /docs), JSON errors in the shape of
-API.md, JWT authentication, Idempotency-Key handling, request and correlation ids, health,
+docs/api.md, JWT authentication, Idempotency-Key handling, request and correlation ids, health,
 readiness and Prometheus metrics.
 """
 
