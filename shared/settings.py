@@ -46,7 +46,7 @@ class Settings:
     temporal_task_queue: str = "nuanliu-transfers"
     var_dir: Path = PROJECT_ROOT / "var"
     service_urls: Mapping[str, str] = field(default_factory=dict)
-    # Time limits from practice (DOMAIN.md); all configurable.
+    # Time limits from practice (docs/domain.md); all configurable.
     stage_remind_after: timedelta = timedelta(days=3)
     stage_overdue_after: timedelta = timedelta(days=7)
     letter_validity: Mapping[str, timedelta] = field(
@@ -57,7 +57,7 @@ class Settings:
         }
     )
     letter_remind_before: timedelta = timedelta(days=7)
-    # The approval chain of a transfer per route (DOMAIN.md: from configuration, not hard-coded).
+    # The approval chain of a transfer per route (docs/domain.md: from configuration, not hard-coded).
     transfer_chains: Mapping[str, str] = field(
         default_factory=lambda: {
             "same_county": "sending_branch,township,receiving_branch",

@@ -36,7 +36,7 @@ TIMEOUT = (3.05, 30.0)
 
 @dataclass
 class ApiError(Exception):
-    """A non-2xx answer (or no answer) from a service, kept in API.md's error shape."""
+    """A non-2xx answer (or no answer) from a service, kept in docs/api.md's error shape."""
 
     status: int
     message: str

@@ -239,7 +239,7 @@ def get_member(
         if member is None:
             raise NotFound(f"member {member_id} does not exist")
         full = _may_read_member(principal, member)
-        # Fellow members of the same branch see the record masked (API.md: "for other members").
+        # Fellow members of the same branch see the record masked (docs/api.md: "for other members").
         if not full and not (principal.role == "member" and principal.org == member.branch_code):
             raise Forbidden("you may not read this member")
         if full and not masked:

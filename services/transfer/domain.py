@@ -37,7 +37,7 @@ EXPIRED = "expired"
 FAILED = "failed"
 TERMINAL = (COMPLETED, REJECTED, CANCELLED, EXPIRED, FAILED)
 DECISIONS = ("approve", "reject", "return")
-# The lists an org sees (DOMAIN.md): waiting on it, its step done but not finished, reaching it
+# The lists an org sees (docs/domain.md): waiting on it, its step done but not finished, reaching it
 # later, finished.
 BOXES = ("todo", "pending", "coming", "done")
 
@@ -99,7 +99,7 @@ def stage_org(stage: str, sending: RouteSide, receiving: RouteSide) -> str:
 
 
 def escalation_org(stage: str, sending: RouteSide, receiving: RouteSide) -> str | None:
-    """The parent org told when `stage` turns overdue (DOMAIN.md: escalate to the stage's parent)."""
+    """The parent org told when `stage` turns overdue (docs/domain.md: escalate to the stage's parent)."""
     side = receiving if stage == "receiving_branch" else sending
     ladder = (side.branch, side.township, side.county, side.city, side.province)
     holder = stage_org(stage, sending, receiving)

@@ -463,7 +463,7 @@ REISSUE_WAIT_SECONDS = 15.0
 def reissue(
     deps: TransferDeps, principal: Principal, transfer_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    """DOMAIN.md step 6: an expired letter is re-issued (a new serial and validity, no approvals)."""
+    """docs/domain.md step 6: an expired letter is re-issued (a new serial and validity, no approvals)."""
     current = _current(deps.database, transfer_id)
     sending_secretary = principal.role == "branch_secretary" and principal.org == current.from_branch_code
     if not (principal.is_admin or sending_secretary):

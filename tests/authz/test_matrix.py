@@ -1,7 +1,7 @@
 """The authorization matrix: every endpoint × every role × own / sibling / other subtree, with the
 status each must get (the actors and the org tree are drawn in tests/authz/world.py).
 
-Expectations follow API.md, "Who may read": a member reads their own records and the tasks open
+Expectations follow docs/api.md, "Who may read": a member reads their own records and the tasks open
 to their branch; secretaries, officers and departments read within their org's subtree; the admin
 reads everything; anyone else gets 403. Where the contract is silent, a comment says what we chose.
 No cross-branch or cross-township action may succeed, and no member may act for another member.
@@ -189,7 +189,7 @@ MATRIX: dict[str, Row] = {
         setup=lambda w: w.member_target("BR"),
         consumes=True,
     ),
-    # API.md: the member themself, or a secretary or officer recording a grid survey.
+    # docs/api.md: the member themself, or a secretary or officer recording a grid survey.
     "POST /checkins": Row(
         checkin,
         allow(201, {"member_self", "secretary_own", "officer_own", "admin", "service"}),
@@ -215,7 +215,7 @@ MATRIX: dict[str, Row] = {
         setup=World.member_target,
         consumes=True,
     ),
-    # The same roles as POST /members (API.md); a service does not import ledgers.
+    # The same roles as POST /members (docs/api.md); a service does not import ledgers.
     "POST /imports/members": Row(import_members, allow(201, OWN_ORG), setup=World.import_file, consumes=True),
     # A ledger for B naming another branch in a row: the whole file is refused (422, by row), so
     # even those above both branches import only into the branch they name in the query.
@@ -223,7 +223,7 @@ MATRIX: dict[str, Row] = {
         import_members, allow(422, OWN_ORG), setup=lambda w: w.import_file(row_branch="BS")
     ),
     # --- transfer ---
-    # API.md: the member, or the sending branch's secretary; nobody else applies, not even the admin.
+    # docs/api.md: the member, or the sending branch's secretary; nobody else applies, not even the admin.
     "POST /transfers": Row(
         post(
             "transfer",
@@ -273,7 +273,7 @@ MATRIX: dict[str, Row] = {
         allow(409, TRANSFER_PARTIES | {"admin"}),
         setup=transfer_at("letter_issued"),
     ),
-    # API.md: the applicant (the member, or the sending secretary who applied for them). Unlike
+    # docs/api.md: the applicant (the member, or the sending secretary who applied for them). Unlike
     # /cancel, the admin does not resubmit on someone's behalf.
     "POST /transfers/{id}/resubmit": Row(
         post("transfer", lambda w, t: f"/transfers/{t.ref}/resubmit", nothing),
@@ -281,21 +281,21 @@ MATRIX: dict[str, Row] = {
         setup=World.returned_transfer,
         consumes=True,
     ),
-    # API.md: the member or the sending secretary; the admin, who may act at any stage, too.
+    # docs/api.md: the member or the sending secretary; the admin, who may act at any stage, too.
     "POST /transfers/{id}/cancel": Row(
         post("transfer", lambda w, t: f"/transfers/{t.ref}/cancel", lambda w, t: {"reason": "不走了"}),
         allow(200, {"member_self", "secretary_own", "admin"}),
         setup=World.transfer,
         consumes=True,
     ),
-    # API.md: the member, or the receiving secretary; the admin too (as for /cancel).
+    # docs/api.md: the member, or the receiving secretary; the admin too (as for /cancel).
     "POST /transfers/{id}/report": Row(
         post("transfer", lambda w, t: f"/transfers/{t.ref}/report", nothing),
         allow(200, {"member_self", "secretary_receiving", "admin"}),
         setup=transfer_at("letter_issued"),
         consumes=True,
     ),
-    # DOMAIN.md step 6: the sending secretary (or the admin) re-issues an expired letter. An expired
+    # docs/domain.md step 6: the sending secretary (or the admin) re-issues an expired letter. An expired
     # transfer takes the letter's whole validity to make, so the row uses an open one: who may act
     # gets 409 (not expired), everyone else 403 before the state is looked at. The 200 is in
     # tests/integration/test_transfer_api.py (test_an_expired_letter_is_reissued_...).
@@ -308,7 +308,7 @@ MATRIX: dict[str, Row] = {
         get("transfer", lambda w, t: f"/stats/transfers?org={w.org['B']}"), allow(200, OWN_ORG)
     ),
     # --- tasks (T's tasks: open to the members and secretaries of B and BS, not of BT) ---
-    # API.md: a township officer in scope; a county department does not create tasks.
+    # docs/api.md: a township officer in scope; a county department does not create tasks.
     "POST /tasks": Row(post("tasks", lambda w, t: "/tasks", task_body), allow(201, {"officer_own", "admin"})),
     # Everyone lists their own scope (test_lists_show_each_actor_only_their_scope checks what).
     "GET /tasks": Row(get("tasks", lambda w, t: "/tasks"), allow(200, EVERYONE)),

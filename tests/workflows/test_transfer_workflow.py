@@ -278,7 +278,7 @@ async def test_letter_expires_without_report_in(temporal_env, task_queue, databa
 async def test_expired_letter_is_reissued_then_the_report_in_completes(
     temporal_env, task_queue, database, settings_for
 ):
-    """DOMAIN.md step 6: a new run of the same workflow id issues a new letter, no approvals."""
+    """docs/domain.md step 6: a new run of the same workflow id issues a new letter, no approvals."""
     short = timedelta(seconds=2)
     settings = settings_for(
         "transfer",

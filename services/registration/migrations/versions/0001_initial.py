@@ -145,7 +145,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_checkins_member_id", ["member_id", "id"], unique=False)
 
     # ### end Alembic commands ###
-    # The root org always exists and is the only org without a parent (API.md).
+    # The root org always exists and is the only org without a parent (docs/api.md).
     orgs = sa.table(
         "orgs",
         sa.column("code", sa.String),
