@@ -1,0 +1,78 @@
+"""Every Prometheus metric the system's own code exports, defined once.
+
+Under gunicorn the metrics are kept in multiprocess mode (PROMETHEUS_MULTIPROC_DIR): each worker
+writes its samples to files and a scrape sums them, so a scrape no longer reads one worker's
+registry at random (which made counters jump and `rate()` see resets). Gauges say how they
+combine across processes (`multiprocess_mode`).
+
+The dashboards and alert rules in `deploy/observability/` use these names; a test checks that
+they name no metric this module does not define (or that the Temporal SDK does not export).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# --- HTTP (every API and the console) --------------------------------------------------------
+HTTP_REQUESTS = Counter(
+    "nuanliu_http_requests_total", "HTTP requests", ["service", "method", "endpoint", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "nuanliu_http_request_seconds", "HTTP request latency", ["service", "method", "endpoint"]
+)
+
+# --- the outbox and its relays -------------------------------------------------------------------
+OUTBOX_PENDING = Gauge(
+    "nuanliu_outbox_pending", "Outbox rows not yet published", ["service"], multiprocess_mode="max"
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "nuanliu_outbox_oldest_age_seconds",
+    "Age of the oldest unpublished outbox row (0 when none)",
+    ["service"],
+    multiprocess_mode="max",
+)
+RELAY_PUBLISHED = Counter("nuanliu_relay_published_total", "Events published and confirmed", ["service"])
+RELAY_FAILED = Counter(
+    "nuanliu_relay_failed_total", "Events whose publication failed (retried later)", ["service"]
+)
+RELAY_CONFIRM_SECONDS = Histogram(
+    "nuanliu_relay_confirm_seconds", "Time to publish a batch and collect its confirms", ["service"]
+)
+
+# --- consumers -------------------------------------------------------------------------------------
+CONSUMER_HANDLED = Counter(
+    "nuanliu_consumer_handled_total", "Events handled and acknowledged", ["consumer", "event_type"]
+)
+CONSUMER_DUPLICATES = Counter(
+    "nuanliu_consumer_duplicates_total", "Redelivered events the inbox recognised", ["consumer"]
+)
+CONSUMER_DEAD_LETTERED = Counter(
+    "nuanliu_consumer_dead_lettered_total", "Events sent to the dead-letter queue", ["consumer"]
+)
+CONSUMER_HANDLER_SECONDS = Histogram(
+    "nuanliu_consumer_handler_seconds", "Time to handle one batch of events", ["consumer"]
+)
+DEAD_LETTER_DEPTH = Gauge(
+    "nuanliu_dead_letter_messages",
+    "Messages waiting in a consumer's dead-letter queue",
+    ["consumer"],
+    multiprocess_mode="max",
+)
+
+# --- notify's deliveries -------------------------------------------------------------------------------
+DELIVERIES = Counter(
+    "nuanliu_deliveries_total", "Delivery attempts by channel and outcome", ["channel", "state"]
+)
+
+# --- schedules and sweeps ----------------------------------------------------------------------------
+SCHEDULE_RUNS = Counter(
+    "nuanliu_schedule_runs_total", "Runs of scheduled sweeps and digests", ["schedule", "outcome"]
+)
+
+# --- transfers (the projection, read when scraped) ----------------------------------------------
+TRANSFERS_OPEN = Gauge(
+    "nuanliu_transfers_open", "Open transfers by status", ["status"], multiprocess_mode="max"
+)
+TRANSFER_STAGES_OVERDUE = Gauge(
+    "nuanliu_transfer_stages_overdue", "Open transfers whose current stage is overdue", multiprocess_mode="max"
+)
