@@ -13,6 +13,7 @@ from types import FrameType, ModuleType
 
 from shared.db import migrate
 from shared.logging import configure_logging
+from shared.process_health import serve_health
 from shared.settings import SERVICES, Settings
 
 # The services with an outbox to relay, and those with an event consumer.
@@ -59,6 +60,7 @@ def run_relay(service: str) -> None:
         batch_size=settings.relay_batch_size,
     )
     stop_on_signals(relay.stop)
+    serve_health(f"{service}-relay", relay.alive)
     relay.run_forever(settings.relay_poll_interval)
 
 
@@ -68,10 +70,12 @@ def run_consumer(consumer: str) -> None:
     configure_logging(f"{consumer}-consumer")
     running = consumer_module.build_consumer(Settings.from_env(consumer))
     stop_on_signals(running.stop)
+    serve_health(f"{consumer}-consumer", running.alive)
     running.run_forever()
 
 
 def run_worker(service: str) -> None:
     """A service's Temporal worker (or notify's dispatcher)."""
     configure_logging(f"{service}-worker")
+    serve_health(f"{service}-worker")
     service_module(service, "worker").main(Settings.from_env(service))
