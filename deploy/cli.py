@@ -8,6 +8,8 @@ nuanliu token --role R --org O --sub S [--name N]
 nuanliu relay SERVICE            the outbox relay of one service
 nuanliu consume CONSUMER         an event consumer (e.g. notify)
 nuanliu worker                   the transfer Temporal worker
+nuanliu dlq list CONSUMER        what waits in a consumer's dead-letter queue
+nuanliu dlq replay CONSUMER      publish those events again (after the cause is fixed)
 """
 
 from __future__ import annotations
@@ -59,6 +61,22 @@ def cmd_worker(args: argparse.Namespace) -> None:
     processes.run_worker(args.service)
 
 
+def cmd_dlq(args: argparse.Namespace) -> None:
+    from shared.bus import Topology, dead_letters
+
+    settings = Settings.from_env(args.consumer)
+    topology = Topology(settings.broker_prefix)
+    if args.action == "list":
+        letters = dead_letters.peek(settings.amqp_url, topology, args.consumer, limit=args.limit or 100)
+        total = dead_letters.depth(settings.amqp_url, topology, args.consumer)
+        print(f"{total} dead letter(s) for {args.consumer}; the oldest {len(letters)}:")
+        for letter in letters:
+            print(f"  {letter.message_id}  {letter.event_type}  {letter.reason} x{letter.deaths}")
+    else:
+        count = dead_letters.replay(settings.amqp_url, topology, args.consumer, limit=args.limit)
+        print(f"replayed {count} dead letter(s) of {args.consumer}")
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from deploy import launcher
 
@@ -105,6 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     p = commands.add_parser("worker", help="run a service's Temporal worker (workflows, schedules)")
     p.add_argument("service", nargs="?", default="transfer", choices=SERVICES)
     p.set_defaults(func=cmd_worker)
+
+    p = commands.add_parser("dlq", help="inspect or replay a consumer's dead-letter queue")
+    p.add_argument("action", choices=("list", "replay"))
+    p.add_argument("consumer", choices=CONSUMERS)
+    p.add_argument("--limit", type=int, help="at most this many messages")
+    p.set_defaults(func=cmd_dlq)
 
     args = parser.parse_args(argv)
     args.func(args)

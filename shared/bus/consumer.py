@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind
 from pika.adapters.blocking_connection import BlockingChannel
 
 from shared import metrics, tracing
-from shared.bus.topology import BrokerUnavailable, Topology, connect
+from shared.bus.topology import BrokerUnavailable, Topology, TopologyMismatch, connect
 from shared.events import Envelope, PoisonMessage, parse_envelope
 from shared.logging import bind_ids
 
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # A consumer whose loops have not turned for this long is stuck: its process is restarted.
 LIVENESS_SECONDS = 60.0
+# How often the consumer reads its dead-letter queue's depth for the gauge.
+DEAD_LETTERS_EVERY_SECONDS = 15.0
 
 Handler = Callable[[Envelope], None]
 BatchHandler = Callable[[list[Envelope]], None]
@@ -122,7 +124,7 @@ class Consumer:
         self._connection = connection
         self.connections += 1
         channel = connection.channel()
-        queue_name = self.topology.declare_consumer(channel, self.name, self.bindings, self.delivery_limit)
+        queue_name = self._declare(channel)
         channel.basic_qos(prefetch_count=self.prefetch)
         worker = threading.Thread(
             target=self._work_loop, args=(connection, channel), name=f"{self.name}-handler", daemon=True
@@ -131,8 +133,12 @@ class Consumer:
         channel.basic_consume(queue_name, on_message_callback=self._on_message, auto_ack=False)
         self.ready.set()
         try:
+            measured_at = 0.0
             while not self._stop.is_set() and connection.is_open:
                 self.last_beat = time.monotonic()
+                if self.last_beat - measured_at > DEAD_LETTERS_EVERY_SECONDS:
+                    measured_at = self.last_beat
+                    self._measure_dead_letters(channel)
                 connection.process_data_events(time_limit=0.5)
         finally:
             self.ready.clear()
@@ -145,6 +151,25 @@ class Consumer:
                     connection.close()
                 except (pika.exceptions.AMQPError, OSError):
                     pass
+
+    def _declare(self, channel: BlockingChannel) -> str:
+        try:
+            return self.topology.declare_consumer(channel, self.name, self.bindings, self.delivery_limit)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            if error.reply_code != 406:
+                raise
+            message = (
+                f"consumer {self.name}: the broker's queue was declared with other arguments "
+                f"({error.reply_text}). A reconnect cannot fix this: change the setting back, or "
+                "set it with a broker policy, or drain and delete the queue before starting again."
+            )
+            log.critical(message)
+            raise TopologyMismatch(message) from error
+
+    def _measure_dead_letters(self, channel: BlockingChannel) -> None:
+        """The dead-letter queue's depth for its gauge (a passive declare: one round trip)."""
+        frame = channel.queue_declare(self.topology.dead_letter_queue(self.name), passive=True)
+        metrics.DEAD_LETTER_DEPTH.labels(self.name).set(frame.method.message_count)
 
     def _on_message(
         self, channel: BlockingChannel, method: object, properties: pika.BasicProperties, body: bytes
