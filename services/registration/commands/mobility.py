@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.registration import domain
 from services.registration.commands.common import branch_or_422, member_event, member_or_404
-from services.registration.models import Inflow, Outflow, RelationshipMove
+from services.registration.models import Inflow, Member, Outflow, RelationshipMove
 from services.registration.queries import MemberRecord
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared import clock
@@ -75,16 +75,7 @@ def register_outflow(uow: RegistrationUnitOfWork, actor: Principal, command: Reg
             created_at=now,
         )
         uow.mobility.add_outflow(outflow)
-        # The six facts follow the latest registration.
-        member.mobile = True
-        member.occupation = outflow.occupation
-        member.employer = outflow.employer
-        member.current_address = outflow.destination_address
-        member.departed_on = outflow.departed_on
-        member.contact_phone = outflow.contact_phone
-        member.activity_card_no = outflow.activity_card_no
-        member.destination_region = outflow.destination_region
-        member.version += 1
+        _follow_outflow(member, outflow)
         uow.emit(
             OUTFLOW_REGISTERED,
             member.id,
@@ -103,6 +94,19 @@ def register_outflow(uow: RegistrationUnitOfWork, actor: Principal, command: Reg
         uow.audit(actor, "create", "outflow", outflow.id)
         uow.commit()
         return outflow
+
+
+def _follow_outflow(member: Member, outflow: Outflow) -> None:
+    """The member is mobile, and the six facts follow the latest registration."""
+    member.mobile = True
+    member.occupation = outflow.occupation
+    member.employer = outflow.employer
+    member.current_address = outflow.destination_address
+    member.departed_on = outflow.departed_on
+    member.contact_phone = outflow.contact_phone
+    member.activity_card_no = outflow.activity_card_no
+    member.destination_region = outflow.destination_region
+    member.version += 1
 
 
 # --- inflows ------------------------------------------------------------------------------
