@@ -221,8 +221,11 @@ def test_a_check_in_by_a_secretary_outside_scope_is_refused(uow, monkeypatch):
         commands.record_checkin(uow, stranger, survey)
     assert uow.checkins.rows == [] and len(uow.committed_events) == committed
     own = Principal(sub="sec-1", role="branch_secretary", org="TJ-WQ-YC-01")
+    at(monkeypatch, AFTER_MIDNIGHT_IN_CHINA + timedelta(hours=1))
     recorded = commands.record_checkin(uow, own, survey)
     assert recorded.recorded_by == "sec-1"
+    # The last contact moved: the record's version counts the change (the ETag's base).
+    assert uow.members.get(member).version == 2
     assert uow.committed_events[-1].event_type == "registration.member_checked_in.v1"
     assert uow.committed_audits[-1].object_id == recorded.id
 
@@ -281,6 +284,7 @@ def test_the_sweep_flags_each_lapse_once_as_the_sweep(uow, monkeypatch):
     assert commands.sweep_lost_contact(uow, commands.SWEEP_ACTOR, sweep) == 0
     flagged = [e for e in uow.committed_events if e.event_type == "registration.member_lost_contact.v1"]
     assert [e.subject for e in flagged] == [lapsed] and flagged[0].data["lost_contact_days"] == 180
+    assert uow.members.get(lapsed).version == 2 and uow.members.get(recent).version == 1
     assert uow.committed_audits[-1].actor == commands.SWEEP_ACTOR.sub
     assert not uow.members.get(recent).lost_contact
 

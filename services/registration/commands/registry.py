@@ -166,12 +166,7 @@ def record_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: Recor
             created_at=now,
         )
         uow.checkins.add(checkin)
-        if member.last_contact_at is None or occurred_at > member.last_contact_at:
-            member.last_contact_at = occurred_at
-        # A late record of a visit from before the lost-contact window does not end the lapse
-        # (the next sweep would flag it again and announce the same lapse twice).
-        if member.last_contact_at >= domain.contact_cutoff(now, command.lost_contact_days):
-            member.lost_contact = False
+        _follow_checkin(member, occurred_at, domain.contact_cutoff(now, command.lost_contact_days))
         uow.emit(
             MEMBER_CHECKED_IN,
             member.id,
@@ -187,6 +182,20 @@ def record_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: Recor
         uow.audit(actor, "create", "checkin", checkin.id)
         uow.commit()
         return checkin
+
+
+def _follow_checkin(member: Member, occurred_at: datetime, cutoff: datetime) -> None:
+    """The latest contact moves forward; a contact within the window ends a lapse. The record's
+    version counts the change (the last contact and the flag are part of the record)."""
+    before = (member.last_contact_at, member.lost_contact)
+    if member.last_contact_at is None or occurred_at > member.last_contact_at:
+        member.last_contact_at = occurred_at
+    # A late record of a visit from before the lost-contact window does not end the lapse
+    # (the next sweep would flag it again and announce the same lapse twice).
+    if member.last_contact_at >= cutoff:
+        member.lost_contact = False
+    if (member.last_contact_at, member.lost_contact) != before:
+        member.version += 1
 
 
 # --- the ledger export --------------------------------------------------------------------
