@@ -247,7 +247,7 @@ def get_member(
 
 def _readable(principal: Principal, member: Member) -> tuple[Member, bool]:
     """The member and whether the caller sees it in full; fellow members of the same branch see
-    it masked (API.md: "for other members"); anyone else is refused."""
+    it masked (docs/api.md: "for other members"); anyone else is refused."""
     full = domain.may_read_member(principal, member.id, member.branch_path)
     if not full and not (principal.role == "member" and principal.org == member.branch_code):
         raise Forbidden("you may not read this member")
