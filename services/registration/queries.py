@@ -385,7 +385,8 @@ def ledger_rows(database: Database, path: str, batch: int = 2000) -> Iterator[tu
     with database.reader() as session:
         # yield_per implies stream_results: PostgreSQL uses a named (server-side) cursor.
         for row in session.execute(statement.execution_options(yield_per=batch)):
-            if row[phone]:
+            values = tuple(row)
+            if values[phone]:
                 # A ledger is a listing: contact numbers are masked like in every other list.
-                row = (*row[:phone], domain.mask_phone(row[phone]), *row[phone + 1 :])
-            yield row
+                values = (*values[:phone], domain.mask_phone(values[phone]), *values[phone + 1 :])
+            yield values

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.registration.models import (
@@ -79,7 +81,7 @@ class MemberRepository:
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         """Many new members as one multi-row insert: 10,000 rows must import in seconds."""
         if rows:
-            self.session.execute(Member.__table__.insert(), rows)
+            self.session.execute(insert(Member), rows)
 
     def out_of_contact(self, cutoff: datetime, limit: int) -> Sequence[Member]:
         """Members not yet flagged whose last contact is before `cutoff`, oldest first, locked;
@@ -116,15 +118,16 @@ class MobilityRepository:
     def next_card_number(self, county_code: str, year: int) -> int:
         """Sequential per county and year: one atomic upsert, so concurrent outflows queue on the
         counter row (PostgreSQL row lock, SQLite write lock) and never share or skip a number."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-        statement = upsert(CardCounter).values(county_code=county_code, year=year, last_no=1)
-        statement = statement.on_conflict_do_update(
-            index_elements=[CardCounter.county_code, CardCounter.year],
-            set_={"last_no": CardCounter.last_no + 1},
-        ).returning(CardCounter.last_no)
+        upsert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            upsert(CardCounter)
+            .values(county_code=county_code, year=year, last_no=1)
+            .on_conflict_do_update(
+                index_elements=[CardCounter.county_code, CardCounter.year],
+                set_={"last_no": CardCounter.last_no + 1},
+            )
+            .returning(CardCounter.last_no)
+        )
         return int(self.session.execute(statement).scalar_one())
 
 

@@ -125,7 +125,8 @@ def import_members(
         members = [new_member_row(_new_member(data), branch, now) for data in fresh]
         uow.members.add_rows(members)
         for member in members:
-            uow.emit(MEMBER_CREATED, member["id"], member_created(member["id"], member["name"], branch))
-            uow.audit(actor, "import", "member", member["id"])
+            member_id, name = str(member["id"]), str(member["name"])
+            uow.emit(MEMBER_CREATED, member_id, member_created(member_id, name, branch))
+            uow.audit(actor, "import", "member", member_id)
         uow.commit()
         return ImportResult(command.rows, len(members), existing)
