@@ -15,6 +15,7 @@ nuanliu dlq replay CONSUMER      publish those events again (after the cause is 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from deploy import processes
@@ -84,6 +85,9 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Every file an operator command or a process it starts creates (SQLite databases, the SMS
+    # log, the stack's logs) is readable by its owner alone.
+    os.umask(0o077)
     parser = argparse.ArgumentParser(
         prog="nuanliu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

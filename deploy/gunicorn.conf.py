@@ -25,6 +25,8 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("NUANLIU_GUNICORN_LOGLEVEL", "warning")
 max_requests = 0
+# Files the process creates (SQLite databases, logs) are its own alone: 0600, directories 0700.
+umask = 0o077
 backlog = 2048
 
 # Set before any worker forks (and before prometheus_client is imported anywhere), so every

@@ -4,6 +4,7 @@ store, and the request metrics."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 
@@ -13,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from shared import metrics, tracing
 from shared.errors import NuanliuError
 from shared.logging import bind_ids, current_correlation_id, current_request_id
-from shared.web.errors import handle_database_error, handle_domain_error, refuse_nul_characters
+from shared.web.errors import handle_database_error, handle_domain_error, refuse_unstorable_input
 from shared.web.idempotency import record_outcome, replay_or_begin
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,10 @@ def init_request_lifecycle(app: Flask, service: str) -> None:
 
 
 def _start() -> Response | tuple[Response, int] | None:
-    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-    bind_ids(request_id[:64], (request.headers.get("X-Correlation-ID") or request_id)[:64])
+    request_id = _client_id(request.headers.get("X-Request-ID")) or uuid.uuid4().hex
+    bind_ids(request_id, _client_id(request.headers.get("X-Correlation-ID")) or request_id)
     g.started = time.perf_counter()
-    refused = refuse_nul_characters()
+    refused = refuse_unstorable_input()
     if refused is not None:
         return refused
     try:
@@ -50,6 +51,14 @@ def _start() -> Response | tuple[Response, int] | None:
         return handle_domain_error(error)
     except DBAPIError as error:
         return handle_database_error(error)
+
+
+# A client's request or correlation id lands in logs and audit rows: only a plain token is kept.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _client_id(value: str | None) -> str | None:
+    return value if value and _CLIENT_ID.fullmatch(value) else None
 
 
 def _observe(service: str, response: Response) -> None:
