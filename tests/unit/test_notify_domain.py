@@ -161,3 +161,20 @@ def test_digest_lists_todo_transfers_and_overdue_tasks():
     assert "王芳：B1 → B2" in message.body and "送餐" in message.body
     empty = render_message(domain.digest_message("T-1", [("task", "送餐", None)]))
     assert "无" in empty.body
+
+
+def test_the_readers_zone_is_china_time_unless_settings_name_another():
+    winter_night = datetime(2026, 12, 7, 22, 30, tzinfo=UTC)  # 06:30 the next morning in China
+    assert domain.DeliveryPolicy().zone == "Asia/Shanghai"
+    assert domain.in_zone(winter_night, domain.DeliveryPolicy().zone).strftime("%d %H:%M") == "08 06:30"
+    assert domain.quiet_until(winter_night, "22:00", "07:00", "Asia/Shanghai") == datetime(
+        2026, 12, 7, 23, 0, tzinfo=UTC
+    )
+    # NUANLIU_NOTIFY_TIMEZONE=Europe/London: the same quiet hours are London's nights.
+    assert domain.quiet_until(winter_night, "22:00", "07:00", "Europe/London") == datetime(
+        2026, 12, 8, 7, 0, tzinfo=UTC
+    )
+    data = {"member_name": "王芳", "branch_code": "B-1", "occurred_at": winter_night.isoformat()}
+    assert "2026-12-08 06:30" in render("registration.member_checked_in.v1/branch", "zh-CN", data)[1]
+    london = render("registration.member_checked_in.v1/branch", "zh-CN", data, "Europe/London")
+    assert "2026-12-07 22:30" in london[1]
