@@ -77,6 +77,12 @@ def test_overdue_and_expiry_notices_are_urgent_others_not():
     assert "transfer.stage_overdue.v1" in domain.URGENT and "transfer.letter_expiring.v1" in domain.URGENT
 
 
+def test_every_locale_a_person_may_choose_has_templates_for_every_route():
+    assert set(LOCALES) == set(domain.LOCALES)
+    for module in LOCALES.values():
+        assert set(module.TEMPLATES) == set(LOCALES["zh-CN"].TEMPLATES)
+
+
 def test_unknown_locale_falls_back_to_chinese():
     data, _ = samples()["registration.member_created.v1"]
     assert render("registration.member_created.v1/member", "fr", data) == render(
