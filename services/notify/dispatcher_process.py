@@ -1,0 +1,31 @@
+"""The delivery dispatcher as its own process (`nuanliu worker notify` starts it)."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+from services.notify.app import open_database
+from services.notify.dispatcher import Dispatcher, default_channels
+from services.notify.domain import DeliveryPolicy
+from shared.settings import Settings
+
+
+def build_dispatcher(settings: Settings) -> Dispatcher:
+    return Dispatcher(
+        open_database(settings),
+        default_channels(settings),
+        DeliveryPolicy.from_settings(settings),
+        digest_hour=settings.digest_hour,
+    )
+
+
+def main(settings: Settings) -> None:
+    dispatcher = build_dispatcher(settings)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        dispatcher.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    dispatcher.run_forever(settings.dispatcher_poll_interval)
