@@ -176,13 +176,16 @@ def _detail(session: Session, task: Task) -> TaskDetail:
     progress = select(Progress).where(Progress.task_id == task.id).order_by(Progress.reported_at, Progress.id)
     evaluations = select(Evaluation).where(Evaluation.task_id == task.id).order_by(Evaluation.id)
     awards = select(Award).where(Award.task_id == task.id).order_by(Award.id)
-    return TaskDetail(
+    detail = TaskDetail(
         **TaskSummary.fields_of(task, local_today()),
         claims=claims,
         progress=list(session.scalars(progress)),
         evaluations=list(session.scalars(evaluations)),
         awards=list(session.scalars(awards)),
     )
+    # The rows leave the session whole: the reader's closing rollback would expire them.
+    session.expunge_all()
+    return detail
 
 
 # --- lists and stats -------------------------------------------------------------------------
@@ -201,11 +204,9 @@ def list_tasks(deps: TasksDeps, actor: Principal, query: TaskFilter) -> Page:
         rows = session.scalars(
             select(Task).where(*conditions).order_by(Task.id.desc()).limit(limit + 1)
         ).all()
-    shown = rows[:limit]
-    return Page(
-        items=[TaskSummary.of(task, today) for task in shown],
-        next_cursor=encode_cursor(shown[-1].id) if len(rows) > limit else None,
-    )
+        # Inside the session: the reader's closing rollback expires what it loaded.
+        items = [TaskSummary.of(task, today) for task in rows[:limit]]
+    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
 
 
 def _scope(deps: TasksDeps, actor: Principal, org_code: str | None) -> list[Any]:
