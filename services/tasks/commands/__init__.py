@@ -1,5 +1,5 @@
 """Tasks write use cases: a frozen dataclass command each, and its handler
-`handler(uow, actor, command)`.
+`handler(uow, actor, command)` (the scheduled sweeps act for no one: `sweep(uow, command)`).
 
 A handler opens its unit of work, loads through the repositories, applies the domain rules,
 `emit`s the integration events and `audit`s the actor; `commit()` writes them together with the

@@ -112,7 +112,7 @@ def _take_place(uow: TasksUnitOfWork, placement: _Placement) -> ClaimedTask:
     task = uow.tasks.add_claimant(placement.task_id, placement.member_id)
     if task is None:
         _explain_refusal(uow, placement, before_update=False)
-    assert task is not None  # _explain_refusal raised otherwise
+        raise Conflict("this task cannot be claimed now; try again")
     if not access.visible(task, placement.branch):
         raise Forbidden(access.not_open_message(placement.member_id, placement.assigned_by))
     # The UPDATE appended the member to the claimants: named before, it is a repeat claim.
