@@ -7,10 +7,10 @@ from pathlib import Path
 from flask import Flask
 
 from services.tasks import api
+from services.tasks.clients import OrgDirectory, registration_client
 from services.tasks.models import idempotency_keys
-from services.tasks.service import TasksDeps
+from services.tasks.unit_of_work import TasksDeps
 from shared.db import Database, service_database
-from shared.orgs import OrgDirectory, ServiceClient, ServiceCredentials
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
 
@@ -25,9 +25,7 @@ def open_database(settings: Settings) -> Database:
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env("tasks")
     database = open_database(settings)
-    registration = ServiceClient(
-        settings.url_of("registration"), ServiceCredentials(settings.jwt_secret, "tasks")
-    )
+    registration = registration_client(settings)
     service_context = ServiceContext(settings=settings, database=database, idempotency=idempotency_keys)
     service_context.extras["tasks"] = TasksDeps(
         database=database,
