@@ -31,7 +31,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 def cmd_makemigration(args: argparse.Namespace) -> None:
     app_module = processes.service_module(args.service, "app")
-    database = app_module.open_database(Settings.from_env(args.service))
+    database = app_module.open_database(processes.settings_of(args.service))
     make_revision(database, app_module.MIGRATIONS, args.message)
 
 
@@ -65,7 +65,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
 def cmd_dlq(args: argparse.Namespace) -> None:
     from shared.bus import Topology, dead_letters
 
-    settings = Settings.from_env(args.consumer)
+    settings = processes.settings_of(args.consumer)
     topology = Topology(settings.broker_prefix)
     if args.action == "list":
         letters = dead_letters.peek(settings.amqp_url, topology, args.consumer, limit=args.limit or 100)

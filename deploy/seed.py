@@ -12,8 +12,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from services.registration.settings import RegistrationSettings
 from shared.auth import Principal
-from shared.settings import Settings
 
 SEED_ADMIN = Principal(sub="seed", role="admin", org="CN", name="seed")
 
@@ -246,7 +246,7 @@ def seed_members(database: object, rng: random.Random | None = None, force: bool
 def seed_all(force: bool = False) -> None:
     from services.registration.app import open_database
 
-    database = open_database(Settings.from_env("registration"))
+    database = open_database(RegistrationSettings.from_env())
     created = seed_orgs(database)
     print(f"[nuanliu] seeded {created} orgs" if created else "[nuanliu] demo orgs already present")
     members = seed_members(database, force=force)

@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from services.notify import commands, domain, queries, schemas
+from services.notify.settings import NotifySettings
 from services.notify.unit_of_work import NotifyUnitOfWork
 from shared.auth import Principal
 from shared.web import Blueprint, authenticated, context
@@ -28,7 +29,9 @@ def _uow() -> NotifyUnitOfWork:
 
 
 def _policy() -> domain.DeliveryPolicy:
-    return domain.DeliveryPolicy.from_settings(context().settings)
+    settings = context().settings
+    assert isinstance(settings, NotifySettings), "the notify app runs on NotifySettings"
+    return settings.delivery_policy()
 
 
 @notifications.route("")

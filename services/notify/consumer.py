@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from services.notify import commands, domain
 from services.notify.app import open_database
 from services.notify.repositories import CONSUMER
+from services.notify.settings import NotifySettings
 from services.notify.unit_of_work import NotifyUnitOfWork
 from shared.bus import Consumer, Topology
 from shared.db import Database
 from shared.events import Envelope
-from shared.settings import Settings
 
 __all__ = ["CONSUMER", "build_consumer", "handle_event", "handle_events"]
 
@@ -33,9 +33,9 @@ def handle_event(
     return handle_events(database, [envelope], policy)
 
 
-def build_consumer(settings: Settings) -> Consumer:
+def build_consumer(settings: NotifySettings) -> Consumer:
     database = open_database(settings)
-    policy = domain.DeliveryPolicy.from_settings(settings)
+    policy = domain.settings.delivery_policy()
     return Consumer(
         settings.amqp_url,
         Topology(settings.broker_prefix),

@@ -16,14 +16,14 @@ from services.notify.channels.email import SmtpChannel
 from services.notify.channels.inapp import InAppChannel
 from services.notify.channels.sms import FileSmsProvider, SmsChannel
 from services.notify.channels.webhook import WebhookChannel
+from services.notify.settings import NotifySettings
 from services.notify.unit_of_work import NotifyUnitOfWork
 from shared.db import Database, utcnow
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def default_channels(settings: Settings) -> dict[str, Channel]:
+def default_channels(settings: NotifySettings) -> dict[str, Channel]:
     return {
         "inapp": InAppChannel(),
         "email": SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender),

@@ -7,20 +7,19 @@ from types import FrameType
 
 from services.notify.app import open_database
 from services.notify.dispatcher import Dispatcher, default_channels
-from services.notify.domain import DeliveryPolicy
-from shared.settings import Settings
+from services.notify.settings import NotifySettings
 
 
-def build_dispatcher(settings: Settings) -> Dispatcher:
+def build_dispatcher(settings: NotifySettings) -> Dispatcher:
     return Dispatcher(
         open_database(settings),
         default_channels(settings),
-        DeliveryPolicy.from_settings(settings),
+        settings.delivery_policy(),
         digest_hour=settings.digest_hour,
     )
 
 
-def main(settings: Settings) -> None:
+def main(settings: NotifySettings) -> None:
     dispatcher = build_dispatcher(settings)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -14,6 +14,7 @@ from flask import Response, jsonify, request, send_file
 from flask.views import MethodView
 
 from services.registration import commands, imports, queries, schemas
+from services.registration.settings import RegistrationSettings
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared.auth import Principal
 from shared.errors import InvalidInput
@@ -123,7 +124,9 @@ class Checkins(MethodView):
     @checkins.response(201, schemas.CheckinSchema)
     def post(self, body: dict[str, Any], principal: Principal) -> Any:
         """Record a check-in (报到): the member themself, or a grid survey by a secretary or officer."""
-        command = commands.RecordCheckin(**body, lost_contact_days=context().settings.lost_contact_days)
+        settings = context().settings
+        assert isinstance(settings, RegistrationSettings), "the registration app runs on its settings"
+        command = commands.RecordCheckin(**body, lost_contact_days=settings.lost_contact_days)
         return commands.record_checkin(_uow(), principal, command)
 
 

@@ -9,6 +9,7 @@ from flask import Flask
 from services.tasks import api
 from services.tasks.clients import OrgDirectory, registration_client
 from services.tasks.models import idempotency_keys
+from services.tasks.settings import TasksSettings
 from services.tasks.unit_of_work import TasksDeps
 from shared.db import Database, service_database
 from shared.settings import Settings
@@ -23,7 +24,7 @@ def open_database(settings: Settings) -> Database:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env("tasks")
+    settings = settings or TasksSettings.from_env()
     database = open_database(settings)
     registration = registration_client(settings)
     service_context = ServiceContext(settings=settings, database=database, idempotency=idempotency_keys)

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from services.transfer.models import idempotency_keys
+from services.transfer.settings import TransferSettings
 from shared.db import Database, service_database
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
@@ -25,7 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from services.transfer.service import TransferDeps
     from shared.temporal import TemporalGateway
 
-    settings = settings or Settings.from_env("transfer")
+    settings = settings or TransferSettings.from_env()
     database = open_database(settings)
     deps = TransferDeps(
         settings=settings,

@@ -10,14 +10,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.clock import CHINA_ZONE_NAME, local_now
 from shared.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from shared.settings import Settings
 
 DEFAULT_LOCALE = "zh-CN"
 LOCALES = ("zh-CN", "en")
@@ -33,15 +30,6 @@ class DeliveryPolicy:
     max_attempts: int = 5
     retry_base: timedelta = timedelta(seconds=30)
     retry_cap: timedelta = timedelta(hours=1)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DeliveryPolicy:
-        return cls(
-            settings.notify_timezone,
-            settings.delivery_max_attempts,
-            settings.delivery_retry_base,
-            settings.delivery_retry_cap,
-        )
 
 
 DEFAULT_POLICY = DeliveryPolicy()
