@@ -362,8 +362,8 @@ async def test_refused_move_fails_the_transfer_visibly(temporal_env, task_queue,
 async def test_record_step_is_idempotent(database, settings):
     """A retried activity (same step key) changes the projection and the outbox once."""
     from services.transfer.activities import TransferActivities
+    from services.transfer.commands import build_plan
     from services.transfer.messages import EventItem, StepRecord, TimelineItem
-    from services.transfer.service import build_plan
     from shared.db import utcnow
 
     route = route_for("cross_county")
@@ -400,8 +400,8 @@ async def test_record_step_is_idempotent(database, settings):
 async def test_a_letter_issued_after_midnight_in_beijing_is_dated_and_numbered_there(database, settings):
     """16:30 UTC on New Year's Eve is 00:30 on 1 January in Beijing: the letter is of the new year."""
     from services.transfer.activities import TransferActivities
+    from services.transfer.commands import build_plan
     from services.transfer.messages import LetterRequest, StepRecord
-    from services.transfer.service import build_plan
 
     route = route_for("cross_county")
     plan = build_plan(settings, route, path_of(route.receiving))
@@ -433,7 +433,7 @@ async def upserted_keys(handle) -> list[set[str]]:
 async def test_search_attributes_follow_the_transfer_and_only_changes_are_upserted(
     temporal_env, task_queue, database, settings, started_with_attributes
 ):
-    from services.transfer.service import build_plan
+    from services.transfer.commands import build_plan
 
     route = route_for("cross_province")
     plan = build_plan(settings, route, path_of(route.receiving))
