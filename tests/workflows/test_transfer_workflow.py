@@ -227,6 +227,32 @@ async def test_wrong_stage_and_concurrent_decisions_are_refused(temporal_env, ta
     assert [e.action for e in timeline] == ["approve"]
 
 
+async def test_decisions_accepted_together_are_applied_one_at_a_time(
+    temporal_env, task_queue, database, settings
+):
+    """Five decisions wait for the worker, so its first task accepts them all at once: under the
+    update lock the first applies and each other one, checked against the state it left, learns
+    that its stage was already decided (the one-slot mailbox answered "in progress")."""
+    handle, transfer_id, _, _ = await start_transfer(temporal_env.client, task_queue, database, settings)
+    updates = [
+        asyncio.create_task(
+            handle.execute_update(
+                TransferWorkflow.decide, DecisionRequest("approve", f"a{i}", expected_stage="sending_branch")
+            )
+        )
+        for i in range(5)
+    ]
+    await asyncio.sleep(1.0)  # the updates reach the server before any worker polls
+    async with transfer_worker(temporal_env.client, task_queue, database, RegistrationDouble()):
+        results = await asyncio.gather(*updates, return_exceptions=True)
+        await handle.terminate("test over")
+    refusals = [str(r.cause) for r in results if isinstance(r, WorkflowUpdateFailedError)]
+    assert len(refusals) == 4 and sum(not isinstance(r, Exception) for r in results) == 1
+    assert all("sending_branch stage is already decided" in refusal for refusal in refusals)
+    _, timeline = projection(database, transfer_id)
+    assert [e.action for e in timeline] == ["approve"]
+
+
 async def test_stage_reminds_then_turns_overdue_and_escalates(
     temporal_env, task_queue, database, settings_for
 ):
