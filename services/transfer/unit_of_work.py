@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 from services.transfer.models import audit_log, outbox
+from services.transfer.queries import current_row
 from services.transfer.repositories import TransferRepository
 from shared.uow import SqlUnitOfWork
 
@@ -50,8 +51,6 @@ class TransferUnitOfWork(ProjectionUnitOfWork):
     def current(self, transfer_id: str) -> Row[Any]:
         """The projection row as it stands, read outside the unit's transaction: the checks before
         a workflow update must not hold the writer's lock while the workflow writes its step."""
-        from services.transfer.queries import current_row
-
         return current_row(self.database, transfer_id)
 
 
