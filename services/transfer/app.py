@@ -22,8 +22,8 @@ def open_database(settings: Settings) -> Database:
 def create_app(settings: Settings | None = None) -> Flask:
     # Imported here: the worker imports open_database without the web and Temporal client parts.
     from services.transfer import api
-    from services.transfer.registration import Registration
-    from services.transfer.service import TransferDeps
+    from services.transfer.clients import Registration, TransferProcesses
+    from services.transfer.unit_of_work import TransferDeps
     from shared.temporal import TemporalGateway
 
     settings = settings or TransferSettings.from_env()
@@ -32,14 +32,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings=settings,
         database=database,
         registration=Registration.from_settings(settings),
-        # Lazy: its event loop and client are made on first use, after gunicorn forks.
-        temporal=TemporalGateway(settings.temporal_address, settings.temporal_namespace),
+        processes=TransferProcesses(
+            # Lazy: its event loop and client are made on first use, after gunicorn forks.
+            TemporalGateway(settings.temporal_address, settings.temporal_namespace),
+            settings.temporal_task_queue,
+        ),
     )
     service_context = ServiceContext(
         settings=settings,
         database=database,
         idempotency=idempotency_keys,
-        extras={"transfer": deps, "readiness": {"temporal": deps.temporal_reachable}},
+        extras={"transfer": deps, "readiness": {"temporal": deps.processes.reachable}},
     )
     return create_service_app(
         service_context,

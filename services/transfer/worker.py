@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from services.transfer import activities, probe, workflows
+from services.transfer import activities, workflows
 from services.transfer.app import open_database
-from services.transfer.registration import Registration
+from services.transfer.clients import Registration
 from shared.settings import Settings
 from shared.temporal import connect_with_retry, serve_until_signalled
 
@@ -23,12 +23,12 @@ log = logging.getLogger(__name__)
 
 
 def all_workflows() -> list[type]:
-    return [probe.ProbeWorkflow, workflows.TransferWorkflow]
+    return [workflows.TransferWorkflow]
 
 
 def all_activities(settings: Settings) -> Sequence[Callable[..., object]]:
     bound = activities.TransferActivities(open_database(settings), Registration.from_settings(settings))
-    return [activities.echo, *bound.all()]
+    return bound.all()
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
