@@ -20,7 +20,7 @@ def open_database(settings: Settings) -> Database:
     return service_database(settings.database_url, "notify")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: NotifySettings | None = None) -> Flask:
     settings = settings or NotifySettings.from_env()
     service_context = ServiceContext(
         settings=settings, database=open_database(settings), idempotency=idempotency_keys

@@ -35,7 +35,7 @@ def handle_event(
 
 def build_consumer(settings: NotifySettings) -> Consumer:
     database = open_database(settings)
-    policy = domain.settings.delivery_policy()
+    policy = settings.delivery_policy()
     return Consumer(
         settings.amqp_url,
         Topology(settings.broker_prefix),

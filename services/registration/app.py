@@ -20,7 +20,7 @@ def open_database(settings: Settings) -> Database:
     return service_database(settings.database_url, "registration")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: RegistrationSettings | None = None) -> Flask:
     settings = settings or RegistrationSettings.from_env()
     database = open_database(settings)
     service_context = ServiceContext(settings=settings, database=database, idempotency=idempotency_keys)

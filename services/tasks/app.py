@@ -23,7 +23,7 @@ def open_database(settings: Settings) -> Database:
     return service_database(settings.database_url, "tasks", pool_size=10)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: TasksSettings | None = None) -> Flask:
     settings = settings or TasksSettings.from_env()
     database = open_database(settings)
     registration = registration_client(settings)

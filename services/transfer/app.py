@@ -19,7 +19,7 @@ def open_database(settings: Settings) -> Database:
     return service_database(settings.database_url, "transfer")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: TransferSettings | None = None) -> Flask:
     # Imported here: the worker imports open_database without the web and Temporal client parts.
     from services.transfer import api
     from services.transfer.clients import Registration, TransferProcesses

@@ -29,13 +29,13 @@ from services.transfer.messages import (
 )
 from services.transfer.models import TimelineEntry, Transfer
 from services.transfer.projection import event_data
+from services.transfer.settings import TransferSettings
 from services.transfer.unit_of_work import TransferUnitOfWork
 from shared.auth import Principal
 from shared.contracts import transfer as events
 from shared.db import new_id, utcnow
 from shared.errors import Conflict, Forbidden, Unavailable
 from shared.logging import current_request_id
-from shared.settings import Settings
 
 # How long /reissue waits for the new run to write its letter to the projection.
 REISSUE_WAIT_SECONDS = 15.0
@@ -85,7 +85,7 @@ class ReissueLetter:
 # --- plans --------------------------------------------------------------------------------
 
 
-def build_plan(settings: Settings, route: Route, to_path: str) -> Plan:
+def build_plan(settings: TransferSettings, route: Route, to_path: str) -> Plan:
     chain = domain.parse_chain(settings.transfer_chains[route.route])
     stage_orgs = {stage: domain.stage_org(stage, route.sending, route.receiving) for stage in chain}
     escalation = {stage: domain.escalation_org(stage, route.sending, route.receiving) for stage in chain}
@@ -249,7 +249,7 @@ def _start(
 
 
 def reissue(uow: TransferUnitOfWork, principal: Principal, command: ReissueLetter) -> str:
-    """DOMAIN.md step 6: an expired letter is re-issued (a new serial and validity, no approvals)."""
+    """docs/domain.md step 6: an expired letter is re-issued (a new serial and validity, no approvals)."""
     transfer_id = command.transfer_id
     current = uow.current(transfer_id)
     sending_secretary = principal.role == "branch_secretary" and principal.org == current.from_branch_code

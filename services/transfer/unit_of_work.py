@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Row
 
     from services.transfer.clients import Registration, TransferProcesses
+    from services.transfer.settings import TransferSettings
     from shared.db import Database
-    from shared.settings import Settings
 
 
 class ProjectionUnitOfWork(SqlUnitOfWork):
@@ -41,7 +41,7 @@ class TransferUnitOfWork(ProjectionUnitOfWork):
         database: Database,
         registration: Registration,
         processes: TransferProcesses,
-        settings: Settings,
+        settings: TransferSettings,
     ) -> None:
         super().__init__(database)
         self.registration = registration
@@ -58,7 +58,7 @@ class TransferUnitOfWork(ProjectionUnitOfWork):
 class TransferDeps:
     """What the API's requests share; one per process, stored in the service context."""
 
-    settings: Settings
+    settings: TransferSettings
     database: Database
     registration: Registration
     processes: TransferProcesses

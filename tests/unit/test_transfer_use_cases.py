@@ -14,11 +14,11 @@ from services.transfer import commands, domain
 from services.transfer.clients import MemberInfo, ProcessNotStarted, Route
 from services.transfer.messages import DecisionRequest, TransferInput
 from services.transfer.models import TimelineEntry, Transfer
+from services.transfer.settings import TransferSettings
 from shared.auth import Principal
 from shared.contracts import transfer as events
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unavailable
-from shared.settings import Settings
 from shared.uow import RaisedEvent, UnitOfWork
 
 SENDING = domain.RouteSide("BR-S", "TW-S", "CO-S", None, "PR-S")
@@ -128,7 +128,7 @@ class FakeTransferUnitOfWork(UnitOfWork):
         self.transfers = FakeTransfers()
         self.registration = FakeRegistration()
         self.processes = FakeProcesses()
-        self.settings = Settings.from_env("transfer", {})
+        self.settings = TransferSettings.from_env("transfer", {})
         self.committed_events: list[RaisedEvent] = []
         self.committed_audits: list[tuple[str, str, str]] = []
         self._saved: dict[str, Transfer] = {}
