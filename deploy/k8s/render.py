@@ -24,6 +24,8 @@ PROCFILE = HERE.parent / "Procfile"
 BASE = HERE / "base"
 APP_UID = 10001
 HEALTH_PORT = 9100
+# The client certificate and the internal CA (base/certificates.yaml), mounted read-only.
+TLS_DIR = "/etc/nuanliu/tls"
 # Where the engines live (deploy/k8s/data and the Temporal Helm release).
 DATA_NAMESPACE = "nuanliu-data"
 TEMPORAL_NAMESPACE = "temporal"
@@ -116,6 +118,16 @@ def env_of(process: Process) -> list[dict[str, Any]]:
         env.append(secret_env("NUANLIU_CONSOLE_SECRET", "nuanliu-app", "console-secret"))
     if process.kind == "background":
         env.append({"name": "NUANLIU_HEALTH_PORT", "value": str(HEALTH_PORT)})
+    if process.name in TEMPORAL_CLIENTS:
+        # mTLS to the Temporal frontend (deploy/temporal/values.yaml requires client certificates).
+        env += [
+            {"name": "TEMPORAL_TLS_CA_FILE", "value": f"{TLS_DIR}/ca.crt"},
+            {"name": "TEMPORAL_TLS_CERT_FILE", "value": f"{TLS_DIR}/tls.crt"},
+            {"name": "TEMPORAL_TLS_KEY_FILE", "value": f"{TLS_DIR}/tls.key"},
+            {"name": "TEMPORAL_TLS_SERVER_NAME", "value": "temporal-frontend.temporal.svc"},
+        ]
+    # The internal CA that signed the broker's and Temporal's certificates (amqps, mTLS).
+    env.append({"name": "NUANLIU_CA_FILE", "value": f"{TLS_DIR}/ca.crt"})
     return env
 
 
@@ -169,7 +181,11 @@ def container(process: Process) -> dict[str, Any]:
             "runAsGroup": APP_UID,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "data", "mountPath": "/data"}],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "data", "mountPath": "/data"},
+            {"name": "tls", "mountPath": TLS_DIR, "readOnly": True},
+        ],
     }
     if process.port:
         # The drain: keep serving while the endpoint removal reaches every node's proxy and the
@@ -219,6 +235,7 @@ def deployment(process: Process) -> dict[str, Any]:
                     "volumes": [
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                         {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}},
+                        {"name": "tls", "secret": {"secretName": "nuanliu-client-tls", "defaultMode": 0o440}},
                     ],
                 },
             },
