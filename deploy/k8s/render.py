@@ -108,7 +108,9 @@ def env_of(process: Process) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = []
     if process.service:
         # The role's URL through the pooler, composed by the ExternalSecret (base/external-secrets.yaml).
-        env.append(secret_env(f"{process.service.upper()}_DATABASE_URL", f"nuanliu-db-{process.service}", "uri"))
+        env.append(
+            secret_env(f"{process.service.upper()}_DATABASE_URL", f"nuanliu-db-{process.service}", "uri")
+        )
     env.append(secret_env("NUANLIU_JWT_SECRET", "nuanliu-app", "jwt-secret"))
     if process.name in BROKER_CLIENTS or process.kind == "api":
         env.append(secret_env("AMQP_URL", "nuanliu-app", "amqp-url"))
@@ -206,7 +208,9 @@ def deployment(process: Process) -> dict[str, Any]:
         }
         for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
     ]
-    spec: dict[str, Any] = {} if process.kind == "api" else {"replicas": 1 if process.name in SINGLETONS else 2}
+    spec: dict[str, Any] = (
+        {} if process.kind == "api" else {"replicas": 1 if process.name in SINGLETONS else 2}
+    )
     # The APIs' replica count belongs to their HPA: a replicas field here would reset it on every apply.
     return {
         "apiVersion": "apps/v1",
@@ -303,9 +307,17 @@ def render_processes(processes: list[Process]) -> list[dict[str, Any]]:
 
 def policy(name: str, pod_selector: dict[str, str], **rules: list[dict[str, Any]]) -> dict[str, Any]:
     types = [kind for kind in ("Ingress", "Egress") if kind.lower() in rules]
-    spec: dict[str, Any] = {"podSelector": {"matchLabels": pod_selector}, "policyTypes": types}
+    spec: dict[str, Any] = {
+        "podSelector": {"matchLabels": pod_selector} if pod_selector else {},
+        "policyTypes": types,
+    }
     spec.update(rules)
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 def in_namespace(namespace: str, pods: dict[str, str]) -> dict[str, Any]:
@@ -362,18 +374,26 @@ def render_policies(processes: list[Process]) -> list[dict[str, Any]]:
 def process_policies(process: Process, by_name: dict[str, Process]) -> list[dict[str, Any]]:
     egress: list[dict[str, Any]] = []
     if process.service:
-        egress.append({"to": [in_namespace(DATA_NAMESPACE, {"cnpg.io/poolerName": POOLER})], "ports": tcp(5432)})
+        egress.append(
+            {"to": [in_namespace(DATA_NAMESPACE, {"cnpg.io/poolerName": POOLER})], "ports": tcp(5432)}
+        )
     if process.name in BROKER_CLIENTS or process.kind == "api":
-        egress.append({"to": [in_namespace(DATA_NAMESPACE, {"app.kubernetes.io/name": RABBITMQ})], "ports": tcp(5671)})
+        egress.append(
+            {"to": [in_namespace(DATA_NAMESPACE, {"app.kubernetes.io/name": RABBITMQ})], "ports": tcp(5671)}
+        )
     if process.name in TEMPORAL_CLIENTS:
         frontend = {"app.kubernetes.io/name": "temporal", "app.kubernetes.io/component": "frontend"}
         egress.append({"to": [in_namespace(TEMPORAL_NAMESPACE, frontend)], "ports": tcp(7233)})
     callees = [api for api, callers in API_CALLERS.items() if process.name in callers]
     for api in callees:
-        egress.append({"to": [{"podSelector": {"matchLabels": selector(by_name[api])}}], "ports": tcp("http")})
+        egress.append(
+            {"to": [{"podSelector": {"matchLabels": selector(by_name[api])}}], "ports": tcp("http")}
+        )
     if process.name == "notify-dispatcher":
         # Mail and webhooks leave the cluster; private ranges stay closed.
-        outside = {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}
+        outside = {
+            "ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}
+        }
         egress.append({"to": [outside], "ports": tcp(25, 465, 587, 443)})
 
     ingress: list[dict[str, Any]] = []
@@ -381,7 +401,10 @@ def process_policies(process: Process, by_name: dict[str, Process]) -> list[dict
         sources: list[dict[str, Any]] = [
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}}}
         ]
-        sources += [{"podSelector": {"matchLabels": selector(by_name[c])}} for c in sorted(API_CALLERS.get(process.name, ()))]
+        sources += [
+            {"podSelector": {"matchLabels": selector(by_name[c])}}
+            for c in sorted(API_CALLERS.get(process.name, ()))
+        ]
         ingress.append({"from": sources, "ports": tcp("http")})
     # Probes come from the kubelet on the node, which NetworkPolicies do not filter; metrics are
     # scraped from the monitoring namespace.
@@ -398,8 +421,12 @@ def dump(objects: list[dict[str, Any]], what: str) -> str:
 def outputs() -> dict[Path, str]:
     processes = read_processes()
     return {
-        BASE / "processes.yaml": dump(render_processes(processes), "Every nuanliu process: Deployments, Services, PDBs, HPAs."),
-        BASE / "network-policies.yaml": dump(render_policies(processes), "Default deny, then what each process may reach."),
+        BASE / "processes.yaml": dump(
+            render_processes(processes), "Every nuanliu process: Deployments, Services, PDBs, HPAs."
+        ),
+        BASE / "network-policies.yaml": dump(
+            render_policies(processes), "Default deny, then what each process may reach."
+        ),
     }
 
 
