@@ -94,6 +94,9 @@ def labels(process: Process) -> dict[str, str]:
         "app.kubernetes.io/component": process.name,
         "app.kubernetes.io/part-of": "nuanliu",
         "nuanliu.org/kind": process.kind,
+        # Everything without this label (engines, config, secrets, policies, the migrate Job) is
+        # applied first: kubectl apply -k <overlay> -l 'nuanliu.org/layer!=processes'.
+        "nuanliu.org/layer": "processes",
     }
     if process.name in TEMPORAL_CLIENTS:
         result["nuanliu.org/temporal-client"] = "true"

@@ -296,6 +296,10 @@ def test_secrets_come_by_reference_only(overlays):
 
 def test_the_migrate_job_migrates_only_straight_to_the_primary(overlays):
     (job,) = of_kind(overlays["production"], "Job")
+    # It is applied, and waited for, before the processes (docs/operations.md: Upgrade).
+    layer = "nuanliu.org/layer"
+    assert job["metadata"]["labels"].get(layer) != "processes"
+    assert all(d["metadata"]["labels"][layer] == "processes" for d in of_kind(overlays["production"], "Deployment"))
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["nuanliu", "migrate"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
