@@ -151,7 +151,15 @@ def test_custom_resources_match_the_operators_crd_schemas(overlays, tmp_path):
         for schema, resources in custom_resources(docs).items():
             by_schema[schema].extend(resources)
     kinds = {doc["kind"] for resources in by_schema.values() for doc in resources}
-    assert {"Cluster", "Pooler", "ScheduledBackup", "RabbitmqCluster", "Policy", "ExternalSecret"} <= kinds
+    assert {
+        "Cluster",
+        "Pooler",
+        "ScheduledBackup",
+        "ObjectStore",
+        "RabbitmqCluster",
+        "Policy",
+        "ExternalSecret",
+    } <= kinds
     for schema, resources in by_schema.items():
         files = []
         for index, doc in enumerate(resources):
@@ -299,7 +307,9 @@ def test_the_migrate_job_migrates_only_straight_to_the_primary(overlays):
     # It is applied, and waited for, before the processes (docs/operations.md: Upgrade).
     layer = "nuanliu.org/layer"
     assert job["metadata"]["labels"].get(layer) != "processes"
-    assert all(d["metadata"]["labels"][layer] == "processes" for d in of_kind(overlays["production"], "Deployment"))
+    assert all(
+        d["metadata"]["labels"][layer] == "processes" for d in of_kind(overlays["production"], "Deployment")
+    )
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["nuanliu", "migrate"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -322,7 +332,13 @@ def test_postgres_three_instances_a_transaction_pooler_and_a_role_and_schema_per
     docs = overlays["production"]
     clusters = {c["metadata"]["name"]: c for c in of_kind(docs, "Cluster")}
     cluster = clusters["nuanliu-pg"]["spec"]
-    assert cluster["instances"] == 3 and cluster["backup"]["barmanObjectStore"]["destinationPath"]
+    assert cluster["instances"] == 3 and cluster["postgresql"]["synchronous"]["number"] >= 1
+    stores = {store["metadata"]["name"]: store for store in of_kind(docs, "ObjectStore")}
+    for name, spec in ((name, c["spec"]) for name, c in clusters.items()):
+        (archiver,) = [plugin for plugin in spec["plugins"] if plugin.get("isWALArchiver")]
+        assert stores[archiver["parameters"]["barmanObjectName"]]["spec"]["configuration"][
+            "destinationPath"
+        ], name
     sql = cluster["bootstrap"]["initdb"]["postInitApplicationSQL"]
     for service in SERVICES:
         assert f"CREATE SCHEMA {service} AUTHORIZATION {service}" in sql
