@@ -21,7 +21,7 @@ def open_database(settings: Settings) -> Database:
 
 def create_app(settings: TransferSettings | None = None) -> Flask:
     # Imported here: the worker imports open_database without the web and Temporal client parts.
-    from services.transfer import api
+    from services.transfer import api, queries
     from services.transfer.clients import Registration, TransferProcesses
     from services.transfer.unit_of_work import TransferDeps
     from shared.temporal import TemporalGateway
@@ -42,7 +42,11 @@ def create_app(settings: TransferSettings | None = None) -> Flask:
         settings=settings,
         database=database,
         idempotency=idempotency_keys,
-        extras={"transfer": deps, "readiness": {"temporal": deps.processes.reachable}},
+        extras={
+            "transfer": deps,
+            "readiness": {"temporal": deps.processes.reachable},
+            "metrics_refresh": [lambda: queries.refresh_gauges(database)],
+        },
     )
     return create_service_app(
         service_context,

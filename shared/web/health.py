@@ -40,4 +40,7 @@ def init_health(app: Flask, service_context: ServiceContext) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
+        # Gauges read from the service's own tables (e.g. open transfers) are set just before.
+        for refresh in service_context.extras.get("metrics_refresh", ()):
+            refresh()
         return Response(exposition(), content_type=CONTENT_TYPE)
