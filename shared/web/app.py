@@ -36,7 +36,7 @@ def create_service_app(
     init_openapi(app, title, description, blueprints)
     init_errors(app)
     init_idempotency(app, service_context)
-    init_request_lifecycle(app, service)
+    init_request_lifecycle(app, service, service_context.settings.request_telemetry)
     init_health(app, service_context)
     # Spans for requests and statements when tracing is on (OTEL_* variables); nothing otherwise.
     tracing.init_tracing(service)
