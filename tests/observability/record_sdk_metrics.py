@@ -85,7 +85,9 @@ async def record() -> list[str]:
         )
         queue = f"sdk-metrics-{uuid.uuid4()}"
         async with Worker(client, task_queue=queue, workflows=[Greeting], activities=[greet]):
-            result = await client.execute_workflow(Greeting.run, "world", id=f"wf-{uuid.uuid4()}", task_queue=queue)
+            result = await client.execute_workflow(
+                Greeting.run, "world", id=f"wf-{uuid.uuid4()}", task_queue=queue
+            )
             assert result == "hello world"
             await asyncio.sleep(1)  # let the last activity and workflow task metrics be recorded
             return scrape(port)
