@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import subprocess
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,47 @@ def test_provisioning_points_at_the_dashboards_and_a_prometheus() -> None:
     assert [p["type"] for p in provider["providers"]] == ["file"]
     datasources = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yaml").read_text())
     assert [(d["type"], d.get("isDefault")) for d in datasources["datasources"]] == [("prometheus", True)]
+
+
+# Grafana fills these in before the query reaches Prometheus; promtool needs plain PromQL.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
+
+
+def as_promql(query: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        query = query.replace(variable, value)
+    return re.sub(r"\$\{?\w+\}?", ".*", query)  # the dashboard's own variables sit in =~ matchers
+
+
+def test_every_dashboard_query_is_valid_promql(promtool: str, tmp_path: Path) -> None:
+    """promtool parses each query as a recording rule: a typo in a panel fails here, not on a screen."""
+    rules = [
+        {"record": f"dashboard:{path.stem}:{number}", "expr": as_promql(query)}
+        for path in DASHBOARDS
+        for number, (where, query) in enumerate(dashboard_queries(load(path)))
+        if not where.startswith("variable")  # label_values() is Grafana's, not PromQL
+    ]
+    rules_file = tmp_path / "dashboard_queries.yaml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rules_file)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(rules)} rules found" in result.stdout
+
+
+def test_a_query_with_a_syntax_error_fails_promtool(promtool: str, tmp_path: Path) -> None:
+    rules_file = tmp_path / "broken.yaml"
+    expr = as_promql(
+        'sum by (service) (rate(nuanliu_http_requests_total{service=~"$service"}[$__rate_interval])'
+    )
+    rules_file.write_text(
+        yaml.safe_dump({"groups": [{"name": "g", "rules": [{"record": "r:x", "expr": expr}]}]})
+    )
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rules_file)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
 
 
 def synthetic(expr: str, *, in_row: bool = False, variable: str | None = None) -> dict[str, Any]:

@@ -3,7 +3,6 @@ they query only exported metrics and scraped jobs."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,7 +14,6 @@ import pytest
 import yaml
 
 from shared.settings import PROJECT_ROOT
-from tests.browser.fixtures import apt_install
 from tests.observability.metric_names import exported_metrics, problems
 
 OBSERVABILITY = PROJECT_ROOT / "deploy" / "observability"
@@ -40,21 +38,6 @@ def rule_problems(document: dict[str, Any]) -> list[str]:
     found = []
     for rule in alert_rules(document):
         found += problems(rule["expr"], exported, f"alert {rule['alert']}")
-    return found
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    """Debian's promtool: installed with apt when missing and we are root; otherwise skip, saying why."""
-    found = shutil.which("promtool")
-    if found:
-        return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("the alert rule checks need promtool: run `apt-get install -y prometheus` as root")
-    result = apt_install("prometheus")
-    found = shutil.which("promtool")
-    if result.returncode != 0 or not found:
-        pytest.fail(f"could not install promtool (package prometheus) with apt: {result.stderr[-500:]}")
     return found
 
 
