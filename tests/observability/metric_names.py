@@ -104,9 +104,67 @@ def selectors(expr: str) -> list[Selector]:
     return found
 
 
+_BY_BEFORE = re.compile(r"\bby\s*\(([^)]*)\)\s*(?=\()")
+_BY_AFTER = re.compile(r"\)\s*by\s*\(([^)]*)\)")
+
+
+def groupings(expr: str) -> list[tuple[frozenset[str], str]]:
+    """(labels, aggregated expression) for every `by (...)`, in either position."""
+    text = _STRING.sub('""', expr)
+    found = []
+    for match in _BY_BEFORE.finditer(text):
+        start = match.end()
+        found.append((_label_list(match.group(1)), text[start : _closing(text, start) + 1]))
+    for match in _BY_AFTER.finditer(text):
+        end = match.start()
+        found.append((_label_list(match.group(1)), text[_opening(text, end) : end + 1]))
+    return found
+
+
+def _label_list(text: str) -> frozenset[str]:
+    return frozenset(label.strip() for label in text.split(",") if label.strip())
+
+
+def _closing(text: str, start: int) -> int:
+    depth = 0
+    for index in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            return index
+    return len(text) - 1
+
+
+def _opening(text: str, end: int) -> int:
+    depth = 0
+    for index in range(end, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[index], 0)
+        if depth == 0:
+            return index
+    return 0
+
+
+def grouping_problems(expr: str, exported: dict[str, frozenset[str]], where: str) -> list[str]:
+    """A `by (label)` that no metric inside the aggregation carries groups everything into one
+    series with an empty label: the "per service" panel shows a single unnamed line."""
+    found = []
+    for labels, inner in groupings(expr):
+        if "label_replace" in inner or "label_join" in inner:
+            continue  # they make labels of their own
+        inside = [exported.get(selector.metric) for selector in selectors(inner)]
+        if not inside or None in inside:
+            continue  # an unknown metric is reported on its own
+        carried = (
+            frozenset().union(*[labels_of for labels_of in inside if labels_of is not None]) | TARGET_LABELS
+        )
+        missing = labels - carried
+        if missing:
+            found.append(f"{where}: groups by {sorted(missing)}, which no metric inside carries")
+    return found
+
+
 def problems(expr: str, exported: dict[str, frozenset[str]], where: str) -> list[str]:
     """What is wrong with the metrics an expression queries: unknown names or labels."""
-    found = []
+    found = grouping_problems(expr, exported, where)
     for selector in selectors(expr):
         known = exported.get(selector.metric)
         if known is None:

@@ -177,6 +177,9 @@ def synthetic(expr: str, *, in_row: bool = False, variable: str | None = None) -
         ("nuanliu_ghost_total", synthetic("up", variable="label_values(nuanliu_ghost_total, service)")),
         # A real metric with a label it does not have (the consumer metrics say `consumer`).
         ("has no label ['service']", synthetic('rate(nuanliu_consumer_handled_total{service="notify"}[5m])')),
+        # "Per service" over a metric that has no service label: one unnamed line.
+        ("groups by ['service']", synthetic("sum by (service) (rate(nuanliu_consumer_handled_total[5m]))")),
+        ("groups by ['status']", synthetic("sum(nuanliu_deliveries_total) by (status)")),
     ],
     ids=[
         "unknown",
@@ -186,6 +189,8 @@ def synthetic(expr: str, *, in_row: bool = False, variable: str | None = None) -
         "in-row",
         "variable",
         "label",
+        "by-before",
+        "by-after",
     ],
 )
 def test_a_made_up_metric_fails_the_check(made_up: str, dashboard: dict[str, Any]) -> None:

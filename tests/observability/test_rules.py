@@ -144,8 +144,9 @@ def test_the_jobs_the_rules_name_are_scraped() -> None:
             "histogram_quantile(0.95, sum by (le) (rate(temporal_activity_schedule_to_start_latency_seconds_bucket[5m])))",
         ),
         ("has no label ['status']", 'rate(nuanliu_http_request_seconds_count{status="500"}[5m]) > 0'),
+        ("groups by ['service']", "max by (service) (nuanliu_dead_letter_messages) > 0"),
     ],
-    ids=["unknown-gauge", "unknown-name", "sdk-name-in-seconds", "label"],
+    ids=["unknown-gauge", "unknown-name", "sdk-name-in-seconds", "label", "grouping"],
 )
 def test_a_made_up_metric_in_a_rule_fails_the_check(made_up: str, expr: str) -> None:
     document = {"groups": [{"name": "g", "rules": [{"alert": "Synthetic", "expr": expr, "for": "1m"}]}]}
