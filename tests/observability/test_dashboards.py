@@ -18,6 +18,7 @@ from tests.observability.metric_names import (
     all_panels,
     dashboard_queries,
     exported_metrics,
+    own_metrics,
     problems,
     selectors,
 )
@@ -85,6 +86,23 @@ def test_panels_fit_the_grid_without_overlapping(path: Path) -> None:
             or b["y"] + b["h"] <= a["y"]
         )
         assert apart, f"{first!r} overlaps {second!r}"
+
+
+def test_every_metric_the_code_exports_is_on_a_dashboard() -> None:
+    """A metric added to shared.metrics and drawn nowhere is invisible to the operator."""
+    drawn = {
+        selector.metric
+        for path in DASHBOARDS
+        for _where, query in dashboard_queries(load(path))
+        for selector in selectors(query)
+    }
+    families = {
+        name.removesuffix("_bucket")
+        for name in own_metrics()
+        if not name.endswith(("_created", "_sum", "_count"))
+    }
+    missing = {family for family in families if not any(name.startswith(family) for name in drawn)}
+    assert missing == set()
 
 
 def test_dashboard_uids_and_titles_are_unique() -> None:
