@@ -16,9 +16,10 @@ from pathlib import Path
 import pika
 from sqlalchemy import create_engine, func, select, text
 
-from services.notify import service as notify_service
+from services.notify import consumer as notify_consumer
 from services.notify.app import MIGRATIONS as NOTIFY_MIGRATIONS
 from services.notify.models import Notification
+from services.notify.settings import NotifySettings
 from services.registration.app import MIGRATIONS as REGISTRATION_MIGRATIONS
 from services.registration.models import outbox as registration_outbox
 from shared.bus import Consumer, Publisher, Topology, connect
@@ -113,7 +114,7 @@ class Pipeline:
         dbs: Databases,
         prefix: str,
         batch: int = Settings.relay_batch_size,
-        prefetch: int = Settings.consumer_prefetch,
+        prefetch: int = NotifySettings.consumer_prefetch,
         on_stored: Callable[[list[Envelope]], None] | None = None,
     ) -> None:
         self.dbs = dbs
@@ -134,7 +135,7 @@ class Pipeline:
         self._on_stored = on_stored
 
     def _store(self, envelopes: list[Envelope]) -> None:
-        notify_service.handle_events(self.dbs.notify, envelopes)
+        notify_consumer.handle_events(self.dbs.notify, envelopes)
         if self._on_stored:
             self._on_stored(envelopes)  # after the commit: the notifications are readable now
 

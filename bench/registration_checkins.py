@@ -28,8 +28,9 @@ MEMBERS = 200
 
 def prepare(url: str) -> tuple[str, list[tuple[str, str]]]:
     """Migrate, then one branch with MEMBERS members through the use cases; returns tokens."""
-    from services.registration import service
+    from services.registration import commands
     from services.registration.app import MIGRATIONS
+    from services.registration.unit_of_work import RegistrationUnitOfWork
     from shared.auth import Principal, issue_token
     from shared.db import migrate, service_database
     from shared.settings import DEV_JWT_SECRET
@@ -45,8 +46,10 @@ def prepare(url: str) -> tuple[str, list[tuple[str, str]]]:
         ("township", "BP-K-T"),
         ("branch", "BP-K-T-1"),
     ):
-        service.create_org(
-            database, admin, {"code": code, "name": code, "level": level, "parent_code": parent}
+        commands.create_org(
+            RegistrationUnitOfWork(database),
+            admin,
+            commands.CreateOrg(code=code, name=code, level=level, parent_code=parent),
         )
         parent = code
     tokens = []
@@ -54,7 +57,11 @@ def prepare(url: str) -> tuple[str, list[tuple[str, str]]]:
         body = member_body(parent)
         body["birth_date"] = date.fromisoformat(body["birth_date"])  # type: ignore[arg-type]
         body["joined_on"] = date.fromisoformat(body["joined_on"])  # type: ignore[arg-type]
-        member_id = service.create_member(database, admin, body)["id"]
+        member_id = commands.create_member(
+            RegistrationUnitOfWork(database),
+            admin,
+            commands.CreateMember(**body),  # type: ignore[arg-type]
+        ).id
         tokens.append((member_id, issue_token(DEV_JWT_SECRET, member_id, "member", parent)))
     database.dispose()
     return parent, tokens

@@ -41,10 +41,10 @@ def create_baseline_app() -> object:
 
     from services.registration.models import Checkin, Member, Org, audit_log, outbox
     from services.registration.schemas import CheckinCreateSchema
+    from services.registration.settings import RegistrationSettings
     from shared.db import new_id, service_database, utcnow
-    from shared.settings import Settings
 
-    settings = Settings.from_env("registration")
+    settings = RegistrationSettings.from_env()
     database = service_database(settings.database_url, "registration", pool_size=10)
     schema = CheckinCreateSchema()
     app = Flask("registration-baseline")

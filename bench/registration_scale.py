@@ -145,9 +145,10 @@ def main() -> None:
     from sqlalchemy import text
 
     from services.registration.app import create_app
+    from services.registration.settings import RegistrationSettings
     from shared.auth import issue_token
     from shared.db import service_database
-    from shared.settings import DEV_JWT_SECRET, Settings
+    from shared.settings import DEV_JWT_SECRET
 
     with fresh_postgres() as url:
         seconds, per_township = seed(url, args.orgs, args.members)
@@ -158,7 +159,7 @@ def main() -> None:
         print(
             f"seeded {counted_orgs:,} orgs and {counted_members:,} members in {seconds:.1f} s (COPY + indexes)"
         )
-        settings = Settings.from_env("registration").with_overrides(database_url=url)
+        settings = RegistrationSettings.from_env().with_overrides(database_url=url)
         client = create_app(settings).test_client()
         admin = {"Authorization": "Bearer " + issue_token(DEV_JWT_SECRET, "bench", "admin", "CN")}
         rng = random.Random(11)

@@ -320,14 +320,13 @@ class Soak:
 def reconcile(stack: Any, soak: Soak, since: Any, timeout: float = 120) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from deploy.processes import service_module
+    from deploy.processes import service_module, settings_of
     from services.notify import domain as notify_domain
     from services.notify.models import Notification
     from shared.events import parse_envelope
-    from shared.settings import Settings
 
     databases = {
-        s: service_module(s, "app").open_database(Settings.from_env(s, stack.env))
+        s: service_module(s, "app").open_database(settings_of(s, stack.env))
         for s in ("registration", "transfer", "tasks", "notify")
     }
 

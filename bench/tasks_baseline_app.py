@@ -11,12 +11,12 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy import insert, update
 
 from services.tasks.models import Claim, Task
+from services.tasks.settings import TasksSettings
 from shared.db import new_id, service_database, utcnow
-from shared.settings import Settings
 
 
 def create_app() -> Flask:
-    settings = Settings.from_env("tasks")
+    settings = TasksSettings.from_env()
     database = service_database(settings.database_url, "tasks", pool_size=10)
     app = Flask("tasks-baseline")
 

@@ -8,11 +8,14 @@ nuanliu token --role R --org O --sub S [--name N]
 nuanliu relay SERVICE            the outbox relay of one service
 nuanliu consume CONSUMER         an event consumer (e.g. notify)
 nuanliu worker                   the transfer Temporal worker
+nuanliu dlq list CONSUMER        what waits in a consumer's dead-letter queue
+nuanliu dlq replay CONSUMER      publish those events again (after the cause is fixed)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from deploy import processes
@@ -28,7 +31,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 def cmd_makemigration(args: argparse.Namespace) -> None:
     app_module = processes.service_module(args.service, "app")
-    database = app_module.open_database(Settings.from_env(args.service))
+    database = app_module.open_database(processes.settings_of(args.service))
     make_revision(database, app_module.MIGRATIONS, args.message)
 
 
@@ -59,6 +62,22 @@ def cmd_worker(args: argparse.Namespace) -> None:
     processes.run_worker(args.service)
 
 
+def cmd_dlq(args: argparse.Namespace) -> None:
+    from shared.bus import Topology, dead_letters
+
+    settings = processes.settings_of(args.consumer)
+    topology = Topology(settings.broker_prefix)
+    if args.action == "list":
+        letters = dead_letters.peek(settings.amqp_url, topology, args.consumer, limit=args.limit or 100)
+        total = dead_letters.depth(settings.amqp_url, topology, args.consumer)
+        print(f"{total} dead letter(s) for {args.consumer}; the oldest {len(letters)}:")
+        for letter in letters:
+            print(f"  {letter.message_id}  {letter.event_type}  {letter.reason} x{letter.deaths}")
+    else:
+        count = dead_letters.replay(settings.amqp_url, topology, args.consumer, limit=args.limit)
+        print(f"replayed {count} dead letter(s) of {args.consumer}")
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from deploy import launcher
 
@@ -66,6 +85,9 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Every file an operator command or a process it starts creates (SQLite databases, the SMS
+    # log, the stack's logs) is readable by its owner alone.
+    os.umask(0o077)
     parser = argparse.ArgumentParser(
         prog="nuanliu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -105,6 +127,12 @@ def main(argv: list[str] | None = None) -> None:
     p = commands.add_parser("worker", help="run a service's Temporal worker (workflows, schedules)")
     p.add_argument("service", nargs="?", default="transfer", choices=SERVICES)
     p.set_defaults(func=cmd_worker)
+
+    p = commands.add_parser("dlq", help="inspect or replay a consumer's dead-letter queue")
+    p.add_argument("action", choices=("list", "replay"))
+    p.add_argument("consumer", choices=CONSUMERS)
+    p.add_argument("--limit", type=int, help="at most this many messages")
+    p.set_defaults(func=cmd_dlq)
 
     args = parser.parse_args(argv)
     args.func(args)

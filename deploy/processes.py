@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import FrameType, ModuleType
 
 from shared.db import migrate
 from shared.logging import configure_logging
+from shared.process_health import serve_health
 from shared.settings import SERVICES, Settings
 
 # The services with an outbox to relay, and those with an event consumer.
@@ -25,11 +26,24 @@ def service_module(service: str, module: str) -> ModuleType:
     return importlib.import_module(f"services.{service}.{module}")
 
 
+def settings_of(service: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """A service's settings, with its own knobs (`services/<name>/settings.py`); the shared ones
+    for a process that is no service's (the console, the launcher)."""
+    if service not in SERVICES:
+        return Settings.from_env(service, environ)
+    own: type[Settings] = next(
+        value
+        for value in vars(service_module(service, "settings")).values()
+        if isinstance(value, type) and issubclass(value, Settings) and service == value.SERVICE
+    )
+    return own.from_env(service, environ)
+
+
 def migrate_services(services: Iterable[str] = SERVICES, report: Callable[[str], None] = print) -> None:
     """Bring each service's database to its newest schema."""
     for service in services:
         app_module = service_module(service, "app")
-        database = app_module.open_database(Settings.from_env(service))
+        database = app_module.open_database(settings_of(service))
         migrate(database, app_module.MIGRATIONS)
         database.dispose()
         report(f"migrated {service}")
@@ -48,7 +62,7 @@ def run_relay(service: str) -> None:
     from shared.bus import Publisher, Topology
     from shared.relay import Relay
 
-    settings = Settings.from_env(service)
+    settings = settings_of(service)
     configure_logging(f"{service}-relay")
     database = service_module(service, "app").open_database(settings)
     outbox = service_module(service, "models").outbox
@@ -59,6 +73,7 @@ def run_relay(service: str) -> None:
         batch_size=settings.relay_batch_size,
     )
     stop_on_signals(relay.stop)
+    serve_health(f"{service}-relay", relay.alive)
     relay.run_forever(settings.relay_poll_interval)
 
 
@@ -66,12 +81,14 @@ def run_consumer(consumer: str) -> None:
     """An event consumer, until SIGTERM or SIGINT."""
     consumer_module = service_module(consumer, "consumer")
     configure_logging(f"{consumer}-consumer")
-    running = consumer_module.build_consumer(Settings.from_env(consumer))
+    running = consumer_module.build_consumer(settings_of(consumer))
     stop_on_signals(running.stop)
+    serve_health(f"{consumer}-consumer", running.alive)
     running.run_forever()
 
 
 def run_worker(service: str) -> None:
     """A service's Temporal worker (or notify's dispatcher)."""
     configure_logging(f"{service}-worker")
-    service_module(service, "worker").main(Settings.from_env(service))
+    serve_health(f"{service}-worker")
+    service_module(service, "worker").main(settings_of(service))

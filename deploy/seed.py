@@ -12,8 +12,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from services.registration.settings import RegistrationSettings
 from shared.auth import Principal
-from shared.settings import Settings
 
 SEED_ADMIN = Principal(sub="seed", role="admin", org="CN", name="seed")
 
@@ -126,8 +126,9 @@ MEMBERS_PER_BRANCH = 12
 
 def seed_orgs(database: object) -> int:
     """Create the demo org tree, each org only if it is not there yet; returns how many were created."""
-    from services.registration import service
+    from services.registration import commands
     from services.registration.models import Org
+    from services.registration.unit_of_work import RegistrationUnitOfWork
 
     with database.reader() as session:  # type: ignore[attr-defined]
         present = set(session.scalars(select(Org.code).where(Org.code.in_([org[0] for org in ORGS]))))
@@ -135,10 +136,10 @@ def seed_orgs(database: object) -> int:
     for code, name, level, parent, region in ORGS:
         if code in present:
             continue
-        service.create_org(
-            database,
+        commands.create_org(
+            RegistrationUnitOfWork(database),  # type: ignore[arg-type]
             SEED_ADMIN,
-            {"code": code, "name": name, "level": level, "parent_code": parent, "region": region},
+            commands.CreateOrg(code=code, name=name, level=level, parent_code=parent, region=region),
         )
         created += 1
     return created
@@ -154,8 +155,9 @@ def _id_number(rng: random.Random, region: str, born: date) -> str:
 def seed_members(database: object, rng: random.Random | None = None, force: bool = False) -> int:
     """A few hundred members through the use cases, some mobile with outflows, inflows and
     check-ins; only when there are no members yet (or when forced). Returns how many were created."""
-    from services.registration import service
+    from services.registration import commands
     from services.registration.models import Member
+    from services.registration.unit_of_work import RegistrationUnitOfWork
 
     with database.reader() as session:  # type: ignore[attr-defined]
         if not force and session.scalar(select(Member.id).limit(1)) is not None:
@@ -179,21 +181,21 @@ def seed_members(database: object, rng: random.Random | None = None, force: bool
             joined = born + timedelta(days=365 * 18 + rng.randint(30, 365 * 15))
             joined = min(joined, today - timedelta(days=30))
             dues = today - timedelta(days=rng.choice([0, 0, 0, 31, 62, 95]))
-            member = service.create_member(
-                database,
+            uow = RegistrationUnitOfWork(database)  # type: ignore[arg-type]
+            member = commands.create_member(
+                uow,
                 SEED_ADMIN,
-                {
-                    "name": rng.choice(SURNAMES)
-                    + "".join(rng.choice(GIVEN) for _ in range(rng.choice([1, 2]))),
-                    "gender": rng.choice(["male", "female"]),
-                    "birth_date": born,
-                    "id_number": number,
-                    "phone": f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}",
-                    "status": "full" if rng.random() < 0.9 else "probationary",
-                    "branch_code": code,
-                    "joined_on": joined,
-                    "dues_paid_through": dues.strftime("%Y-%m"),
-                },
+                commands.CreateMember(
+                    name=rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice([1, 2]))),
+                    gender=rng.choice(["male", "female"]),
+                    birth_date=born,
+                    id_number=number,
+                    phone=f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}",
+                    status="full" if rng.random() < 0.9 else "probationary",
+                    branch_code=code,
+                    joined_on=joined,
+                    dues_paid_through=dues.strftime("%Y-%m"),
+                ),
             )
             created += 1
             destinations = DESTINATIONS.get(home_county or "")
@@ -201,40 +203,42 @@ def seed_members(database: object, rng: random.Random | None = None, force: bool
                 region_code, address, inflow_branch = rng.choice(destinations)
                 occupation, employer = rng.choice(OCCUPATIONS)
                 departed = today - timedelta(days=rng.randint(20, 400))
-                service.register_outflow(
-                    database,
+                commands.register_outflow(
+                    uow,
                     SEED_ADMIN,
-                    member["id"],
-                    {
-                        "destination_region": region_code,
-                        "destination_address": address,
-                        "occupation": occupation,
-                        "employer": employer,
-                        "departed_on": departed,
-                        "expected_return_on": departed + timedelta(days=rng.choice([180, 365, 730])),
-                        "reason": rng.choice(["务工", "经商", "随迁", "求学"]),
-                        "contact_phone": member["phone"],
-                    },
+                    commands.RegisterOutflow(
+                        member_id=member.id,
+                        destination_region=region_code,
+                        destination_address=address,
+                        occupation=occupation,
+                        employer=employer,
+                        departed_on=departed,
+                        expected_return_on=departed + timedelta(days=rng.choice([180, 365, 730])),
+                        reason=rng.choice(["务工", "经商", "随迁", "求学"]),
+                        contact_phone=member.phone,
+                    ),
                 )
                 if rng.random() < 0.6:
-                    service.register_inflow(
-                        database,
+                    commands.register_inflow(
+                        uow,
                         SEED_ADMIN,
-                        member["id"],
-                        {
-                            "branch_code": inflow_branch,
-                            "arrived_on": min(today, departed + timedelta(days=rng.randint(1, 10))),
-                            "current_address": address,
-                            "occupation": occupation,
-                            "employer": employer,
-                            "contact_person": rng.choice(SURNAMES) + "书记",
-                        },
+                        commands.RegisterInflow(
+                            member_id=member.id,
+                            branch_code=inflow_branch,
+                            arrived_on=min(today, departed + timedelta(days=rng.randint(1, 10))),
+                            current_address=address,
+                            occupation=occupation,
+                            employer=employer,
+                            contact_person=rng.choice(SURNAMES) + "书记",
+                        ),
                     )
                     if rng.random() < 0.7:
-                        service.create_checkin(
-                            database,
+                        commands.record_checkin(
+                            uow,
                             SEED_ADMIN,
-                            {"member_id": member["id"], "branch_code": inflow_branch, "kind": "grid_survey"},
+                            commands.RecordCheckin(
+                                member_id=member.id, branch_code=inflow_branch, kind="grid_survey"
+                            ),
                         )
     return created
 
@@ -242,7 +246,7 @@ def seed_members(database: object, rng: random.Random | None = None, force: bool
 def seed_all(force: bool = False) -> None:
     from services.registration.app import open_database
 
-    database = open_database(Settings.from_env("registration"))
+    database = open_database(RegistrationSettings.from_env())
     created = seed_orgs(database)
     print(f"[nuanliu] seeded {created} orgs" if created else "[nuanliu] demo orgs already present")
     members = seed_members(database, force=force)

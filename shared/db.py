@@ -82,7 +82,11 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engi
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # NUANLIU_SQLITE_BUSY_TIMEOUT_MS lets fault tests see a locked database fail fast (503).
         busy_ms = int(os.environ.get("NUANLIU_SQLITE_BUSY_TIMEOUT_MS", "30000"))
-        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": busy_ms / 1000, "check_same_thread": False},
+            hide_parameters=True,  # error logs name the statement, never the personal data bound to it
+        )
         _configure_sqlite(engine, busy_ms)
         return engine
     connect_args: dict[str, object] = {"connect_timeout": 5}
@@ -95,6 +99,7 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engi
         max_overflow=10,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=True,  # error logs name the statement, never the personal data bound to it
     )
 
 

@@ -17,6 +17,7 @@ from marshmallow import Schema, ValidationError
 
 from shared.contracts import CONTRACTS
 from shared.db import utcnow
+from shared.tracing import current_traceparent
 
 SPEC_VERSION = "1.0"
 
@@ -45,6 +46,8 @@ class Envelope:
     time: datetime
     correlation_id: str
     data: dict[str, Any]
+    # W3C trace context of the request that made the event (CloudEvents distributed tracing).
+    traceparent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +60,7 @@ class Envelope:
             "datacontenttype": "application/json",
             "correlationid": self.correlation_id,
             "data": self.data,
+            **({"traceparent": self.traceparent} if self.traceparent else {}),
         }
 
     def to_json(self) -> bytes:
@@ -85,6 +89,7 @@ def make_envelope(
         time=utcnow(),
         correlation_id=correlation_id or event_id,
         data=schema.dump(loaded),
+        traceparent=current_traceparent(),
     )
 
 
@@ -115,4 +120,5 @@ def parse_envelope(body: bytes) -> Envelope:
         time=when,
         correlation_id=str(raw.get("correlationid") or raw["id"]),
         data=data,
+        traceparent=str(raw["traceparent"]) if raw.get("traceparent") else None,
     )

@@ -26,12 +26,19 @@ def bind_ids(request_id: str | None, correlation_id: str | None) -> None:
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line, naming the process's service on every line."""
+
     _skip = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+    def __init__(self, service: str = "") -> None:
+        super().__init__()
+        self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
+            "service": self.service,
             "logger": record.name,
             "message": record.getMessage(),
         }
@@ -52,7 +59,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(service))
     root.handlers = [handler]
     root.setLevel(level)
     logging.getLogger("pika").setLevel(logging.WARNING)

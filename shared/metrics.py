@@ -11,7 +11,11 @@ they name no metric this module does not define (or that the Temporal SDK does n
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # --- HTTP (every API and the console) --------------------------------------------------------
 HTTP_REQUESTS = Counter(
@@ -76,3 +80,12 @@ TRANSFERS_OPEN = Gauge(
 TRANSFER_STAGES_OVERDUE = Gauge(
     "nuanliu_transfer_stages_overdue", "Open transfers whose current stage is overdue", multiprocess_mode="max"
 )
+
+
+def exposition() -> bytes:
+    """The Prometheus text of this process, or of every worker process under gunicorn."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()

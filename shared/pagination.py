@@ -34,9 +34,23 @@ def decode_cursor(cursor: str | None, arity: int = 1) -> list[Any] | None:
         raise InvalidInput(
             "cursor is not one this server issued", field="cursor", location="query"
         ) from error
-    if not isinstance(values, list) or len(values) != arity:
+    # A cursor is a few keys of the last row, each a number or a short text; anything else (a
+    # forged object, a list, a boolean) would reach SQL as a value of the wrong type.
+    if (
+        not isinstance(values, list)
+        or len(values) != arity
+        or not all(_plain_key(value) for value in values)
+    ):
         raise InvalidInput("cursor is not one this server issued", field="cursor", location="query")
     return values
+
+
+def _plain_key(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return len(value) <= 200 and "\x00" not in value
+    return isinstance(value, int | float) and abs(value) < 2**62
 
 
 def page(items: Sequence[Any], limit: int, key: Any) -> dict[str, Any]:

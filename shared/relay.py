@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from opentelemetry.trace import Span, SpanKind
+from sqlalchemy import and_, func, or_, select, update
 
+from shared import metrics, tracing
 from shared.bus import BrokerUnavailable, Publisher
 from shared.db import Database, utcnow
 from shared.outbox import Outbox
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 # claim and publish the same rows again while the first is still waiting.
 CLAIM_LEASE = timedelta(seconds=90)
 MAX_BACKOFF_SECONDS = 60.0
+# How often the relay counts its backlog for the gauges (a count over the unsent-rows index).
+BACKLOG_EVERY_SECONDS = 5.0
 
 
 @dataclass
@@ -45,11 +49,17 @@ class Relay:
         self.database = database
         self.table = outbox.table
         self.publisher = publisher
+        self.service = outbox.service
         if CLAIM_LEASE.total_seconds() <= publisher.confirm_timeout:
             raise ValueError("the relay's claim lease must outlive the publisher's confirm timeout")
         self.batch_size = batch_size
         self.stats = RelayStats()
+        self.last_beat = time.monotonic()
         self._stopping = False
+
+    def alive(self) -> bool:
+        """The relay loop turned recently (a publish waits at most its confirm timeout)."""
+        return time.monotonic() - self.last_beat < CLAIM_LEASE.total_seconds()
 
     def stop(self) -> None:
         self._stopping = True
@@ -88,11 +98,14 @@ class Relay:
         token, rows = self.claim()
         if not rows:
             return 0
+        spans = self._publish_spans(rows)
         sent: list[int] = []
         failures: dict[int, str] = {}
+        started = time.perf_counter()
         try:
             results = self.publisher.publish_batch(
-                [(row["event_type"], row["event_id"], row["body"].encode()) for row in rows]
+                [(row["event_type"], row["event_id"], row["body"].encode()) for row in rows],
+                [{"traceparent": header} if header else {} for _span, header in spans] if spans else None,
             )
             for row, error in zip(rows, results, strict=True):
                 if error is None:
@@ -101,10 +114,42 @@ class Relay:
                     failures[row["seq"]] = error
         except BrokerUnavailable as error:
             failures = {row["seq"]: f"broker unavailable: {error}" for row in rows}
+        finally:
+            for span, _header in spans:
+                span.end()
+        metrics.RELAY_CONFIRM_SECONDS.labels(self.service).observe(time.perf_counter() - started)
         self._mark(token, rows, sent, failures)
         self.stats.published += len(sent)
         self.stats.failed += len(failures)
+        metrics.RELAY_PUBLISHED.labels(self.service).inc(len(sent))
+        metrics.RELAY_FAILED.labels(self.service).inc(len(failures))
         return len(sent)
+
+    def _publish_spans(self, rows: list[dict[str, Any]]) -> list[tuple[Span, str | None]]:
+        """A producer span per event, continuing the request that wrote it (only with tracing on)."""
+        if not tracing.tracing_on():
+            return []
+        spans = []
+        for row in rows:
+            span = tracing.start_span(
+                f"publish {row['event_type']}",
+                tracing.traceparent_in(row["body"]),
+                SpanKind.PRODUCER,
+                **{"messaging.system": "rabbitmq", "messaging.message.id": row["event_id"]},
+            )
+            spans.append((span, tracing.traceparent_of(span)))
+        return spans
+
+    def measure_backlog(self) -> None:
+        """How many rows wait, and how long the oldest has: the relay's lag, for the gauges."""
+        t = self.table
+        with self.database.reader() as session:
+            pending, oldest = session.execute(
+                select(func.count(), func.min(t.c.created_at)).where(t.c.sent_at.is_(None))
+            ).one()
+        metrics.OUTBOX_PENDING.labels(self.service).set(pending)
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(max(0.0, age))
 
     def _mark(
         self, token: str, rows: list[dict[str, Any]], sent: list[int], failures: dict[int, str]
@@ -137,7 +182,15 @@ class Relay:
 
     def run_forever(self, poll_interval: float = 0.2) -> None:
         log.info("relay started", extra={"table": self.table.name})
+        measured_at = 0.0
         while not self._stopping:
+            self.last_beat = time.monotonic()
+            if time.monotonic() - measured_at > BACKLOG_EVERY_SECONDS:
+                measured_at = time.monotonic()
+                try:
+                    self.measure_backlog()
+                except Exception:  # a gauge is not worth stopping the relay for
+                    log.warning("could not measure the outbox backlog", exc_info=True)
             try:
                 published = self.run_once()
             except Exception:  # keep relaying whatever happened to one batch; the rows stay unsent

@@ -1,16 +1,24 @@
 """Settings from environment variables, with the embedded defaults used by `make run`.
 
-Every duration is configurable so that tests can shrink days into seconds.
+`Settings` holds what every process shares (where the database, broker and Temporal are, who
+this service is, the token secret, the relay's pace). Each service's own knobs live beside it in
+`services/<name>/settings.py`, a subclass that names the environment variable of each knob in
+`ENV`. A default is written once, as the dataclass field's default: `from_env` only overrides a
+field whose variable is set, parsing it by the field's type. Every duration is configurable so
+that tests can shrink days into seconds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, ClassVar, Self
 
 DEV_JWT_SECRET = "nuanliu-dev-secret-not-for-production-use"
 SERVICES = ("registration", "transfer", "tasks", "notify")
@@ -33,6 +41,16 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+# How a variable's text becomes a field's value, by the field's declared type.
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "timedelta": parse_duration,
+    "Path": Path,
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     service: str
@@ -43,51 +61,30 @@ class Settings:
     jwt_secret: str = DEV_JWT_SECRET
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
-    temporal_task_queue: str = "nuanliu-transfers"
     var_dir: Path = PROJECT_ROOT / "var"
     service_urls: Mapping[str, str] = field(default_factory=dict)
-    # Time limits from practice (docs/domain.md); all configurable.
-    stage_remind_after: timedelta = timedelta(days=3)
-    stage_overdue_after: timedelta = timedelta(days=7)
-    letter_validity: Mapping[str, timedelta] = field(
-        default_factory=lambda: {
-            "same_county": timedelta(days=30),
-            "cross_county": timedelta(days=90),
-            "cross_province": timedelta(days=180),
-        }
-    )
-    letter_remind_before: timedelta = timedelta(days=7)
-    # The approval chain of a transfer per route (docs/domain.md: from configuration, not hard-coded).
-    transfer_chains: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "same_county": "sending_branch,township,receiving_branch",
-            "cross_county": "sending_branch,township,county,receiving_branch",
-            "cross_province": "sending_branch,township,county,receiving_branch",
-        }
-    )
-    lost_contact_days: int = 180
-    task_open_hall_after: timedelta = timedelta(days=7)
-    max_led_open_tasks: int = 5
-    # The tasks worker's own queue, and how often its schedule runs the open-hall and overdue sweeps.
-    tasks_task_queue: str = "nuanliu-tasks"
-    task_sweep_every: timedelta = timedelta(minutes=1)
+    # Every service with an outbox runs a relay at this pace.
     relay_batch_size: int = 200
     relay_poll_interval: float = 0.2
-    consumer_delivery_limit: int = 5
-    consumer_prefetch: int = 100
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 8025
-    smtp_sender: str = "nuanliu@localhost"
-    sms_outbox_file: Path = PROJECT_ROOT / "var" / "sms.log"
-    webhook_secret: str = "nuanliu-dev-webhook-secret"
-    webhook_timeout: float = 5.0
-    # Notify deliveries: quiet hours are read in this zone; retries back off exponentially.
-    notify_timezone: str = "Asia/Shanghai"
-    delivery_max_attempts: int = 5
-    delivery_retry_base: timedelta = timedelta(seconds=30)
-    delivery_retry_cap: timedelta = timedelta(hours=1)
-    dispatcher_poll_interval: float = 1.0
-    digest_hour: int = 8
+    # Connections per process to the service's database (PostgreSQL): a pool and its overflow.
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+
+    # The environment variable of each field a plain value can set (subclasses add their own).
+    ENV: ClassVar[Mapping[str, str]] = {
+        "environment": "NUANLIU_ENV",
+        "amqp_url": "AMQP_URL",
+        "broker_prefix": "NUANLIU_BROKER_PREFIX",
+        "jwt_secret": "NUANLIU_JWT_SECRET",
+        "temporal_address": "TEMPORAL_ADDRESS",
+        "temporal_namespace": "TEMPORAL_NAMESPACE",
+        "relay_batch_size": "NUANLIU_RELAY_BATCH_SIZE",
+        "relay_poll_interval": "NUANLIU_RELAY_POLL_INTERVAL",
+        "db_pool_size": "NUANLIU_DB_POOL_SIZE",
+        "db_max_overflow": "NUANLIU_DB_MAX_OVERFLOW",
+    }
+    # The service a subclass configures (so `TransferSettings.from_env()` needs no name).
+    SERVICE: ClassVar[str] = ""
 
     @property
     def is_production(self) -> bool:
@@ -100,74 +97,61 @@ class Settings:
     def url_of(self, service: str) -> str:
         return self.service_urls.get(service) or f"http://127.0.0.1:{DEFAULT_PORTS[service]}"
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Self:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, service: str | None = None, environ: Mapping[str, str] | None = None) -> Self:
         env = os.environ if environ is None else environ
+        name = service or cls.SERVICE
+        if not name:
+            raise SettingsError(f"{cls.__name__}.from_env needs the service's name")
         var_dir = Path(env.get("NUANLIU_VAR_DIR", str(PROJECT_ROOT / "var")))
-        environment = env.get("NUANLIU_ENV", "development")
-        secret = env.get("NUANLIU_JWT_SECRET", DEV_JWT_SECRET)
-        if len(secret.encode()) < 32:
-            raise SettingsError("NUANLIU_JWT_SECRET must be at least 32 bytes")
-        if environment == "production" and secret == DEV_JWT_SECRET:
-            raise SettingsError("production refuses the development NUANLIU_JWT_SECRET")
-        urls = {
-            name: env[f"NUANLIU_{name.upper()}_URL"]
-            for name in (*SERVICES, "console")
-            if env.get(f"NUANLIU_{name.upper()}_URL")
-        }
-        validity = {
-            route: parse_duration(env.get(f"NUANLIU_LETTER_VALIDITY_{route.upper()}", default))
-            for route, default in (
-                ("same_county", "30d"),
-                ("cross_county", "90d"),
-                ("cross_province", "180d"),
-            )
-        }
-        return cls(
-            service=service,
-            environment=environment,
-            database_url=database_url_for(service, env, var_dir),
-            amqp_url=env.get("AMQP_URL", cls.amqp_url),
-            broker_prefix=env.get("NUANLIU_BROKER_PREFIX", ""),
-            jwt_secret=secret,
-            temporal_address=env.get("TEMPORAL_ADDRESS", cls.temporal_address),
-            temporal_namespace=env.get("TEMPORAL_NAMESPACE", cls.temporal_namespace),
-            temporal_task_queue=env.get("NUANLIU_TASK_QUEUE", cls.temporal_task_queue),
-            var_dir=var_dir,
-            service_urls=urls,
-            stage_remind_after=parse_duration(env.get("NUANLIU_STAGE_REMIND_AFTER", "3d")),
-            stage_overdue_after=parse_duration(env.get("NUANLIU_STAGE_OVERDUE_AFTER", "7d")),
-            letter_validity=validity,
-            letter_remind_before=parse_duration(env.get("NUANLIU_LETTER_REMIND_BEFORE", "7d")),
-            transfer_chains={
-                route: env.get(f"NUANLIU_TRANSFER_CHAIN_{route.upper()}", default)
-                for route, default in cls(service=service).transfer_chains.items()
+        values: dict[str, Any] = {
+            "service": name,
+            "var_dir": var_dir,
+            "database_url": database_url_for(name, env, var_dir),
+            "service_urls": {
+                other: env[f"NUANLIU_{other.upper()}_URL"]
+                for other in (*SERVICES, "console")
+                if env.get(f"NUANLIU_{other.upper()}_URL")
             },
-            lost_contact_days=int(env.get("NUANLIU_LOST_CONTACT_DAYS", "180")),
-            task_open_hall_after=parse_duration(env.get("NUANLIU_TASK_OPEN_HALL_AFTER", "7d")),
-            max_led_open_tasks=int(env.get("NUANLIU_MAX_LED_OPEN_TASKS", "5")),
-            tasks_task_queue=env.get("NUANLIU_TASKS_TASK_QUEUE", cls.tasks_task_queue),
-            task_sweep_every=parse_duration(env.get("NUANLIU_TASK_SWEEP_EVERY", "1m")),
-            relay_batch_size=int(env.get("NUANLIU_RELAY_BATCH_SIZE", "200")),
-            relay_poll_interval=float(env.get("NUANLIU_RELAY_POLL_INTERVAL", "0.2")),
-            consumer_delivery_limit=int(env.get("NUANLIU_DELIVERY_LIMIT", "5")),
-            consumer_prefetch=int(env.get("NUANLIU_PREFETCH", "100")),
-            smtp_host=env.get("NUANLIU_SMTP_HOST", cls.smtp_host),
-            smtp_port=int(env.get("NUANLIU_SMTP_PORT", str(cls.smtp_port))),
-            smtp_sender=env.get("NUANLIU_SMTP_SENDER", cls.smtp_sender),
-            sms_outbox_file=Path(env.get("NUANLIU_SMS_OUTBOX_FILE", str(var_dir / "sms.log"))),
-            webhook_secret=env.get("NUANLIU_WEBHOOK_SECRET", cls.webhook_secret),
-            webhook_timeout=float(env.get("NUANLIU_WEBHOOK_TIMEOUT", "5")),
-            notify_timezone=env.get("NUANLIU_NOTIFY_TIMEZONE", cls.notify_timezone),
-            delivery_max_attempts=int(env.get("NUANLIU_DELIVERY_MAX_ATTEMPTS", "5")),
-            delivery_retry_base=parse_duration(env.get("NUANLIU_DELIVERY_RETRY_BASE", "30s")),
-            delivery_retry_cap=parse_duration(env.get("NUANLIU_DELIVERY_RETRY_CAP", "1h")),
-            dispatcher_poll_interval=float(env.get("NUANLIU_DISPATCHER_POLL_INTERVAL", "1.0")),
-            digest_hour=int(env.get("NUANLIU_DIGEST_HOUR", "8")),
-        )
+            **_plain_values(cls, env),
+            **cls.values_from_env(env, var_dir),
+        }
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    @classmethod
+    def values_from_env(cls, env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
+        """Fields a subclass builds from several variables, or relative to `var_dir`."""
+        return {}
+
+    def check(self) -> None:
+        """Refuse to start on a value that cannot work."""
+        if len(self.jwt_secret.encode()) < 32:
+            raise SettingsError("NUANLIU_JWT_SECRET must be at least 32 bytes")
+        if self.is_production and self.jwt_secret == DEV_JWT_SECRET:
+            raise SettingsError("production refuses the development NUANLIU_JWT_SECRET")
+
+
+def _plain_values(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
+    """The fields named in `cls.ENV` whose variable is set, parsed by their declared type."""
+    types = typing.get_type_hints(cls)
+    fields = {item.name for item in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for name, variable in cls.ENV.items():
+        if name not in fields:
+            raise SettingsError(f"{cls.__name__}.ENV names {name!r}, which is not a field")
+        if variable not in env:
+            continue
+        parse = _PARSERS[getattr(types[name], "__name__", str(types[name]))]
+        try:
+            values[name] = parse(env[variable])
+        except ValueError as error:
+            raise SettingsError(f"{variable}: {error}") from error
+    return values
 
 
 def database_url_for(service: str, env: Mapping[str, str], var_dir: Path) -> str:

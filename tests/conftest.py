@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy.processes import settings_of
 from shared.db import Database
 from shared.settings import Settings
 from tests.support.infra import AMQP_URL, TestDatabases, delete_topology, ensure_rabbitmq
@@ -46,7 +47,7 @@ def settings_for(
     var_dir = tmp_path_factory.mktemp("var")
 
     def make(service: str, **overrides: object) -> Settings:
-        base = Settings.from_env(service, {"NUANLIU_VAR_DIR": str(var_dir)})
+        base = settings_of(service, {"NUANLIU_VAR_DIR": str(var_dir)})
         return base.with_overrides(
             database_url=test_databases.url(service),
             amqp_url=AMQP_URL,

@@ -38,10 +38,6 @@ PROVINCES = {
 }  # fmt: skip
 
 
-def _me() -> dict[str, Any]:
-    return api().get(f"/api/v1/members/{user()['sub']}")  # type: ignore[index]
-
-
 @blueprint.get("/me")
 @signed_in("member")
 def status() -> Page:

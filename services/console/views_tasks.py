@@ -15,7 +15,6 @@ blueprint = Blueprint("tasks", __name__)
 
 STATUSES = ("draft", "open", "in_progress", "completed", "evaluated", "cancelled")
 TASK_FIELDS = ("title", "description", "org_code", "category", "capacity", "due_on", "points")
-OFFICERS = ("township_officer", "org_department")
 
 
 @blueprint.get("/tasks")

@@ -1,16 +1,15 @@
-"""HTTP endpoints of the notify service: parse, call a use case, serialize. No rules here."""
+"""HTTP endpoints of the notify service: parse, build a command, call a use case, return. No rules here."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask.views import MethodView
 
-from services.notify import schemas, service
+from services.notify import commands, domain, queries, schemas
+from services.notify.settings import NotifySettings
+from services.notify.unit_of_work import NotifyUnitOfWork
 from shared.auth import Principal
-from shared.db import utcnow
 from shared.web import Blueprint, authenticated, context
 
 notifications = Blueprint(
@@ -25,8 +24,14 @@ deliveries = Blueprint(
 digests = Blueprint("digests", __name__, url_prefix="/api/v1/digests", description="The daily digest")
 
 
-def _policy() -> service.DeliveryPolicy:
-    return service.DeliveryPolicy.from_settings(context().settings)
+def _uow() -> NotifyUnitOfWork:
+    return NotifyUnitOfWork(context().database)
+
+
+def _policy() -> domain.DeliveryPolicy:
+    settings = context().settings
+    assert isinstance(settings, NotifySettings), "the notify app runs on NotifySettings"
+    return settings.delivery_policy()
 
 
 @notifications.route("")
@@ -36,7 +41,7 @@ class Notifications(MethodView):
     @notifications.response(200, schemas.NotificationPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """The caller's notifications, newest first: to their member id, and to their org for org roles."""
-        return service.list_notifications(
+        return queries.list_notifications(
             context().database, principal, query["unread"], query["limit"], query["cursor"]
         )
 
@@ -45,43 +50,43 @@ class Notifications(MethodView):
 class UnreadCount(MethodView):
     @authenticated()
     @notifications.response(200, schemas.UnreadCountSchema)
-    def get(self, principal: Principal) -> dict[str, int]:
+    def get(self, principal: Principal) -> queries.UnreadCount:
         """How many of the caller's notifications are unread."""
-        return service.unread_count(context().database, principal)
+        return queries.unread_count(context().database, principal)
 
 
 @notifications.route("/read_all")
 class ReadAll(MethodView):
     @authenticated()
     @notifications.response(200, schemas.MarkedSchema)
-    def post(self, principal: Principal) -> dict[str, int]:
+    def post(self, principal: Principal) -> commands.Marked:
         """Mark every unread notification of the caller read."""
-        return service.mark_all_read(context().database, principal)
+        return commands.mark_all_read(_uow(), principal, commands.MarkAllRead())
 
 
 @notifications.route("/<string:notification_id>/read")
 class NotificationRead(MethodView):
     @authenticated()
     @notifications.response(200, schemas.NotificationSchema)
-    def post(self, notification_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, notification_id: str, principal: Principal) -> queries.NotificationView:
         """Mark one notification read."""
-        return service.mark_read(context().database, principal, notification_id)
+        return commands.mark_read(_uow(), principal, commands.MarkRead(notification_id))
 
 
 @preferences.route("")
 class Preferences(MethodView):
     @authenticated()
     @preferences.response(200, schemas.PreferencesSchema)
-    def get(self, principal: Principal) -> dict[str, Any]:
+    def get(self, principal: Principal) -> domain.Preferences:
         """The caller's preferences (the defaults until they save some)."""
-        return service.get_preferences(context().database, principal)
+        return queries.get_preferences(context().database, principal)
 
     @authenticated()
     @preferences.arguments(schemas.PreferencesSchema)
     @preferences.response(200, schemas.PreferencesSchema)
-    def put(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def put(self, body: domain.Preferences, principal: Principal) -> domain.Preferences:
         """Replace the caller's preferences; org roles receive their org's messages on these channels."""
-        return service.put_preferences(context().database, principal, body)
+        return commands.update_preferences(_uow(), principal, commands.UpdatePreferences(body))
 
 
 @deliveries.route("")
@@ -91,7 +96,7 @@ class Deliveries(MethodView):
     @deliveries.response(200, schemas.DeliveryPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Per-channel delivery status and attempts, e.g. of one event (`?event_id=`)."""
-        return service.list_deliveries(
+        return queries.list_deliveries(
             context().database, query["event_id"], query["status"], query["limit"], query["cursor"]
         )
 
@@ -101,8 +106,6 @@ class Digests(MethodView):
     @authenticated("admin", "service")
     @digests.arguments(schemas.DigestRunSchema)
     @digests.response(200, schemas.DigestResultSchema)
-    def post(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], principal: Principal) -> commands.DigestRun:
         """Send today's (or `date`'s) digest to every org with work waiting; once per org and day."""
-        policy = _policy()
-        day: date = body["date"] or utcnow().astimezone(ZoneInfo(policy.zone)).date()
-        return {"date": day, "digests": service.send_digests(context().database, day, policy)}
+        return commands.send_digests(_uow(), commands.SendDigests(body["date"]), _policy())

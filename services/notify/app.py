@@ -8,6 +8,7 @@ from flask import Flask
 
 from services.notify import api
 from services.notify.models import idempotency_keys
+from services.notify.settings import NotifySettings
 from shared.db import Database, service_database
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
@@ -19,8 +20,8 @@ def open_database(settings: Settings) -> Database:
     return service_database(settings.database_url, "notify")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env("notify")
+def create_app(settings: NotifySettings | None = None) -> Flask:
+    settings = settings or NotifySettings.from_env()
     service_context = ServiceContext(
         settings=settings, database=open_database(settings), idempotency=idempotency_keys
     )

@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
-from services.notify import service
+from collections.abc import Sequence
+
+from services.notify import commands, domain
 from services.notify.app import open_database
+from services.notify.repositories import CONSUMER
+from services.notify.settings import NotifySettings
+from services.notify.unit_of_work import NotifyUnitOfWork
 from shared.bus import Consumer, Topology
-from shared.settings import Settings
+from shared.db import Database
+from shared.events import Envelope
+
+__all__ = ["CONSUMER", "build_consumer", "handle_event", "handle_events"]
 
 
-def build_consumer(settings: Settings) -> Consumer:
+def handle_events(
+    database: Database, envelopes: Sequence[Envelope], policy: domain.DeliveryPolicy = domain.DEFAULT_POLICY
+) -> int:
+    """One batch of events in one transaction. Returns how many notifications were added.
+
+    A concurrent duplicate fails on the inbox key at commit and rolls the whole batch back; the
+    bus consumer then retries event by event."""
+    return commands.handle_events(NotifyUnitOfWork(database), commands.HandleEvents(tuple(envelopes)), policy)
+
+
+def handle_event(
+    database: Database, envelope: Envelope, policy: domain.DeliveryPolicy = domain.DEFAULT_POLICY
+) -> int:
+    """Store one event's notifications; a redelivered event adds none."""
+    return handle_events(database, [envelope], policy)
+
+
+def build_consumer(settings: NotifySettings) -> Consumer:
     database = open_database(settings)
-    policy = service.DeliveryPolicy.from_settings(settings)
+    policy = settings.delivery_policy()
     return Consumer(
         settings.amqp_url,
         Topology(settings.broker_prefix),
-        name=service.CONSUMER,
+        name=CONSUMER,
         bindings=["#"],  # notify hears every event; routing decides who is told
-        handler=lambda envelope: service.handle_event(database, envelope, policy),
+        handler=lambda envelope: handle_event(database, envelope, policy),
         # A batch is one transaction: far fewer commits than one per event.
-        batch_handler=lambda envelopes: service.handle_events(database, envelopes, policy),
+        batch_handler=lambda envelopes: handle_events(database, envelopes, policy),
         prefetch=settings.consumer_prefetch,
         delivery_limit=settings.consumer_delivery_limit,
     )

@@ -1,5 +1,6 @@
 """The dispatcher: sends due deliveries on their channels, records each attempt, queues
-fallbacks for dead ones, and sends the daily digest once the configured hour has come."""
+fallbacks for dead ones, and sends the daily digest once the configured hour has come.
+`dispatcher_process.py` runs it as its own process."""
 
 from __future__ import annotations
 
@@ -8,21 +9,21 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
-from services.notify import service
-from services.notify.channels import Channel, DeliveryError, PermanentFailure
+from services.notify import commands, domain
+from services.notify.channels import Channel, DeliveryError, OutgoingMessage, PermanentFailure
 from services.notify.channels.email import SmtpChannel
 from services.notify.channels.inapp import InAppChannel
 from services.notify.channels.sms import FileSmsProvider, SmsChannel
 from services.notify.channels.webhook import WebhookChannel
+from services.notify.settings import NotifySettings
+from services.notify.unit_of_work import NotifyUnitOfWork
 from shared.db import Database, utcnow
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def default_channels(settings: Settings) -> dict[str, Channel]:
+def default_channels(settings: NotifySettings) -> dict[str, Channel]:
     return {
         "inapp": InAppChannel(),
         "email": SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender),
@@ -36,7 +37,7 @@ class Dispatcher:
         self,
         database: Database,
         channels: Mapping[str, Channel],
-        policy: service.DeliveryPolicy = service.DEFAULT_POLICY,
+        policy: domain.DeliveryPolicy = domain.DEFAULT_POLICY,
         batch_size: int = 50,
         concurrency: int = 8,
         digest_hour: int | None = None,
@@ -51,10 +52,14 @@ class Dispatcher:
         self._stop = threading.Event()
         self._digest_sent_for: date | None = None
 
+    def _uow(self) -> NotifyUnitOfWork:
+        # One per use case: sends run on several threads at once, and a unit of work is not shared.
+        return NotifyUnitOfWork(self.database)
+
     def stop(self) -> None:
         self._stop.set()
 
-    def attempt(self, message: service.OutgoingMessage) -> str:
+    def attempt(self, message: OutgoingMessage) -> str:
         """Send one delivery and record the outcome; returns the delivery's new status."""
         channel = self.channels.get(message.channel)
         error: str | None = None
@@ -71,26 +76,27 @@ class Dispatcher:
             except Exception as failure:  # a bug in a channel must not stop the dispatcher
                 log.exception("channel %s crashed", message.channel)
                 error = f"{type(failure).__name__}: {failure}"
-        return service.record_attempt(self.database, message.delivery_id, error, permanent, self.policy)
+        outcome = commands.RecordAttempt(message.delivery_id, error, permanent)
+        return commands.record_attempt(self._uow(), outcome, self.policy)
 
     def run_once(self) -> int:
         """One pass: send what is due, settle failures. Returns how many deliveries were attempted."""
-        claimed = service.claim_due(self.database, self.batch_size)
+        claimed = commands.claim_due(self._uow(), commands.ClaimDue(self.batch_size))
         if claimed:
             list(self._pool.map(self.attempt, claimed))
-        service.settle_failed(self.database, policy=self.policy)
+        commands.settle_failed(self._uow(), commands.SettleFailed(), self.policy)
         self._maybe_send_digest(utcnow())
         return len(claimed)
 
     def _maybe_send_digest(self, now: datetime) -> None:
         if self.digest_hour is None:
             return
-        local = now.astimezone(ZoneInfo(self.policy.zone))
+        local = domain.in_zone(now, self.policy.zone)
         if local.hour >= self.digest_hour and self._digest_sent_for != local.date():
             # send_digests is idempotent per org and day, so a restart or a second dispatcher is harmless.
-            count = service.send_digests(self.database, local.date(), self.policy)
+            run = commands.send_digests(self._uow(), commands.SendDigests(local.date()), self.policy)
             self._digest_sent_for = local.date()
-            log.info("sent %d digests for %s", count, local.date())
+            log.info("sent %d digests for %s", run.digests, local.date())
 
     def run_forever(self, poll_interval: float = 1.0) -> None:
         log.info("dispatcher started")

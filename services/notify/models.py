@@ -35,6 +35,12 @@ class Notification(Base):
     body_en: Mapped[str | None] = mapped_column(Text)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
+    def text(self, locale: str) -> tuple[str, str]:
+        """(title, body) in `locale`: English if asked for and stored, else the default zh-CN."""
+        if locale == "en" and self.title_en:
+            return self.title_en, self.body_en or ""
+        return self.title, self.body
+
     __table_args__ = (
         # A second delivery of the same event can never add the same notification twice.
         UniqueConstraint("event_id", "recipient_kind", "recipient", name="uq_notifications_event_recipient"),

@@ -1,11 +1,22 @@
 """Request and response schemas of the notify API (they make the OpenAPI document)."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from typing import Any
 
-from services.notify.domain import STATUSES
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from services.notify.domain import (
+    CLOCK_ERROR,
+    CLOCK_PATTERN,
+    CONTACT_FIELD,
+    LOCALES,
+    STATUSES,
+    Channels,
+    Preferences,
+    QuietHours,
+)
 from shared.pagination import PageQuery, page_schema
 
-CLOCK = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="must be HH:MM (00:00-23:59)")
+CLOCK = validate.Regexp(CLOCK_PATTERN, error=CLOCK_ERROR)
 
 
 class NotificationQuery(PageQuery):
@@ -55,7 +66,7 @@ class PreferencesSchema(Schema):
 
     channels = fields.Nested(ChannelsSchema, required=True)
     quiet_hours = fields.Nested(QuietHoursSchema, allow_none=True, load_default=None)
-    locale = fields.String(load_default="zh-CN", validate=validate.OneOf(["zh-CN", "en"]))
+    locale = fields.String(load_default="zh-CN", validate=validate.OneOf(LOCALES))
     email = fields.Email(allow_none=True, load_default=None, validate=validate.Length(max=254))
     phone = fields.String(
         allow_none=True,
@@ -74,14 +85,25 @@ class PreferencesSchema(Schema):
     def _addresses_for_channels(self, data: dict[str, object], **_kwargs: object) -> None:
         # A channel without an address could never deliver: say so now, not at the first event.
         channels = data.get("channels") or {}
-        needs = {"email": "email", "sms": "phone", "webhook": "webhook_url"}
         missing = {
             field: [f"required when channels.{channel} is true"]
-            for channel, field in needs.items()
+            for channel, field in CONTACT_FIELD.items()
             if channels.get(channel) and not data.get(field)  # type: ignore[union-attr]
         }
         if missing:
             raise ValidationError(missing)
+
+    @post_load
+    def _preferences(self, data: dict[str, Any], **_kwargs: object) -> Preferences:
+        quiet = data["quiet_hours"]
+        return Preferences(
+            channels=Channels(**data["channels"]),
+            quiet_hours=QuietHours(quiet["start"], quiet["end"]) if quiet else None,
+            locale=data["locale"],
+            email=data["email"],
+            phone=data["phone"],
+            webhook_url=data["webhook_url"],
+        )
 
 
 class DeliveryQuery(PageQuery):

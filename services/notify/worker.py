@@ -1,31 +1,3 @@
-"""`nuanliu worker notify`: the delivery dispatcher process."""
+"""Kept for `nuanliu worker notify`, which imports `services.<name>.worker`: the process is the dispatcher's."""
 
-from __future__ import annotations
-
-import signal
-from types import FrameType
-
-from services.notify.app import open_database
-from services.notify.dispatcher import Dispatcher, default_channels
-from services.notify.service import DeliveryPolicy
-from shared.settings import Settings
-
-
-def build_dispatcher(settings: Settings) -> Dispatcher:
-    return Dispatcher(
-        open_database(settings),
-        default_channels(settings),
-        DeliveryPolicy.from_settings(settings),
-        digest_hour=settings.digest_hour,
-    )
-
-
-def main(settings: Settings) -> None:
-    dispatcher = build_dispatcher(settings)
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        dispatcher.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    dispatcher.run_forever(settings.dispatcher_poll_interval)
+from services.notify.dispatcher_process import main as main

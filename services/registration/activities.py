@@ -6,7 +6,8 @@ import logging
 
 from temporalio import activity
 
-from services.registration import service
+from services.registration import commands
+from services.registration.unit_of_work import RegistrationUnitOfWork
 from services.registration.workflows import SWEEP_ACTIVITY, SweepInput, SweepResult
 from shared.db import Database
 
@@ -22,6 +23,10 @@ class RegistrationActivities:
     @activity.defn(name=SWEEP_ACTIVITY)
     def sweep_lost_contact(self, sweep: SweepInput) -> SweepResult:
         days = sweep.lost_contact_days or self.lost_contact_days
-        flagged = service.sweep_lost_contact(self.database, days)
+        flagged = commands.sweep_lost_contact(
+            RegistrationUnitOfWork(self.database),
+            commands.SWEEP_ACTOR,
+            commands.SweepLostContact(lost_contact_days=days),
+        )
         log.info("lost-contact sweep flagged %d members (limit %d days)", flagged, days)
         return SweepResult(flagged=flagged)

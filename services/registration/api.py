@@ -13,7 +13,9 @@ from typing import Any
 from flask import Response, jsonify, request, send_file
 from flask.views import MethodView
 
-from services.registration import imports, schemas, service
+from services.registration import commands, imports, queries, schemas
+from services.registration.settings import RegistrationSettings
+from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared.auth import Principal
 from shared.errors import InvalidInput
 from shared.web import Blueprint, authenticated, context, error_body
@@ -30,6 +32,10 @@ imports_blp = Blueprint(
 ORG_READERS = ("branch_secretary", "township_officer", "org_department", "admin", "service")
 
 
+def _uow() -> RegistrationUnitOfWork:
+    return RegistrationUnitOfWork(context().database)
+
+
 @orgs.route("")
 class Orgs(MethodView):
     @authenticated()
@@ -37,14 +43,14 @@ class Orgs(MethodView):
     @orgs.response(200, schemas.OrgPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """List orgs: the children of `parent`, or the subtree `under` an org, optionally of one level."""
-        return service.list_orgs(context().database, query)
+        return queries.list_orgs(context().database, queries.OrgList(**query))
 
     @authenticated("admin", "org_department")
     @orgs.arguments(schemas.OrgCreateSchema)
     @orgs.response(201, schemas.OrgSchema)
-    def post(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], principal: Principal) -> Any:
         """Create an org below an existing parent."""
-        return service.create_org(context().database, principal, body)
+        return commands.create_org(_uow(), principal, commands.CreateOrg(**body))
 
 
 @orgs.route("/route")
@@ -54,7 +60,7 @@ class OrgRoute(MethodView):
     @orgs.response(200, schemas.RouteSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """The route class between two branches and each side's ancestors by level."""
-        return service.route_between(context().database, query["from_"], query["to"])
+        return queries.route_between(context().database, query["from_"], query["to"])
 
 
 @orgs.route("/nearest")
@@ -62,18 +68,18 @@ class OrgNearest(MethodView):
     @authenticated()
     @orgs.arguments(schemas.NearestQuery, location="query")
     @orgs.response(200, schemas.NearestSchema)
-    def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def get(self, query: dict[str, Any], principal: Principal) -> Any:
         """就近就便: branches nearest to a region code, by the longest shared prefix."""
-        return service.nearest_branches(context().database, query["region"], query["limit"])
+        return queries.nearest_branches(context().database, query["region"], query["limit"])
 
 
 @orgs.route("/<string:code>")
 class OrgByCode(MethodView):
     @authenticated()
     @orgs.response(200, schemas.OrgSchema)
-    def get(self, code: str, principal: Principal) -> dict[str, Any]:
+    def get(self, code: str, principal: Principal) -> Any:
         """One org with its path from the root."""
-        return service.get_org(context().database, code)
+        return queries.get_org(context().database, code)
 
 
 @members.route("")
@@ -83,14 +89,14 @@ class Members(MethodView):
     @members.response(200, schemas.MemberPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Members of a subtree (masked), newest last, with filters and keyset pagination."""
-        return service.list_members(context().database, principal, query)
+        return queries.list_members(context().database, principal, queries.MemberList(**query))
 
     @authenticated("branch_secretary", "township_officer", "org_department", "admin")
     @members.arguments(schemas.MemberCreateSchema)
     @members.response(201, schemas.MemberSchema)
-    def post(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], principal: Principal) -> Any:
         """Register a member at a branch (the secretary of that branch or anyone above it)."""
-        return service.create_member(context().database, principal, body)
+        return commands.create_member(_uow(), principal, commands.CreateMember(**body))
 
 
 @members.route("/<string:member_id>")
@@ -98,10 +104,10 @@ class MemberById(MethodView):
     @authenticated()
     @members.arguments(schemas.MemberReadQuery, location="query")
     @members.response(200, schemas.MemberSchema)
-    def get(self, query: dict[str, Any], principal: Principal, member_id: str) -> dict[str, Any]:
+    def get(self, query: dict[str, Any], principal: Principal, member_id: str) -> Any:
         """One member in full, for the member, their secretary and those above (audited);
         `masked=true` asks for the record with its ID and phone numbers masked (not audited)."""
-        return service.get_member(context().database, principal, member_id, masked=query["masked"])
+        return queries.get_member(_uow(), principal, member_id, masked=query["masked"])
 
 
 @checkins.route("")
@@ -111,16 +117,17 @@ class Checkins(MethodView):
     @checkins.response(200, schemas.CheckinPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Check-ins of a member, a branch, or the caller's subtree, optionally since a time."""
-        return service.list_checkins(context().database, principal, query)
+        return queries.list_checkins(context().database, principal, queries.CheckinList(**query))
 
     @authenticated("member", "branch_secretary", "township_officer", "admin", "service")
     @checkins.arguments(schemas.CheckinCreateSchema)
     @checkins.response(201, schemas.CheckinSchema)
-    def post(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], principal: Principal) -> Any:
         """Record a check-in (报到): the member themself, or a grid survey by a secretary or officer."""
-        return service.create_checkin(
-            context().database, principal, body, context().settings.lost_contact_days
-        )
+        settings = context().settings
+        assert isinstance(settings, RegistrationSettings), "the registration app runs on its settings"
+        command = commands.RecordCheckin(**body, lost_contact_days=settings.lost_contact_days)
+        return commands.record_checkin(_uow(), principal, command)
 
 
 @members.route("/<string:member_id>/relationship")
@@ -128,9 +135,10 @@ class MemberRelationship(MethodView):
     @authenticated("service")
     @members.arguments(schemas.RelationshipMoveSchema)
     @members.response(200, schemas.MemberSchema)
-    def post(self, body: dict[str, Any], member_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], member_id: str, principal: Principal) -> Any:
         """Move the member's relationship to another branch (the transfer service; idempotent by transfer_id)."""
-        return service.move_relationship(context().database, principal, member_id, body)
+        command = commands.MoveRelationship(member_id=member_id, **body)
+        return commands.move_relationship(_uow(), principal, command)
 
 
 @members.route("/<string:member_id>/outflows")
@@ -138,9 +146,10 @@ class MemberOutflows(MethodView):
     @authenticated("member", *ORG_READERS)
     @members.arguments(schemas.OutflowCreateSchema)
     @members.response(201, schemas.OutflowSchema)
-    def post(self, body: dict[str, Any], member_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], member_id: str, principal: Principal) -> Any:
         """凡出必报: register an outflow and issue an activity card number."""
-        return service.register_outflow(context().database, principal, member_id, body)
+        command = commands.RegisterOutflow(member_id=member_id, **body)
+        return commands.register_outflow(_uow(), principal, command)
 
 
 @members.route("/<string:member_id>/inflows")
@@ -148,18 +157,19 @@ class MemberInflows(MethodView):
     @authenticated("member", *ORG_READERS)
     @members.arguments(schemas.InflowCreateSchema)
     @members.response(201, schemas.InflowSchema)
-    def post(self, body: dict[str, Any], member_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], member_id: str, principal: Principal) -> Any:
         """凡进必登: register an arrival at the inflow branch, with a contact person."""
-        return service.register_inflow(context().database, principal, member_id, body)
+        command = commands.RegisterInflow(member_id=member_id, **body)
+        return commands.register_inflow(_uow(), principal, command)
 
 
 @members.route("/<string:member_id>/mobility")
 class MemberMobility(MethodView):
     @authenticated()
     @members.response(200, schemas.MobilitySchema)
-    def get(self, member_id: str, principal: Principal) -> dict[str, Any]:
+    def get(self, member_id: str, principal: Principal) -> Any:
         """The member's outflows and inflows, newest first."""
-        return service.mobility_history(context().database, principal, member_id)
+        return queries.mobility_history(context().database, principal, member_id)
 
 
 def _ledger_text(value: Any) -> Any:
@@ -183,7 +193,7 @@ def _csv_stream(rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # a BOM so spreadsheet programs read the Chinese names as UTF-8
-    writer.writerow(service.LEDGER_COLUMNS)
+    writer.writerow(queries.LEDGER_COLUMNS)
     for batch in _batches(rows):
         writer.writerows([_ledger_text(value) for value in row] for row in batch)
         yield buffer.getvalue()
@@ -198,7 +208,7 @@ def _json_stream(org: str, rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
     for batch in _batches(rows):
         yield separator + ",".join(
             json.dumps(
-                dict(zip(service.LEDGER_COLUMNS, row, strict=True)), default=_ledger_text, ensure_ascii=False
+                dict(zip(queries.LEDGER_COLUMNS, row, strict=True)), default=_ledger_text, ensure_ascii=False
             )
             for row in batch
         )
@@ -212,7 +222,7 @@ def _xlsx_file(rows: Iterator[tuple[Any, ...]]) -> Any:
     # write_only keeps openpyxl's memory flat; the workbook goes to a temporary file, not RAM.
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("ledger")
-    sheet.append(list(service.LEDGER_COLUMNS))
+    sheet.append(list(queries.LEDGER_COLUMNS))
     for row in rows:
         sheet.append([_ledger_text(value) for value in row])
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it after the response)
@@ -228,9 +238,8 @@ class Ledger(MethodView):
     @ledger.response(200, description="csv, json or xlsx, streamed")
     def get(self, query: dict[str, Any], principal: Principal) -> Response:
         """The mobile-member ledger (台账) of a subtree with the six facts, streamed."""
-        database = context().database
-        path = service.open_ledger(database, principal, query["org"])
-        rows = service.ledger_rows(database, path)
+        path = commands.open_ledger(_uow(), principal, commands.OpenLedger(query["org"]))
+        rows = queries.ledger_rows(context().database, path)
         filename = f"ledger-{query['org']}"
         if query["format"] == "json":
             return Response(_json_stream(query["org"], rows), mimetype="application/json")
@@ -262,16 +271,11 @@ class MemberImports(MethodView):
                 "send the spreadsheet as a multipart field named file", field="file", location="files"
             )
         parsed = imports.parse_members(upload.read(), upload.filename or "", query["branch"])
+        command = commands.ImportMembers(
+            query["branch"], parsed.rows, parsed.valid, parsed.errors, query["dry_run"]
+        )
         try:
-            result = service.import_members(
-                context().database,
-                principal,
-                query["branch"],
-                parsed.rows,
-                parsed.valid,
-                parsed.errors,
-                query["dry_run"],
-            )
-        except service.ImportRejected as rejected:
+            result = commands.import_members(_uow(), principal, command)
+        except commands.ImportRejected as rejected:
             return jsonify(error_body(422, rejected.message, {"file": rejected.rows})), 422
         return result, 200 if query["dry_run"] else 201

@@ -8,6 +8,7 @@ from flask import Flask
 
 from services.registration import api
 from services.registration.models import idempotency_keys
+from services.registration.settings import RegistrationSettings
 from shared.db import Database, service_database
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
@@ -19,8 +20,8 @@ def open_database(settings: Settings) -> Database:
     return service_database(settings.database_url, "registration")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env("registration")
+def create_app(settings: RegistrationSettings | None = None) -> Flask:
+    settings = settings or RegistrationSettings.from_env()
     database = open_database(settings)
     service_context = ServiceContext(settings=settings, database=database, idempotency=idempotency_keys)
     return create_service_app(

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from shared.errors import Conflict, InvalidInput
+from shared.auth import ORG_ROLES, Principal
+from shared.errors import Conflict, Forbidden, InvalidInput
 
 LEVELS = ("central", "province", "city", "county", "township", "branch")
 ROOT_CODE = "CN"
@@ -24,6 +25,25 @@ _ID_CHECK = "10X98765432"
 
 def level_rank(level: str) -> int:
     return LEVELS.index(level)
+
+
+def acts_for(principal: Principal, org_path: str) -> bool:
+    """May an org role (or admin) act on something placed at `org_path`? Its subtree only."""
+    if principal.is_admin or principal.is_service:
+        return True
+    return principal.role in ORG_ROLES and f"/{principal.org}/" in org_path
+
+
+def require_scope(principal: Principal, org_path: str, what: str) -> None:
+    if not acts_for(principal, org_path):
+        raise Forbidden(f"{principal.role} of {principal.org} may not {what} outside its subtree")
+
+
+def may_read_member(principal: Principal, member_id: str, branch_path: str) -> bool:
+    """The member themself, or an org role whose subtree holds the member's branch."""
+    if principal.role == "member":
+        return principal.sub == member_id
+    return acts_for(principal, branch_path)
 
 
 def check_org_placement(level: str, parent_level: str | None) -> None:
@@ -40,8 +60,8 @@ def id_check_digit(first17: str) -> str:
     return _ID_CHECK[total % 11]
 
 
-def id_number_problem(id_number: str) -> str | None:
-    """Why an ID number is invalid, or None if it is valid."""
+def id_number_problem(id_number: str, today: date | None = None) -> str | None:
+    """Why an ID number is invalid, or None if it is valid; born after `today` (when given) is invalid."""
     if len(id_number) != 18 or not id_number[:17].isdigit():
         return "must be 18 characters: 17 digits and a check digit or X"
     if id_number[17].upper() != id_check_digit(id_number[:17]):
@@ -50,7 +70,7 @@ def id_number_problem(id_number: str) -> str | None:
         born = id_birth_date(id_number)
     except ValueError:
         return "contains no valid birth date"
-    if born > date.today() or born.year < 1900:
+    if (today is not None and born > today) or born.year < 1900:
         return "contains no valid birth date"
     return None
 
@@ -93,7 +113,7 @@ def member_problems(fields: Mapping[str, Any], today: date) -> list[tuple[str, s
     problems: list[tuple[str, str]] = []
     id_number, birth_date = fields.get("id_number"), fields.get("birth_date")
     joined_on, phone, dues = fields.get("joined_on"), fields.get("phone"), fields.get("dues_paid_through")
-    id_problem = id_number_problem(id_number) if isinstance(id_number, str) else None
+    id_problem = id_number_problem(id_number, today) if isinstance(id_number, str) else None
     if id_problem:
         problems.append(("id_number", f"id_number {id_problem}"))
     elif (

@@ -1,7 +1,7 @@
 """Reading existing member ledgers (xlsx or csv) into rows for the import use case.
 
 Parsing and per-row schema validation live here; the rules that need the database (branch,
-duplicates) and the all-or-nothing write live in service.import_members.
+duplicates) and the all-or-nothing write live in commands.import_members.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from marshmallow import ValidationError
 
 from services.registration import domain
 from services.registration.schemas import MemberCreateSchema
+from shared import clock
 from shared.errors import InvalidInput
 
 COLUMNS = tuple(MemberCreateSchema().fields)
@@ -66,20 +67,15 @@ def _table(content: bytes, filename: str) -> list[list[Any]]:
 
 
 def parse_members(content: bytes, filename: str, branch_code: str, today: date | None = None) -> ParsedFile:
-    """Every data row validated against the member schema and rules; errors name row and field."""
-    today = today or date.today()
+    """Every data row validated against the member schema and rules; errors name row and field.
+    `today` defaults to today in China (shared.clock)."""
+    today = today or clock.local_today()
     table = _table(content, filename)
     if not table:
         raise InvalidInput(
             "the file is empty; the first row must name the columns", field="file", location="files"
         )
-    header = [str(cell).strip() if cell is not None else "" for cell in table[0]]
-    unknown = [name for name in header if name and name not in COLUMNS]
-    missing = [name for name in COLUMNS if name != "branch_code" and name not in header]
-    if unknown or missing:
-        problems = [f"unknown columns: {', '.join(unknown)}"] if unknown else []
-        problems += [f"missing columns: {', '.join(missing)}"] if missing else []
-        raise InvalidInput("; ".join(problems), field="file", location="files")
+    header = _header(table[0])
     if len(table) - 1 > MAX_ROWS:
         raise InvalidInput(f"at most {MAX_ROWS} rows per file", field="file", location="files")
     parsed = ParsedFile()
@@ -87,27 +83,7 @@ def parse_members(content: bytes, filename: str, branch_code: str, today: date |
         if all(_cell_text("", cell) is None for cell in cells):
             continue
         parsed.rows += 1
-        record = {
-            name: _cell_text(name, cells[index] if index < len(cells) else None)
-            for index, name in enumerate(header)
-            if name
-        }
-        record = {name: value for name, value in record.items() if value is not None}
-        record.setdefault("branch_code", branch_code)
-        # Every problem of the row is reported: its schema errors, the other branch, and the
-        # member rules on whatever fields did load.
-        problems: dict[str, str] = {}
-        if record["branch_code"] != branch_code:
-            problems["branch_code"] = f"the import is for branch {branch_code}"
-        try:
-            loaded = _ROW_SCHEMA.load(record)
-        except ValidationError as error:
-            loaded = error.valid_data if isinstance(error.valid_data, dict) else {}
-            for name, problem in error.normalized_messages().items():
-                text = problem[0] if isinstance(problem, list) and problem else problem
-                problems.setdefault(str(name), str(text))
-        for name, message in domain.member_problems(loaded, today):
-            problems.setdefault(name, message)
+        loaded, problems = _check_row(_record(header, cells, branch_code), branch_code, today)
         if problems:
             parsed.errors += [
                 {"row": number, "field": name, "message": message}
@@ -116,3 +92,47 @@ def parse_members(content: bytes, filename: str, branch_code: str, today: date |
         else:
             parsed.valid.append((number, loaded))
     return parsed
+
+
+def _header(cells: list[Any]) -> list[str]:
+    """The column names of the first row; unknown or missing columns refuse the whole file."""
+    header = [str(cell).strip() if cell is not None else "" for cell in cells]
+    unknown = [name for name in header if name and name not in COLUMNS]
+    missing = [name for name in COLUMNS if name != "branch_code" and name not in header]
+    if unknown or missing:
+        problems = [f"unknown columns: {', '.join(unknown)}"] if unknown else []
+        problems += [f"missing columns: {', '.join(missing)}"] if missing else []
+        raise InvalidInput("; ".join(problems), field="file", location="files")
+    return header
+
+
+def _record(header: list[str], cells: list[Any], branch_code: str) -> dict[str, str]:
+    """One row as the member schema's text fields; an absent branch is the import's branch."""
+    record = {
+        name: _cell_text(name, cells[index] if index < len(cells) else None)
+        for index, name in enumerate(header)
+        if name
+    }
+    present = {name: value for name, value in record.items() if value is not None}
+    present.setdefault("branch_code", branch_code)
+    return present
+
+
+def _check_row(
+    record: dict[str, str], branch_code: str, today: date
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The row as loaded, and every problem of it by field: its schema errors, another branch,
+    and the member rules on whatever fields did load."""
+    problems: dict[str, str] = {}
+    if record["branch_code"] != branch_code:
+        problems["branch_code"] = f"the import is for branch {branch_code}"
+    try:
+        loaded = _ROW_SCHEMA.load(record)
+    except ValidationError as error:
+        loaded = error.valid_data if isinstance(error.valid_data, dict) else {}
+        for name, problem in error.normalized_messages().items():
+            text = problem[0] if isinstance(problem, list) and problem else problem
+            problems.setdefault(str(name), str(text))
+    for name, message in domain.member_problems(loaded, today):
+        problems.setdefault(name, message)
+    return loaded, problems

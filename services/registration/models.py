@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import ClassVar
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -62,6 +63,8 @@ class Member(Base):
     departed_on: Mapped[date | None] = mapped_column(Date)
     contact_phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Bumped by every change of the member's record (MemberRecord.version): the base of the
+    # members' ETag (If-Match) to come.
     version: Mapped[int] = mapped_column(Integer, default=1)
     # The latest outflow's card and the latest inflow branch, denormalised for the ledger.
     activity_card_no: Mapped[str | None] = mapped_column(String(40))
@@ -104,6 +107,8 @@ class Outflow(Base):
     """凡出必报: one reported departure, with the activity card issued for it."""
 
     __tablename__ = "outflows"
+    # The entry's kind in a member's mobility history (not a column).
+    kind: ClassVar[str] = "outflow"
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
@@ -131,6 +136,7 @@ class Inflow(Base):
     """凡进必登: an arrival registered at the inflow branch, with its contact person."""
 
     __tablename__ = "inflows"
+    kind: ClassVar[str] = "inflow"
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))

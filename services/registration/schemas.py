@@ -24,7 +24,8 @@ class OrgSchema(Schema):
     name = fields.String(required=True)
     level = fields.String(required=True)
     parent_code = fields.String(allow_none=True, required=True)
-    path = fields.List(fields.String(), required=True)
+    # An Org row keeps the materialized "/CN/.../CODE/"; the API gives the codes from the root.
+    path = fields.List(fields.String(), required=True, attribute="path_codes")
     region = fields.String(allow_none=True)
 
 

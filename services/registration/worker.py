@@ -24,8 +24,8 @@ from temporalio.worker import Worker
 
 from services.registration.activities import RegistrationActivities
 from services.registration.app import open_database
+from services.registration.settings import RegistrationSettings
 from services.registration.workflows import LostContactSweepWorkflow, SweepInput
-from shared.settings import Settings
 from shared.temporal import connect_with_retry, serve_until_signalled
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ SCHEDULE_ID = "registration-lost-contact-sweep"
 SWEEP_EVERY = timedelta(days=1)
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor, task_queue: str) -> Worker:
+def build_worker(client: Client, settings: RegistrationSettings, executor: ThreadPoolExecutor, task_queue: str) -> Worker:
     bound = RegistrationActivities(open_database(settings), settings.lost_contact_days)
     return Worker(
         client,
@@ -68,7 +68,7 @@ async def ensure_schedule(
     return True
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: RegistrationSettings) -> None:
     client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
     await ensure_schedule(client, TASK_QUEUE)
     log.info("registration worker polling %s", TASK_QUEUE)
@@ -77,5 +77,5 @@ async def run_worker(settings: Settings) -> None:
     )
 
 
-def main(settings: Settings) -> None:
+def main(settings: RegistrationSettings) -> None:
     asyncio.run(run_worker(settings))

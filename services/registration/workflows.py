@@ -32,10 +32,11 @@ class SweepResult:
 class LostContactSweepWorkflow:
     @workflow.run
     async def run(self, sweep: SweepInput) -> SweepResult:
-        return await workflow.execute_activity(
+        result: SweepResult = await workflow.execute_activity(
             SWEEP_ACTIVITY,
             sweep,
             result_type=SweepResult,
             start_to_close_timeout=timedelta(minutes=30),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=10),
         )
+        return result

@@ -1,4 +1,5 @@
-"""Synchronous sweep activities: idempotent writes to the tasks database and its outbox."""
+"""Synchronous sweep activities: idempotent writes to the tasks database and its outbox,
+through the sweep use cases."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from services.tasks import service
+from services.tasks import commands
+from services.tasks.unit_of_work import TasksUnitOfWork
 from services.tasks.workflows import OPEN_HALL_SWEEP, OVERDUE_SWEEP, SweepInput
 from shared.db import Database
 
@@ -15,12 +17,17 @@ class SweepActivities:
     def __init__(self, database: Database) -> None:
         self.database = database
 
+    def _unit_of_work(self) -> TasksUnitOfWork:
+        # One per call: activities run on several threads, and a unit of work holds a session.
+        return TasksUnitOfWork(self.database)
+
     @activity.defn(name=OPEN_HALL_SWEEP)
     def open_hall(self, sweep: SweepInput) -> list[str]:
         """Tasks nobody claimed in time enter the county's open hall (once each)."""
-        return service.open_hall_sweep(self.database, timedelta(seconds=sweep.open_hall_after_seconds))
+        command = commands.OpenHall(open_after=timedelta(seconds=sweep.open_hall_after_seconds))
+        return commands.open_hall_sweep(self._unit_of_work(), command)
 
     @activity.defn(name=OVERDUE_SWEEP)
     def overdue(self) -> list[str]:
         """Live tasks past their due date are flagged (once each)."""
-        return service.overdue_sweep(self.database)
+        return commands.overdue_sweep(self._unit_of_work(), commands.FlagOverdue())

@@ -1,4 +1,5 @@
-"""HTTP endpoints of the tasks service: parse, call a use case, serialize. No rules here."""
+"""HTTP endpoints of the tasks service: parse, build a command, call a use case, serialize.
+No rules here."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from typing import Any
 
 from flask.views import MethodView
 
-from services.tasks import schemas, service
-from services.tasks.service import TasksDeps
+from services.tasks import commands, queries, schemas
+from services.tasks.models import Evaluation, Progress
+from services.tasks.queries import Page, TaskDetail
+from services.tasks.unit_of_work import TasksDeps, TasksUnitOfWork
 from shared.auth import Principal
 from shared.web import Blueprint, authenticated, context
 
@@ -22,39 +25,46 @@ def deps() -> TasksDeps:
     return context().extras["tasks"]
 
 
+def uow() -> TasksUnitOfWork:
+    """A unit of work for this request (it holds a session: never shared)."""
+    return deps().unit_of_work()
+
+
 @tasks.route("")
 class Tasks(MethodView):
     @authenticated()
     @tasks.arguments(schemas.TaskListQuery, location="query")
     @tasks.response(200, schemas.TaskPageSchema)
-    def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def get(self, query: dict[str, Any], principal: Principal) -> Page:
         """Tasks in the caller's scope: an officer's subtree, or those open to a member's branch."""
-        return service.list_tasks(deps(), principal, query)
+        return queries.list_tasks(deps(), principal, queries.TaskFilter(**query))
 
     @authenticated("township_officer", "admin")
     @tasks.arguments(schemas.TaskCreateSchema)
     @tasks.response(201, schemas.TaskSchema)
-    def post(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], principal: Principal) -> TaskDetail:
         """Create a task (draft) for a township in the officer's subtree."""
-        return service.create_task(deps(), principal, body)
+        task = commands.create_task(uow(), principal, commands.CreateTask(**body))
+        return queries.task_view(deps().database, task)
 
 
 @tasks.route("/<string:task_id>")
 class TaskById(MethodView):
     @authenticated()
     @tasks.response(200, schemas.TaskSchema)
-    def get(self, task_id: str, principal: Principal) -> dict[str, Any]:
+    def get(self, task_id: str, principal: Principal) -> TaskDetail:
         """One task with its claims, progress reports, evaluations and awards."""
-        return service.get_task(deps(), principal, task_id)
+        return queries.get_task(deps(), principal, task_id)
 
 
 @tasks.route("/<string:task_id>/publish")
 class Publish(MethodView):
     @authenticated(*ANY_OFFICER)
     @tasks.response(200, schemas.TaskSchema)
-    def post(self, task_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, task_id: str, principal: Principal) -> TaskDetail:
         """Publish a draft: it becomes open for claims."""
-        return service.publish_task(deps(), principal, task_id)
+        task = commands.publish_task(uow(), principal, commands.PublishTask(task_id))
+        return queries.task_view(deps().database, task)
 
 
 @tasks.route("/<string:task_id>/cancel")
@@ -62,9 +72,10 @@ class Cancel(MethodView):
     @authenticated(*ANY_OFFICER)
     @tasks.arguments(schemas.CancelSchema, required=False)
     @tasks.response(200, schemas.TaskSchema)
-    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> TaskDetail:
         """Cancel a task before completion."""
-        return service.cancel_task(deps(), principal, task_id, (body or {}).get("reason"))
+        command = commands.CancelTask(task_id, (body or {}).get("reason"))
+        return queries.task_view(deps().database, commands.cancel_task(uow(), principal, command))
 
 
 @tasks.route("/<string:task_id>/claims")
@@ -72,18 +83,19 @@ class Claims(MethodView):
     @authenticated("member")
     @tasks.arguments(schemas.ClaimCreateSchema)
     @tasks.response(201, schemas.ClaimCreatedSchema)
-    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> commands.ClaimPlaced:
         """Claim a task with a public commitment (承诺). The first claimant is the lead."""
-        return service.claim_task(deps(), principal, task_id, body["commitment"])
+        return commands.claim_task(uow(), principal, commands.ClaimTask(task_id, body["commitment"]))
 
 
 @tasks.route("/<string:task_id>/claims/<string:member_id>")
 class ClaimByMember(MethodView):
     @authenticated("member", *ANY_OFFICER)
     @tasks.response(200, schemas.TaskSchema)
-    def delete(self, task_id: str, member_id: str, principal: Principal) -> dict[str, Any]:
+    def delete(self, task_id: str, member_id: str, principal: Principal) -> TaskDetail:
         """Withdraw a claim (the claimant), or remove a claimant (an officer), before completion."""
-        return service.withdraw_claim(deps(), principal, task_id, member_id)
+        task = commands.withdraw_claim(uow(), principal, commands.WithdrawClaim(task_id, member_id))
+        return queries.task_view(deps().database, task)
 
 
 @tasks.route("/<string:task_id>/assignments")
@@ -91,9 +103,9 @@ class Assignments(MethodView):
     @authenticated(*ANY_OFFICER)
     @tasks.arguments(schemas.AssignmentCreateSchema)
     @tasks.response(201, schemas.ClaimCreatedSchema)
-    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> commands.ClaimPlaced:
         """Assign a member to a task; it takes a place like a claim."""
-        return service.assign_member(deps(), principal, task_id, body)
+        return commands.assign_member(uow(), principal, commands.AssignMember(task_id, **body))
 
 
 @tasks.route("/<string:task_id>/progress")
@@ -101,9 +113,9 @@ class ProgressReports(MethodView):
     @authenticated("member")
     @tasks.arguments(schemas.ProgressCreateSchema)
     @tasks.response(201, schemas.ProgressSchema)
-    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> Progress:
         """Report progress (践诺); the percentage only goes up."""
-        return service.report_progress(deps(), principal, task_id, body)
+        return commands.report_progress(uow(), principal, commands.ReportProgress(task_id, **body))
 
 
 @tasks.route("/<string:task_id>/complete")
@@ -111,9 +123,10 @@ class Complete(MethodView):
     @authenticated("member")
     @tasks.arguments(schemas.CompleteSchema)
     @tasks.response(200, schemas.TaskSchema)
-    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> TaskDetail:
         """The lead claimant completes the task with a summary."""
-        return service.complete_task(deps(), principal, task_id, body["summary"])
+        task = commands.complete_task(uow(), principal, commands.CompleteTask(task_id, body["summary"]))
+        return queries.task_view(deps().database, task)
 
 
 @tasks.route("/<string:task_id>/evaluations")
@@ -121,9 +134,9 @@ class Evaluations(MethodView):
     @authenticated("member", "branch_secretary", *ANY_OFFICER)
     @tasks.arguments(schemas.EvaluationCreateSchema)
     @tasks.response(201, schemas.EvaluationSchema)
-    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> Evaluation:
         """Evaluate (评诺): the org evaluation closes the task and awards points."""
-        return service.evaluate_task(deps(), principal, task_id, body)
+        return commands.evaluate_task(uow(), principal, commands.EvaluateTask(task_id, **body))
 
 
 @points.route("")
@@ -131,9 +144,9 @@ class Points(MethodView):
     @authenticated()
     @points.arguments(schemas.PointsQuery, location="query")
     @points.response(200, schemas.PointsPageSchema)
-    def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def get(self, query: dict[str, Any], principal: Principal) -> Page:
         """The quarter's points ranking of a subtree, highest first."""
-        return service.points_ranking(deps(), principal, query)
+        return queries.points_ranking(deps(), principal, queries.RankingQuery(**query))
 
 
 @stats.route("/tasks")
@@ -141,6 +154,6 @@ class TaskStats(MethodView):
     @authenticated(*ANY_OFFICER, "service")
     @stats.arguments(schemas.StatsQuery, location="query")
     @stats.response(200, schemas.TaskStatsSchema)
-    def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def get(self, query: dict[str, Any], principal: Principal) -> queries.TaskStats:
         """Counts by status, overdue, completion rate and average rating of a subtree."""
-        return service.task_stats(deps(), principal, query["org"])
+        return queries.task_stats(deps(), principal, query["org"])

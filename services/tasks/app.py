@@ -7,10 +7,11 @@ from pathlib import Path
 from flask import Flask
 
 from services.tasks import api
+from services.tasks.clients import OrgDirectory, registration_client
 from services.tasks.models import idempotency_keys
-from services.tasks.service import TasksDeps
+from services.tasks.settings import TasksSettings
+from services.tasks.unit_of_work import TasksDeps
 from shared.db import Database, service_database
-from shared.orgs import OrgDirectory, ServiceClient, ServiceCredentials
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
 
@@ -22,12 +23,10 @@ def open_database(settings: Settings) -> Database:
     return service_database(settings.database_url, "tasks", pool_size=10)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env("tasks")
+def create_app(settings: TasksSettings | None = None) -> Flask:
+    settings = settings or TasksSettings.from_env()
     database = open_database(settings)
-    registration = ServiceClient(
-        settings.url_of("registration"), ServiceCredentials(settings.jwt_secret, "tasks")
-    )
+    registration = registration_client(settings)
     service_context = ServiceContext(settings=settings, database=database, idempotency=idempotency_keys)
     service_context.extras["tasks"] = TasksDeps(
         database=database,

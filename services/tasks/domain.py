@@ -1,6 +1,6 @@
 """Pure rules of adopted tasks (实事领办): the lifecycle, claims, progress, evaluation and points.
 
-No Flask, no SQLAlchemy, no I/O. The service layer enforces the same rules atomically in SQL
+No Flask, no SQLAlchemy, no I/O. The use cases (commands, repositories) enforce the same rules atomically in SQL
 (conditional updates and unique constraints); this module states them once, gives the 409
 messages, and is what the property tests exercise.
 """
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from shared.errors import Conflict, InvalidInput
 
@@ -30,16 +29,7 @@ CANCELLABLE = (DRAFT, OPEN, IN_PROGRESS)
 
 SOURCES = ("org", "member", "public")
 MAX_CAPACITY = 50
-# Due dates are local dates of the people who set them.
-LOCAL_TIMEZONE = ZoneInfo("Asia/Shanghai")
-
-
-def local_today(now: datetime) -> date:
-    return now.astimezone(LOCAL_TIMEZONE).date()
-
-
-def quarter_of(day: date) -> str:
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+# Due dates are local dates of the people who set them: "today" is shared.clock.local_today().
 
 
 def is_overdue(status: str, due_on: date, today: date) -> bool:

@@ -28,8 +28,8 @@ from temporalio.worker import Worker
 
 from services.tasks.activities import SweepActivities
 from services.tasks.app import open_database
+from services.tasks.settings import TasksSettings
 from services.tasks.workflows import SweepInput, TaskSweepWorkflow
-from shared.settings import Settings
 from shared.temporal import connect_with_retry, serve_until_signalled
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 SCHEDULE_ID = "tasks-sweeps"
 
 
-def sweep_schedule(settings: Settings) -> Schedule:
+def sweep_schedule(settings: TasksSettings) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
             TaskSweepWorkflow.run,
@@ -53,7 +53,7 @@ def sweep_schedule(settings: Settings) -> Schedule:
     )
 
 
-async def ensure_schedule(client: Client, settings: Settings) -> None:
+async def ensure_schedule(client: Client, settings: TasksSettings) -> None:
     """Create the schedule, or bring an existing one to the current settings."""
     schedule = sweep_schedule(settings)
     try:
@@ -66,7 +66,7 @@ async def ensure_schedule(client: Client, settings: Settings) -> None:
         await client.get_schedule_handle(SCHEDULE_ID).update(replace)
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+def build_worker(client: Client, settings: TasksSettings, executor: ThreadPoolExecutor) -> Worker:
     activities = SweepActivities(open_database(settings))
     return Worker(
         client,
@@ -78,7 +78,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: TasksSettings) -> None:
     client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
     log.info("tasks worker polling %s", settings.tasks_task_queue)
     await serve_until_signalled(
@@ -88,5 +88,5 @@ async def run_worker(settings: Settings) -> None:
     )
 
 
-def main(settings: Settings) -> None:
+def main(settings: TasksSettings) -> None:
     asyncio.run(run_worker(settings))

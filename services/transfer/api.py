@@ -1,4 +1,5 @@
-"""HTTP endpoints of the transfer service: parse, call a use case, serialize. No rules here."""
+"""HTTP endpoints of the transfer service: parse, build a command, call a use case, serialize.
+No rules here."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any
 
 from flask.views import MethodView
 
-from services.transfer import schemas, service
+from services.transfer import commands, queries, schemas
+from services.transfer.unit_of_work import TransferDeps
 from shared.auth import Principal
 from shared.web import Blueprint, authenticated, context
 
@@ -18,8 +20,13 @@ stats = Blueprint("transfer_stats", __name__, url_prefix="/api/v1/stats", descri
 ORG_ROLES = ("branch_secretary", "township_officer", "org_department", "admin")
 
 
-def deps() -> service.TransferDeps:
+def deps() -> TransferDeps:
     return context().extras["transfer"]
+
+
+def answered(transfer_id: str) -> dict[str, Any]:
+    """The transfer as the use case left it."""
+    return queries.full_view(deps().database, transfer_id)
 
 
 @transfers.route("")
@@ -29,7 +36,8 @@ class Transfers(MethodView):
     @transfers.response(201, schemas.TransferSchema)
     def post(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Apply to move a member's relationship (the member, or the sending branch's secretary)."""
-        return service.apply(deps(), principal, body)
+        command = commands.Apply(body["member_id"], body["to_branch_code"], body["reason"])
+        return answered(commands.apply(deps().uow(), principal, command))
 
     @authenticated("member", *ORG_ROLES)
     @transfers.arguments(schemas.TransferListQuery, location="query")
@@ -37,7 +45,15 @@ class Transfers(MethodView):
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """The caller's org's boxes: `todo` (waiting on it), `pending` (its step done, not finished),
         `coming` (its stage is ahead), `done`; `scope=subtree` reads them for the whole subtree."""
-        return service.list_transfers(deps(), principal, query)
+        listing = queries.ListQuery(
+            box=query["box"],
+            limit=query["limit"],
+            org=query.get("org"),
+            scope=query.get("scope") or "org",
+            status=query.get("status"),
+            cursor=query.get("cursor"),
+        )
+        return queries.list_transfers(deps().database, deps().registration.orgs, principal, listing)
 
 
 @transfers.route("/<string:transfer_id>")
@@ -46,7 +62,7 @@ class TransferById(MethodView):
     @transfers.response(200, schemas.TransferSchema)
     def get(self, transfer_id: str, principal: Principal) -> dict[str, Any]:
         """One transfer with its current stage, timeline and letter."""
-        return service.get(deps(), principal, transfer_id)
+        return queries.get(deps().database, principal, transfer_id)
 
 
 @transfers.route("/<string:transfer_id>/decisions")
@@ -56,7 +72,8 @@ class Decisions(MethodView):
     @transfers.response(200, schemas.TransferSchema)
     def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
         """Approve, reject or return at the current stage (its holder, or an admin)."""
-        return service.decide(deps(), principal, transfer_id, body)
+        command = commands.Decide(transfer_id, body["decision"], body.get("reason"))
+        return answered(commands.decide(deps().uow(), principal, command))
 
 
 @transfers.route("/<string:transfer_id>/resubmit")
@@ -66,7 +83,8 @@ class Resubmit(MethodView):
     @transfers.response(200, schemas.TransferSchema)
     def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
         """Resubmit a returned transfer, optionally to another receiving branch."""
-        return service.resubmit(deps(), principal, transfer_id, body)
+        command = commands.Resubmit(transfer_id, body.get("to_branch_code"), body.get("reason"))
+        return answered(commands.resubmit(deps().uow(), principal, command))
 
 
 @transfers.route("/<string:transfer_id>/cancel")
@@ -76,7 +94,8 @@ class Cancel(MethodView):
     @transfers.response(200, schemas.TransferSchema)
     def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
         """Withdraw the transfer before completion (本人撤回)."""
-        return service.cancel(deps(), principal, transfer_id, body)
+        command = commands.Cancel(transfer_id, body["reason"])
+        return answered(commands.cancel(deps().uow(), principal, command))
 
 
 @transfers.route("/<string:transfer_id>/report")
@@ -86,7 +105,7 @@ class Report(MethodView):
     @transfers.response(200, schemas.TransferSchema)
     def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
         """The member reported in at the receiving branch; answers once the relationship moved."""
-        return service.report(deps(), principal, transfer_id)
+        return answered(commands.report(deps().uow(), principal, commands.Report(transfer_id)))
 
 
 @transfers.route("/<string:transfer_id>/reissue")
@@ -97,7 +116,8 @@ class Reissue(MethodView):
     def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
         """Re-issue the letter of an expired transfer (the sending branch's secretary, or an admin):
         a new serial and validity, no approvals; the member reports in with it as usual."""
-        return service.reissue(deps(), principal, transfer_id, body)
+        command = commands.ReissueLetter(transfer_id, body.get("reason"))
+        return answered(commands.reissue(deps().uow(), principal, command))
 
 
 @stats.route("/transfers")
@@ -107,4 +127,4 @@ class TransferStats(MethodView):
     @stats.response(200, schemas.TransferStatsSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, int]:
         """Counts over an org's subtree: to do, overdue, in and out this year, pending, coming."""
-        return service.stats(deps(), principal, query.get("org"))
+        return queries.stats(deps().database, deps().registration.orgs, principal, query.get("org"))

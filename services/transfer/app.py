@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from services.transfer.models import idempotency_keys
+from services.transfer.settings import TransferSettings
 from shared.db import Database, service_database
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
@@ -18,27 +19,30 @@ def open_database(settings: Settings) -> Database:
     return service_database(settings.database_url, "transfer")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: TransferSettings | None = None) -> Flask:
     # Imported here: the worker imports open_database without the web and Temporal client parts.
     from services.transfer import api
-    from services.transfer.registration import Registration
-    from services.transfer.service import TransferDeps
+    from services.transfer.clients import Registration, TransferProcesses
+    from services.transfer.unit_of_work import TransferDeps
     from shared.temporal import TemporalGateway
 
-    settings = settings or Settings.from_env("transfer")
+    settings = settings or TransferSettings.from_env()
     database = open_database(settings)
     deps = TransferDeps(
         settings=settings,
         database=database,
         registration=Registration.from_settings(settings),
-        # Lazy: its event loop and client are made on first use, after gunicorn forks.
-        temporal=TemporalGateway(settings.temporal_address, settings.temporal_namespace),
+        processes=TransferProcesses(
+            # Lazy: its event loop and client are made on first use, after gunicorn forks.
+            TemporalGateway(settings.temporal_address, settings.temporal_namespace),
+            settings.temporal_task_queue,
+        ),
     )
     service_context = ServiceContext(
         settings=settings,
         database=database,
         idempotency=idempotency_keys,
-        extras={"transfer": deps, "readiness": {"temporal": deps.temporal_reachable}},
+        extras={"transfer": deps, "readiness": {"temporal": deps.processes.reachable}},
     )
     return create_service_app(
         service_context,

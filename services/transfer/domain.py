@@ -14,11 +14,6 @@ from shared.errors import Conflict, InvalidInput
 
 ROUTES = ("same_county", "cross_county", "cross_province")
 STAGES = ("sending_branch", "township", "county", "receiving_branch")
-DEFAULT_CHAINS: dict[str, tuple[str, ...]] = {
-    "same_county": ("sending_branch", "township", "receiving_branch"),
-    "cross_county": ("sending_branch", "township", "county", "receiving_branch"),
-    "cross_province": ("sending_branch", "township", "county", "receiving_branch"),
-}
 
 # Which role holds each stage, and on which side of the route its org sits.
 STAGE_ROLE = {

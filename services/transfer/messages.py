@@ -114,6 +114,28 @@ class EventItem:
 
 
 @dataclass
+class Transition:
+    """What the workflow decided a step does, before it is numbered, timed and written: the one
+    argument of its `_record` (never sent itself; here so the sandbox does not rebuild it)."""
+
+    status: str
+    label: str
+    events: list[EventItem] = field(default_factory=list)
+    timeline: list[TimelineItem] = field(default_factory=list)
+    letter: LetterRequest | None = None
+    plan: Plan | None = None
+    finished: bool = False
+    failure_reason: str | None = None
+    receipt: bool = False
+    audit: AuditItem | None = None
+
+    @property
+    def keeps_deadline(self) -> bool:
+        """A reminder, an overdue mark or an expiry warning leaves the stage and its due time."""
+        return self.label in ("remind", "overdue", "expiring")
+
+
+@dataclass
 class StepRecord:
     """One transition written to the projection, its timeline and the outbox in one transaction."""
 

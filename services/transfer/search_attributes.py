@@ -8,11 +8,3 @@ RECEIVING_BRANCH = SearchAttributeKey.for_keyword("ReceivingBranch")
 CURRENT_STAGE_ORG = SearchAttributeKey.for_keyword("CurrentStageOrg")
 
 ALL = (TRANSFER_STATUS, SENDING_BRANCH, RECEIVING_BRANCH, CURRENT_STAGE_ORG)
-
-
-def dev_server_args() -> list[str]:
-    """`--search-attribute NAME=Keyword` arguments for `temporal server start-dev`."""
-    args: list[str] = []
-    for key in ALL:
-        args += ["--search-attribute", f"{key.name}=Keyword"]
-    return args

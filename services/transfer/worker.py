@@ -13,25 +13,25 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from services.transfer import activities, probe, workflows
+from services.transfer import activities, workflows
 from services.transfer.app import open_database
-from services.transfer.registration import Registration
-from shared.settings import Settings
+from services.transfer.clients import Registration
+from services.transfer.settings import TransferSettings
 from shared.temporal import connect_with_retry, serve_until_signalled
 
 log = logging.getLogger(__name__)
 
 
 def all_workflows() -> list[type]:
-    return [probe.ProbeWorkflow, workflows.TransferWorkflow]
+    return [workflows.TransferWorkflow]
 
 
-def all_activities(settings: Settings) -> Sequence[Callable[..., object]]:
+def all_activities(settings: TransferSettings) -> Sequence[Callable[..., object]]:
     bound = activities.TransferActivities(open_database(settings), Registration.from_settings(settings))
-    return [activities.echo, *bound.all()]
+    return bound.all()
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+def build_worker(client: Client, settings: TransferSettings, executor: ThreadPoolExecutor) -> Worker:
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -42,7 +42,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: TransferSettings) -> None:
     client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
     log.info("transfer worker polling %s", settings.temporal_task_queue)
     await serve_until_signalled(
@@ -50,5 +50,5 @@ async def run_worker(settings: Settings) -> None:
     )
 
 
-def main(settings: Settings) -> None:
+def main(settings: TransferSettings) -> None:
     asyncio.run(run_worker(settings))

@@ -6,10 +6,12 @@ Activities are called by name so that this module never imports their SQLAlchemy
 # No `from __future__ import annotations`: the sandbox re-runs this module for every workflow run,
 # and `workflow.defn` resolves each handler's hints; real annotations spare evaluating strings.
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -18,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
     import services.transfer.domain as domain
     import services.transfer.search_attributes as search_attributes
     from services.transfer.messages import (
-        AuditItem,
         CancelRequest,
         DecisionRequest,
         EventItem,
@@ -29,18 +30,14 @@ with workflow.unsafe.imports_passed_through():
         ReportRequest,
         ResubmitRequest,
         StatusView,
-        StepRecord,
         TimelineItem,
         TransferInput,
+        Transition,
     )
+    from services.transfer.workflow_steps import StepWriter
     from shared.contracts import transfer as events
     from shared.errors import Conflict
 
-# Short: a projection write takes milliseconds, and a dead worker's attempt is retried after this.
-PROJECTION_TIMEOUT = timedelta(seconds=10)
-PROJECTION_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=20)
-)
 # Registration may be down for a while: keep retrying; only its refusals are final.
 MOVE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -52,6 +49,12 @@ MOVE_RETRY = RetryPolicy(
 Action = DecisionRequest | ResubmitRequest | CancelRequest | ReportRequest
 
 
+# v4: updates apply their action themselves, one at a time under a lock, instead of leaving it in
+# a one-slot mailbox for the main loop (temporalio/samples-python message_passing/
+# safe_message_handlers). Runs begun before it keep the mailbox.
+UPDATE_LOCK_PATCH = "update-handlers-lock"
+
+
 def conflict(error: Conflict) -> ApplicationError:
     # The API turns this type into 409; non-retryable so a failed update handler is final.
     return ApplicationError(error.message, type="Conflict", non_retryable=True)
@@ -59,17 +62,26 @@ def conflict(error: Conflict) -> ApplicationError:
 
 # One workflow per transfer (id `transfer-<id>`): the approval chain, deadlines, letter, completion.
 @workflow.defn
-class TransferWorkflow:
+class TransferWorkflow(StepWriter):
     @workflow.init
     def __init__(self, transfer: TransferInput) -> None:
         self.input = transfer
         self.plan: Plan = transfer.plan
         self.dues_paid_through = transfer.dues_paid_through
         self.process = domain.Process(chain=list(transfer.plan.chain))
+        # Before v4, the mailbox: the action an update left for the main loop, and its tickets.
         self.action: Action | None = None
         self.submitted = 0
         self.applied = 0
         self.refusals: dict[int, str] = {}
+        # v4: handlers apply under `lock`; `applying` while one does; `generation` counts the
+        # actions applied, so the main loop sees that one came while it waited.
+        self.locked = workflow.patched(UPDATE_LOCK_PATCH)
+        self.lock = asyncio.Lock()
+        self.applying = False
+        self.generation = 0
+        self.mark = 0
+        self.ready = False
         self.step_no = 0
         self.overdue = False
         self.due_at: datetime | None = None
@@ -109,21 +121,17 @@ class TransferWorkflow:
             )
         if transfer.reissue is not None:  # never set in runs before re-issue existed
             await self._reissue(transfer.reissue)
+        self.ready = True  # v4 handlers wait for this: the re-issued letter comes first
         while domain.is_open(self.process.status):
+            self.mark = self.generation
             if self.process.stage is not None:
                 await self._wait_at_stage()
             elif self.process.status == domain.LETTER_ISSUED:
                 await self._wait_for_report_in()
             else:  # returned: wait for a resubmit or a cancel, however long it takes
-                await workflow.wait_condition(lambda: self.action is not None)
-            if self.action is not None:
-                try:
-                    await self._apply(self.action)
-                except Conflict as error:
-                    # The state moved under the action (e.g. the letter lapsed as the report came).
-                    self.refusals[self.submitted] = error.message
-                self.action = None
-                self.applied += 1
+                await workflow.wait_condition(self._arrived)
+            if self.action is not None:  # only before v4: apply what the mailbox holds
+                await self._apply_from_mailbox(self.action)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.process.status
 
@@ -135,8 +143,8 @@ class TransferWorkflow:
 
     @workflow.update
     async def decide(self, request: DecisionRequest) -> StatusView:
-        self._check(lambda: self.process.check_decide(request.expected_stage))
-        return await self._submit(request)
+        rule = lambda: self.process.check_decide(request.expected_stage)  # noqa: E731
+        return await self._handle(rule, request, lambda: self._apply_decision(request))
 
     @decide.validator
     def _validate_decide(self, request: DecisionRequest) -> None:
@@ -146,8 +154,7 @@ class TransferWorkflow:
 
     @workflow.update
     async def resubmit(self, request: ResubmitRequest) -> StatusView:
-        self._check(self.process.check_resubmit)
-        return await self._submit(request)
+        return await self._handle(self.process.check_resubmit, request, lambda: self._apply_resubmit(request))
 
     @resubmit.validator
     def _validate_resubmit(self, request: ResubmitRequest) -> None:
@@ -155,8 +162,7 @@ class TransferWorkflow:
 
     @workflow.update
     async def cancel(self, request: CancelRequest) -> StatusView:
-        self._check(self.process.check_cancel)
-        return await self._submit(request)
+        return await self._handle(self.process.check_cancel, request, lambda: self._apply_cancel(request))
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
@@ -164,22 +170,45 @@ class TransferWorkflow:
 
     @workflow.update
     async def report(self, request: ReportRequest) -> StatusView:
-        self._check(self.process.check_report)
-        return await self._submit(request)
+        return await self._handle(self.process.check_report, request, lambda: self._complete(request))
 
     @report.validator
     def _validate_report(self, request: ReportRequest) -> None:
         self._check(self.process.check_report)
 
-    def _check(self, rule: object) -> None:
-        # Validators of updates in one activation all run before any handler: the handler
-        # checks again, and a second action while one is being applied is refused.
-        if self.action is not None:
+    def _check(self, rule: Callable[[], None]) -> None:
+        # A second action while one is being applied is refused at once: it must not wait behind
+        # a report-in whose move registration is still retrying.
+        if self.action is not None or self.applying:
             raise ApplicationError("another action on this transfer is in progress", type="Conflict")
         try:
-            rule()  # type: ignore[operator]
+            rule()
         except Conflict as error:
             raise conflict(error) from None
+
+    async def _handle(
+        self, rule: Callable[[], None], action: Action, apply: Callable[[], Awaitable[None]]
+    ) -> StatusView:
+        if not self.locked:
+            # Before v4: validators of updates in one activation all run before any handler, so
+            # the handler checks again, then leaves the action to the main loop.
+            self._check(rule)
+            return await self._submit(action)
+        if not self.ready:
+            await workflow.wait_condition(lambda: self.ready)
+        async with self.lock:
+            # Updates accepted together queue here; each checks the state the previous one left
+            # (five holders approving at once: the first applies, the others find the stage gone).
+            self._check(rule)
+            self.applying = True
+            try:
+                await apply()
+            except Conflict as error:
+                raise conflict(error) from None
+            finally:
+                self.applying = False
+            self.generation += 1
+        return self._view()
 
     async def _submit(self, action: Action) -> StatusView:
         self.action = action
@@ -190,86 +219,116 @@ class TransferWorkflow:
             raise ApplicationError(self.refusals.pop(ticket), type="Conflict", non_retryable=True)
         return self._view()
 
+    async def _apply_from_mailbox(self, action: Action) -> None:
+        try:
+            await self._apply(action)
+        except Conflict as error:
+            # The state moved under the action (e.g. the letter lapsed as the report came).
+            self.refusals[self.submitted] = error.message
+        self.action = None
+        self.applied += 1
+
     def _view(self) -> StatusView:
         stage = self.process.stage
         return StatusView(self.process.status, stage, self.plan.stage_orgs.get(stage) if stage else None)
 
     # --- waiting ----------------------------------------------------------------------------
 
+    def _arrived(self) -> bool:
+        """An action came: left in the mailbox (before v4), or applied by its handler."""
+        return self.action is not None or self.generation != self.mark
+
     async def _wait_for_action(self, timeout: timedelta) -> bool:
         if timeout <= timedelta(0):
-            return self.action is not None
+            return self._arrived()
         try:
-            await workflow.wait_condition(lambda: self.action is not None, timeout=timeout)
+            await workflow.wait_condition(self._arrived, timeout=timeout)
             return True
         except TimeoutError:
             return False
 
+    async def _on_timeout(self, step: Callable[[], Awaitable[None]]) -> bool:
+        """Take a deadline's step, unless an action came first; False if one did.
+
+        From v4 the step waits for the handler applying an action, and is dropped if one was."""
+        if not self.locked:
+            await step()
+            return True
+        async with self.lock:
+            if self._arrived():
+                return False
+            await step()
+            return True
+
     async def _wait_at_stage(self) -> None:
         remind_after = timedelta(seconds=self.input.remind_after_seconds)
         overdue_after = timedelta(seconds=self.input.overdue_after_seconds)
+        waited = timedelta(0)
+        if remind_after < overdue_after:
+            if await self._wait_for_action(remind_after) or not await self._on_timeout(self._remind):
+                return
+            waited = remind_after
+        if await self._wait_for_action(overdue_after - waited) or not await self._on_timeout(
+            self._turn_overdue
+        ):
+            return
+        await workflow.wait_condition(self._arrived)
+
+    async def _remind(self) -> None:
+        await self._record(Transition(self.process.status, "remind", [EventItem(events.STAGE_REMINDER)]))
+
+    async def _turn_overdue(self) -> None:
         stage = self.process.stage
         assert stage is not None
-        if remind_after < overdue_after:
-            if await self._wait_for_action(remind_after):
-                return
-            await self._record(self.process.status, events=[EventItem(events.STAGE_REMINDER)], label="remind")
-            waited = remind_after
-        else:
-            waited = timedelta(0)
-        if await self._wait_for_action(overdue_after - waited):
-            return
         self.overdue = True
         escalate_to = self.plan.escalation_orgs.get(stage)
-        await self._record(
-            self.process.status,
-            events=[EventItem(events.STAGE_OVERDUE, {"escalate_to_org_code": escalate_to})],
-            label="overdue",
-        )
-        await workflow.wait_condition(lambda: self.action is not None)
+        overdue = EventItem(events.STAGE_OVERDUE, {"escalate_to_org_code": escalate_to})
+        await self._record(Transition(self.process.status, "overdue", [overdue]))
 
     async def _wait_for_report_in(self) -> None:
         validity = timedelta(seconds=self.plan.letter_validity_seconds)
         remind_before = timedelta(seconds=self.input.letter_remind_before_seconds)
         waited = timedelta(0)
         if timedelta(0) < remind_before < validity:
-            if await self._wait_for_action(validity - remind_before):
+            if await self._wait_for_action(validity - remind_before) or not await self._on_timeout(
+                self._warn_expiring
+            ):
                 return
-            await self._record(
-                domain.LETTER_ISSUED, events=[EventItem(events.LETTER_EXPIRING)], label="expiring"
-            )
             waited = validity - remind_before
         if await self._wait_for_action(validity - waited):
             return
+        await self._on_timeout(self._expire)
+
+    async def _warn_expiring(self) -> None:
+        await self._record(Transition(domain.LETTER_ISSUED, "expiring", [EventItem(events.LETTER_EXPIRING)]))
+
+    async def _expire(self) -> None:
         self.process.expire()
-        await self._record(
-            domain.EXPIRED,
-            events=[EventItem(events.EXPIRED)],
-            timeline=[TimelineItem("expire", "system")],
-            label="expired",
-            finished=True,
-        )
+        expired = Transition(domain.EXPIRED, "expired", [EventItem(events.EXPIRED)], finished=True)
+        expired.timeline = [TimelineItem("expire", "system")]
+        await self._record(expired)
 
     # --- applying actions -------------------------------------------------------------------
 
     async def _apply(self, action: Action) -> None:
+        """Before v4: the main loop applies the mailbox's action by its type."""
         if isinstance(action, DecisionRequest):
             await self._apply_decision(action)
         elif isinstance(action, ResubmitRequest):
             await self._apply_resubmit(action)
         elif isinstance(action, CancelRequest):
-            stage = self.process.stage
-            self.process.cancel()
-            await self._record(
-                domain.CANCELLED,
-                events=[EventItem(events.CANCELLED, {"reason": action.reason, "actor": action.actor})],
-                timeline=[TimelineItem("cancel", action.actor, stage, reason=action.reason)],
-                label="cancel",
-                finished=True,
-                audit=action.audit,
-            )
+            await self._apply_cancel(action)
         else:
             await self._complete(action)
+
+    async def _apply_cancel(self, request: CancelRequest) -> None:
+        stage = self.process.stage
+        self.process.cancel()
+        cancelled = EventItem(events.CANCELLED, {"reason": request.reason, "actor": request.actor})
+        entry = TimelineItem("cancel", request.actor, stage, reason=request.reason)
+        await self._record(
+            Transition(domain.CANCELLED, "cancel", [cancelled], [entry], finished=True, audit=request.audit)
+        )
 
     async def _apply_decision(self, decision: DecisionRequest) -> None:
         stage = self.process.stage
@@ -286,40 +345,19 @@ class TransferWorkflow:
                 "actor": decision.actor,
             },
         )
+        step = Transition(status, f"approve-{stage}", [decided], [entry], audit=decision.audit)
+        ended = {"reason": decision.reason or "", "actor": decision.actor}
         if decision.decision == "reject":
-            rejected = EventItem(
-                events.REJECTED,
-                {"rejected_stage": stage, "reason": decision.reason or "", "actor": decision.actor},
-            )
-            await self._record(
-                status,
-                events=[decided, rejected],
-                timeline=[entry],
-                label="reject",
-                finished=True,
-                audit=decision.audit,
-            )
+            step.label, step.finished = "reject", True
+            step.events.append(EventItem(events.REJECTED, {"rejected_stage": stage, **ended}))
         elif decision.decision == "return":
-            returned = EventItem(
-                events.RETURNED,
-                {"returned_stage": stage, "reason": decision.reason or "", "actor": decision.actor},
-            )
-            await self._record(
-                status, events=[decided, returned], timeline=[entry], label="return", audit=decision.audit
-            )
+            step.label = "return"
+            step.events.append(EventItem(events.RETURNED, {"returned_stage": stage, **ended}))
         elif status == domain.LETTER_ISSUED:
-            await self._record(
-                status,
-                events=[decided, EventItem(events.LETTER_ISSUED)],
-                timeline=[entry, self._letter_entry()],
-                letter=self._letter(),
-                label="letter",
-                audit=decision.audit,
-            )
-        else:
-            await self._record(
-                status, events=[decided], timeline=[entry], label=f"approve-{stage}", audit=decision.audit
-            )
+            step.label, step.letter = "letter", self._letter()
+            step.events.append(EventItem(events.LETTER_ISSUED))
+            step.timeline.append(self._letter_entry())
+        await self._record(step)
 
     def _letter(self) -> LetterRequest:
         valid_until = domain.local_date(workflow.now() + timedelta(seconds=self.plan.letter_validity_seconds))
@@ -330,18 +368,13 @@ class TransferWorkflow:
 
     async def _reissue(self, reissue: Reissue) -> None:
         """A new letter (new serial, validity from now) for an expired transfer; no approvals."""
-        await self._record(
-            domain.LETTER_ISSUED,
-            events=[EventItem(events.LETTER_ISSUED, {"reissued": True, "actor": reissue.actor})],
-            timeline=[
-                TimelineItem(
-                    "reissue", reissue.actor, org_code=self.input.from_branch_code, reason=reissue.reason
-                ),
-                self._letter_entry(),
-            ],
-            letter=self._letter(),
-            label="reissue",
+        issued = EventItem(events.LETTER_ISSUED, {"reissued": True, "actor": reissue.actor})
+        entry = TimelineItem(
+            "reissue", reissue.actor, org_code=self.input.from_branch_code, reason=reissue.reason
         )
+        step = Transition(domain.LETTER_ISSUED, "reissue", [issued], [entry, self._letter_entry()])
+        step.letter = self._letter()
+        await self._record(step)
 
     async def _apply_resubmit(self, request: ResubmitRequest) -> None:
         self.process.check_resubmit()
@@ -349,23 +382,18 @@ class TransferWorkflow:
         if request.dues_paid_through:
             self.dues_paid_through = request.dues_paid_through
         status = self.process.resubmit(request.plan.chain)
+        resubmitted = EventItem(events.RESUBMITTED, {"reason": request.reason, "actor": request.actor})
+        entry = TimelineItem("resubmit", request.actor, reason=request.reason)
         await self._record(
-            status,
-            events=[EventItem(events.RESUBMITTED, {"reason": request.reason, "actor": request.actor})],
-            timeline=[TimelineItem("resubmit", request.actor, reason=request.reason)],
-            label="resubmit",
-            plan=request.plan,
-            audit=request.audit,
+            Transition(status, "resubmit", [resubmitted], [entry], plan=request.plan, audit=request.audit)
         )
 
     async def _complete(self, report: ReportRequest) -> None:
         self.process.report()
+        reported = EventItem(events.REPORTED_IN, {"actor": report.actor})
+        entry = TimelineItem("report", report.actor, org_code=self.plan.to_branch_code)
         await self._record(
-            domain.LETTER_ISSUED,
-            events=[EventItem(events.REPORTED_IN, {"actor": report.actor})],
-            timeline=[TimelineItem("report", report.actor, org_code=self.plan.to_branch_code)],
-            label="report",
-            audit=report.audit,
+            Transition(domain.LETTER_ISSUED, "report", [reported], [entry], audit=report.audit)
         )
         move = MoveRequest(self.input.transfer_id, self.input.member_id, self.plan.to_branch_code)
         try:
@@ -380,120 +408,14 @@ class TransferWorkflow:
             # Compensation: a refused move ends the transfer visibly failed, never half-done.
             reason = str(error.cause.message if isinstance(error.cause, ApplicationError) else error)
             self.process.finish(moved=False)
-            await self._record(
-                domain.FAILED,
-                events=[EventItem(events.FAILED, {"reason": reason})],
-                timeline=[TimelineItem("fail", "system", reason=reason)],
-                label="failed",
-                finished=True,
-                failure_reason=reason,
-            )
+            failed = Transition(domain.FAILED, "failed", [EventItem(events.FAILED, {"reason": reason})])
+            failed.timeline, failed.finished = [TimelineItem("fail", "system", reason=reason)], True
+            failed.failure_reason = reason
+            await self._record(failed)
             return
         self.process.finish(moved=True)
+        completed = EventItem(events.COMPLETED, {"completed_at": workflow.now().isoformat()})
+        entry = TimelineItem("complete", "system", org_code=self.plan.to_branch_code)
         await self._record(
-            domain.COMPLETED,
-            events=[EventItem(events.COMPLETED, {"completed_at": workflow.now().isoformat()})],
-            timeline=[TimelineItem("complete", "system", org_code=self.plan.to_branch_code)],
-            label="complete",
-            finished=True,
-            receipt=True,
+            Transition(domain.COMPLETED, "complete", [completed], [entry], finished=True, receipt=True)
         )
-
-    # --- the projection ---------------------------------------------------------------------
-
-    async def _record(
-        self,
-        status: str,
-        *,
-        label: str,
-        events: list[EventItem] | None = None,
-        timeline: list[TimelineItem] | None = None,
-        letter: LetterRequest | None = None,
-        plan: Plan | None = None,
-        finished: bool = False,
-        failure_reason: str | None = None,
-        receipt: bool = False,
-        audit: AuditItem | None = None,
-    ) -> None:
-        """Write one transition to the projection and outbox (an idempotent activity)."""
-        now = workflow.now()
-        stage = domain.stage_of(status)
-        if label in ("remind", "overdue", "expiring"):
-            pass  # the stage and its due time are unchanged
-        elif stage is not None:
-            self.overdue = False
-            self.due_at = now + timedelta(seconds=self.input.overdue_after_seconds)
-        else:
-            self.overdue = False
-            self.due_at = None
-        stage_org = self.plan.stage_orgs.get(stage) if stage else None
-        self.step_no += 1
-        step = StepRecord(
-            transfer_id=self.input.transfer_id,
-            step_key=f"{self.step_prefix}{self.step_no:04d}-{label}",
-            at=now.isoformat(),
-            status=status,
-            stage=stage,
-            stage_org=stage_org,
-            due_at=self.due_at.isoformat() if self.due_at else None,
-            overdue=self.overdue,
-            events=events or [],
-            timeline=timeline or [],
-            letter=letter,
-            plan=plan,
-            finished=finished,
-            failure_reason=failure_reason,
-            receipt=receipt,
-            audit=audit,
-        )
-        # Added after v1: the projection write is a local activity. It takes milliseconds and is
-        # idempotent by step key, so it runs inside the workflow task that decided it: no
-        # schedule/start/complete round trip through the server for every step, and a decision's
-        # update completes in the same task. Runs begun before the patch keep normal activities.
-        if self.lean or workflow.patched("record-step-local"):
-            await workflow.execute_local_activity(
-                "record_step",
-                step,
-                start_to_close_timeout=PROJECTION_TIMEOUT,
-                retry_policy=PROJECTION_RETRY,
-                result_type=bool,
-            )
-        else:
-            await workflow.execute_activity(
-                "record_step",
-                step,
-                start_to_close_timeout=PROJECTION_TIMEOUT,
-                retry_policy=PROJECTION_RETRY,
-                result_type=bool,
-            )
-        if self.lean:
-            self._upsert_changed(self._search_wanted(status, stage_org))
-            return
-        # Before "lean-history", every step upserted all three.
-        workflow.upsert_search_attributes(
-            [
-                search_attributes.TRANSFER_STATUS.value_set(status),
-                search_attributes.RECEIVING_BRANCH.value_set(self.plan.to_branch_code),
-                search_attributes.CURRENT_STAGE_ORG.value_set(stage_org)
-                if stage_org
-                else search_attributes.CURRENT_STAGE_ORG.value_unset(),
-            ]
-        )
-
-    def _search_wanted(self, status: str, stage_org: str | None) -> dict[SearchAttributeKey[str], str | None]:
-        return {
-            search_attributes.TRANSFER_STATUS: status,
-            search_attributes.SENDING_BRANCH: self.input.from_branch_code,
-            search_attributes.RECEIVING_BRANCH: self.plan.to_branch_code,
-            search_attributes.CURRENT_STAGE_ORG: stage_org,
-        }
-
-    def _upsert_changed(self, wanted: dict[SearchAttributeKey[str], str | None]) -> None:
-        """Upsert the attributes whose value differs from the last one written (None unsets)."""
-        changed = {key: value for key, value in wanted.items() if self.search_values.get(key.name) != value}
-        if not changed:
-            return
-        workflow.upsert_search_attributes(
-            [key.value_set(value) if value else key.value_unset() for key, value in changed.items()]
-        )
-        self.search_values.update({key.name: value for key, value in changed.items()})

@@ -9,7 +9,7 @@ pika is not thread-safe and does not recover by itself, so:
 
 from shared.bus.consumer import BatchHandler, Consumer, Handler
 from shared.bus.publisher import Publisher
-from shared.bus.topology import EXCHANGE, BrokerUnavailable, Topology, Unroutable, connect
+from shared.bus.topology import EXCHANGE, BrokerUnavailable, Topology, TopologyMismatch, Unroutable, connect
 
 __all__ = [
     "EXCHANGE",
@@ -19,6 +19,7 @@ __all__ = [
     "Handler",
     "Publisher",
     "Topology",
+    "TopologyMismatch",
     "Unroutable",
     "connect",
 ]

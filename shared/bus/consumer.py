@@ -6,19 +6,30 @@ import functools
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import pika
 import pika.exceptions
 import pika.frame
 import pika.spec
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pika.adapters.blocking_connection import BlockingChannel
 
-from shared.bus.topology import BrokerUnavailable, Topology, connect
+from shared import metrics, tracing
+from shared.bus.topology import BrokerUnavailable, Topology, TopologyMismatch, connect
 from shared.events import Envelope, PoisonMessage, parse_envelope
+from shared.logging import bind_ids
 
 log = logging.getLogger(__name__)
 
+
+# A consumer whose loops have not turned for this long is stuck: its process is restarted.
+LIVENESS_SECONDS = 60.0
+# How often the consumer reads its dead-letter queue's depth for the gauge.
+DEAD_LETTERS_EVERY_SECONDS = 15.0
 
 Handler = Callable[[Envelope], None]
 BatchHandler = Callable[[list[Envelope]], None]
@@ -66,7 +77,8 @@ class Consumer:
         self.connections = 0
         self._stop = threading.Event()
         self._connection: pika.BlockingConnection | None = None
-        self._work: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
+        self.last_beat = time.monotonic()
+        self._work: queue.Queue[tuple[int, bytes, str | None] | None] = queue.Queue()
         self.ready = threading.Event()
 
     def declare(self) -> None:
@@ -87,10 +99,15 @@ class Consumer:
             except Exception:  # the connection may already be gone; stopping anyway
                 pass
 
+    def alive(self) -> bool:
+        """The I/O loop (or its reconnect loop) turned within a minute: the liveness probe."""
+        return time.monotonic() - self.last_beat < LIVENESS_SECONDS
+
     def run_forever(self) -> None:
         """Consume until stop(); reconnect with backoff whenever the broker goes away."""
         delay = 0.5
         while not self._stop.is_set():
+            self.last_beat = time.monotonic()
             try:
                 self._consume()
                 delay = 0.5
@@ -107,7 +124,7 @@ class Consumer:
         self._connection = connection
         self.connections += 1
         channel = connection.channel()
-        queue_name = self.topology.declare_consumer(channel, self.name, self.bindings, self.delivery_limit)
+        queue_name = self._declare(channel)
         channel.basic_qos(prefetch_count=self.prefetch)
         worker = threading.Thread(
             target=self._work_loop, args=(connection, channel), name=f"{self.name}-handler", daemon=True
@@ -116,7 +133,12 @@ class Consumer:
         channel.basic_consume(queue_name, on_message_callback=self._on_message, auto_ack=False)
         self.ready.set()
         try:
+            measured_at = 0.0
             while not self._stop.is_set() and connection.is_open:
+                self.last_beat = time.monotonic()
+                if self.last_beat - measured_at > DEAD_LETTERS_EVERY_SECONDS:
+                    measured_at = self.last_beat
+                    self._measure_dead_letters(channel)
                 connection.process_data_events(time_limit=0.5)
         finally:
             self.ready.clear()
@@ -130,8 +152,31 @@ class Consumer:
                 except (pika.exceptions.AMQPError, OSError):
                     pass
 
-    def _on_message(self, channel: BlockingChannel, method: object, _properties: object, body: bytes) -> None:
-        self._work.put((method.delivery_tag, body))  # type: ignore[attr-defined]
+    def _declare(self, channel: BlockingChannel) -> str:
+        try:
+            return self.topology.declare_consumer(channel, self.name, self.bindings, self.delivery_limit)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            if error.reply_code != 406:
+                raise
+            message = (
+                f"consumer {self.name}: the broker's queue was declared with other arguments "
+                f"({error.reply_text}). A reconnect cannot fix this: change the setting back, or "
+                "set it with a broker policy, or drain and delete the queue before starting again."
+            )
+            log.critical(message)
+            raise TopologyMismatch(message) from error
+
+    def _measure_dead_letters(self, channel: BlockingChannel) -> None:
+        """The dead-letter queue's depth for its gauge (a passive declare: one round trip)."""
+        frame = channel.queue_declare(self.topology.dead_letter_queue(self.name), passive=True)
+        metrics.DEAD_LETTER_DEPTH.labels(self.name).set(frame.method.message_count)
+
+    def _on_message(
+        self, channel: BlockingChannel, method: object, properties: pika.BasicProperties, body: bytes
+    ) -> None:
+        # The relay's producer span travels in the AMQP headers; the consumer continues it.
+        traceparent = (properties.headers or {}).get("traceparent") if properties is not None else None
+        self._work.put((method.delivery_tag, body, traceparent))  # type: ignore[attr-defined]
 
     def _work_loop(self, connection: pika.BlockingConnection, channel: BlockingChannel) -> None:
         work = self._work
@@ -151,44 +196,64 @@ class Consumer:
                     finished = True
                     break
                 items.append(more)
+            started = time.perf_counter()
             outcomes = self._handle_all(items)
+            metrics.CONSUMER_HANDLER_SECONDS.labels(self.name).observe(time.perf_counter() - started)
             try:
                 connection.add_callback_threadsafe(functools.partial(self._settle_all, channel, outcomes))
             except Exception:  # connection closed: the broker redelivers the unacked messages
                 return
 
-    def _handle_all(self, items: list[tuple[int, bytes]]) -> list[tuple[int, str]]:
+    def _handle_all(self, items: list[tuple[int, bytes, str | None]]) -> list[tuple[int, str]]:
         if self.batch_handler is None or len(items) == 1:
-            return [(tag, self._handle(body)) for tag, body in items]
+            return [(tag, self._handle(body, traceparent)) for tag, body, traceparent in items]
         outcomes: list[tuple[int, str]] = []
-        parsed: list[tuple[int, bytes, Envelope]] = []
-        for tag, body in items:
+        parsed: list[tuple[int, bytes, str | None, Envelope]] = []
+        for tag, body, traceparent in items:
             try:
-                parsed.append((tag, body, parse_envelope(body)))
+                parsed.append((tag, body, traceparent, parse_envelope(body)))
             except PoisonMessage as error:
                 log.error("consumer %s dead-letters a poison message: %s", self.name, error)
                 outcomes.append((tag, "dead"))
         if not parsed:
             return outcomes
+        envelopes = [envelope for _tag, _body, _traceparent, envelope in parsed]
         try:
-            self.batch_handler([envelope for _tag, _body, envelope in parsed])
+            # One transaction for the batch: its span continues the first message's trace.
+            with self._span(f"process {len(envelopes)} events", parsed[0][2] or envelopes[0].traceparent):
+                self.batch_handler(envelopes)
         except Exception:
             log.warning("consumer %s: a batch of %d failed; handling one by one", self.name, len(parsed))
-            return outcomes + [(tag, self._handle(body)) for tag, body, _envelope in parsed]
-        return outcomes + [(tag, "ack") for tag, _body, _envelope in parsed]
+            return outcomes + [(tag, self._handle(body, tp)) for tag, body, tp, _envelope in parsed]
+        for envelope in envelopes:
+            metrics.CONSUMER_HANDLED.labels(self.name, envelope.type).inc()
+        return outcomes + [(tag, "ack") for tag, _body, _traceparent, _envelope in parsed]
 
-    def _handle(self, body: bytes) -> str:
+    def _handle(self, body: bytes, traceparent: str | None = None) -> str:
         try:
             envelope = parse_envelope(body)
         except PoisonMessage as error:
             log.error("consumer %s dead-letters a poison message: %s", self.name, error)
             return "dead"
+        bind_ids(envelope.id, envelope.correlation_id)
         try:
-            self.handler(envelope)
+            with self._span(f"process {envelope.type}", traceparent or envelope.traceparent):
+                self.handler(envelope)
         except Exception:
             log.exception("consumer %s failed to handle %s %s", self.name, envelope.type, envelope.id)
             return "retry"
+        metrics.CONSUMER_HANDLED.labels(self.name, envelope.type).inc()
         return "ack"
+
+    @contextmanager
+    def _span(self, name: str, traceparent: str | None) -> Iterator[None]:
+        """A consumer span continuing the producer's, current while the handler runs (tracing on)."""
+        if not tracing.tracing_on():
+            yield
+            return
+        span = tracing.start_span(name, traceparent, SpanKind.CONSUMER, **{"messaging.system": "rabbitmq"})
+        with trace.use_span(span, end_on_exit=True):
+            yield
 
     def _settle_all(self, channel: BlockingChannel, outcomes: list[tuple[int, str]]) -> None:
         for tag, outcome in outcomes:
@@ -203,6 +268,7 @@ class Consumer:
         elif outcome == "dead":
             channel.basic_reject(tag, requeue=False)
             self.dead_lettered += 1
+            metrics.CONSUMER_DEAD_LETTERED.labels(self.name).inc()
         else:
             # Requeue: the quorum queue counts deliveries and dead-letters past the limit.
             channel.basic_nack(tag, requeue=True)

@@ -98,8 +98,14 @@ class Publisher:
         if error:
             raise Unroutable(error)
 
-    def publish_batch(self, messages: Sequence[tuple[str, str, bytes]]) -> list[str | None]:
+    def publish_batch(
+        self,
+        messages: Sequence[tuple[str, str, bytes]],
+        headers: Sequence[dict[str, str] | None] | None = None,
+    ) -> list[str | None]:
         """Publish the messages and wait for all their confirms; an error text or None per message.
+
+        `headers`, if given, has one entry per message: AMQP headers such as the `traceparent`.
 
         Raises BrokerUnavailable if the connection fails or confirms do not come in time; the
         caller keeps those rows for later (a retry may duplicate, which consumers tolerate).
@@ -109,7 +115,7 @@ class Publisher:
             connection = self._connection
             assert connection is not None
             tags: list[int] = []
-            for event_type, event_id, body in messages:
+            for index, (event_type, event_id, body) in enumerate(messages):
                 tag = self._next_tag
                 self._next_tag += 1
                 self._unconfirmed.add(tag)
@@ -123,6 +129,7 @@ class Publisher:
                         delivery_mode=pika.DeliveryMode.Persistent,
                         message_id=event_id,
                         type=event_type,
+                        headers=headers[index] if headers else None,
                     ),
                     mandatory=True,
                 )

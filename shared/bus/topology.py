@@ -22,6 +22,11 @@ class BrokerUnavailable(RuntimeError):
     """The broker cannot be reached or the connection broke."""
 
 
+class TopologyMismatch(RuntimeError):
+    """The broker holds a queue declared with other arguments (406 PRECONDITION_FAILED): no
+    reconnect can fix it, so the process stops and says what to do."""
+
+
 class Unroutable(RuntimeError):
     """The broker returned a mandatory message: no queue is bound for its type yet."""
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import NuanliuError
@@ -63,6 +64,11 @@ def handle_database_error(error: DBAPIError) -> tuple[Response, int]:
     if isinstance(error, IntegrityError):
         log.warning("integrity conflict: %s", type(error.orig).__name__)
         return jsonify(error_body(409, "the change conflicts with existing data")), 409
+    if isinstance(error, DataError):
+        # A value the database cannot take for its column (out of range, malformed): the client's
+        # input got past validation, so answer 422, not 500; the log names the kind, not the value.
+        log.warning("value refused by the database: %s", type(error.orig).__name__)
+        return jsonify(error_body(422, "a value is not valid for its field")), 422
     return handle_unexpected(error)
 
 
@@ -71,35 +77,73 @@ def handle_unexpected(error: Exception) -> tuple[Response, int]:
     return jsonify(error_body(500, "internal error; it has been logged")), 500
 
 
-def _nul_in(value: Any, path: str) -> str | None:
-    """The path of the first string (or key) holding a NUL character, if any."""
+# Deeper JSON than any request of the contract needs; the parser recurses, so much deeper input
+# would end in a RecursionError (a 500) instead of a clear refusal.
+MAX_JSON_DEPTH = 32
+# NUL (PostgreSQL cannot store it) and lone UTF-16 surrogates (no encoding can): neither is text.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_in(value: Any, path: str) -> str | None:
+    """The path of the first string (or key) holding a character no database can store, if any."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if _UNSTORABLE.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
+            if _UNSTORABLE.search(str(key)):
                 return where
-            found = _nul_in(item, where)
+            found = _unstorable_in(item, where)
             if found:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _nul_in(item, f"{path}.{index}" if path else str(index))
+            found = _unstorable_in(item, f"{path}.{index}" if path else str(index))
             if found:
                 return found
     return None
 
 
-def refuse_nul_characters() -> tuple[Response, int] | None:
-    # PostgreSQL cannot store NUL in text and raises a DataError (a 500); refuse it up front.
+def _too_deep(body: bytes) -> bool:
+    """Whether JSON nests deeper than MAX_JSON_DEPTH (brackets inside strings are not counted)."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def _refusal(location: str, name: str, message: str) -> tuple[Response, int]:
+    return jsonify(error_body(422, f"{name} {message}", {location: {name: [message]}})), 422
+
+
+def refuse_unstorable_input() -> tuple[Response, int] | None:
+    """Refuse, before any view, input no view could handle: NUL or lone surrogates anywhere,
+    and JSON nested past MAX_JSON_DEPTH."""
+    if request.is_json and _too_deep(request.get_data(cache=True)):
+        return _refusal("json", "_schema", f"nests deeper than {MAX_JSON_DEPTH} levels")
+    message = "must not contain NUL characters or lone surrogates"
     checks = (
-        ("path", "path" if "\x00" in request.path else None),
-        ("query", next((k for k, v in request.args.items(multi=True) if "\x00" in k + v), None)),
-        ("json", _nul_in(request.get_json(silent=True), "") if request.is_json else None),
+        ("path", "path" if _UNSTORABLE.search(request.path) else None),
+        ("query", next((k for k, v in request.args.items(multi=True) if _UNSTORABLE.search(k + v)), None)),
+        ("json", _unstorable_in(request.get_json(silent=True), "") if request.is_json else None),
     )
     for location, name in checks:
         if name:
-            message = "must not contain NUL characters"
-            return jsonify(error_body(422, f"{name} {message}", {location: {name: [message]}})), 422
+            return _refusal(location, name, message)
     return None

@@ -9,9 +9,9 @@ away and the API keeps answering, so a broker outage is reported in the body ("d
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
 
+from shared.metrics import CONTENT_TYPE, exposition
 from shared.web.context import ServiceContext
 
 
@@ -40,4 +40,4 @@ def init_health(app: Flask, service_context: ServiceContext) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+        return Response(exposition(), content_type=CONTENT_TYPE)

@@ -40,7 +40,9 @@ def replay_or_begin() -> Response | tuple[Response, int] | None:
         principal = bearer_principal()
     except NuanliuError:
         return None  # the view answers 401
-    owner = principal.sub if principal else "anonymous"
+    # Keys belong to the caller as they act: the same person acting for another org or role gets
+    # their own keys, so a replay never answers with what another of their roles was shown.
+    owner = _owner(f"{principal.sub}|{principal.role}|{principal.org}") if principal else "anonymous"
     outcome = store.begin(owner, key, request_fingerprint())
     if outcome.replay is not None:
         status, body = outcome.replay
@@ -51,6 +53,11 @@ def replay_or_begin() -> Response | tuple[Response, int] | None:
         return jsonify(error_body(409, outcome.conflict)), 409
     g.idempotency = (owner, key)
     return None
+
+
+def _owner(caller: str) -> str:
+    """The caller as the store's 80-character owner column holds it (a digest when longer)."""
+    return caller if len(caller) <= 80 else hashlib.sha256(caller.encode()).hexdigest()
 
 
 def request_fingerprint() -> str:

@@ -4,24 +4,23 @@ store, and the request metrics."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 
 from flask import Flask, Response, g, request
-from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import DBAPIError
 
+from shared import metrics, tracing
 from shared.errors import NuanliuError
 from shared.logging import bind_ids, current_correlation_id, current_request_id
-from shared.web.errors import handle_database_error, handle_domain_error, refuse_nul_characters
+from shared.web.errors import handle_database_error, handle_domain_error, refuse_unstorable_input
 from shared.web.idempotency import record_outcome, replay_or_begin
 
 log = logging.getLogger(__name__)
 
-REQUESTS = Counter(
-    "nuanliu_http_requests_total", "HTTP requests", ["service", "method", "endpoint", "status"]
-)
-LATENCY = Histogram("nuanliu_http_request_seconds", "HTTP request latency", ["service", "method", "endpoint"])
+# One JSON line per request (gunicorn's own access log stays off: it knows no route or caller).
+access_log = logging.getLogger("nuanliu.access")
 
 
 def init_request_lifecycle(app: Flask, service: str) -> None:
@@ -40,10 +39,10 @@ def init_request_lifecycle(app: Flask, service: str) -> None:
 
 
 def _start() -> Response | tuple[Response, int] | None:
-    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-    bind_ids(request_id[:64], (request.headers.get("X-Correlation-ID") or request_id)[:64])
+    request_id = _client_id(request.headers.get("X-Request-ID")) or uuid.uuid4().hex
+    bind_ids(request_id, _client_id(request.headers.get("X-Correlation-ID")) or request_id)
     g.started = time.perf_counter()
-    refused = refuse_nul_characters()
+    refused = refuse_unstorable_input()
     if refused is not None:
         return refused
     try:
@@ -54,8 +53,30 @@ def _start() -> Response | tuple[Response, int] | None:
         return handle_database_error(error)
 
 
+# A client's request or correlation id lands in logs and audit rows: only a plain token is kept.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _client_id(value: str | None) -> str | None:
+    return value if value and _CLIENT_ID.fullmatch(value) else None
+
+
 def _observe(service: str, response: Response) -> None:
+    """The request's metrics and its access line: route template, never the path's ids, and the
+    caller's `sub`, never a token or personal data."""
     endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-    REQUESTS.labels(service, request.method, endpoint, str(response.status_code)).inc()
-    if "started" in g:
-        LATENCY.labels(service, request.method, endpoint).observe(time.perf_counter() - g.started)
+    seconds = time.perf_counter() - g.started if "started" in g else 0.0
+    metrics.HTTP_REQUESTS.labels(service, request.method, endpoint, str(response.status_code)).inc()
+    metrics.HTTP_LATENCY.labels(service, request.method, endpoint).observe(seconds)
+    principal = g.get("principal")
+    access_log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "route": endpoint,
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 2),
+            "sub": principal.sub if principal is not None else None,
+            "trace_id": tracing.current_trace_id(),
+        },
+    )

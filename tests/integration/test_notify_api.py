@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from services.notify import service
+from services.notify import consumer as notify_events
 from services.notify.app import create_app
 from services.notify.models import Delivery
 from shared.db import utcnow
@@ -31,7 +31,7 @@ def emit(database, event_type: str, **changes: object):
     data, expected = samples()[event_type]
     data.update(changes)
     envelope = make_envelope(event_type, "test", "s", data)
-    service.handle_event(database, envelope)
+    notify_events.handle_event(database, envelope)
     return envelope, data, expected
 
 
@@ -154,10 +154,10 @@ def test_deliveries_follow_preferences_and_quiet_hours(client, database):
     prefs = {"channels": {"sms": True}, "phone": "13900002222", "quiet_hours": {"start": start, "end": end}}
     assert client.put("/api/v1/preferences", json=prefs, headers=officer).status_code == 200
     reminder = make_envelope("transfer.stage_reminder.v1", "test", "s", data)
-    service.handle_event(database, reminder)
+    notify_events.handle_event(database, reminder)
     overdue_data = {**data, "escalate_to_org_code": None}
     overdue = make_envelope("transfer.stage_overdue.v1", "test", "s", overdue_data)
-    service.handle_event(database, overdue)
+    notify_events.handle_event(database, overdue)
     with database.reader() as session:
         held = session.scalars(
             select(Delivery).where(Delivery.event_id == reminder.id, Delivery.channel == "sms")

@@ -18,7 +18,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from services.notify import service
+from services.notify import consumer as notify_events
+from services.notify import domain, queries, schemas
 from services.notify.app import MIGRATIONS
 from services.notify.channels.email import SmtpChannel
 from services.notify.channels.inapp import InAppChannel
@@ -32,7 +33,7 @@ from tests.support.notify_events import samples
 from tests.support.stack import free_port
 
 SECRET = "test-webhook-secret"
-FAST = service.DeliveryPolicy(
+FAST = domain.DeliveryPolicy(
     max_attempts=3, retry_base=timedelta(milliseconds=20), retry_cap=timedelta(milliseconds=50)
 )
 
@@ -140,7 +141,7 @@ def person(database, **fields: object) -> str:
 def letter_for(database, member_id: str) -> str:
     data, _ = samples()["transfer.letter_issued.v1"]
     envelope = make_envelope("transfer.letter_issued.v1", "test", "s", {**data, "member_id": member_id})
-    service.handle_event(database, envelope, FAST)
+    notify_events.handle_event(database, envelope, FAST)
     return envelope.id
 
 
@@ -187,7 +188,7 @@ def test_email_reaches_a_real_smtp_server(database, smtp, sms_file):
 def test_smtp_down_means_retrying_with_backoff(database, sms_file):
     member_id = person(database, channels={"email": True}, email_address="li@example.org")
     event_id = letter_for(database, member_id)
-    slow = service.DeliveryPolicy(
+    slow = domain.DeliveryPolicy(
         max_attempts=3, retry_base=timedelta(minutes=5), retry_cap=timedelta(hours=1)
     )
     worker = dispatcher(database, free_port(), sms_file)  # nothing listens there
@@ -251,7 +252,8 @@ def test_the_delivery_listing_tells_the_whole_story(database, smtp, robot, sms_f
     )
     event_id = letter_for(database, member_id)
     drain(dispatcher(database, smtp[0], sms_file), event_id, member_id)
-    everyone = service.list_deliveries(database, event_id, None, 50, None)["items"]
+    listed = queries.list_deliveries(database, event_id, None, 50, None)["items"]
+    everyone = schemas.DeliverySchema(many=True).dump(listed)  # as the API shows them
     items = [d for d in everyone if d["person"] in (member_id, f"member:{member_id}")]
     story = [(d["channel"], d["status"], d["attempts"], d["person"]) for d in items]
     assert story == [
@@ -275,7 +277,7 @@ def test_a_retry_that_would_fall_in_quiet_hours_waits_until_they_end(database, s
         preference = session.get(Preference, member_id)
         preference.quiet_start, preference.quiet_end = start, end
     worker = dispatcher(database, free_port(), sms_file)  # SMTP is down: the attempt fails
-    worker.policy = service.DeliveryPolicy(max_attempts=3, retry_base=timedelta(minutes=10))
+    worker.policy = domain.DeliveryPolicy(max_attempts=3, retry_base=timedelta(minutes=10))
     worker.run_once()
     (mail,) = deliveries(database, event_id, member_id)
     assert (mail.status, mail.attempts) == ("retrying", 1)

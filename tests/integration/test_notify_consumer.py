@@ -14,7 +14,7 @@ import pika
 import pytest
 from sqlalchemy import func, select
 
-from services.notify import service
+from services.notify import consumer as notify_events
 from services.notify.models import Notification
 from shared.bus import Consumer, Publisher, Topology
 from shared.events import Envelope, make_envelope
@@ -68,10 +68,10 @@ def notify_batch_consumer(settings_for, migrated) -> Iterator[Consumer]:
     consumer = Consumer(
         AMQP_URL,
         Topology(settings.broker_prefix),
-        name=service.CONSUMER,
+        name=notify_events.CONSUMER,
         bindings=["#"],
-        handler=lambda envelope: service.handle_event(database, envelope),
-        batch_handler=lambda envelopes: service.handle_events(database, envelopes),
+        handler=lambda envelope: notify_events.handle_event(database, envelope),
+        batch_handler=lambda envelopes: notify_events.handle_events(database, envelopes),
         prefetch=100,
         delivery_limit=settings.consumer_delivery_limit,
     )
@@ -113,7 +113,7 @@ def test_redelivered_events_make_no_notification_twice(settings_for, migrated, n
     wait_until(lambda: notify_batch_consumer.handled - before >= 60, message="60 deliveries handled")
     assert count_for(migrated("notify"), [e.id for e in envelopes]) == 20 * len(expected)
     # And a direct second handling adds nothing either.
-    assert service.handle_events(migrated("notify"), envelopes) == 0
+    assert notify_events.handle_events(migrated("notify"), envelopes) == 0
 
 
 def test_a_raising_handler_dead_letters_after_the_limit_and_the_rest_flow(settings_for, migrated):
@@ -129,12 +129,12 @@ def test_a_raising_handler_dead_letters_after_the_limit_and_the_rest_flow(settin
         if envelope.id == bad.id:
             attempts.append(envelope.id)
             raise RuntimeError("this event always breaks the handler")
-        service.handle_event(database, envelope)
+        notify_events.handle_event(database, envelope)
 
     def handle_many(envelopes: list[Envelope]) -> None:
         if any(e.id == bad.id for e in envelopes):
             raise RuntimeError("the batch holds the breaking event")
-        service.handle_events(database, envelopes)
+        notify_events.handle_events(database, envelopes)
 
     consumer = Consumer(
         AMQP_URL,
@@ -202,14 +202,14 @@ def test_a_consumer_whose_connection_is_killed_resumes_with_nothing_lost(setting
     def handle_many(envelopes: list[Envelope]) -> None:
         if slow_down.is_set():
             time.sleep(0.25)  # keep most of the stream unhandled when the connection dies
-        service.handle_events(database, envelopes)
+        notify_events.handle_events(database, envelopes)
 
     consumer = Consumer(
         AMQP_URL,
         Topology(prefix),
-        name=service.CONSUMER,
+        name=notify_events.CONSUMER,
         bindings=["#"],
-        handler=lambda envelope: service.handle_event(database, envelope),
+        handler=lambda envelope: notify_events.handle_event(database, envelope),
         batch_handler=handle_many,
         prefetch=10,
         connection_name=f"{prefix}notify-kill-test",

@@ -10,7 +10,7 @@ import pika
 import pytest
 from sqlalchemy import func, select
 
-from services.notify import service as notify_service
+from services.notify import consumer as notify_events
 from services.notify.models import Notification
 from services.registration.models import outbox as registration_outbox
 from shared.bus import Consumer, Publisher, Topology
@@ -61,7 +61,7 @@ def notify_consumer(settings_for, migrated):
         # A queue of its own: other tests run notify consumers on the same broker prefix.
         name="test-outbox-notify",
         bindings=["#"],
-        handler=lambda envelope: notify_service.handle_event(database, envelope),
+        handler=lambda envelope: notify_events.handle_event(database, envelope),
         delivery_limit=settings.consumer_delivery_limit,
     )
     thread = threading.Thread(target=consumer.run_forever, daemon=True)

@@ -652,7 +652,8 @@ def test_import_errors(client):
 def test_concurrent_outflows_get_distinct_consecutive_card_numbers(client, migrated):
     from concurrent.futures import ThreadPoolExecutor
 
-    from services.registration import service
+    from services.registration import commands
+    from services.registration.unit_of_work import RegistrationUnitOfWork
     from shared.auth import Principal
 
     codes = org_tree(client, ADMIN)
@@ -662,7 +663,8 @@ def test_concurrent_outflows_get_distinct_consecutive_card_numbers(client, migra
     body = {**outflow_body(), "departed_on": date.today(), "expected_return_on": None}
 
     def report(member_id: str) -> str:
-        return service.register_outflow(database, admin, member_id, body)["activity_card_no"]
+        command = commands.RegisterOutflow(member_id=member_id, **body)
+        return commands.register_outflow(RegistrationUnitOfWork(database), admin, command).activity_card_no
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         cards = list(pool.map(report, members))

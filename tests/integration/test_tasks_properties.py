@@ -1,5 +1,5 @@
 """Property test of the REAL tasks service: a hypothesis state machine whose every rule calls
-services/tasks/service.py on the session's migrated database (SQLite, or PostgreSQL when
+the tasks use cases (services/tasks/commands) on the session's migrated database (SQLite, or PostgreSQL when
 TEST_DATABASE_URL is set), and whose invariants read that database after every step.
 
 Invariants, per task and per member of the example:
@@ -43,11 +43,12 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from services.tasks import domain, service
+from services.tasks import commands, domain
 from services.tasks.domain import LIVE, TaskState
 from services.tasks.models import Award, Claim, Evaluation, MemberLeads, Progress, Task, outbox
-from services.tasks.service import TasksDeps
+from services.tasks.unit_of_work import TasksDeps, TasksUnitOfWork
 from shared.auth import Principal
+from shared.clock import local_today
 from shared.db import Database, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, NuanliuError
 from shared.orgs import OrgInfo
@@ -220,6 +221,9 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
 
     # helpers
 
+    def uow(self) -> TasksUnitOfWork:
+        return self.deps.unit_of_work()
+
     def member(self, member_id: str) -> Principal:
         return Principal(sub=member_id, role="member", org=self.branch_of[member_id])
 
@@ -296,14 +300,14 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
             "org_code": self.orgs.township,
             "category": "elderly_care",
             "capacity": capacity,
-            "due_on": domain.local_today(utcnow()) + timedelta(days=30),
+            "due_on": local_today(utcnow()) + timedelta(days=30),
             "points": points,
         }
-        task_id: str = service.create_task(self.deps, self.officer, data)["id"]
+        task_id: str = commands.create_task(self.uow(), self.officer, commands.CreateTask(**data)).id
         self.models[task_id] = TaskState(capacity=capacity, points=points)
         if published:
             self.models[task_id].publish()
-            service.publish_task(self.deps, self.officer, task_id)
+            commands.publish_task(self.uow(), self.officer, commands.PublishTask(task_id))
         return task_id
 
     @precondition(lambda self: self.tasks_in(domain.DRAFT))
@@ -312,7 +316,7 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
         self.run(
             "publish",
             self.models[task_id].publish,
-            lambda: service.publish_task(self.deps, self.officer, task_id),
+            lambda: commands.publish_task(self.uow(), self.officer, commands.PublishTask(task_id)),
         )
 
     @rule(task_id=tasks, index=MEMBER, assigned=st.booleans())
@@ -403,7 +407,7 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
         self.run(
             "cancel",
             self.models[task_id].cancel,
-            lambda: service.cancel_task(self.deps, self.officer, task_id, why),
+            lambda: commands.cancel_task(self.uow(), self.officer, commands.CancelTask(task_id, why)),
         )
 
     @rule(
@@ -427,16 +431,16 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
             self.run(
                 "publish",
                 self.models[task_id].publish,
-                lambda: service.publish_task(self.deps, self.officer, task_id),
+                lambda: commands.publish_task(self.uow(), self.officer, commands.PublishTask(task_id)),
             )
         else:
             # A member of another township's branch is never admitted, claiming or assigned.
             if probe == "outsider":
                 principal = self.member(self.outsider)
-                call = lambda: service.claim_task(self.deps, principal, task_id, "我来")  # noqa: E731
+                call = lambda: commands.claim_task(self.uow(), principal, commands.ClaimTask(task_id, "我来"))  # noqa: E731
             else:
-                data = {"member_id": self.outsider}
-                call = lambda: service.assign_member(self.deps, self.officer, task_id, data)  # noqa: E731
+                assignment = commands.AssignMember(task_id, self.outsider)
+                call = lambda: commands.assign_member(self.uow(), self.officer, assignment)  # noqa: E731
             outcome = self.run("outsider claim", None, call)
             assert isinstance(outcome, Forbidden | Conflict), f"an outsider was admitted: {outcome}"
 
@@ -454,9 +458,13 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
         what = f"{'assign' if assigned else 'claim'} {member_id}"
         try:
             if assigned:
-                result = service.assign_member(self.deps, self.officer, task_id, {"member_id": member_id})
+                result = commands.assign_member(
+                    self.uow(), self.officer, commands.AssignMember(task_id, member_id)
+                )
             else:
-                result = service.claim_task(self.deps, self.member(member_id), task_id, "我来")
+                result = commands.claim_task(
+                    self.uow(), self.member(member_id), commands.ClaimTask(task_id, "我来")
+                )
         except REFUSALS as error:
             self.refused = f"{what}: refused ({error.message})"
             assert model_error is not None, (
@@ -469,8 +477,8 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
                 assert leading_before >= CAP
             return
         assert model_error is None, f"{what}: the service accepted; the model refuses ({model_error.message})"
-        assert result["lead"] == model_lead, f"{what}: lead {result['lead']}, the model says {model_lead}"
-        if result["lead"]:
+        assert result.lead == model_lead, f"{what}: lead {result.lead}, the model says {model_lead}"
+        if result.lead:
             assert leading_before < CAP, f"{what}: took a lead while leading {leading_before} live tasks"
             self.claimed_leads.add((task_id, member_id))
 
@@ -481,7 +489,9 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
         outcome = self.run(
             f"withdraw {member_id}",
             lambda: model.withdraw(member_id),
-            lambda: service.withdraw_claim(self.deps, principal, task_id, member_id),
+            lambda: commands.withdraw_claim(
+                self.uow(), principal, commands.WithdrawClaim(task_id, member_id)
+            ),
         )
         if isinstance(outcome, NuanliuError) or member_id != old_lead:
             return
@@ -494,8 +504,8 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
         self.run(
             f"progress {percent}% by {member_id}",
             lambda: self.models[task_id].report_progress(member_id, percent),
-            lambda: service.report_progress(
-                self.deps, self.member(member_id), task_id, {"note": "走访三户", "percent": percent}
+            lambda: commands.report_progress(
+                self.uow(), self.member(member_id), commands.ReportProgress(task_id, percent, "走访三户")
             ),
         )
 
@@ -503,23 +513,25 @@ class TasksOnTheDatabase(RuleBasedStateMachine):
         self.run(
             f"complete by {member_id}",
             lambda: self.models[task_id].complete(member_id),
-            lambda: service.complete_task(self.deps, self.member(member_id), task_id, summary),
+            lambda: commands.complete_task(
+                self.uow(), self.member(member_id), commands.CompleteTask(task_id, summary)
+            ),
         )
 
     def evaluate_by(self, task_id: str, source: str, index: int, rating: int) -> None:
-        data = {"rating": rating, "source": source, "comment": "好"}
+        data = commands.EvaluateTask(task_id, source=source, rating=rating, comment="好")
         if source == "org":
             self.run(
                 "org evaluation",
                 self.models[task_id].evaluate_by_org,
-                lambda: service.evaluate_task(self.deps, self.officer, task_id, data),
+                lambda: commands.evaluate_task(self.uow(), self.officer, data),
             )
             return
         # Member and resident ratings: the contract does not say when they are refused, so
         # either outcome goes; but they never award points nor move the task (invariants).
         principal = self.officer if source == "public" else self.member(self.members[index])
         outcome = self.run(
-            f"{source} evaluation", None, lambda: service.evaluate_task(self.deps, principal, task_id, data)
+            f"{source} evaluation", None, lambda: commands.evaluate_task(self.uow(), principal, data)
         )
         if not isinstance(outcome, NuanliuError):
             status = self.models[task_id].status

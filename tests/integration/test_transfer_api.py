@@ -25,9 +25,9 @@ from werkzeug.serving import make_server
 
 from services.registration.app import create_app as create_registration_app
 from services.transfer import domain, search_attributes
-from services.transfer.activities import next_letter_sequence
 from services.transfer.app import create_app
-from services.transfer.service import build_plan
+from services.transfer.commands import build_plan
+from services.transfer.projection import next_letter_sequence
 from services.transfer.worker import build_worker
 from shared.errors import Unavailable
 from shared.settings import Settings
@@ -359,13 +359,13 @@ class FirstTemporalCallsFail:
 
 @contextmanager
 def first_temporal_call_fails(live: FlaskClient, reaches_server: bool, count: int = 1) -> Iterator[None]:
-    deps = live.application.extensions["nuanliu"].extras["transfer"]
-    gateway = deps.temporal
-    deps.temporal = FirstTemporalCallsFail(gateway, reaches_server, count)
+    processes = live.application.extensions["nuanliu"].extras["transfer"].processes
+    gateway = processes.temporal
+    processes.temporal = FirstTemporalCallsFail(gateway, reaches_server, count)
     try:
         yield
     finally:
-        deps.temporal = gateway
+        processes.temporal = gateway
 
 
 def application(registration: str, tree: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:

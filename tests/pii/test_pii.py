@@ -139,14 +139,13 @@ def test_no_full_pii_in_list_responses(proof, people):
 @pytest.fixture(scope="module")
 def proof_db(proof):
     """The proof stack's own databases, by service."""
-    from deploy.processes import service_module
-    from shared.settings import Settings
+    from deploy.processes import service_module, settings_of
 
     opened = {}
 
     def get(service):
         if service not in opened:
-            settings = Settings.from_env(service, proof.env)
+            settings = settings_of(service, proof.env)
             opened[service] = service_module(service, "app").open_database(settings)
         return opened[service]
 

@@ -9,9 +9,11 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from services.tasks import domain, service
+from services.tasks import commands
 from services.tasks.app import create_app
 from services.tasks.models import Task, outbox
+from services.tasks.unit_of_work import TasksUnitOfWork
+from shared.clock import local_today, quarter_of
 from tests.support.tokens import ADMIN, bearer
 from tests.tasks.conftest import World, task_body
 
@@ -34,7 +36,15 @@ def events_of(migrated, task_id: str) -> list[dict]:
 def china_today() -> date:
     from shared.db import utcnow
 
-    return domain.local_today(utcnow())
+    return local_today(utcnow())
+
+
+def open_hall_sweep(database, open_after: timedelta) -> list[str]:
+    return commands.open_hall_sweep(TasksUnitOfWork(database), commands.OpenHall(open_after))
+
+
+def overdue_sweep(database, now=None) -> list[str]:
+    return commands.overdue_sweep(TasksUnitOfWork(database), commands.FlagOverdue(now))
 
 
 def open_task(client, world: World, **overrides) -> dict:
@@ -465,7 +475,7 @@ def test_quarter_ranking_of_a_subtree(client, fresh_world):
             ).status_code
             == 201
         )
-    quarter = domain.quarter_of(china_today())
+    quarter = quarter_of(china_today())
     response = client.get(f"/api/v1/points?org={fresh_world.township}", headers=fresh_world.officer)
     assert response.status_code == 200, response.get_json()
     items = response.get_json()["items"]
@@ -640,9 +650,9 @@ def test_unclaimed_task_opens_to_the_county_hall_once(client, world, migrated):
     _, neighbour = world.member(world.branch3)
     assert claim(client, task["id"], neighbour).status_code == 403
     database = migrated("tasks")
-    opened = service.open_hall_sweep(database, timedelta(0))
+    opened = open_hall_sweep(database, timedelta(0))
     assert task["id"] in opened and claimed["id"] not in opened
-    assert task["id"] not in service.open_hall_sweep(database, timedelta(0))
+    assert task["id"] not in open_hall_sweep(database, timedelta(0))
     hall = [e for e in events_of(migrated, task["id"]) if e["type"] == "tasks.task_opened_to_hall.v1"]
     assert len(hall) == 1 and hall[0]["data"]["county_code"] == world.county
     listed = client.get("/api/v1/tasks?claimable=true", headers=neighbour).get_json()["items"]
@@ -654,7 +664,7 @@ def test_unclaimed_task_opens_to_the_county_hall_once(client, world, migrated):
 
 def test_recent_tasks_stay_in_their_township(client, world, migrated):
     task = open_task(client, world)
-    assert task["id"] not in service.open_hall_sweep(migrated("tasks"), timedelta(days=7))
+    assert task["id"] not in open_hall_sweep(migrated("tasks"), timedelta(days=7))
 
 
 def test_overdue_is_flagged_once_per_task(client, world, migrated):
@@ -663,10 +673,10 @@ def test_overdue_is_flagged_once_per_task(client, world, migrated):
     database = migrated("tasks")
     from shared.db import utcnow
 
-    assert task["id"] not in service.overdue_sweep(database)
+    assert task["id"] not in overdue_sweep(database)
     later = utcnow() + timedelta(days=2)
-    assert task["id"] in service.overdue_sweep(database, now=later)
-    assert task["id"] not in service.overdue_sweep(database, now=later + timedelta(days=1))
+    assert task["id"] in overdue_sweep(database, now=later)
+    assert task["id"] not in overdue_sweep(database, now=later + timedelta(days=1))
     overdue = [e for e in events_of(migrated, task["id"]) if e["type"] == "tasks.task_overdue.v1"]
     assert len(overdue) == 1 and overdue[0]["data"]["due_on"] == task["due_on"]
 

@@ -1,5 +1,5 @@
-"""Notify's pure rules: routing of every event type, templates, quiet hours, the delivery
-state machine and fallback."""
+"""Notify's pure rules: routing of every event type, templates (rendered as the notification is
+stored), quiet hours, the delivery state machine and fallback."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notify import domain
-from services.notify.templates import LOCALES, render
+from services.notify.rendering import LOCALES, RenderedMessage, render, render_message
 from shared.events import make_envelope, registered_types
 from tests.support.notify_events import samples
 
 
 def envelope_of(event_type: str, data: dict) -> object:
     return make_envelope(event_type, "test", "s", data)
+
+
+def messages_of(envelope: object) -> list[RenderedMessage]:
+    """The event's messages with their words, as the consumer stores them."""
+    return [render_message(message) for message in domain.messages_for(envelope)]
 
 
 def test_every_event_type_of_the_system_has_a_route_and_a_sample():
@@ -25,7 +30,7 @@ def test_every_event_type_of_the_system_has_a_route_and_a_sample():
 @pytest.mark.parametrize("event_type", sorted(samples()))
 def test_each_event_reaches_exactly_the_right_recipients(event_type):
     data, expected = samples()[event_type]
-    messages = domain.messages_for(envelope_of(event_type, data))
+    messages = messages_of(envelope_of(event_type, data))
     assert {str(m.recipient) for m in messages} == expected
     assert len(messages) == len(expected)  # each recipient once
     for message in messages:
@@ -40,7 +45,7 @@ def test_each_event_reaches_exactly_the_right_recipients(event_type):
 
 def test_checkin_text_names_the_member_branch_and_local_time():
     data, _ = samples()["registration.member_checked_in.v1"]
-    (branch, _home) = domain.messages_for(envelope_of("registration.member_checked_in.v1", data))
+    (branch, _home) = messages_of(envelope_of("registration.member_checked_in.v1", data))
     assert branch.recipient == domain.Recipient("org", data["branch_code"])
     assert "王芳" in branch.title
     assert "2026-11-05 16:00" in branch.body  # 08:00 UTC read in Asia/Shanghai
@@ -49,7 +54,7 @@ def test_checkin_text_names_the_member_branch_and_local_time():
 
 def test_transfer_text_says_who_acts_by_when():
     data, _ = samples()["transfer.stage_decided.v1"]
-    messages = domain.messages_for(envelope_of("transfer.stage_decided.v1", data))
+    messages = messages_of(envelope_of("transfer.stage_decided.v1", data))
     stage = next(m for m in messages if m.recipient.kind == "org")
     assert "乡镇（街道）党委审批" in stage.body and "2026-11-29 18:00" in stage.body
     assert "township committee approval" in stage.text("en")[1]
@@ -57,7 +62,7 @@ def test_transfer_text_says_who_acts_by_when():
 
 def test_evaluation_tells_each_claimant_their_own_points():
     data, _ = samples()["tasks.task_evaluated.v1"]
-    messages = domain.messages_for(envelope_of("tasks.task_evaluated.v1", data))
+    messages = messages_of(envelope_of("tasks.task_evaluated.v1", data))
     by_member = {m.recipient.id: m for m in messages if m.recipient.kind == "member"}
     lead, other = data["awards"][0], data["awards"][1]
     assert "10 积分" in by_member[lead["member_id"]].body
@@ -66,10 +71,16 @@ def test_evaluation_tells_each_claimant_their_own_points():
 
 def test_overdue_and_expiry_notices_are_urgent_others_not():
     for event_type, (data, _) in samples().items():
-        messages = domain.messages_for(envelope_of(event_type, data))
+        messages = messages_of(envelope_of(event_type, data))
         urgent = event_type in domain.URGENT
         assert all(m.urgent == urgent for m in messages), event_type
     assert "transfer.stage_overdue.v1" in domain.URGENT and "transfer.letter_expiring.v1" in domain.URGENT
+
+
+def test_every_locale_a_person_may_choose_has_templates_for_every_route():
+    assert set(LOCALES) == set(domain.LOCALES)
+    for module in LOCALES.values():
+        assert set(module.TEMPLATES) == set(LOCALES["zh-CN"].TEMPLATES)
 
 
 def test_unknown_locale_falls_back_to_chinese():
@@ -146,11 +157,30 @@ def test_planned_channels_need_both_consent_and_an_address():
 
 
 def test_digest_lists_todo_transfers_and_overdue_tasks():
-    message = domain.digest_message(
-        "T-1", [("transfer", "王芳：B1 → B2", "2026-11-29"), ("task", "送餐", "2026-11-20")]
+    message = render_message(
+        domain.digest_message(
+            "T-1", [("transfer", "王芳：B1 → B2", "2026-11-29"), ("task", "送餐", "2026-11-20")]
+        )
     )
     assert message.recipient == domain.Recipient("org", "T-1")
     assert "1 件转接待办" in message.title and "1 项任务超期" in message.title
     assert "王芳：B1 → B2" in message.body and "送餐" in message.body
-    empty = domain.digest_message("T-1", [("task", "送餐", None)])
+    empty = render_message(domain.digest_message("T-1", [("task", "送餐", None)]))
     assert "无" in empty.body
+
+
+def test_the_readers_zone_is_china_time_unless_settings_name_another():
+    winter_night = datetime(2026, 12, 7, 22, 30, tzinfo=UTC)  # 06:30 the next morning in China
+    assert domain.DeliveryPolicy().zone == "Asia/Shanghai"
+    assert domain.in_zone(winter_night, domain.DeliveryPolicy().zone).strftime("%d %H:%M") == "08 06:30"
+    assert domain.quiet_until(winter_night, "22:00", "07:00", "Asia/Shanghai") == datetime(
+        2026, 12, 7, 23, 0, tzinfo=UTC
+    )
+    # NUANLIU_NOTIFY_TIMEZONE=Europe/London: the same quiet hours are London's nights.
+    assert domain.quiet_until(winter_night, "22:00", "07:00", "Europe/London") == datetime(
+        2026, 12, 8, 7, 0, tzinfo=UTC
+    )
+    data = {"member_name": "王芳", "branch_code": "B-1", "occurred_at": winter_night.isoformat()}
+    assert "2026-12-08 06:30" in render("registration.member_checked_in.v1/branch", "zh-CN", data)[1]
+    london = render("registration.member_checked_in.v1/branch", "zh-CN", data, "Europe/London")
+    assert "2026-12-07 22:30" in london[1]

@@ -16,6 +16,7 @@ from services.registration.domain import (
     check_org_placement,
     classify_route,
     id_check_digit,
+    id_number_problem,
     member_problems,
     region_prefixes,
 )
@@ -131,3 +132,10 @@ def test_member_problems_lists_every_broken_rule_and_skips_missing_inputs():
     partial = {"id_number": "110105199005171230", "phone": "13812345678"}
     assert [field for field, _ in member_problems(partial, today)] == ["id_number"]
     assert member_problems(vars(member()), today) == []
+
+
+def test_an_id_number_born_after_today_is_invalid_today_being_given():
+    first17 = "11010520260701123"
+    born_1_july = first17 + id_check_digit(first17)
+    assert id_number_problem(born_1_july, today=date(2026, 7, 1)) is None
+    assert id_number_problem(born_1_july, today=date(2026, 6, 30)) == "contains no valid birth date"

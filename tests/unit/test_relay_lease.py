@@ -17,6 +17,6 @@ def test_the_claim_lease_outlives_the_default_confirm_timeout():
 
 def test_a_relay_refuses_a_publisher_that_may_wait_past_its_lease():
     slow = SimpleNamespace(confirm_timeout=CLAIM_LEASE.total_seconds())
-    outbox = SimpleNamespace(table=None)
+    outbox = SimpleNamespace(table=None, service="registration")
     with pytest.raises(ValueError, match="lease"):
         Relay(database=None, outbox=outbox, publisher=slow)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from services.tasks import domain
 from services.tasks.domain import TaskState
+from shared.clock import quarter_of
 from shared.errors import Conflict, InvalidInput
 
 
@@ -22,8 +23,8 @@ def test_points_lead_full_helpers_half_rounded_up():
 
 
 def test_quarters():
-    assert domain.quarter_of(date(2026, 11, 22)) == "2026-Q4"
-    assert domain.quarter_of(date(2026, 1, 1)) == "2026-Q1"
+    assert quarter_of(date(2026, 11, 22)) == "2026-Q4"
+    assert quarter_of(date(2026, 1, 1)) == "2026-Q1"
     assert domain.parse_quarter("2026-Q4") == (date(2026, 10, 1), date(2027, 1, 1))
     with pytest.raises(InvalidInput):
         domain.parse_quarter("2026-Q0")

@@ -19,16 +19,16 @@ from temporalio.testing import WorkflowEnvironment
 from services.transfer import search_attributes
 from services.transfer.app import MIGRATIONS, open_database
 from services.transfer.messages import AuditItem, DecisionRequest, ReportRequest
+from services.transfer.settings import TransferSettings
 from services.transfer.workflows import TransferWorkflow
 from shared.db import migrate
-from shared.settings import Settings
 from tests.support.infra import temporal_binary
 from tests.workflows.transfer_support import RegistrationDouble, start_transfer, transfer_worker
 
 
 async def record(target: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        settings = Settings.from_env(
+        settings = TransferSettings.from_env(
             "transfer", {"TRANSFER_DATABASE_URL": f"sqlite:///{scratch}/transfer.db"}
         )
         database = open_database(settings)

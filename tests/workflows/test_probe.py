@@ -5,8 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from temporalio.worker import Worker
 
-from services.transfer.activities import echo
-from services.transfer.probe import ProbeInput, ProbeWorkflow
+from tests.workflows.probe_support import ProbeInput, ProbeWorkflow, echo
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -10,8 +10,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from services.registration import service, worker
+from services.registration import commands, worker
 from services.registration.models import Member, outbox
+from services.registration.unit_of_work import RegistrationUnitOfWork
 from services.registration.workflows import LostContactSweepWorkflow, SweepInput, SweepResult
 from shared.auth import Principal
 from shared.db import utcnow
@@ -20,19 +21,33 @@ from tests.support.builders import member_body, unique_code
 ADMIN = Principal(sub="admin", role="admin", org="CN")
 
 
+def sweep(database, days: int) -> int:
+    command = commands.SweepLostContact(lost_contact_days=days)
+    return commands.sweep_lost_contact(RegistrationUnitOfWork(database), commands.SWEEP_ACTOR, command)
+
+
+def check_in(database, body: dict, lost_contact_days: int = 180) -> None:
+    command = commands.RecordCheckin(**body, lost_contact_days=lost_contact_days)
+    commands.record_checkin(RegistrationUnitOfWork(database), ADMIN, command)
+
+
 def make_member(database, days_since_contact: int) -> str:
     parent = "CN"
     for level in ("province", "county", "township", "branch"):
         code = unique_code(level[:2].upper())
-        service.create_org(
-            database, ADMIN, {"code": code, "name": code, "level": level, "parent_code": parent}
+        commands.create_org(
+            RegistrationUnitOfWork(database),
+            ADMIN,
+            commands.CreateOrg(code=code, name=code, level=level, parent_code=parent),
         )
         parent = code
     body = member_body(parent)
     # The use case takes what the schema loads: dates, not strings.
     body["birth_date"] = date.fromisoformat(body["birth_date"])
     body["joined_on"] = date.fromisoformat(body["joined_on"])
-    member_id = service.create_member(database, ADMIN, body)["id"]
+    member_id = commands.create_member(
+        RegistrationUnitOfWork(database), ADMIN, commands.CreateMember(**body)
+    ).id
     with database.transaction() as session:
         session.get(Member, member_id).last_contact_at = utcnow() - timedelta(days=days_since_contact)
     return member_id
@@ -58,38 +73,36 @@ def test_sweep_flags_once_per_lapse(migrated):
     database = migrated("registration")
     lapsed = make_member(database, days_since_contact=200)
     recent = make_member(database, days_since_contact=10)
-    assert service.sweep_lost_contact(database, 180) >= 1
+    assert sweep(database, 180) >= 1
     assert is_lost(database, lapsed) and not is_lost(database, recent)
-    service.sweep_lost_contact(database, 180)
+    sweep(database, 180)
     events = lost_events(database, lapsed)
     assert len(events) == 1 and events[0]["lost_contact_days"] == 180
     assert lost_events(database, recent) == []
     # A check-in ends the lapse; a later lapse is a new one and gets its own event.
     with database.transaction() as session:
         branch = session.get(Member, lapsed).branch_code
-    service.create_checkin(
-        database, ADMIN, {"member_id": lapsed, "branch_code": branch, "kind": "grid_survey"}
-    )
+    check_in(database, {"member_id": lapsed, "branch_code": branch, "kind": "grid_survey"})
     assert not is_lost(database, lapsed)
     with database.transaction() as session:
         session.get(Member, lapsed).last_contact_at = utcnow() - timedelta(days=181)
-    service.sweep_lost_contact(database, 180)
+    sweep(database, 180)
     assert len(lost_events(database, lapsed)) == 2
 
 
 def test_a_late_record_of_an_old_visit_does_not_end_the_lapse(migrated):
     database = migrated("registration")
     lapsed = make_member(database, days_since_contact=300)
-    service.sweep_lost_contact(database, 180)
+    sweep(database, 180)
     assert is_lost(database, lapsed)
     with database.transaction() as session:
         branch = session.get(Member, lapsed).branch_code
     old_visit = {"member_id": lapsed, "branch_code": branch, "kind": "grid_survey"}
-    service.create_checkin(database, ADMIN, {**old_visit, "occurred_at": utcnow() - timedelta(days=200)}, 180)
+    check_in(database, {**old_visit, "occurred_at": utcnow() - timedelta(days=200)}, 180)
     assert is_lost(database, lapsed)
-    service.sweep_lost_contact(database, 180)
+    sweep(database, 180)
     assert len(lost_events(database, lapsed)) == 1, "the same lapse was announced twice"
-    service.create_checkin(database, ADMIN, {**old_visit, "occurred_at": utcnow() - timedelta(days=20)}, 180)
+    check_in(database, {**old_visit, "occurred_at": utcnow() - timedelta(days=20)}, 180)
     assert not is_lost(database, lapsed)
 
 

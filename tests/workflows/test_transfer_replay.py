@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from services.transfer.workflows import TransferWorkflow
+from services.transfer.workflows import UPDATE_LOCK_PATCH, TransferWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("transfer_*.json"))
 
@@ -22,3 +23,15 @@ def test_histories_are_saved():
 async def test_saved_history_replays(path: Path):
     history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
     await Replayer(workflows=[TransferWorkflow]).replay_workflow(history)
+
+
+def test_the_newest_history_runs_the_update_handlers_under_the_lock():
+    """The history saved last was recorded on the v4 path, so its replay covers that path."""
+    history = WorkflowHistory.from_json("newest", HISTORIES[-1].read_text())
+    patches = [
+        json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for event in history.events
+        if event.HasField("marker_recorded_event_attributes")
+        and "patch-data" in event.marker_recorded_event_attributes.details
+    ]
+    assert UPDATE_LOCK_PATCH in patches

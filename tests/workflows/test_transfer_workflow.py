@@ -227,6 +227,32 @@ async def test_wrong_stage_and_concurrent_decisions_are_refused(temporal_env, ta
     assert [e.action for e in timeline] == ["approve"]
 
 
+async def test_decisions_accepted_together_are_applied_one_at_a_time(
+    temporal_env, task_queue, database, settings
+):
+    """Five decisions wait for the worker, so its first task accepts them all at once: under the
+    update lock the first applies and each other one, checked against the state it left, learns
+    that its stage was already decided (the one-slot mailbox answered "in progress")."""
+    handle, transfer_id, _, _ = await start_transfer(temporal_env.client, task_queue, database, settings)
+    updates = [
+        asyncio.create_task(
+            handle.execute_update(
+                TransferWorkflow.decide, DecisionRequest("approve", f"a{i}", expected_stage="sending_branch")
+            )
+        )
+        for i in range(5)
+    ]
+    await asyncio.sleep(1.0)  # the updates reach the server before any worker polls
+    async with transfer_worker(temporal_env.client, task_queue, database, RegistrationDouble()):
+        results = await asyncio.gather(*updates, return_exceptions=True)
+        await handle.terminate("test over")
+    refusals = [str(r.cause) for r in results if isinstance(r, WorkflowUpdateFailedError)]
+    assert len(refusals) == 4 and sum(not isinstance(r, Exception) for r in results) == 1
+    assert all("sending_branch stage is already decided" in refusal for refusal in refusals)
+    _, timeline = projection(database, transfer_id)
+    assert [e.action for e in timeline] == ["approve"]
+
+
 async def test_stage_reminds_then_turns_overdue_and_escalates(
     temporal_env, task_queue, database, settings_for
 ):
@@ -362,8 +388,8 @@ async def test_refused_move_fails_the_transfer_visibly(temporal_env, task_queue,
 async def test_record_step_is_idempotent(database, settings):
     """A retried activity (same step key) changes the projection and the outbox once."""
     from services.transfer.activities import TransferActivities
+    from services.transfer.commands import build_plan
     from services.transfer.messages import EventItem, StepRecord, TimelineItem
-    from services.transfer.service import build_plan
     from shared.db import utcnow
 
     route = route_for("cross_county")
@@ -400,8 +426,8 @@ async def test_record_step_is_idempotent(database, settings):
 async def test_a_letter_issued_after_midnight_in_beijing_is_dated_and_numbered_there(database, settings):
     """16:30 UTC on New Year's Eve is 00:30 on 1 January in Beijing: the letter is of the new year."""
     from services.transfer.activities import TransferActivities
+    from services.transfer.commands import build_plan
     from services.transfer.messages import LetterRequest, StepRecord
-    from services.transfer.service import build_plan
 
     route = route_for("cross_county")
     plan = build_plan(settings, route, path_of(route.receiving))
@@ -433,7 +459,7 @@ async def upserted_keys(handle) -> list[set[str]]:
 async def test_search_attributes_follow_the_transfer_and_only_changes_are_upserted(
     temporal_env, task_queue, database, settings, started_with_attributes
 ):
-    from services.transfer.service import build_plan
+    from services.transfer.commands import build_plan
 
     route = route_for("cross_province")
     plan = build_plan(settings, route, path_of(route.receiving))

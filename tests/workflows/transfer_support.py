@@ -20,10 +20,10 @@ from temporalio.worker import Worker
 
 from services.transfer import domain
 from services.transfer.activities import TransferActivities
+from services.transfer.clients import MoveRejected, Route
+from services.transfer.commands import build_plan
 from services.transfer.messages import Plan, TransferInput
 from services.transfer.models import TimelineEntry, Transfer
-from services.transfer.registration import MoveRejected, Route
-from services.transfer.service import build_plan
 from services.transfer.workflows import TransferWorkflow
 from shared.db import Database, new_id, utcnow
 from shared.settings import Settings

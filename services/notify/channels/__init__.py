@@ -3,9 +3,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
-from services.notify.service import OutgoingMessage
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A claimed delivery with the text to send, in the person's locale."""
+
+    delivery_id: str
+    event_id: str
+    channel: str
+    address: str | None
+    title: str
+    body: str
+    status: str
+    attempts: int
 
 
 class DeliveryError(Exception):

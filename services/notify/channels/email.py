@@ -6,8 +6,7 @@ import smtplib
 import socket
 from email.message import EmailMessage
 
-from services.notify.channels import DeliveryError, PermanentFailure
-from services.notify.service import OutgoingMessage
+from services.notify.channels import DeliveryError, OutgoingMessage, PermanentFailure
 
 
 class SmtpChannel:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.notify.service import OutgoingMessage
+from services.notify.channels import OutgoingMessage
 
 
 class InAppChannel:

@@ -7,8 +7,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from services.notify.channels import PermanentFailure
-from services.notify.service import OutgoingMessage
+from services.notify.channels import OutgoingMessage, PermanentFailure
 from shared.db import utcnow
 
 

@@ -9,8 +9,7 @@ import time
 
 import requests
 
-from services.notify.channels import DeliveryError, PermanentFailure
-from services.notify.service import OutgoingMessage
+from services.notify.channels import DeliveryError, OutgoingMessage, PermanentFailure
 
 SIGNATURE_HEADER = "X-Nuanliu-Signature"
 TIMESTAMP_HEADER = "X-Nuanliu-Timestamp"

@@ -1,13 +1,12 @@
-"""The probe workflow: proves the worker, the server and an activity round trip.
+"""The probe workflow and its activity: prove a worker, the server and an activity round trip.
 
-A module of its own: the sandbox re-imports a workflow's module for every run of it, so keeping
-the probe out of workflows.py spares every transfer run defining it again.
+Test support, not production code: the production worker runs only the transfer workflow.
 """
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-from temporalio import workflow
+from temporalio import activity, workflow
 
 
 @dataclass
@@ -17,7 +16,11 @@ class ProbeInput:
     text: str
 
 
-# Used by readiness checks and tests.
+@activity.defn
+def echo(text: str) -> str:
+    return f"echo: {text}"
+
+
 @workflow.defn
 class ProbeWorkflow:
     @workflow.run

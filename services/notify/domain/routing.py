@@ -1,30 +1,22 @@
-"""Who must hear of an event, what they are told, and how a delivery moves. Pure: no I/O.
+"""Routing: who must hear of an event, and which message (a template key and its data) each gets.
 
-Routing: every event type of the system maps to its recipients, `member:<member id>` or
-`org:<org code>` (seen by the secretaries, officers and departments of that org). Events carry
-branch paths and org codes, so routing never calls back to the publishing service.
-
-Deliveries: queued → sent, or → retrying (exponential backoff with jitter) → failed once the
-attempts are spent (or at once for a permanent error) → dead when settled; a dead delivery hands
-over to the next fallback channel of that person.
+Every event type of the system maps to its recipients, `member:<member id>` or `org:<org code>`
+(seen by the secretaries, officers and departments of that org). Events carry branch paths and
+org codes, so routing never calls back to the publishing service. The words are the renderer's
+business (`services.notify.rendering`), not the routing's.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, Protocol
 
-from services.notify.templates import DEFAULT_LOCALE, LOCALES, render
+from shared.auth import ORG_ROLES
 from shared.contracts import registration as reg
 from shared.contracts import tasks as tsk
 from shared.contracts import transfer as trf
 from shared.events import Envelope
-
-# --- routing --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -48,21 +40,12 @@ class Route:
 
 @dataclass(frozen=True)
 class Message:
+    """What one recipient is told: a template key and the data that fills it (not yet words)."""
+
     recipient: Recipient
-    template: str
+    template: str  # "<event type>/<audience>", e.g. "transfer.stage_decided.v1/stage"
     urgent: bool
-    texts: dict[str, tuple[str, str]]  # locale → (title, body)
-
-    @property
-    def title(self) -> str:
-        return self.texts[DEFAULT_LOCALE][0]
-
-    @property
-    def body(self) -> str:
-        return self.texts[DEFAULT_LOCALE][1]
-
-    def text(self, locale: str) -> tuple[str, str]:
-        return self.texts.get(locale) or self.texts[DEFAULT_LOCALE]
+    data: dict[str, Any] = field(hash=False, compare=False)
 
 
 def member(member_id: str | None) -> Recipient | None:
@@ -265,167 +248,38 @@ def routes_for(envelope: Envelope) -> list[Route]:
     return routes
 
 
-def messages_for(envelope: Envelope, zone: str = "Asia/Shanghai") -> list[Message]:
-    """The notifications an event produces, rendered in every locale; unrouted types produce none."""
-    messages = []
-    for route in routes_for(envelope):
-        key = f"{envelope.type}/{route.audience}"
-        data = {**envelope.data, **route.extra}
-        texts = {locale: render(key, locale, data, zone) for locale in LOCALES}
-        messages.append(Message(route.recipient, key, route.urgent, texts))
-    return messages
+def messages_for(envelope: Envelope) -> list[Message]:
+    """The notifications an event produces, one per recipient; unrouted types produce none."""
+    return [
+        Message(
+            route.recipient,
+            f"{envelope.type}/{route.audience}",
+            route.urgent,
+            {**envelope.data, **route.extra},
+        )
+        for route in routes_for(envelope)
+    ]
 
 
-# --- preferences and quiet hours ------------------------------------------------------------
+class Reader(Protocol):
+    """Who reads an inbox: a request's principal."""
 
-CHANNELS = ("inapp", "email", "sms", "webhook")
-CONTACT_FIELD = {"email": "email", "sms": "phone", "webhook": "webhook_url"}
-# When a channel is dead for a person, try these next (those the person gave an address for).
-FALLBACK: dict[str, tuple[str, ...]] = {
-    "webhook": ("email", "sms"),
-    "email": ("sms", "webhook"),
-    "sms": ("email", "webhook"),
-}
+    @property
+    def sub(self) -> str: ...
 
+    @property
+    def role(self) -> str: ...
 
-def parse_clock(text: str) -> time:
-    hours, minutes = text.split(":")
-    return time(int(hours), int(minutes))
+    @property
+    def org(self) -> str: ...
 
 
-def quiet_until(now: datetime, start: str | None, end: str | None, zone: str) -> datetime | None:
-    """If `now` falls in the quiet hours [start, end) of `zone`, when they end (aware); else None.
-
-    Quiet hours may wrap midnight (22:00–07:00).
-    """
-    if not start or not end or start == end:
-        return None
-    local = now.astimezone(ZoneInfo(zone))
-    begin, finish = parse_clock(start), parse_clock(end)
-    clock = local.time().replace(second=0, microsecond=0)
-    wraps = begin > finish
-    inside = (clock >= begin or clock < finish) if wraps else (begin <= clock < finish)
-    if not inside:
-        return None
-    ends = local.replace(hour=finish.hour, minute=finish.minute, second=0, microsecond=0)
-    if ends <= local:
-        ends += timedelta(days=1)
-    return ends.astimezone(now.tzinfo)
+def inboxes_of(reader: Reader) -> list[Recipient]:
+    """The inboxes a reader sees: their own, and their org's for the org roles."""
+    mine = [Recipient("member", reader.sub)]
+    return [*mine, Recipient("org", reader.org)] if reader.role in ORG_ROLES else mine
 
 
-def planned_channels(preference: dict[str, Any]) -> list[tuple[str, str]]:
-    """(channel, address) for each enabled outside channel the person has an address for."""
-    channels = preference.get("channels") or {}
-    planned = []
-    for channel in ("webhook", "email", "sms"):
-        address = preference.get(CONTACT_FIELD[channel])
-        if channels.get(channel) and address:
-            planned.append((channel, address))
-    return planned
-
-
-def fallback_channel(failed: str, preference: dict[str, Any], tried: set[str]) -> tuple[str, str] | None:
-    """The next channel (and address) for a person whose `failed` channel is dead, if any."""
-    for channel in FALLBACK.get(failed, ()):
-        address = preference.get(CONTACT_FIELD[channel])
-        if channel not in tried and address:
-            return channel, address
-    return None
-
-
-# --- the delivery state machine -------------------------------------------------------------
-
-QUEUED, SENT, RETRYING, FAILED, DEAD = "queued", "sent", "retrying", "failed", "dead"
-STATUSES = (QUEUED, SENT, RETRYING, FAILED, DEAD)
-DUE = (QUEUED, RETRYING)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    attempts: int
-    retry_in: timedelta | None = None
-
-
-def retry_delay(
-    attempts: int, base: timedelta, cap: timedelta, jitter: Callable[[], float] = random.random
-) -> timedelta:
-    """Exponential backoff with jitter: base·2^(n-1), capped, scaled into [50%, 100%]."""
-    raw = min(cap.total_seconds(), base.total_seconds() * 2 ** max(attempts - 1, 0))
-    return timedelta(seconds=raw * (0.5 + 0.5 * jitter()))
-
-
-def after_attempt(
-    status: str,
-    attempts: int,
-    error: str | None,
-    permanent: bool,
-    max_attempts: int,
-    base: timedelta,
-    cap: timedelta,
-    jitter: Callable[[], float] = random.random,
-) -> Outcome:
-    """The delivery's state after one attempt: sent, retrying with a delay, or failed."""
-    if status not in DUE:
-        raise ValueError(f"a {status} delivery is not attempted")
-    tries = attempts + 1
-    if error is None:
-        return Outcome(SENT, tries)
-    if permanent or tries >= max_attempts:
-        return Outcome(FAILED, tries)
-    return Outcome(RETRYING, tries, retry_delay(tries, base, cap, jitter))
-
-
-def settle_failed(status: str) -> str:
-    """A failed delivery is settled as dead once its fallback (if any) is queued."""
-    if status != FAILED:
-        raise ValueError(f"only a failed delivery is settled, not a {status} one")
-    return DEAD
-
-
-# --- the daily digest -----------------------------------------------------------------------
-
-TRANSFER_OPEN = {"pending_sending_branch", "pending_township", "pending_county", "pending_receiving_branch"}
-TASK_CLOSED = {tsk.TASK_COMPLETED, tsk.TASK_EVALUATED, tsk.TASK_CANCELLED}
-
-
-@dataclass(frozen=True)
-class TodoChange:
-    """How an event changes what waits on orgs: drop every row of `ref`, then add `add` if any."""
-
-    kind: str
-    ref_id: str
-    add: tuple[str, str, str | None] | None  # (org code, label, due)
-
-
-def todo_change(envelope: Envelope) -> TodoChange | None:
-    d = envelope.data
-    if envelope.type.startswith("transfer."):
-        label = f"{d['member_name']}：{d['from_branch_code']} → {d['to_branch_code']}"
-        waiting = d.get("stage_org_code") and d.get("status") in TRANSFER_OPEN
-        add = (d["stage_org_code"], label, d.get("due_at")) if waiting else None
-        return TodoChange("transfer", d["transfer_id"], add)
-    if envelope.type == tsk.TASK_OVERDUE:
-        return TodoChange("task", d["task_id"], (d["org_code"], d["title"], d.get("due_on")))
-    if envelope.type in TASK_CLOSED:
-        return TodoChange("task", d["task_id"], None)
-    return None
-
-
-def digest_data(org_code: str, todos: list[tuple[str, str, str | None]]) -> dict[str, Any]:
-    """Template fields of one org's digest from its (kind, label, due) rows."""
-    transfers = [f"{label}（{due or '—'}）" for kind, label, due in todos if kind == "transfer"]
-    tasks = [f"{label}（{due or '—'}）" for kind, label, due in todos if kind == "task"]
-    return {
-        "org_code": org_code,
-        "todo_count": len(transfers),
-        "overdue_count": len(tasks),
-        "todo_lines": "；".join(transfers),
-        "overdue_lines": "；".join(tasks),
-    }
-
-
-def digest_message(org_code: str, todos: list[tuple[str, str, str | None]]) -> Message:
-    data = digest_data(org_code, todos)
-    texts = {locale: render("notify.digest/org", locale, data) for locale in LOCALES}
-    return Message(Recipient("org", org_code), "notify.digest/org", False, texts)
+def addressed_to(reader: Reader, recipient: Recipient) -> bool:
+    """Whether a notification to `recipient` is the reader's to read (and mark read)."""
+    return recipient in inboxes_of(reader)

@@ -1,0 +1,392 @@
+"""Notify's write use cases, one unit of work each: events → notifications and deliveries
+(once), marking read, preferences, delivery attempts and fallbacks, and the daily digest.
+
+The reader-facing ones take the caller (`actor`); the consumer's and the dispatcher's act for
+no one, so they take the delivery policy (zone, retry schedule) instead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from services.notify import domain
+from services.notify.channels import OutgoingMessage
+from services.notify.models import Delivery, Preference
+from services.notify.queries import NotificationView
+from services.notify.rendering import RenderedMessage, render_message
+from services.notify.repositories import preferences_of
+from services.notify.unit_of_work import NotifyUnitOfWork
+from shared.db import new_id, utcnow
+from shared.errors import NotFound
+from shared.events import Envelope
+
+CLAIM_LEASE = timedelta(seconds=60)
+DEFAULT_POLICY = domain.DEFAULT_POLICY
+
+# --- events → notifications -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandleEvents:
+    """A batch of events as the consumer received them (duplicates and redeliveries included)."""
+
+    envelopes: tuple[Envelope, ...]
+
+
+def handle_events(
+    uow: NotifyUnitOfWork, command: HandleEvents, policy: domain.DeliveryPolicy = DEFAULT_POLICY
+) -> int:
+    """Store the notifications and deliveries of a batch of events, and what now waits on orgs.
+
+    An event seen before (in an earlier batch, or twice in this one) adds nothing: the inbox
+    rows are written in the same transaction. Returns how many notifications were added."""
+    with uow:
+        now = utcnow()
+        fresh = uow.inbox.first_deliveries(command.envelopes, now)
+        if not fresh:
+            return 0  # nothing written: leaving without a commit rolls back nothing
+        planned = [(e.id, e.type, message) for e in fresh for message in domain.messages_for(e)]
+        added = _store_messages(uow, planned, now, policy)
+        for envelope in fresh:
+            change = domain.todo_change(envelope)
+            if change is not None:
+                uow.todos.apply(change, now)
+        uow.commit()
+        return added
+
+
+def _store_messages(
+    uow: NotifyUnitOfWork,
+    planned: list[tuple[str, str, domain.Message]],
+    now: datetime,
+    policy: domain.DeliveryPolicy,
+) -> int:
+    """Each message as a notification (its words made now), delivered in-app at once and queued
+    on every outside channel of the people who read that inbox."""
+    if not planned:
+        return 0
+    people = uow.preferences.of_recipients({message.recipient for _, _, message in planned})
+    notifications: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    for event_id, event_type, message in planned:
+        notification = _notification_row(event_id, event_type, render_message(message, policy.zone), now)
+        notifications.append(notification)
+        base = {
+            "event_id": event_id,
+            "notification_id": notification["id"],
+            "urgent": message.urgent,
+            "created_at": now,
+            "updated_at": now,
+            "last_error": None,
+            "fallback_for": None,
+            "claimed_until": None,
+        }
+        # The in-app inbox is the notification itself: delivered as it is stored.
+        deliveries.append(
+            {
+                **base,
+                "id": new_id(),
+                "person": str(message.recipient),
+                "channel": "inapp",
+                "address": None,
+                "locale": domain.DEFAULT_LOCALE,
+                "status": domain.SENT,
+                "attempts": 1,
+                "next_attempt_at": None,
+                "sent_at": now,
+            }
+        )
+        for preference in people.get(message.recipient, []):
+            deliveries.extend(_outside_deliveries(base, preference, message.urgent, now, policy))
+    uow.notifications.add_all(notifications)
+    uow.deliveries.add_all(deliveries)
+    return len(notifications)
+
+
+def _notification_row(
+    event_id: str, event_type: str, message: RenderedMessage, now: datetime
+) -> dict[str, Any]:
+    title_en, body_en = message.text("en")
+    return {
+        "id": new_id(),
+        "event_id": event_id,
+        "type": event_type,
+        "recipient_kind": message.recipient.kind,
+        "recipient": message.recipient.id,
+        "title": message.title[:300],
+        "body": message.body,
+        "title_en": title_en[:300],
+        "body_en": body_en,
+        "urgent": message.urgent,
+        "created_at": now,
+    }
+
+
+def _outside_deliveries(
+    base: dict[str, Any], preference: Preference, urgent: bool, now: datetime, policy: domain.DeliveryPolicy
+) -> list[dict[str, Any]]:
+    """One queued delivery per channel the person chose, held until their quiet hours end."""
+    held = None
+    if not urgent and preference.quiet_start:
+        held = domain.quiet_until(now, preference.quiet_start, preference.quiet_end, policy.zone)
+    return [
+        {
+            **base,
+            "id": new_id(),
+            "person": preference.sub,
+            "channel": channel,
+            "address": address,
+            "locale": preference.locale,
+            "status": domain.QUEUED,
+            "attempts": 0,
+            "next_attempt_at": held or now,
+            "sent_at": None,
+        }
+        for channel, address in domain.planned_channels(preferences_of(preference).as_mapping())
+    ]
+
+
+# --- the inbox ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarkRead:
+    notification_id: str
+
+
+@dataclass(frozen=True)
+class MarkAllRead:
+    pass
+
+
+@dataclass(frozen=True)
+class Marked:
+    marked: int
+
+
+def mark_read(uow: NotifyUnitOfWork, actor: domain.Reader, command: MarkRead) -> NotificationView:
+    """Mark one of the caller's notifications read; another's is as good as absent (404)."""
+    with uow:
+        notification = uow.notifications.get(command.notification_id)
+        if notification is None or not domain.addressed_to(
+            actor, domain.Recipient(notification.recipient_kind, notification.recipient)
+        ):
+            raise NotFound(f"notification {command.notification_id} does not exist")
+        if notification.read_at is None:
+            notification.read_at = utcnow()
+        view = NotificationView.of(notification, uow.preferences.locale_of(actor.sub))
+        uow.commit()
+        return view
+
+
+def mark_all_read(uow: NotifyUnitOfWork, actor: domain.Reader, command: MarkAllRead) -> Marked:
+    with uow:
+        marked = uow.notifications.mark_all_read(domain.inboxes_of(actor), utcnow())
+        uow.commit()
+        return Marked(marked)
+
+
+# --- preferences ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpdatePreferences:
+    preferences: domain.Preferences
+
+
+def update_preferences(
+    uow: NotifyUnitOfWork, actor: domain.Reader, command: UpdatePreferences
+) -> domain.Preferences:
+    """Replace the caller's preferences, remembering the role and org of their token (org-addressed
+    messages go out on the channels of that org's people)."""
+    wanted = command.preferences
+    domain.check_preferences(wanted)
+    with uow:
+        preference = uow.preferences.get(actor.sub)
+        if preference is None:
+            preference = Preference(sub=actor.sub)
+            uow.preferences.add(preference)
+        preference.role = actor.role
+        preference.org = actor.org
+        preference.inapp = wanted.channels.inapp
+        preference.sms = wanted.channels.sms
+        preference.email = wanted.channels.email
+        preference.webhook = wanted.channels.webhook
+        preference.quiet_start = wanted.quiet_hours.start if wanted.quiet_hours else None
+        preference.quiet_end = wanted.quiet_hours.end if wanted.quiet_hours else None
+        preference.locale = wanted.locale
+        preference.email_address = wanted.email
+        preference.phone = wanted.phone
+        preference.webhook_url = wanted.webhook_url
+        preference.updated_at = utcnow()
+        saved = preferences_of(preference)
+        uow.commit()
+        return saved
+
+
+# --- deliveries -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimDue:
+    limit: int = 50
+    now: datetime | None = None
+
+
+def claim_due(uow: NotifyUnitOfWork, command: ClaimDue) -> list[OutgoingMessage]:
+    """Lease due deliveries to this dispatcher, each with its text in the person's locale."""
+    now = command.now or utcnow()
+    with uow:
+        claimed = uow.deliveries.claim_due(command.limit, now, now + CLAIM_LEASE)
+        uow.commit()
+    return [
+        OutgoingMessage(
+            delivery.id,
+            delivery.event_id,
+            delivery.channel,
+            delivery.address,
+            *notification.text(delivery.locale),
+            delivery.status,
+            delivery.attempts,
+        )
+        for delivery, notification in claimed
+    ]
+
+
+@dataclass(frozen=True)
+class RecordAttempt:
+    delivery_id: str
+    error: str | None  # None: sent
+    permanent: bool = False  # the channel refused for good: no retry
+
+
+def record_attempt(
+    uow: NotifyUnitOfWork, command: RecordAttempt, policy: domain.DeliveryPolicy = DEFAULT_POLICY
+) -> str:
+    """Apply one attempt's outcome to a claimed delivery; returns its new status."""
+    error = command.error
+    with uow:
+        delivery = uow.deliveries.get(command.delivery_id)
+        if delivery is None:
+            raise NotFound(f"delivery {command.delivery_id} does not exist")
+        if delivery.status not in domain.DUE:
+            return delivery.status  # settled meanwhile (e.g. an expired lease reclaimed it)
+        outcome = domain.after_attempt(
+            delivery.status,
+            delivery.attempts,
+            error,
+            command.permanent,
+            policy.max_attempts,
+            policy.retry_base,
+            policy.retry_cap,
+        )
+        now = utcnow()
+        delivery.status = outcome.status
+        delivery.attempts = outcome.attempts
+        delivery.claimed_until = None
+        delivery.updated_at = now
+        delivery.last_error = error[:1000] if error else None
+        if outcome.status == domain.SENT:
+            delivery.sent_at = now
+        delivery.next_attempt_at = None
+        if outcome.retry_in:
+            delivery.next_attempt_at = _not_in_quiet_hours(
+                uow, delivery.person, delivery.urgent, now + outcome.retry_in, policy.zone
+            )
+        uow.commit()
+        return outcome.status
+
+
+def _not_in_quiet_hours(
+    uow: NotifyUnitOfWork, person: str, urgent: bool, moment: datetime, zone: str
+) -> datetime:
+    """`moment`, or the end of the person's quiet hours if it falls inside them (unless urgent)."""
+    if urgent:
+        return moment
+    preference = uow.preferences.get(person)
+    if preference is None or not preference.quiet_start:
+        return moment
+    return domain.quiet_until(moment, preference.quiet_start, preference.quiet_end, zone) or moment
+
+
+@dataclass(frozen=True)
+class SettleFailed:
+    limit: int = 100
+
+
+def settle_failed(
+    uow: NotifyUnitOfWork, command: SettleFailed, policy: domain.DeliveryPolicy = DEFAULT_POLICY
+) -> int:
+    """Queue the fallback channel of each failed delivery and mark it dead. Returns how many."""
+    with uow:
+        failed = uow.deliveries.failed(command.limit)
+        now = utcnow()
+        for delivery in failed:
+            preference = uow.preferences.get(delivery.person)
+            tried = uow.deliveries.channels_tried(delivery.notification_id, delivery.person)
+            fallback = (
+                domain.fallback_channel(delivery.channel, preferences_of(preference).as_mapping(), tried)
+                if preference
+                else None
+            )
+            if fallback:
+                channel, address = fallback
+                uow.deliveries.add(
+                    Delivery(
+                        id=new_id(),
+                        event_id=delivery.event_id,
+                        notification_id=delivery.notification_id,
+                        person=delivery.person,
+                        channel=channel,
+                        address=address,
+                        locale=delivery.locale,
+                        status=domain.QUEUED,
+                        attempts=0,
+                        urgent=delivery.urgent,
+                        next_attempt_at=_not_in_quiet_hours(
+                            uow, delivery.person, delivery.urgent, now, policy.zone
+                        ),
+                        fallback_for=delivery.id,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            delivery.status = domain.settle_failed(delivery.status)
+            delivery.updated_at = now
+        uow.commit()
+        return len(failed)
+
+
+# --- the daily digest -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendDigests:
+    day: date | None = None  # default: today on the readers' clock
+
+
+@dataclass(frozen=True)
+class DigestRun:
+    date: date
+    digests: int  # how many were sent
+
+
+def send_digests(
+    uow: NotifyUnitOfWork, command: SendDigests, policy: domain.DeliveryPolicy = DEFAULT_POLICY
+) -> DigestRun:
+    """One digest per org with something waiting, at most once per org and day."""
+    now = utcnow()
+    day = command.day or domain.in_zone(now, policy.zone).date()
+    with uow:
+        by_org = uow.todos.by_org()
+        event_ids = {org_code: f"digest-{day.isoformat()}-{org_code}" for org_code in by_org}
+        done = uow.notifications.event_ids_among(list(event_ids.values()))
+        planned = [
+            (event_ids[org_code], domain.DIGEST_TYPE, domain.digest_message(org_code, todos))
+            for org_code, todos in by_org.items()
+            if event_ids[org_code] not in done
+        ]
+        sent = _store_messages(uow, planned, now, policy)
+        uow.commit()
+        return DigestRun(day, sent)

@@ -1,0 +1,30 @@
+"""The delivery dispatcher as its own process (`nuanliu worker notify` starts it)."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+from services.notify.app import open_database
+from services.notify.dispatcher import Dispatcher, default_channels
+from services.notify.settings import NotifySettings
+
+
+def build_dispatcher(settings: NotifySettings) -> Dispatcher:
+    return Dispatcher(
+        open_database(settings),
+        default_channels(settings),
+        settings.delivery_policy(),
+        digest_hour=settings.digest_hour,
+    )
+
+
+def main(settings: NotifySettings) -> None:
+    dispatcher = build_dispatcher(settings)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        dispatcher.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    dispatcher.run_forever(settings.dispatcher_poll_interval)

@@ -1,0 +1,56 @@
+"""The daily digest: what waits on each org (transfers at its stage, overdue tasks), kept from
+events, and the one message per org that lists it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.notify.domain.routing import Message, Recipient
+from shared.contracts import tasks as tsk
+from shared.events import Envelope
+
+TRANSFER_OPEN = {"pending_sending_branch", "pending_township", "pending_county", "pending_receiving_branch"}
+TASK_CLOSED = {tsk.TASK_COMPLETED, tsk.TASK_EVALUATED, tsk.TASK_CANCELLED}
+DIGEST_TYPE = "notify.digest"
+DIGEST_TEMPLATE = f"{DIGEST_TYPE}/org"
+
+
+@dataclass(frozen=True)
+class TodoChange:
+    """How an event changes what waits on orgs: drop every row of `ref`, then add `add` if any."""
+
+    kind: str
+    ref_id: str
+    add: tuple[str, str, str | None] | None  # (org code, label, due)
+
+
+def todo_change(envelope: Envelope) -> TodoChange | None:
+    d = envelope.data
+    if envelope.type.startswith("transfer."):
+        label = f"{d['member_name']}：{d['from_branch_code']} → {d['to_branch_code']}"
+        waiting = d.get("stage_org_code") and d.get("status") in TRANSFER_OPEN
+        add = (d["stage_org_code"], label, d.get("due_at")) if waiting else None
+        return TodoChange("transfer", d["transfer_id"], add)
+    if envelope.type == tsk.TASK_OVERDUE:
+        return TodoChange("task", d["task_id"], (d["org_code"], d["title"], d.get("due_on")))
+    if envelope.type in TASK_CLOSED:
+        return TodoChange("task", d["task_id"], None)
+    return None
+
+
+def digest_data(org_code: str, todos: list[tuple[str, str, str | None]]) -> dict[str, Any]:
+    """Template fields of one org's digest from its (kind, label, due) rows."""
+    transfers = [f"{label}（{due or '—'}）" for kind, label, due in todos if kind == "transfer"]
+    tasks = [f"{label}（{due or '—'}）" for kind, label, due in todos if kind == "task"]
+    return {
+        "org_code": org_code,
+        "todo_count": len(transfers),
+        "overdue_count": len(tasks),
+        "todo_lines": "；".join(transfers),
+        "overdue_lines": "；".join(tasks),
+    }
+
+
+def digest_message(org_code: str, todos: list[tuple[str, str, str | None]]) -> Message:
+    return Message(Recipient("org", org_code), DIGEST_TEMPLATE, False, digest_data(org_code, todos))

@@ -1,0 +1,226 @@
+"""Repositories over one session: the inbox of seen events, notifications, deliveries,
+preferences and what waits on orgs. They load and save; the use cases decide."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from services.notify import domain
+from services.notify.models import Delivery, Notification, OrgTodo, Preference, inbox
+from shared.auth import ORG_ROLES
+from shared.events import Envelope
+
+CONSUMER = "notify"
+
+
+def addressed_to(inboxes: Iterable[domain.Recipient]) -> ColumnElement[bool]:
+    """SQL for "the notification is in one of these inboxes"."""
+    return or_(
+        *(and_(Notification.recipient_kind == box.kind, Notification.recipient == box.id) for box in inboxes)
+    )
+
+
+class InboxRepository:
+    """Which events this consumer has handled: written in the transaction of their effect."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def first_deliveries(self, envelopes: Sequence[Envelope], now: datetime) -> list[Envelope]:
+        """The envelopes not handled before (each once, in order), now recorded as handled.
+
+        One query and one insert for the whole batch, not two per event: the consumer's path is
+        hot. A concurrent duplicate fails on the inbox key at commit, rolling back the batch."""
+        ids = list({e.id for e in envelopes})
+        seen = set(
+            self.session.scalars(
+                select(inbox.c.event_id).where(inbox.c.consumer == CONSUMER, inbox.c.event_id.in_(ids))
+            )
+        )
+        fresh: list[Envelope] = []
+        for envelope in envelopes:
+            if envelope.id not in seen:
+                seen.add(envelope.id)
+                fresh.append(envelope)
+        if fresh:
+            self.session.execute(
+                inbox.insert(),
+                [
+                    {"consumer": CONSUMER, "event_id": e.id, "event_type": e.type, "processed_at": now}
+                    for e in fresh
+                ],
+            )
+        return fresh
+
+
+class NotificationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_all(self, rows: list[dict[str, Any]]) -> None:
+        # Core inserts: a batch of events makes many rows and needs none of them back.
+        self.session.execute(Notification.__table__.insert(), rows)
+
+    def get(self, notification_id: str) -> Notification | None:
+        return self.session.get(Notification, notification_id)
+
+    def mark_all_read(self, inboxes: list[domain.Recipient], now: datetime) -> int:
+        result = self.session.execute(
+            update(Notification)
+            .where(addressed_to(inboxes), Notification.read_at.is_(None))
+            .values(read_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount or 0  # type: ignore[attr-defined]
+
+    def event_ids_among(self, event_ids: list[str]) -> set[str]:
+        """Which of these event ids already have a notification."""
+        return set(
+            self.session.scalars(select(Notification.event_id).where(Notification.event_id.in_(event_ids)))
+        )
+
+
+class DeliveryRepository:
+    def __init__(self, session: Session, lock_rows: bool) -> None:
+        self.session = session
+        self.lock_rows = lock_rows  # FOR UPDATE SKIP LOCKED where the database has it (not SQLite)
+
+    def add_all(self, rows: list[dict[str, Any]]) -> None:
+        self.session.execute(Delivery.__table__.insert(), rows)
+
+    def add(self, delivery: Delivery) -> None:
+        self.session.add(delivery)
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        return self.session.get(Delivery, delivery_id)
+
+    def claim_due(self, limit: int, now: datetime, until: datetime) -> list[tuple[Delivery, Notification]]:
+        """Lease up to `limit` due deliveries until `until`, with their notifications; concurrent
+        dispatchers never share one (row locks skipped, and the lease re-checked in the UPDATE)."""
+        due = and_(
+            Delivery.status.in_(domain.DUE),
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+        )
+        query = select(Delivery.id).where(due).order_by(Delivery.next_attempt_at).limit(limit)
+        if self.lock_rows:
+            query = query.with_for_update(skip_locked=True)
+        ids = list(self.session.scalars(query))
+        if not ids:
+            return []
+        self.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), due)
+            .values(claimed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        rows = self.session.execute(
+            select(Delivery, Notification)
+            .join(Notification, Notification.id == Delivery.notification_id)
+            .where(Delivery.id.in_(ids))
+        ).all()
+        return [(delivery, notification) for delivery, notification in rows]
+
+    def failed(self, limit: int) -> list[Delivery]:
+        query = select(Delivery).where(Delivery.status == domain.FAILED).order_by(Delivery.id).limit(limit)
+        return list(self.session.scalars(query))
+
+    def channels_tried(self, notification_id: str, person: str) -> set[str]:
+        return set(
+            self.session.scalars(
+                select(Delivery.channel).where(
+                    Delivery.notification_id == notification_id, Delivery.person == person
+                )
+            )
+        )
+
+
+class PreferenceRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, sub: str) -> Preference | None:
+        return self.session.get(Preference, sub)
+
+    def add(self, preference: Preference) -> None:
+        self.session.add(preference)
+
+    def locale_of(self, sub: str) -> str:
+        return (
+            self.session.scalar(select(Preference.locale).where(Preference.sub == sub))
+            or domain.DEFAULT_LOCALE
+        )
+
+    def of_recipients(self, recipients: set[domain.Recipient]) -> dict[domain.Recipient, list[Preference]]:
+        """Who reads each recipient's messages outside the app: the member, or the org's people."""
+        members = {r.id for r in recipients if r.kind == "member"}
+        orgs = {r.id for r in recipients if r.kind == "org"}
+        if not members and not orgs:
+            return {}
+        conditions = []
+        if members:
+            conditions.append(Preference.sub.in_(members))
+        if orgs:
+            conditions.append(and_(Preference.org.in_(orgs), Preference.role.in_(ORG_ROLES)))
+        found: dict[domain.Recipient, list[Preference]] = {}
+        for preference in self.session.scalars(select(Preference).where(or_(*conditions))):
+            if preference.sub in members:
+                found.setdefault(domain.Recipient("member", preference.sub), []).append(preference)
+            if preference.org in orgs and preference.role in ORG_ROLES:
+                found.setdefault(domain.Recipient("org", preference.org), []).append(preference)
+        return found
+
+
+class TodoRepository:
+    """What waits on orgs, for the daily digest."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def apply(self, change: domain.TodoChange, now: datetime) -> None:
+        self.session.execute(
+            delete(OrgTodo).where(OrgTodo.kind == change.kind, OrgTodo.ref_id == change.ref_id)
+        )
+        if change.add:
+            org_code, label, due = change.add
+            self.session.add(
+                OrgTodo(
+                    org_code=org_code,
+                    kind=change.kind,
+                    ref_id=change.ref_id,
+                    label=label[:300],
+                    due=due,
+                    since=now,
+                )
+            )
+
+    def by_org(self) -> dict[str, list[tuple[str, str, str | None]]]:
+        """(kind, label, due) of everything waiting, per org, oldest first within a kind."""
+        rows = self.session.execute(
+            select(OrgTodo.org_code, OrgTodo.kind, OrgTodo.label, OrgTodo.due).order_by(
+                OrgTodo.org_code, OrgTodo.kind, OrgTodo.since
+            )
+        ).all()
+        found: dict[str, list[tuple[str, str, str | None]]] = {}
+        for org_code, kind, label, due in rows:
+            found.setdefault(org_code, []).append((kind, label, due))
+        return found
+
+
+def preferences_of(row: Preference | None) -> domain.Preferences:
+    """A stored preference as the domain's Preferences (the defaults when none is stored)."""
+    if row is None:
+        return domain.DEFAULT_PREFERENCES
+    return domain.Preferences(
+        channels=domain.Channels(inapp=row.inapp, sms=row.sms, email=row.email, webhook=row.webhook),
+        quiet_hours=domain.QuietHours(row.quiet_start, row.quiet_end or "") if row.quiet_start else None,
+        locale=row.locale,
+        email=row.email_address,
+        phone=row.phone,
+        webhook_url=row.webhook_url,
+    )

@@ -1,0 +1,299 @@
+"""Use cases of mobility: outflows (凡出必报), inflows (凡进必登), relationship moves, lost contact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from services.registration import domain
+from services.registration.commands.common import branch_or_422, member_event, member_or_404
+from services.registration.models import Inflow, Member, Outflow, RelationshipMove
+from services.registration.queries import MemberRecord
+from services.registration.unit_of_work import RegistrationUnitOfWork
+from shared import clock
+from shared.auth import Principal
+from shared.contracts.registration import (
+    INFLOW_REGISTERED,
+    MEMBER_LOST_CONTACT,
+    OUTFLOW_REGISTERED,
+    RELATIONSHIP_MOVED,
+)
+from shared.db import new_id
+from shared.errors import Conflict, Forbidden, InvalidInput
+
+# --- outflows -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterOutflow:
+    member_id: str
+    destination_region: str
+    destination_address: str
+    occupation: str
+    departed_on: date
+    reason: str
+    contact_phone: str
+    employer: str | None = None
+    expected_return_on: date | None = None
+
+
+def register_outflow(uow: RegistrationUnitOfWork, actor: Principal, command: RegisterOutflow) -> Outflow:
+    """凡出必报: the home branch registers the departure and issues an activity card."""
+    now = clock.utcnow()
+    today = clock.local_today(now)
+    with uow:
+        member = member_or_404(uow.members, command.member_id)
+        if actor.role == "member":
+            if actor.sub != member.id:
+                raise Forbidden("a member reports only their own outflow")
+        else:
+            domain.require_scope(actor, member.branch_path, "register outflows")
+        domain.check_contact_phone(command.contact_phone)
+        domain.check_outflow_dates(command.departed_on, command.expected_return_on, today)
+        branch = uow.orgs.get(member.branch_code)
+        assert branch is not None
+        county = domain.card_issuer(uow.orgs.levels_of(branch))
+        # Cards are numbered per year as counted in China (1 January starts at 00:00 there).
+        number = uow.mobility.next_card_number(county, today.year)
+        outflow = Outflow(
+            id=new_id(),
+            member_id=member.id,
+            branch_code=member.branch_code,
+            county_code=county,
+            activity_card_no=domain.activity_card_no(county, today.year, number),
+            destination_region=command.destination_region,
+            destination_address=command.destination_address,
+            occupation=command.occupation,
+            employer=command.employer,
+            departed_on=command.departed_on,
+            expected_return_on=command.expected_return_on,
+            reason=command.reason,
+            contact_phone=command.contact_phone,
+            recorded_by=actor.sub,
+            created_at=now,
+        )
+        uow.mobility.add_outflow(outflow)
+        _follow_outflow(member, outflow)
+        uow.emit(
+            OUTFLOW_REGISTERED,
+            member.id,
+            {
+                **member_event(member),
+                "outflow_id": outflow.id,
+                "activity_card_no": outflow.activity_card_no,
+                "destination_region": outflow.destination_region,
+                "destination_address": outflow.destination_address,
+                "departed_on": outflow.departed_on.isoformat(),
+                "expected_return_on": outflow.expected_return_on.isoformat()
+                if outflow.expected_return_on
+                else None,
+            },
+        )
+        uow.audit(actor, "create", "outflow", outflow.id)
+        uow.commit()
+        return outflow
+
+
+def _follow_outflow(member: Member, outflow: Outflow) -> None:
+    """The member is mobile, and the six facts follow the latest registration."""
+    member.mobile = True
+    member.occupation = outflow.occupation
+    member.employer = outflow.employer
+    member.current_address = outflow.destination_address
+    member.departed_on = outflow.departed_on
+    member.contact_phone = outflow.contact_phone
+    member.activity_card_no = outflow.activity_card_no
+    member.destination_region = outflow.destination_region
+    member.version += 1
+
+
+# --- inflows ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterInflow:
+    member_id: str
+    branch_code: str
+    arrived_on: date
+    current_address: str
+    occupation: str
+    employer: str | None = None
+    contact_person: str | None = None
+
+
+def register_inflow(uow: RegistrationUnitOfWork, actor: Principal, command: RegisterInflow) -> Inflow:
+    """凡进必登: the inflow branch registers the arrival and names a contact person."""
+    now = clock.utcnow()
+    with uow:
+        member = member_or_404(uow.members, command.member_id)
+        branch = branch_or_422(uow.orgs, command.branch_code, "branch_code")
+        if actor.role == "member":
+            if actor.sub != member.id:
+                raise Forbidden("a member registers only their own inflow")
+        else:
+            domain.require_scope(actor, branch.path, "register inflows")
+        # "Today" in China: at 01:00 in Beijing the server's UTC date is still yesterday.
+        if command.arrived_on > clock.local_today(now):
+            raise InvalidInput("arrived_on cannot be in the future", field="arrived_on")
+        inflow = Inflow(
+            id=new_id(),
+            member_id=member.id,
+            branch_code=branch.code,
+            home_branch_code=member.branch_code,
+            arrived_on=command.arrived_on,
+            current_address=command.current_address,
+            occupation=command.occupation,
+            employer=command.employer,
+            contact_person=command.contact_person,
+            recorded_by=actor.sub,
+            created_at=now,
+        )
+        uow.mobility.add_inflow(inflow)
+        if branch.code != member.branch_code:
+            member.mobile = True
+        member.inflow_branch_code = branch.code
+        member.arrived_on = inflow.arrived_on
+        member.current_address = inflow.current_address
+        member.occupation = inflow.occupation
+        member.employer = inflow.employer
+        member.version += 1
+        uow.emit(
+            INFLOW_REGISTERED,
+            member.id,
+            {
+                **member_event(member, branch.path),
+                "branch_code": branch.code,
+                "inflow_id": inflow.id,
+                "home_branch_code": member.branch_code,
+                "arrived_on": inflow.arrived_on.isoformat(),
+                "contact_person": inflow.contact_person,
+            },
+        )
+        uow.audit(actor, "create", "inflow", inflow.id)
+        uow.commit()
+        return inflow
+
+
+# --- relationship moves (for the transfer service) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class MoveRelationship:
+    member_id: str
+    branch_code: str
+    transfer_id: str
+
+
+def move_relationship(
+    uow: RegistrationUnitOfWork, actor: Principal, command: MoveRelationship
+) -> MemberRecord:
+    """Move a member's relationship to another branch; idempotent by transfer_id. The answer is
+    masked: the mover needs the new branch, never the member's ID or phone numbers."""
+    if not actor.is_service:
+        raise Forbidden("only a service may move a relationship")
+    try:
+        return _move(uow, actor, command)
+    except IntegrityError:
+        # A concurrent request with the same transfer_id won the insert: answer as a replay would.
+        with uow:
+            replay = _replay(uow, command)
+        if replay is not None:
+            return replay
+        raise Conflict(
+            f"transfer {command.transfer_id} conflicts with another move", field="transfer_id"
+        ) from None
+
+
+def _replay(uow: RegistrationUnitOfWork, command: MoveRelationship) -> MemberRecord | None:
+    """The answer to a move already made by this transfer, None if none was; a Conflict if the
+    transfer moved another member or to another branch."""
+    earlier = uow.moves.get(command.transfer_id)
+    if earlier is None:
+        return None
+    member = member_or_404(uow.members, command.member_id)
+    if earlier.member_id != member.id or earlier.to_branch_code != command.branch_code:
+        raise Conflict(
+            f"transfer {command.transfer_id} already moved a relationship elsewhere", field="transfer_id"
+        )
+    return MemberRecord.of(member, full=False)
+
+
+def _move(uow: RegistrationUnitOfWork, actor: Principal, command: MoveRelationship) -> MemberRecord:
+    with uow:
+        member = member_or_404(uow.members, command.member_id)
+        replay = _replay(uow, command)
+        if replay is not None:
+            return replay
+        branch = branch_or_422(uow.orgs, command.branch_code, "branch_code")
+        from_branch = member.branch_code
+        uow.moves.add(
+            RelationshipMove(
+                transfer_id=command.transfer_id,
+                member_id=member.id,
+                from_branch_code=from_branch,
+                to_branch_code=branch.code,
+                moved_at=clock.utcnow(),
+            )
+        )
+        member.branch_code = branch.code
+        member.branch_path = branch.path
+        # A formal transfer ends the mobile state: the member now belongs where they live.
+        member.mobile = False
+        member.inflow_branch_code = None
+        member.version += 1
+        uow.emit(
+            RELATIONSHIP_MOVED,
+            member.id,
+            {**member_event(member), "transfer_id": command.transfer_id, "from_branch_code": from_branch},
+        )
+        uow.audit(actor, "move_relationship", "member", member.id, command.transfer_id)
+        record = MemberRecord.of(member, full=False)
+        uow.commit()
+        return record
+
+
+# --- the lost-contact sweep ---------------------------------------------------------------
+
+SWEEP_ACTOR = Principal(sub="svc:registration-sweep", role="service", org=domain.ROOT_CODE)
+
+
+@dataclass(frozen=True)
+class SweepLostContact:
+    lost_contact_days: int
+    now: datetime | None = None
+    batch: int = 500
+
+
+def sweep_lost_contact(uow: RegistrationUnitOfWork, actor: Principal, command: SweepLostContact) -> int:
+    """Flag members whose last contact is older than the limit; one event per lapse.
+
+    The flag itself makes it once per lapse: only members not yet flagged are picked, and a
+    check-in clears the flag. Batches keep each transaction short. Returns how many were flagged.
+    The actor is the sweep (SWEEP_ACTOR) when the daily schedule runs it.
+    """
+    cutoff = domain.contact_cutoff(command.now or clock.utcnow(), command.lost_contact_days)
+    flagged = 0
+    while True:
+        with uow:
+            members = uow.members.out_of_contact(cutoff, command.batch)
+            for member in members:
+                member.lost_contact = True
+                member.version += 1
+                uow.emit(
+                    MEMBER_LOST_CONTACT,
+                    member.id,
+                    {
+                        **member_event(member),
+                        "last_contact_at": member.last_contact_at.isoformat()
+                        if member.last_contact_at
+                        else None,
+                        "lost_contact_days": command.lost_contact_days,
+                    },
+                )
+                uow.audit(actor, "flag_lost_contact", "member", member.id)
+            uow.commit()
+        flagged += len(members)
+        if len(members) < command.batch:
+            return flagged

@@ -1,0 +1,216 @@
+"""Use cases of the register itself: orgs, members, check-ins, the ledger export."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from services.registration import domain
+from services.registration.commands.common import branch_or_422, member_event
+from services.registration.models import Checkin, Member, Org
+from services.registration.queries import MemberRecord, scope_path
+from services.registration.unit_of_work import RegistrationUnitOfWork
+from shared import clock
+from shared.auth import Principal
+from shared.contracts.registration import MEMBER_CHECKED_IN, MEMBER_CREATED, ORG_CREATED
+from shared.db import new_id
+from shared.errors import Conflict, Forbidden, InvalidInput
+
+# --- orgs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateOrg:
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    region: str | None = None
+
+
+def create_org(uow: RegistrationUnitOfWork, actor: Principal, command: CreateOrg) -> Org:
+    if actor.role not in ("admin", "org_department"):
+        raise Forbidden("only an admin or an org department may create orgs")
+    with uow:
+        if uow.orgs.get(command.code) is not None:
+            raise Conflict(f"org {command.code} already exists", field="code")
+        parent = uow.orgs.get(command.parent_code) if command.parent_code else None
+        if command.parent_code and parent is None:
+            raise InvalidInput(f"parent org {command.parent_code} does not exist", field="parent_code")
+        domain.check_org_placement(command.level, parent.level if parent else None)
+        assert parent is not None
+        domain.require_scope(actor, parent.path, "create orgs")
+        org = Org(
+            code=command.code,
+            name=command.name,
+            level=command.level,
+            parent_code=parent.code,
+            path=f"{parent.path}{command.code}/",
+            region=command.region,
+            created_at=clock.utcnow(),
+        )
+        uow.orgs.add(org)
+        uow.emit(
+            ORG_CREATED,
+            org.code,
+            {
+                "code": org.code,
+                "name": org.name,
+                "level": org.level,
+                "parent_code": org.parent_code,
+                "path": org.path_codes,
+            },
+        )
+        uow.audit(actor, "create", "org", org.code)
+        uow.commit()
+        return org
+
+
+# --- members ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateMember(domain.NewMember):
+    """The member record as registered (the fields of domain.NewMember)."""
+
+
+def new_member_row(candidate: domain.NewMember, branch: Org, now: datetime) -> dict[str, object]:
+    """The columns of a member registered now: in contact, not mobile, version 1."""
+    return {
+        **asdict(candidate),
+        "id": new_id(),
+        "branch_path": branch.path,
+        "mobile": False,
+        "lost_contact": False,
+        "last_contact_at": now,
+        "created_at": now,
+        "version": 1,
+    }
+
+
+def member_created(member_id: str, member_name: str, branch: Org) -> dict[str, object]:
+    return {
+        "member_id": member_id,
+        "member_name": member_name,
+        "branch_code": branch.code,
+        "branch_path": branch.path_codes,
+    }
+
+
+def create_member(uow: RegistrationUnitOfWork, actor: Principal, command: CreateMember) -> MemberRecord:
+    now = clock.utcnow()
+    with uow:
+        branch = branch_or_422(uow.orgs, command.branch_code, "branch_code")
+        domain.require_scope(actor, branch.path, "register members")
+        domain.check_new_member(command, clock.local_today(now))
+        if uow.members.id_number_taken(command.id_number):
+            raise Conflict("a member with this id_number is already registered", field="id_number")
+        member = Member(**new_member_row(command, branch, now))
+        uow.members.add(member)
+        uow.emit(MEMBER_CREATED, member.id, member_created(member.id, member.name, branch))
+        uow.audit(actor, "create", "member", member.id)
+        uow.commit()
+        return MemberRecord.of(member, full=True)
+
+
+# --- check-ins ----------------------------------------------------------------------------
+
+RECORDERS = ("branch_secretary", "township_officer", "admin")
+
+
+@dataclass(frozen=True)
+class RecordCheckin:
+    member_id: str
+    branch_code: str
+    kind: str
+    occurred_at: datetime | None = None
+    note: str | None = None
+    lost_contact_days: int = 180
+
+
+def _check_checkin_actor(actor: Principal, member: Member, branch: Org, kind: str) -> None:
+    """A member checks in themself (kind self); a secretary or officer records a grid survey
+    for a branch of their subtree; a service records any."""
+    if actor.role == "member":
+        if actor.sub != member.id:
+            raise Forbidden("a member checks in only themself")
+        if kind != "self":
+            raise InvalidInput("a member's own check-in has kind self", field="kind")
+    elif actor.role in RECORDERS:
+        domain.require_scope(actor, branch.path, "record check-ins")
+        if kind == "self":
+            raise InvalidInput("a check-in recorded for a member has kind grid_survey", field="kind")
+    elif not actor.is_service:
+        raise Forbidden(f"role {actor.role} may not record check-ins")
+
+
+def record_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: RecordCheckin) -> Checkin:
+    with uow:
+        member = uow.members.get(command.member_id)
+        if member is None:
+            raise InvalidInput(f"member {command.member_id} does not exist", field="member_id")
+        branch = branch_or_422(uow.orgs, command.branch_code, "branch_code")
+        _check_checkin_actor(actor, member, branch, command.kind)
+        now = clock.utcnow()
+        occurred_at = command.occurred_at or now
+        if occurred_at > now:
+            raise InvalidInput("occurred_at cannot be in the future", field="occurred_at")
+        checkin = Checkin(
+            id=new_id(),
+            member_id=member.id,
+            branch_code=branch.code,
+            kind=command.kind,
+            occurred_at=occurred_at,
+            note=command.note,
+            recorded_by=actor.sub,
+            created_at=now,
+        )
+        uow.checkins.add(checkin)
+        _follow_checkin(member, occurred_at, domain.contact_cutoff(now, command.lost_contact_days))
+        uow.emit(
+            MEMBER_CHECKED_IN,
+            member.id,
+            {
+                **member_event(member, branch.path),
+                "checkin_id": checkin.id,
+                "branch_code": branch.code,
+                "home_branch_code": member.branch_code,
+                "kind": command.kind,
+                "occurred_at": occurred_at.isoformat(),
+            },
+        )
+        uow.audit(actor, "create", "checkin", checkin.id)
+        uow.commit()
+        return checkin
+
+
+def _follow_checkin(member: Member, occurred_at: datetime, cutoff: datetime) -> None:
+    """The latest contact moves forward; a contact within the window ends a lapse. The record's
+    version counts the change (the last contact and the flag are part of the record)."""
+    before = (member.last_contact_at, member.lost_contact)
+    if member.last_contact_at is None or occurred_at > member.last_contact_at:
+        member.last_contact_at = occurred_at
+    # A late record of a visit from before the lost-contact window does not end the lapse
+    # (the next sweep would flag it again and announce the same lapse twice).
+    if member.last_contact_at >= cutoff:
+        member.lost_contact = False
+    if (member.last_contact_at, member.lost_contact) != before:
+        member.version += 1
+
+
+# --- the ledger export --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenLedger:
+    org_code: str
+
+
+def open_ledger(uow: RegistrationUnitOfWork, actor: Principal, command: OpenLedger) -> str:
+    """Check the caller may export the subtree's ledger and audit the export; returns the org
+    path for queries.ledger_rows."""
+    with uow:
+        path = scope_path(uow.orgs, actor, command.org_code)
+        uow.audit(actor, "export_ledger", "org", command.org_code)
+        uow.commit()
+        return path

@@ -1,0 +1,392 @@
+"""Read queries of the registration service, on read-only sessions.
+
+They return rows shaped like the response schemas (ORM rows, `MemberRecord`s, page dicts), which
+the API dumps. A full read of a member's personal data is audited, so `get_member` takes a unit
+of work: the audit entry is a write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.registration import domain
+from services.registration.models import Checkin, Inflow, Member, Org, Outflow
+from services.registration.repositories import OrgRepository
+from services.registration.unit_of_work import RegistrationUnitOfWork
+from shared.auth import Principal
+from shared.db import Database
+from shared.errors import Forbidden, InvalidInput, NotFound
+from shared.pagination import decode_cursor, page
+
+_T = TypeVar("_T")
+
+# --- the member record as a caller may see it --------------------------------------------
+
+
+@dataclass(frozen=True)
+class SixFacts:
+    occupation: str | None
+    employer: str | None
+    current_address: str | None
+    departed_on: date | None
+    contact_phone: str | None
+    dues_paid_through: str
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """A member as MemberSchema dumps it: personal numbers masked unless `full`."""
+
+    id: str
+    name: str
+    gender: str
+    birth_date: date
+    id_number: str
+    phone: str
+    status: str
+    branch_code: str
+    joined_on: date
+    dues_paid_through: str
+    mobile: bool
+    lost_contact: bool
+    last_contact_at: datetime | None
+    six_facts: SixFacts
+    # Not in the API yet: the base of the members' ETag.
+    version: int
+
+    @classmethod
+    def of(cls, member: Member, full: bool) -> MemberRecord:
+        def phone(number: str | None) -> str | None:
+            return None if number is None else number if full else domain.mask_phone(number)
+
+        return cls(
+            id=member.id,
+            name=member.name,
+            gender=member.gender,
+            birth_date=member.birth_date,
+            id_number=member.id_number if full else domain.mask_id_number(member.id_number),
+            phone=member.phone if full else domain.mask_phone(member.phone),
+            status=member.status,
+            branch_code=member.branch_code,
+            joined_on=member.joined_on,
+            dues_paid_through=member.dues_paid_through,
+            mobile=member.mobile,
+            lost_contact=member.lost_contact,
+            last_contact_at=member.last_contact_at,
+            six_facts=SixFacts(
+                occupation=member.occupation,
+                employer=member.employer,
+                current_address=member.current_address,
+                departed_on=member.departed_on,
+                # An empty number counts as none, as before.
+                contact_phone=phone(member.contact_phone) if member.contact_phone else None,
+                dues_paid_through=member.dues_paid_through,
+            ),
+            version=member.version,
+        )
+
+
+# --- scope --------------------------------------------------------------------------------
+
+
+def scope_path(orgs: OrgRepository, principal: Principal, org_code: str | None) -> str:
+    """The org path a list is limited to: `org_code` (which must lie in the caller's subtree),
+    else the caller's own org. Members have no lists; they read their own records."""
+    if principal.role == "member":
+        raise Forbidden("a member reads only their own records")
+    code = org_code or (domain.ROOT_CODE if principal.is_admin or principal.is_service else principal.org)
+    org = orgs.get(code)
+    if org is None:
+        if org_code:
+            raise NotFound(f"org {org_code} does not exist")
+        raise Forbidden(f"your org {principal.org} does not exist")
+    domain.require_scope(principal, org.path, "read")
+    return org.path
+
+
+def _under(path: str) -> Any:
+    # Paths end with "/", so a prefix match is exactly the subtree (the index serves it).
+    return Member.branch_path.like(f"{path}%")
+
+
+def _detached(session: Session, result: _T) -> _T:
+    """`result`, its rows detached with what they loaded: the reader's closing rollback would
+    expire them, and the API dumps them after the session is gone."""
+    session.expunge_all()
+    return result
+
+
+def _member_or_404(session: Session, member_id: str) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise NotFound(f"member {member_id} does not exist")
+    return member
+
+
+# --- orgs ---------------------------------------------------------------------------------
+
+
+def get_org(database: Database, code: str) -> Org:
+    # The org tree is not personal data: any authenticated caller may read it.
+    with database.reader() as session:
+        org = OrgRepository(session).get(code)
+        if org is None:
+            raise NotFound(f"org {code} does not exist")
+        return _detached(session, org)
+
+
+@dataclass(frozen=True)
+class OrgList:
+    limit: int
+    cursor: str | None = None
+    parent: str | None = None
+    under: str | None = None
+    level: str | None = None
+
+
+def list_orgs(database: Database, query: OrgList) -> dict[str, Any]:
+    """Keyset pages. Children page by code; a subtree pages in path order, which an index on
+    the materialized path serves directly (prefix range, already sorted, stop after a page)."""
+    after = decode_cursor(query.cursor)
+    with database.reader() as session:
+        if query.under:
+            top = OrgRepository(session).get(query.under)
+            if top is None:
+                raise NotFound(f"org {query.under} does not exist")
+            # Byte order, so that PostgreSQL walks its "C"-collated path index (SQLite is bytewise).
+            ordered_path = (
+                Org.path.collate("C") if session.get_bind().dialect.name == "postgresql" else Org.path
+            )
+            statement = (
+                select(Org)
+                .where(ordered_path.like(f"{top.path}%"), Org.code != top.code)
+                .order_by(ordered_path)
+                .limit(query.limit + 1)
+            )
+            if after:
+                statement = statement.where(ordered_path > after[0])
+            key = lambda org: (org.path,)  # noqa: E731
+        else:
+            statement = select(Org).order_by(Org.code).limit(query.limit + 1)
+            if after:
+                statement = statement.where(Org.code > after[0])
+            key = lambda org: (org.code,)  # noqa: E731
+        if query.parent:
+            statement = statement.where(Org.parent_code == query.parent)
+        if query.level:
+            statement = statement.where(Org.level == query.level)
+        return _detached(session, page(session.scalars(statement).all(), query.limit, key=key))
+
+
+def _branch_or_422(orgs: OrgRepository, code: str, field: str) -> Org:
+    org = orgs.get(code)
+    if org is None or org.level != "branch":
+        raise InvalidInput(f"{code} is not an existing branch", field=field, location="query")
+    return org
+
+
+def route_between(database: Database, from_code: str, to_code: str) -> dict[str, Any]:
+    with database.reader() as session:
+        orgs = OrgRepository(session)
+        sending = orgs.levels_of(_branch_or_422(orgs, from_code, "from"))
+        receiving = orgs.levels_of(_branch_or_422(orgs, to_code, "to"))
+    return {
+        "route": domain.classify_route(sending, receiving),
+        "from": domain.ancestors_by_level(sending),
+        "to": domain.ancestors_by_level(receiving),
+    }
+
+
+@dataclass(frozen=True)
+class NearestBranches:
+    region: str
+    matched_prefix: str | None
+    items: Sequence[Org]
+
+
+def nearest_branches(database: Database, region: str, limit: int) -> NearestBranches:
+    """就近就便: branches whose region shares the longest prefix with `region`, deepest first."""
+    with database.reader() as session:
+        orgs = OrgRepository(session)
+        for prefix in domain.region_prefixes(region):
+            branches = orgs.branches_in_region(prefix, limit)
+            if branches:
+                return _detached(session, NearestBranches(region, prefix, branches))
+    return NearestBranches(region, None, [])
+
+
+# --- members ------------------------------------------------------------------------------
+
+
+def get_member(
+    uow: RegistrationUnitOfWork, principal: Principal, member_id: str, masked: bool = False
+) -> MemberRecord:
+    """A member in full (audited), or masked: other services ask for the record masked when they
+    need only its name, branch and dues, so they never hold personal numbers they do not use."""
+    if masked:
+        # A masked read writes nothing: a read-only session, no audit entry.
+        with uow.database.reader() as session:
+            return MemberRecord.of(_readable(principal, _member_or_404(session, member_id))[0], full=False)
+    with uow:
+        member = uow.members.get(member_id)
+        if member is None:
+            raise NotFound(f"member {member_id} does not exist")
+        member, full = _readable(principal, member)
+        if full:
+            uow.audit(principal, "read_full", "member", member.id)
+        record = MemberRecord.of(member, full=full)
+        uow.commit()
+        return record
+
+
+def _readable(principal: Principal, member: Member) -> tuple[Member, bool]:
+    """The member and whether the caller sees it in full; fellow members of the same branch see
+    it masked (docs/api.md: "for other members"); anyone else is refused."""
+    full = domain.may_read_member(principal, member.id, member.branch_path)
+    if not full and not (principal.role == "member" and principal.org == member.branch_code):
+        raise Forbidden("you may not read this member")
+    return member, full
+
+
+@dataclass(frozen=True)
+class MemberList:
+    limit: int
+    cursor: str | None = None
+    branch: str | None = None
+    mobile: bool | None = None
+    lost_contact: bool | None = None
+
+
+def list_members(database: Database, principal: Principal, query: MemberList) -> dict[str, Any]:
+    after = decode_cursor(query.cursor)
+    with database.reader() as session:
+        orgs = OrgRepository(session)
+        path = scope_path(orgs, principal, query.branch)
+        statement = select(Member).order_by(Member.id).limit(query.limit + 1)
+        code = [code for code in path.split("/") if code][-1]
+        if query.branch and orgs.get(code).level == "branch":  # type: ignore[union-attr]
+            statement = statement.where(Member.branch_code == code)
+        elif path != f"/{domain.ROOT_CODE}/":
+            statement = statement.where(_under(path))
+        if query.mobile is not None:
+            statement = statement.where(Member.mobile.is_(query.mobile))
+        if query.lost_contact is not None:
+            statement = statement.where(Member.lost_contact.is_(query.lost_contact))
+        if after:
+            statement = statement.where(Member.id > after[0])
+        result = page(session.scalars(statement).all(), query.limit, key=lambda m: (m.id,))
+        result["items"] = [MemberRecord.of(member, full=False) for member in result["items"]]
+        return result
+
+
+@dataclass(frozen=True)
+class Mobility:
+    member_id: str
+    mobile: bool
+    items: list[Outflow | Inflow]
+
+
+def mobility_history(database: Database, principal: Principal, member_id: str) -> Mobility:
+    """Outflows and inflows of one member, newest first."""
+    with database.reader() as session:
+        member = _member_or_404(session, member_id)
+        if not domain.may_read_member(principal, member.id, member.branch_path):
+            raise Forbidden("you may not read this member")
+        entries: list[Outflow | Inflow] = [
+            *session.scalars(select(Outflow).where(Outflow.member_id == member.id)),
+            *session.scalars(select(Inflow).where(Inflow.member_id == member.id)),
+        ]
+        entries.sort(key=lambda entry: entry.id, reverse=True)
+        return _detached(session, Mobility(member.id, member.mobile, entries))
+
+
+# --- check-ins ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckinList:
+    limit: int
+    cursor: str | None = None
+    member_id: str | None = None
+    branch: str | None = None
+    since: datetime | None = None
+
+
+def list_checkins(database: Database, principal: Principal, query: CheckinList) -> dict[str, Any]:
+    after = decode_cursor(query.cursor)
+    with database.reader() as session:
+        orgs = OrgRepository(session)
+        statement = select(Checkin).order_by(Checkin.id).limit(query.limit + 1)
+        if query.member_id:
+            member = _member_or_404(session, query.member_id)
+            if not domain.may_read_member(principal, member.id, member.branch_path):
+                raise Forbidden("you may not read this member's check-ins")
+            statement = statement.where(Checkin.member_id == member.id)
+        elif principal.role == "member":
+            statement = statement.where(Checkin.member_id == principal.sub)
+        if query.branch:
+            branch = orgs.get(query.branch)
+            if branch is None:
+                raise NotFound(f"org {query.branch} does not exist")
+            if not query.member_id and principal.role != "member":
+                domain.require_scope(principal, branch.path, "read check-ins")
+            statement = statement.where(Checkin.branch_code == branch.code)
+        elif not query.member_id and principal.role != "member":
+            path = scope_path(orgs, principal, None)
+            statement = statement.join(Org, Org.code == Checkin.branch_code).where(Org.path.like(f"{path}%"))
+        if query.since:
+            statement = statement.where(Checkin.occurred_at >= query.since)
+        if after:
+            statement = statement.where(Checkin.id > after[0])
+        return _detached(session, page(session.scalars(statement).all(), query.limit, key=lambda c: (c.id,)))
+
+
+# --- the ledger (台账) --------------------------------------------------------------------
+
+LEDGER_COLUMNS = (
+    "member_id",
+    "name",
+    "gender",
+    "status",
+    "branch_code",
+    "activity_card_no",
+    "departed_on",
+    "destination_region",
+    "occupation",
+    "employer",
+    "current_address",
+    "inflow_branch_code",
+    "arrived_on",
+    "contact_phone",
+    "dues_paid_through",
+    "last_contact_at",
+    "lost_contact",
+)
+
+
+def ledger_rows(database: Database, path: str, batch: int = 2000) -> Iterator[tuple[Any, ...]]:
+    """The mobile members of a subtree as tuples in LEDGER_COLUMNS order, streamed from a
+    server-side cursor so memory stays flat however large the subtree is. The caller checked
+    the scope and audited the export first (commands.open_ledger)."""
+    statement = (
+        select(*(getattr(Member, "id" if name == "member_id" else name) for name in LEDGER_COLUMNS))
+        .where(Member.mobile.is_(True))
+        .order_by(Member.id)
+    )
+    if path != f"/{domain.ROOT_CODE}/":
+        statement = statement.where(_under(path))
+    phone = LEDGER_COLUMNS.index("contact_phone")
+    with database.reader() as session:
+        # yield_per implies stream_results: PostgreSQL uses a named (server-side) cursor.
+        for row in session.execute(statement.execution_options(yield_per=batch)):
+            values = tuple(row)
+            if values[phone]:
+                # A ledger is a listing: contact numbers are masked like in every other list.
+                values = (*values[:phone], domain.mask_phone(values[phone]), *values[phone + 1 :])
+            yield values

@@ -1,0 +1,142 @@
+"""Repositories of the registration service: its aggregates over one Session.
+
+Use cases load and add through these (the unit of work exposes them), so a unit test can swap in
+in-memory ones; the atomic conditional statements (the card-number counter) are methods here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from services.registration.models import (
+    CardCounter,
+    Checkin,
+    Inflow,
+    Member,
+    Org,
+    Outflow,
+    RelationshipMove,
+)
+
+# SQLite caps bound parameters per statement.
+_IN_CHUNK = 500
+
+
+class OrgRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, code: str) -> Org | None:
+        return self.session.get(Org, code)
+
+    def add(self, org: Org) -> None:
+        self.session.add(org)
+
+    def levels_of(self, org: Org) -> dict[str, str]:
+        """level -> code of the org and each of its ancestors (levels may be skipped in a tree)."""
+        rows = self.session.execute(select(Org.level, Org.code).where(Org.code.in_(org.path_codes))).all()
+        return {level: code for level, code in rows}
+
+    def branches_in_region(self, prefix: str, limit: int) -> Sequence[Org]:
+        """Branches whose region starts with `prefix`, the most specific region first."""
+        return self.session.scalars(
+            select(Org)
+            .where(Org.level == "branch", Org.region.like(f"{prefix}%"))
+            .order_by(func.length(Org.region).desc(), Org.code)
+            .limit(limit)
+        ).all()
+
+
+class MemberRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, member_id: str) -> Member | None:
+        return self.session.get(Member, member_id)
+
+    def add(self, member: Member) -> None:
+        self.session.add(member)
+
+    def id_number_taken(self, id_number: str) -> bool:
+        return self.session.scalar(select(Member.id).where(Member.id_number == id_number)) is not None
+
+    def branches_of_id_numbers(self, id_numbers: list[str]) -> dict[str, str]:
+        """id_number -> branch_code of those already registered."""
+        found: dict[str, str] = {}
+        for start in range(0, len(id_numbers), _IN_CHUNK):
+            chunk = id_numbers[start : start + _IN_CHUNK]
+            rows = self.session.execute(
+                select(Member.id_number, Member.branch_code).where(Member.id_number.in_(chunk))
+            ).all()
+            found.update({number: branch for number, branch in rows})
+        return found
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Many new members as one multi-row insert: 10,000 rows must import in seconds."""
+        if rows:
+            self.session.execute(insert(Member), rows)
+
+    def out_of_contact(self, cutoff: datetime, limit: int) -> Sequence[Member]:
+        """Members not yet flagged whose last contact is before `cutoff`, oldest first, locked;
+        rows another sweep holds are skipped, not waited for."""
+        return self.session.scalars(
+            select(Member)
+            .where(Member.lost_contact.is_(False), Member.last_contact_at < cutoff)
+            .order_by(Member.last_contact_at, Member.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+
+
+class CheckinRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, checkin: Checkin) -> None:
+        self.session.add(checkin)
+
+
+class MobilityRepository:
+    """Outflows, inflows and the activity-card counter."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_outflow(self, outflow: Outflow) -> None:
+        self.session.add(outflow)
+
+    def add_inflow(self, inflow: Inflow) -> None:
+        self.session.add(inflow)
+
+    def next_card_number(self, county_code: str, year: int) -> int:
+        """Sequential per county and year: one atomic upsert, so concurrent outflows queue on the
+        counter row (PostgreSQL row lock, SQLite write lock) and never share or skip a number."""
+        upsert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            upsert(CardCounter)
+            .values(county_code=county_code, year=year, last_no=1)
+            .on_conflict_do_update(
+                index_elements=[CardCounter.county_code, CardCounter.year],
+                set_={"last_no": CardCounter.last_no + 1},
+            )
+            .returning(CardCounter.last_no)
+        )
+        return int(self.session.execute(statement).scalar_one())
+
+
+class RelationshipMoveRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, transfer_id: str) -> RelationshipMove | None:
+        return self.session.get(RelationshipMove, transfer_id)
+
+    def add(self, move: RelationshipMove) -> None:
+        self.session.add(move)

@@ -1,0 +1,345 @@
+"""Transfer write use cases: authorise, consult registration, write the projection, drive the workflow.
+
+Temporal owns the process; these handlers check who may act (403), what the projection says
+(409 before bothering Temporal), then send a workflow update whose validator has the last word.
+The workflow's step writes the effect, its events and the caller's audit entry together, so an
+action Temporal refuses is never audited as done. Each handler returns the transfer's id; the
+API answers with the transfer as it then stands (queries.full_view).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from services.transfer import domain
+from services.transfer.clients import ProcessNotStarted, Route
+from services.transfer.messages import (
+    AuditItem,
+    CancelRequest,
+    DecisionRequest,
+    Plan,
+    Reissue,
+    ReportRequest,
+    ResubmitRequest,
+    TransferInput,
+)
+from services.transfer.models import TimelineEntry, Transfer
+from services.transfer.projection import event_data
+from services.transfer.settings import TransferSettings
+from services.transfer.unit_of_work import TransferUnitOfWork
+from shared.auth import Principal
+from shared.contracts import transfer as events
+from shared.db import new_id, utcnow
+from shared.errors import Conflict, Forbidden, Unavailable
+from shared.logging import current_request_id
+
+# How long /reissue waits for the new run to write its letter to the projection.
+REISSUE_WAIT_SECONDS = 15.0
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Apply:
+    member_id: str
+    to_branch_code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decide:
+    transfer_id: str
+    decision: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Resubmit:
+    transfer_id: str
+    to_branch_code: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    transfer_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Report:
+    transfer_id: str
+
+
+@dataclass(frozen=True)
+class ReissueLetter:
+    transfer_id: str
+    reason: str | None = None
+
+
+# --- plans --------------------------------------------------------------------------------
+
+
+def build_plan(settings: TransferSettings, route: Route, to_path: str) -> Plan:
+    chain = domain.parse_chain(settings.transfer_chains[route.route])
+    stage_orgs = {stage: domain.stage_org(stage, route.sending, route.receiving) for stage in chain}
+    escalation = {stage: domain.escalation_org(stage, route.sending, route.receiving) for stage in chain}
+    return Plan(
+        to_branch_code=route.receiving.branch,
+        route=route.route,
+        chain=list(chain),
+        stage_orgs=stage_orgs,
+        escalation_orgs=escalation,
+        letter_validity_seconds=settings.letter_validity[route.route].total_seconds(),
+        letter_county=domain.letter_county(route.sending),
+        to_path=to_path,
+    )
+
+
+def _plan_to(uow: TransferUnitOfWork, from_branch: str, to_branch: str) -> Plan:
+    route = uow.registration.route(from_branch, to_branch)
+    return build_plan(uow.settings, route, uow.registration.path(route.receiving.branch))
+
+
+def _workflow_input(
+    uow: TransferUnitOfWork,
+    transfer: Any,
+    plan: Plan,
+    dues: str | None,
+    reissue: Reissue | None = None,
+) -> TransferInput:
+    settings = uow.settings
+    return TransferInput(
+        transfer_id=transfer.id,
+        member_id=transfer.member_id,
+        from_branch_code=transfer.from_branch_code,
+        plan=plan,
+        dues_paid_through=dues,
+        remind_after_seconds=settings.stage_remind_after.total_seconds(),
+        overdue_after_seconds=settings.stage_overdue_after.total_seconds(),
+        letter_remind_before_seconds=settings.letter_remind_before.total_seconds(),
+        reissue=reissue,
+    )
+
+
+# --- who may do what ----------------------------------------------------------------------
+
+
+def _is_applicant_side(principal: Principal, transfer: Any) -> bool:
+    """The member, or a secretary of the sending branch: who may apply, resubmit and cancel."""
+    if principal.role == "member":
+        return principal.sub == transfer.member_id
+    return principal.role == "branch_secretary" and principal.org == transfer.from_branch_code
+
+
+def _is_participant(principal: Principal, transfer: Any) -> bool:
+    """Could the caller hold some stage of this transfer (past or ahead)? Then a miss is a 409."""
+    if principal.role == "branch_secretary":
+        return principal.org in (transfer.from_branch_code, transfer.to_branch_code)
+    return (
+        principal.role in ("township_officer", "org_department")
+        and f"/{principal.org}/" in transfer.from_path
+    )
+
+
+def _require_stage_holder(principal: Principal, transfer: Any) -> str:
+    # The wrong org is refused before any state is looked at: an outsider must not learn from a
+    # 409 that a transfer it may not read has finished or is waiting for a report-in.
+    if not (principal.is_admin or _is_participant(principal, transfer)):
+        raise Forbidden(f"{principal.role} of {principal.org} holds no stage of this transfer")
+    stage = transfer.current_stage
+    if stage is None or not domain.is_open(transfer.status):
+        raise Conflict(f"no stage is open: the transfer is {transfer.status}")
+    if principal.is_admin:
+        return stage
+    if principal.role == domain.STAGE_ROLE[stage] and principal.org == transfer.current_stage_org:
+        return stage
+    # Someone with a part in this transfer, but not now: their stage is past or still ahead.
+    raise Conflict(f"the transfer is at {transfer.status}, held by {transfer.current_stage_org}")
+
+
+def _audit_item(principal: Principal, action: str) -> AuditItem:
+    """The caller's action for the workflow to audit with the step that applies it: an applied
+    action is audited in the same transaction as its effect, and a refused one not at all."""
+    return AuditItem(principal.sub, principal.role, action, current_request_id())
+
+
+# --- applying and re-issuing: the API writes the projection, then starts the process -------
+
+
+def apply(uow: TransferUnitOfWork, principal: Principal, command: Apply) -> str:
+    if principal.role not in ("member", "branch_secretary"):
+        raise Forbidden("only the member or the sending branch's secretary may apply")
+    if principal.role == "member" and principal.sub != command.member_id:
+        raise Forbidden("a member may apply only for themself")
+    member = uow.registration.member(command.member_id)
+    if principal.role == "branch_secretary" and principal.org != member.branch_code:
+        raise Forbidden("only the secretary of the member's own branch may apply for them")
+    domain.check_new_transfer(member.branch_code, command.to_branch_code)
+    plan = _plan_to(uow, member.branch_code, command.to_branch_code)
+    from_path = uow.registration.path(member.branch_code)
+    now = utcnow()
+    first_stage = plan.chain[0]
+    transfer = Transfer(
+        id=new_id(),
+        member_id=member.id,
+        member_name=member.name,
+        open_member_id=member.id,
+        applicant=principal.sub,
+        applicant_role=principal.role,
+        reason=command.reason,
+        route=plan.route,
+        from_branch_code=member.branch_code,
+        to_branch_code=plan.to_branch_code,
+        from_path=from_path,
+        to_path=plan.to_path,
+        status=domain.stage_status(first_stage),
+        current_stage=first_stage,
+        current_stage_org=plan.stage_orgs[first_stage],
+        current_stage_path=domain.org_path(plan.stage_orgs[first_stage], from_path, plan.to_path),
+        due_at=now + uow.settings.stage_overdue_after,
+        overdue=False,
+        created_at=now,
+        updated_at=now,
+    )
+    entry = TimelineEntry(
+        transfer_id=transfer.id,
+        at=now,
+        stage=None,
+        org_code=member.branch_code if principal.role == "branch_secretary" else None,
+        actor=principal.sub,
+        action="apply",
+        reason=command.reason,
+    )
+    # What the workflow starts with, taken before the unit of work closes its session.
+    workflow_input = _workflow_input(uow, transfer, plan, member.dues_paid_through)
+    status, stage_org = transfer.status, transfer.current_stage_org
+    requested = {**event_data(transfer), "reason": command.reason, "applicant": principal.sub}
+    with uow:
+        if uow.transfers.open_transfer_of(member.id):
+            raise Conflict("the member already has an open transfer", field="member_id")
+        uow.transfers.add(transfer, plan.chain, plan.stage_orgs, entry)
+        uow.emit(events.REQUESTED, transfer.id, requested)
+        uow.audit(principal, "apply", "transfer", transfer.id)
+        uow.commit()
+    _start(uow, workflow_input, status, stage_org)
+    return workflow_input.transfer_id
+
+
+def _start(
+    uow: TransferUnitOfWork, workflow_input: TransferInput, status: str, stage_org: str | None
+) -> None:
+    """Start the transfer's process; if none could be, end the projection visibly and free the
+    member: never a projection with no process behind it."""
+    try:
+        uow.processes.start(workflow_input, status, stage_org)
+    except ProcessNotStarted as error:
+        reason = f"the transfer process could not be started: {error.cause_name}"
+        with uow:
+            failed = uow.transfers.mark_failed(workflow_input.transfer_id, reason, utcnow())
+            if failed is not None:
+                uow.emit(events.FAILED, failed.id, {**event_data(failed), "reason": reason})
+            uow.commit()
+        raise Unavailable(reason) from error
+
+
+def reissue(uow: TransferUnitOfWork, principal: Principal, command: ReissueLetter) -> str:
+    """docs/domain.md step 6: an expired letter is re-issued (a new serial and validity, no approvals)."""
+    transfer_id = command.transfer_id
+    current = uow.current(transfer_id)
+    sending_secretary = principal.role == "branch_secretary" and principal.org == current.from_branch_code
+    if not (principal.is_admin or sending_secretary):
+        raise Forbidden("only the sending branch's secretary may re-issue the letter")
+    if current.status != domain.EXPIRED:
+        raise Conflict(f"only an expired letter can be re-issued; the transfer is {current.status}")
+    plan = _plan_to(uow, current.from_branch_code, current.to_branch_code)
+    dues = uow.registration.member(current.member_id).dues_paid_through
+    workflow_input = _workflow_input(uow, current, plan, dues, Reissue(principal.sub, command.reason))
+    try:
+        with uow:
+            if uow.transfers.open_transfer_of(current.member_id, other_than=transfer_id):
+                raise Conflict("the member already has another open transfer", field="member_id")
+            if uow.transfers.claim_for_reissue(transfer_id, current.member_id) is None:
+                raise Conflict("the letter of this transfer is already being re-issued")
+            uow.audit(principal, "reissue", "transfer", transfer_id)
+            uow.commit()
+    except IntegrityError as error:
+        raise Conflict("the member already has another open transfer", field="member_id") from error
+    try:
+        uow.processes.start_reissue(workflow_input, domain.LETTER_ISSUED)
+    except ProcessNotStarted as error:
+        with uow:  # the member is freed again
+            uow.transfers.release_reissue(transfer_id)
+            uow.commit()
+        raise Unavailable(f"the letter could not be re-issued: {error.cause_name}") from error
+    # The new run writes the letter in its first step: answer once the projection shows it.
+    deadline = time.monotonic() + REISSUE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if uow.current(transfer_id).status != domain.EXPIRED:
+            break
+        time.sleep(0.1)
+    return transfer_id
+
+
+# --- actions on a running process: checked here, applied by the workflow ------------------
+
+
+def decide(uow: TransferUnitOfWork, principal: Principal, command: Decide) -> str:
+    domain.check_decision(command.decision, command.reason)
+    stage = _require_stage_holder(principal, uow.current(command.transfer_id))
+    request = DecisionRequest(
+        command.decision,
+        principal.sub,
+        command.reason,
+        expected_stage=stage,
+        audit=_audit_item(principal, f"decide:{command.decision}"),
+    )
+    uow.processes.decide(command.transfer_id, request)
+    return command.transfer_id
+
+
+def resubmit(uow: TransferUnitOfWork, principal: Principal, command: Resubmit) -> str:
+    transfer = uow.current(command.transfer_id)
+    if not _is_applicant_side(principal, transfer):
+        raise Forbidden("only the applicant's side (the member or the sending secretary) may resubmit")
+    if transfer.status != domain.RETURNED:
+        raise Conflict(f"only a returned transfer can be resubmitted; it is {transfer.status}")
+    from_branch = transfer.from_branch_code
+    to_branch = command.to_branch_code or transfer.to_branch_code
+    domain.check_new_transfer(from_branch, to_branch)
+    plan = _plan_to(uow, from_branch, to_branch)
+    dues = uow.registration.member(transfer.member_id).dues_paid_through
+    request = ResubmitRequest(principal.sub, plan, command.reason, dues, _audit_item(principal, "resubmit"))
+    uow.processes.resubmit(command.transfer_id, request)
+    return command.transfer_id
+
+
+def cancel(uow: TransferUnitOfWork, principal: Principal, command: Cancel) -> str:
+    transfer = uow.current(command.transfer_id)
+    if not (principal.is_admin or _is_applicant_side(principal, transfer)):
+        raise Forbidden("only the member or the sending secretary may cancel")
+    if not domain.is_open(transfer.status):
+        raise Conflict(f"the transfer can no longer be cancelled: it is {transfer.status}")
+    request = CancelRequest(principal.sub, command.reason, _audit_item(principal, "cancel"))
+    uow.processes.cancel(command.transfer_id, request)
+    return command.transfer_id
+
+
+def report(uow: TransferUnitOfWork, principal: Principal, command: Report) -> str:
+    transfer = uow.current(command.transfer_id)
+    allowed = (
+        principal.is_admin
+        or (principal.role == "member" and principal.sub == transfer.member_id)
+        or (principal.role == "branch_secretary" and principal.org == transfer.to_branch_code)
+    )
+    if not allowed:
+        raise Forbidden("only the member or the receiving branch's secretary may report in")
+    if transfer.status != domain.LETTER_ISSUED:
+        raise Conflict(f"report-in needs an issued letter; the transfer is {transfer.status}")
+    uow.processes.report(command.transfer_id, ReportRequest(principal.sub, _audit_item(principal, "report")))
+    return command.transfer_id

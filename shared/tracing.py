@@ -1,0 +1,145 @@
+"""Tracing with OpenTelemetry, across HTTP, the outbox, the broker and the consumer.
+
+Off by default in the embedded stack: spans are made and exported only once a process calls
+`init_tracing` with an exporter, or the standard `OTEL_*` variables ask for one
+(`OTEL_TRACES_EXPORTER=otlp` or `OTEL_EXPORTER_OTLP_ENDPOINT`). Without it the API's no-op
+tracer costs next to nothing.
+
+The W3C `traceparent` of the request that made an event is written into the event's envelope
+(a CloudEvents `traceparent` extension, so it travels in the outbox row), published as an AMQP
+header by the relay, and continued by the consumer: one trace runs from the HTTP request to the
+notification it caused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from sqlalchemy import Engine
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_state: dict[str, Any] = {"provider": None}
+
+
+def tracing_requested(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter == "none":
+        return False
+    return bool(exporter) or bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+
+
+def init_tracing(service: str, exporter: SpanExporter | None = None) -> TracerProvider | None:
+    """Install a tracer provider for this process once; None when tracing is off.
+
+    `exporter` is for tests (the SDK's in-memory exporter, spans exported at once); otherwise
+    the OTLP exporter reads its endpoint and headers from the standard `OTEL_*` variables."""
+    if _state["provider"] is not None:
+        return _state["provider"]
+    if exporter is None and not tracing_requested():
+        return None
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": f"nuanliu-{service}"}))
+    if exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _state["provider"] = provider
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+    RequestsInstrumentor().instrument()
+    return provider
+
+
+def tracing_on() -> bool:
+    return _state["provider"] is not None
+
+
+def instrument_app(app: Flask, engine: Engine | None = None) -> None:
+    """Spans for every request of a Flask app and every statement on its engine (when on)."""
+    if not tracing_on():
+        return
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    FlaskInstrumentor().instrument_app(app)
+    if engine is not None:
+        SQLAlchemyInstrumentor().instrument(engine=engine)
+
+
+def instrument_engine(engine: Engine) -> None:
+    if tracing_on():
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(engine=engine)
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the current span, or None outside one (or with tracing off)."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def current_trace_id() -> str | None:
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else None
+
+
+@contextmanager
+def continued(traceparent: str | None) -> Iterator[None]:
+    """Run the block as a continuation of the trace `traceparent` names (if any)."""
+    if not traceparent or not tracing_on():
+        yield
+        return
+    token = otel_context.attach(_PROPAGATOR.extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def start_span(name: str, traceparent: str | None, kind: trace.SpanKind, **attributes: str) -> trace.Span:
+    """A span continuing `traceparent` (a new trace without one); the caller ends it."""
+    parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
+    return tracer("nuanliu").start_span(name, context=parent, kind=kind, attributes=attributes)
+
+
+def traceparent_of(span: trace.Span) -> str | None:
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier.get("traceparent")
+
+
+def traceparent_in(body: bytes | str) -> str | None:
+    """The `traceparent` extension of an envelope's JSON, without validating the rest."""
+    import json
+
+    try:
+        value = json.loads(body).get("traceparent")
+    except (ValueError, AttributeError):
+        return None
+    return str(value) if value else None
