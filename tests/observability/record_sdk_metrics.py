@@ -73,24 +73,29 @@ def scrape(port: int) -> list[str]:
     return [f"{name} {kinds[name]} {','.join(sorted(labels[name]))}" for name in sorted(kinds)]
 
 
-async def record() -> list[str]:
+async def record_from(server: Client) -> list[str]:
+    """Run the workflow on `server` with a worker exporting the SDK metrics; scrape them."""
     port = free_port()
     runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}")))
+    client = await Client.connect(
+        server.service_client.config.target_host, namespace=server.namespace, runtime=runtime
+    )
+    queue = f"sdk-metrics-{uuid.uuid4()}"
+    async with Worker(client, task_queue=queue, workflows=[Greeting], activities=[greet]):
+        result = await client.execute_workflow(
+            Greeting.run, "world", id=f"wf-{uuid.uuid4()}", task_queue=queue
+        )
+        assert result == "hello world"
+        await asyncio.sleep(1)  # let the last activity and workflow task metrics be recorded
+        return scrape(port)
+
+
+async def record() -> list[str]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(), dev_server_log_level="error"
     )
     try:
-        client = await Client.connect(
-            env.client.service_client.config.target_host, namespace=env.client.namespace, runtime=runtime
-        )
-        queue = f"sdk-metrics-{uuid.uuid4()}"
-        async with Worker(client, task_queue=queue, workflows=[Greeting], activities=[greet]):
-            result = await client.execute_workflow(
-                Greeting.run, "world", id=f"wf-{uuid.uuid4()}", task_queue=queue
-            )
-            assert result == "hello world"
-            await asyncio.sleep(1)  # let the last activity and workflow task metrics be recorded
-            return scrape(port)
+        return await record_from(env.client)
     finally:
         await env.shutdown()
 
