@@ -27,6 +27,8 @@ from shared.errors import Conflict, Forbidden, NotFound
 from shared.uow import SqlUnitOfWork
 from shared.web import Blueprint, authenticated, context
 
+PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOADER = DocumentLoader(TEMPLATES)
 GENDERS = {"male": "男", "female": "女"}
@@ -147,7 +149,10 @@ def activity_card_pdf(database: Database, principal: Principal, member_id: str) 
 class ActivityCardPdf(MethodView):
     @authenticated()
     @activity_cards.response(200, description="A4 PDF: the 流动党员活动证 of the open outflow")
-    @activity_cards.alt_response(409, description="no open outflow")
+    @activity_cards.doc(
+        responses={"200": {"description": "A4 PDF: the 流动党员活动证 of the open outflow", "content": PDF}}
+    )
+    @activity_cards.alt_response(409, response="DEFAULT_ERROR")
     def get(self, member_id: str, principal: Principal) -> Response:
         """The member's activity card (the member, a secretary of their branch or above). Audited."""
         card_no, pdf = activity_card_pdf(context().database, principal, member_id)

@@ -25,6 +25,8 @@ from shared.errors import NuanliuError
 from shared.settings import Settings
 from shared.web import Blueprint, authenticated, bearer_principal, context
 
+PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
+
 RATE_ENV = "NUANLIU_LETTER_VERIFY_RATE"
 STORAGE_ENV = "NUANLIU_RATELIMIT_STORAGE"
 DEFAULT_RATE = "30/minute"
@@ -61,7 +63,10 @@ def deps() -> letters.LetterDeps:
 class LetterPdf(MethodView):
     @authenticated()
     @letter_files.response(200, description="A4 PDF: 存根, 介绍信 and 回执 with cut lines")
-    @letter_files.alt_response(409, description="no letter issued yet")
+    @letter_files.doc(
+        responses={"200": {"description": "A4 PDF: 存根, 介绍信 and 回执 with cut lines", "content": PDF}}
+    )
+    @letter_files.alt_response(409, response="DEFAULT_ERROR")
     def get(self, transfer_id: str, principal: Principal) -> Response:
         """The three-part introduction letter (the member, both branches' secretaries, the orgs
         above either). The read is audited."""
@@ -76,8 +81,8 @@ class LetterPdf(MethodView):
 class LetterVerification(MethodView):
     @verification.arguments(VerifyQuery, location="query")
     @verification.response(200, VerificationSchema)
-    @verification.alt_response(404, description="unknown number or wrong code")
-    @verification.alt_response(429, description="too many verifications from this client")
+    @verification.alt_response(404, response="DEFAULT_ERROR")
+    @verification.alt_response(429, response="DEFAULT_ERROR")
     @verification.doc(security=[])
     def get(self, query: dict[str, Any], number: str) -> dict[str, Any]:
         """Verify a letter from its QR (no sign-in): status, validity, org names, masked name."""
