@@ -7,8 +7,9 @@ local port."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,7 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
+from services.console.app import create_app as create_console_app
 from services.transfer.app import create_app
 from services.transfer.models import audit_log
 from shared.clock import current_month
@@ -251,3 +254,43 @@ def _service_headers(settings_for: Callable[..., Settings]) -> dict[str, str]:
     from shared.auth import service_token
 
     return {"Authorization": f"Bearer {service_token(settings_for('transfer').jwt_secret, 'console')}"}
+
+
+@pytest.fixture(scope="module")
+def console(live: FlaskClient, registration_url: str) -> Iterator[FlaskClient]:
+    """The console in-process, in front of the live transfer app served on a local port."""
+    server = make_server("127.0.0.1", 0, live.application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="transfer-api", daemon=True)
+    thread.start()
+    urls = {"registration": registration_url, "transfer": f"http://127.0.0.1:{server.server_port}"}
+    yield create_console_app(Settings(service="console", service_urls=urls)).test_client()
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_the_console_verifies_what_the_qr_opens_and_prints_the_letter(live, registration_url, tree, console):
+    transfer_id, member_id, view = issued_letter(live, registration_url, tree)
+    url = urlsplit(view["letter"]["verification_url"])
+    # A phone opens the QR's URL: no sign-in, one large answer in Chinese, the name masked.
+    page = console.get(f"{url.path}?{url.query}", environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'data-status="valid"' in text
+    assert ">有效<" in text and "朱*" in text and "朱明" not in text
+    wrong = console.get(f"/verify?n={view['letter']['number']}&c=aaaaaaaaaaaaaaaa")
+    assert wrong.status_code == 404 and "未查到" in wrong.get_data(as_text=True)
+
+    # The member signs in: the transfer page offers 打印介绍信, which opens the PDF.
+    signed = console.post("/signin", data={"member_id": member_id})
+    assert signed.status_code == 302
+    detail = console.get(f"/transfers/{transfer_id}").get_data(as_text=True)
+    assert "打印介绍信" in detail and f"/transfers/{transfer_id}/letter.pdf" in detail
+    assert "print.css" in detail  # the print stylesheet that drops menus and buttons
+    pdf = console.get(f"/transfers/{transfer_id}/letter.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+
+    reported = live.post(
+        f"/api/v1/transfers/{transfer_id}/report", json={}, headers=bearer("member", tree["B1"], member_id)
+    )
+    assert reported.status_code == 200
+    used = console.get(f"{url.path}?{url.query}").get_data(as_text=True)
+    assert 'data-status="used"' in used and ">已使用<" in used
