@@ -37,9 +37,10 @@ class DocumentLoader:
 def qr_svg(data: str, scale: int = 3) -> Markup:
     """A QR code as inline SVG (vector: sharp at any print resolution, no image files).
 
-    Error correction M with a 4-module quiet zone: what phone cameras read off a printed page."""
+    Error correction M with a 4-module quiet zone: what phone cameras read off a printed page.
+    No light background path: the paper is white, and each path costs weasyprint a parse."""
     code = segno.make_qr(data, error="m")
-    svg = code.svg_inline(scale=scale, border=4, dark="#000", light="#fff", omitsize=False)
+    svg = code.svg_inline(scale=scale, border=4, dark="#000", light=None, omitsize=False)
     return Markup(svg)  # noqa: S704 - segno's own SVG, no user markup
 
 
