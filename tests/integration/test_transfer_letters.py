@@ -256,16 +256,31 @@ def _service_headers(settings_for: Callable[..., Settings]) -> dict[str, str]:
     return {"Authorization": f"Bearer {service_token(settings_for('transfer').jwt_secret, 'console')}"}
 
 
-@pytest.fixture(scope="module")
-def console(live: FlaskClient, registration_url: str) -> Iterator[FlaskClient]:
-    """The console in-process, in front of the live transfer app served on a local port."""
-    server = make_server("127.0.0.1", 0, live.application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="transfer-api", daemon=True)
+def serve(app: Any, name: str) -> tuple[str, Callable[[], None]]:
+    """An app on a free local port: (its URL, how to stop it)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
-    urls = {"registration": registration_url, "transfer": f"http://127.0.0.1:{server.server_port}"}
-    yield create_console_app(Settings(service="console", service_urls=urls)).test_client()
-    server.shutdown()
-    thread.join(timeout=10)
+
+    def stop() -> None:
+        server.shutdown()
+        thread.join(timeout=10)
+
+    return f"http://127.0.0.1:{server.server_port}", stop
+
+
+@pytest.fixture(scope="module")
+def console_app(live: FlaskClient, registration_url: str) -> Iterator[Any]:
+    """The console in-process, in front of the live transfer app served on a local port."""
+    transfer_url, stop = serve(live.application, "transfer-api")
+    urls = {"registration": registration_url, "transfer": transfer_url}
+    yield create_console_app(Settings(service="console", service_urls=urls))
+    stop()
+
+
+@pytest.fixture(scope="module")
+def console(console_app: Any) -> FlaskClient:
+    return console_app.test_client()
 
 
 def test_the_console_verifies_what_the_qr_opens_and_prints_the_letter(live, registration_url, tree, console):
@@ -294,3 +309,44 @@ def test_the_console_verifies_what_the_qr_opens_and_prints_the_letter(live, regi
     assert reported.status_code == 200
     used = console.get(f"{url.path}?{url.query}").get_data(as_text=True)
     assert 'data-status="used"' in used and ">已使用<" in used
+
+
+def test_printing_the_transfer_page_prints_the_letter_without_menus_or_buttons(
+    live, registration_url, tree, console_app, tmp_path
+):
+    """Chromium prints the console's transfer page as a member would (Ctrl-P → PDF)."""
+    from tests.browser.fixtures import CHROMIUM, LAUNCH_ARGS, ensure_chromium
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    ensure_chromium()
+    transfer_id, member_id, view = issued_letter(live, registration_url, tree)
+    console_url, stop = serve(console_app, "console")
+    try:
+        with playwright_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
+            )
+            page = browser.new_page(base_url=console_url, locale="zh-CN")
+            page.goto("/signin")
+            page.fill("input[name=member_id]", member_id)
+            page.locator("input[name=member_id]").press("Enter")
+            page.wait_for_url("**/me")
+            page.goto(f"/transfers/{transfer_id}")
+            assert page.locator("[data-test=print-letter]").is_visible()  # on screen, the button is there
+            pdf = page.pdf(format="A4")
+            browser.close()
+    finally:
+        stop()
+    printed = "".join(pdf_text(pdf, tmp_path).split())
+    assert view["letter"]["number"] in printed and "朱明" in printed
+    for menu_or_button in (
+        "我的状态",
+        "实事领办",
+        "消息",
+        "通知设置",
+        "退出",
+        "English",
+        "打印介绍信",
+        "我已到接收支部报到",
+    ):
+        assert menu_or_button not in printed, menu_or_button
