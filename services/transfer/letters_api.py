@@ -118,6 +118,10 @@ def install(app: Flask, settings: Settings, database: Database, registration: Re
         default_limits=[],
         headers_enabled=True,
         key_prefix="nuanliu-letters",
+        # A shared store (Redis) that goes away must not take verification down with it: count in
+        # this process's memory until it is back.
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
     )
     api = app.extensions["smorest_api"]
     api.register_blueprint(letter_files)
