@@ -80,7 +80,8 @@ class LetterCodes:
         return base64.b32encode(digest).decode()[:CODE_LENGTH].lower()
 
     def matches(self, number: str, code: str) -> bool:
-        return hmac.compare_digest(self.code(number), code.strip().lower())
+        # As bytes: compare_digest refuses str with non-ASCII characters, and a code is typed by anyone.
+        return hmac.compare_digest(self.code(number).encode(), code.strip().lower().encode())
 
     def verification_url(self, number: str) -> str:
         """The console's public page for this letter: what phone cameras open from the QR."""

@@ -25,6 +25,8 @@ def test_a_code_belongs_to_one_number_and_one_key():
     assert codes.matches("TJ-WQ-2026-000001", first.upper() + " ")
     assert not codes.matches("TJ-WQ-2026-000002", first)
     assert not codes.matches("TJ-WQ-2026-000001", "")
+    assert not codes.matches("TJ-WQ-2026-000001", "l\U000df1e9ã")  # anything typed is just wrong
+    assert not codes.matches("ã1O\x85", first)
 
 
 def test_the_verification_url_is_the_console_page_with_number_and_code():
