@@ -48,9 +48,14 @@ def create_app(settings: TransferSettings | None = None) -> Flask:
             "metrics_refresh": [lambda: queries.refresh_gauges(database)],
         },
     )
-    return create_service_app(
+    app = create_service_app(
         service_context,
         title="nuanliu transfer",
         description="Relationship transfers driven by a Temporal workflow, with their projection.",
         blueprints=[api.transfers, api.stats],
     )
+    # Issue 20 hook: the letter PDF and its public verification (services/transfer/letters_api.py).
+    from services.transfer import letters_api
+
+    letters_api.install(app, settings, database, deps.registration)
+    return app

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.transfer import domain
+from services.transfer import domain, letter_store
 from services.transfer.messages import EventItem, StepRecord
 from services.transfer.models import AppliedStep, LetterCounter, TimelineEntry, Transfer, TransferStage
 from shared.contracts import transfer as events
@@ -209,6 +209,8 @@ def apply_step(session: Session, step: StepRecord) -> SimpleNamespace | None:
     changes = step_changes(session, transfer, step, at)
     vars(transfer).update(changes)
     session.execute(built.update, {"b_id": transfer.id, **changes})
+    if step.letter is not None:  # every number issued is kept: a re-issued letter verifies as superseded
+        letter_store.record(session, transfer, at)
     _stages_and_timeline(session, transfer, step, at)
     return transfer
 
