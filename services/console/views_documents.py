@@ -9,6 +9,7 @@ phone's address, so the API's per-client rate limit counts phones, not the conso
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from flask import Blueprint, Response, render_template, request
@@ -41,7 +42,7 @@ def check_letter(number: str, code: str, client_address: str) -> tuple[int, dict
     }
     try:
         response = requests.get(
-            f"{config.url_of('transfer')}/api/v1/letters/{requests.utils.quote(number, safe='')}",
+            f"{config.url_of('transfer')}/api/v1/letters/{quote(number, safe='')}",
             params={"code": code},
             headers=headers,
             timeout=TIMEOUT,
