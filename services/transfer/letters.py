@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Row, select
 
 from services.transfer import letter_store
+from services.transfer.clients import Registration
 from services.transfer.letter_codes import LetterCodes
 from services.transfer.models import Transfer, audit_log, outbox
-from services.transfer.registration import Registration
 from shared.auth import ORG_ROLES, Principal
 from shared.clock import local_today
 from shared.db import Database
@@ -76,7 +77,7 @@ def may_read_letter(principal: Principal, transfer: Any) -> bool:
 
 def member_particulars(registration: Registration, member_id: str, on: date) -> MemberParticulars:
     """The full record, read with the service token: registration audits it as a full read."""
-    response = registration.client.request("GET", f"/api/v1/members/{member_id}")
+    response = registration.client.request("GET", f"/api/v1/members/{quote(member_id, safe='')}")
     if response.status_code != 200:
         raise Unavailable(f"registration answered {response.status_code} for the member's particulars")
     body = response.json()

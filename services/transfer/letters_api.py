@@ -17,8 +17,8 @@ from flask_limiter import Limiter
 from marshmallow import Schema, fields, validate
 
 from services.transfer import letters
+from services.transfer.clients import Registration
 from services.transfer.letter_codes import LetterCodes
-from services.transfer.registration import Registration
 from shared.auth import Principal
 from shared.db import Database
 from shared.errors import NuanliuError
