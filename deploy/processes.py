@@ -22,6 +22,9 @@ from shared.settings import SERVICES, Settings
 # The services with an outbox to relay, and those with an event consumer.
 PUBLISHERS = ("registration", "transfer", "tasks")
 CONSUMERS = ("notify",)
+# The module whose `main(settings)` runs a service's background worker: Temporal workers, and
+# notify's delivery dispatcher.
+WORKER_MODULES = {"notify": "dispatcher_process"}
 
 
 def service_module(service: str, module: str) -> ModuleType:
@@ -118,4 +121,4 @@ def run_worker(service: str) -> None:
     """A service's Temporal worker (or notify's dispatcher)."""
     configure_logging(f"{service}-worker")
     serve_health(f"{service}-worker")
-    service_module(service, "worker").main(settings_of(service))
+    service_module(service, WORKER_MODULES.get(service, "worker")).main(settings_of(service))
