@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.registration import api
+from services.registration import api, api_stations
 from services.registration.models import idempotency_keys
 from shared.db import Database, service_database
 from shared.settings import Settings
@@ -27,5 +27,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         service_context,
         title="nuanliu registration",
         description="Orgs, members, outflows and inflows, check-ins, the ledger.",
-        blueprints=[api.orgs, api.members, api.checkins, api.ledger, api.imports_blp],
+        blueprints=[
+            api.orgs,
+            api.members,
+            api.checkins,
+            api.ledger,
+            api.imports_blp,
+            api_stations.stations,
+            api_stations.station_stats,
+        ],
     )
