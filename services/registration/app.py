@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.registration import api, api_stations
+from services.registration import activity_card, api, api_stations
 from services.registration.models import idempotency_keys
 from shared.db import Database, service_database
 from shared.settings import Settings
@@ -35,5 +35,6 @@ def create_app(settings: Settings | None = None) -> Flask:
             api.imports_blp,
             api_stations.stations,
             api_stations.station_stats,
+            activity_card.activity_cards,  # issue 20 hook: the activity card PDF
         ],
     )

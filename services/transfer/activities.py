@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from services.transfer import domain
+from services.transfer import domain, letter_store
 from services.transfer.messages import MoveRequest, StepRecord
 from services.transfer.models import (
     AppliedStep,
@@ -203,6 +203,8 @@ class TransferActivities:
             changes = self._changes(session, transfer, step, at)
             vars(transfer).update(changes)
             session.execute(built.update, {"b_id": transfer.id, **changes})
+            if step.letter is not None:  # issue 20: keep every number issued (superseded ones verify)
+                letter_store.record(session, transfer, at)
             self._stages_and_timeline(session, transfer, step, at)
             for event in step.events:
                 data = {**event_data(transfer), **event.extra}

@@ -40,9 +40,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         idempotency=idempotency_keys,
         extras={"transfer": deps, "readiness": {"temporal": deps.temporal_reachable}},
     )
-    return create_service_app(
+    app = create_service_app(
         service_context,
         title="nuanliu transfer",
         description="Relationship transfers driven by a Temporal workflow, with their projection.",
         blueprints=[api.transfers, api.stats],
     )
+    # Issue 20 hook: the letter PDF and its public verification (services/transfer/letters_api.py).
+    from services.transfer import letters_api
+
+    letters_api.install(app, settings, database, deps.registration)
+    return app
