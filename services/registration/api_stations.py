@@ -6,10 +6,12 @@ import os
 from datetime import timedelta
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 
 from services.registration import schemas, station_queries
 from services.registration.commands import stations as station_commands
+from services.registration.poster import poster_pdf
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared.auth import Principal
 from shared.settings import parse_duration
@@ -21,6 +23,7 @@ stations = Blueprint(
 station_stats = Blueprint(
     "station_stats", __name__, url_prefix="/api/v1/stats", description="Station figures"
 )
+PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
 STAFF = ("branch_secretary", "township_officer", "org_department", "admin")
 
 
@@ -71,6 +74,21 @@ class StationScreenCode(MethodView):
     def get(self, code: str, principal: Principal) -> Any:
         """A screen code for the station's counter, valid NUANLIU_QR_TTL (default 120 s)."""
         return station_queries.screen_code(context().database, principal, code, qr_ttl(), console_url())
+
+
+@stations.route("/<string:code>/poster.pdf")
+class StationPoster(MethodView):
+    @authenticated(*STAFF)
+    @stations.response(200, description="A4 PDF: the station's poster with its poster code")
+    @stations.doc(responses={"200": {"description": "A4 PDF: the station's poster", "content": PDF}})
+    def get(self, code: str, principal: Principal) -> Response:
+        """The printable poster (staff of the host org or above); its code lasts until rotate-key."""
+        data = station_queries.poster(context().database, principal, code, console_url())
+        response = Response(poster_pdf(data), mimetype="application/pdf")
+        response.headers["Content-Disposition"] = f'inline; filename="station-{data.code}.pdf"'
+        # The poster carries a standing code: no cache keeps a copy after a rotation.
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 @stations.route("/<string:code>/rotate-key")

@@ -267,6 +267,11 @@ MATRIX: dict[str, Row] = {
     "GET /stations/{code}/qr": Row(
         get("registration", lambda w, t: f"/stations/{t.ref}/qr"), allow(200, OWN_ORG), setup=station_target
     ),
+    "GET /stations/{code}/poster.pdf": Row(
+        get("registration", lambda w, t: f"/stations/{t.ref}/poster.pdf"),
+        allow(200, OWN_ORG),
+        setup=station_target,
+    ),
     "POST /stations/{code}/rotate-key": Row(
         post("registration", lambda w, t: f"/stations/{t.ref}/rotate-key", nothing),
         allow(200, OWN_ORG),
