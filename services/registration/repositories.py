@@ -102,6 +102,12 @@ class CheckinRepository:
     def add(self, checkin: Checkin) -> None:
         self.session.add(checkin)
 
+    def add_once_a_day(self, checkin: Checkin) -> None:
+        """Add a check-in by scan and write it now: the unique key on (member, station, China
+        day) refuses a second one here, as IntegrityError, whoever raced whom."""
+        self.session.add(checkin)
+        self.session.flush()
+
     def at_station_on(self, member_id: str, station_code: str, day: date) -> Checkin | None:
         """The member's scan check-in at a station on a China day (at most one: a unique key)."""
         return self.session.scalar(

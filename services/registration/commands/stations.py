@@ -93,10 +93,35 @@ class RecordQrCheckin:
 
 
 @dataclass(frozen=True)
+class CheckinRecord:
+    """A check-in as CheckinSchema dumps it, copied out of the unit of work."""
+
+    id: str
+    member_id: str
+    branch_code: str
+    kind: str
+    occurred_at: datetime
+    note: str | None
+    station_code: str | None
+
+    @classmethod
+    def of(cls, checkin: Checkin) -> CheckinRecord:
+        return cls(
+            checkin.id,
+            checkin.member_id,
+            checkin.branch_code,
+            checkin.kind,
+            checkin.occurred_at,
+            checkin.note,
+            checkin.station_code,
+        )
+
+
+@dataclass(frozen=True)
 class QrCheckin:
     """The check-in, and whether this scan made it (False: the day's earlier one, a replay)."""
 
-    checkin: Checkin
+    checkin: CheckinRecord
     created: bool
 
 
@@ -121,11 +146,9 @@ def record_qr_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: Re
             earlier = uow.checkins.at_station_on(
                 command.member_id, _station_of(command.qr_token), clock.local_date(now)
             )
-            if earlier is not None:
-                uow.session.expunge(earlier)  # leaving without commit rolls back: keep its values
-        if earlier is None:
-            raise
-        return QrCheckin(earlier, created=False)
+            if earlier is None:
+                raise
+            return QrCheckin(CheckinRecord.of(earlier), created=False)
 
 
 def _station_of(token: str) -> str:
@@ -152,8 +175,7 @@ def _record(
         day = clock.local_date(now)
         earlier = uow.checkins.at_station_on(member.id, station.code, day)
         if earlier is not None:
-            uow.session.expunge(earlier)  # leaving without commit rolls back: keep its values
-            return QrCheckin(earlier, created=False)
+            return QrCheckin(CheckinRecord.of(earlier), created=False)
         host = uow.orgs.get(station.host_org_code)
         assert host is not None
         checkin = Checkin(
@@ -168,7 +190,7 @@ def _record(
             station_code=station.code,
             station_day=day,
         )
-        uow.checkins.add(checkin)
+        uow.checkins.add_once_a_day(checkin)
         follow_checkin(member, now, domain.contact_cutoff(now, command.lost_contact_days))
         uow.emit(
             MEMBER_CHECKED_IN,
@@ -185,6 +207,6 @@ def _record(
             },
         )
         uow.audit(actor, "create", "checkin", checkin.id, f"station {station.code}")
-        uow.session.flush()  # the unique key speaks here, inside this unit, on both databases
+        record = CheckinRecord.of(checkin)
         uow.commit()
-        return QrCheckin(checkin, created=True)
+        return QrCheckin(record, created=True)
