@@ -150,7 +150,10 @@ class StationRepository:
         )
         if box.min_lon is not None and box.max_lon is not None:
             statement = statement.where(Station.longitude.between(box.min_lon, box.max_lon))
-        return [(code, float(lat), float(lon)) for code, lat, lon in self.session.execute(statement)]
+        # On the connection: plain rows, without the ORM's per-statement work (this runs a few
+        # times per request).
+        rows = self.session.connection().execute(statement)
+        return [(code, float(lat), float(lon)) for code, lat, lon in rows]
 
 
 class MobilityRepository:

@@ -21,8 +21,10 @@ from shared.db import Database
 from shared.errors import Forbidden, NotFound
 from shared.pagination import decode_cursor, page
 
-# Nearest by distance: the first search radius, doubled until enough stations lie within it.
+# Nearest by distance: the first search radius, widened fourfold until enough stations lie
+# within it (few rounds where stations are sparse, small boxes where they are dense).
 FIRST_RADIUS_KM = 5.0
+GROWTH = 4.0
 HALF_CIRCUMFERENCE_KM = 20_016.0
 
 
@@ -92,7 +94,7 @@ def stations_by_distance(session: Session, lat: float, lon: float, limit: int) -
     """The `limit` stations nearest to a point by great-circle distance.
 
     A box read off the (latitude, longitude) index prefilters; the exact distance ranks the few
-    candidates. The radius doubles until `limit` stations lie within it (then no station outside
+    candidates. The radius grows until `limit` stations lie within it (then no station outside
     the circle can be nearer than those inside), or until it covers the whole earth."""
     stations = StationRepository(session)
     radius = FIRST_RADIUS_KM
@@ -106,7 +108,7 @@ def stations_by_distance(session: Session, lat: float, lon: float, limit: int) -
             chosen = (within if len(within) >= limit else ranked)[:limit]
             rows = {s.code: s for s in stations.many([code for _, code in chosen])}
             return [StationHit(rows[code], round(distance, 3)) for distance, code in chosen]
-        radius *= 2
+        radius *= GROWTH
 
 
 def nearest_stations(
