@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import Connection
+
 from bench.common import emit
 from bench.registration_common import fresh_postgres
 
@@ -90,9 +92,9 @@ def seed(url: str, count: int, rng: random.Random) -> float:
     return seconds
 
 
-def direct_nearest(connection: object, lat: float, lon: float, limit: int) -> list[str]:
+def direct_nearest(connection: Connection, lat: float, lon: float, limit: int) -> list[str]:
     """The same statements as the use case, on a raw connection, ranked by hand."""
-    from sqlalchemy import text
+    from sqlalchemy import bindparam, text
 
     from services.registration.domain import bounding_box, haversine_km
     from services.registration.station_queries import FIRST_RADIUS_KM, GROWTH, HALF_CIRCUMFERENCE_KM
@@ -105,27 +107,25 @@ def direct_nearest(connection: object, lat: float, lon: float, limit: int) -> li
         if box.min_lon is not None and box.max_lon is not None:
             sql += " AND longitude BETWEEN :c AND :d"
             params |= {"c": box.min_lon, "d": box.max_lon}
-        rows = connection.execute(text(sql + " AND longitude IS NOT NULL"), params).all()  # type: ignore[attr-defined]
+        rows = connection.execute(text(sql + " AND longitude IS NOT NULL"), params).all()
         ranked = sorted((haversine_km(lat, lon, r[1], r[2]), r[0]) for r in rows)
         within = [hit for hit in ranked if hit[0] <= radius]
         if len(within) >= limit or radius >= HALF_CIRCUMFERENCE_KM:
             codes = [code for _, code in (within or ranked)[:limit]]
-            connection.execute(
-                text("SELECT * FROM stations WHERE code IN :codes").bindparams(  # type: ignore[attr-defined]
-                    __import__("sqlalchemy").bindparam("codes", expanding=True)
-                ),
-                {"codes": codes},
-            ).all()
+            chosen = text("SELECT * FROM stations WHERE code IN :codes").bindparams(
+                bindparam("codes", expanding=True)
+            )
+            connection.execute(chosen, {"codes": codes}).all()
             return codes
         radius *= GROWTH
 
 
-def full_scan(connection: object, lat: float, lon: float, limit: int) -> list[str]:
+def full_scan(connection: Connection, lat: float, lon: float, limit: int) -> list[str]:
     from sqlalchemy import text
 
     from services.registration.domain import haversine_km
 
-    rows = connection.execute(text("SELECT code, latitude, longitude FROM stations")).all()  # type: ignore[attr-defined]
+    rows = connection.execute(text("SELECT code, latitude, longitude FROM stations")).all()
     return [code for _, code in sorted((haversine_km(lat, lon, r[1], r[2]), r[0]) for r in rows)[:limit]]
 
 

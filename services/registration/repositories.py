@@ -153,7 +153,7 @@ class StationRepository:
         # On the connection: plain rows, without the ORM's per-statement work (this runs a few
         # times per request).
         rows = self.session.connection().execute(statement)
-        return [(code, float(lat), float(lon)) for code, lat, lon in rows]
+        return [(code, float(lat or 0.0), float(lon or 0.0)) for code, lat, lon in rows]
 
 
 class MobilityRepository:
