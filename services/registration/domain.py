@@ -236,6 +236,16 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
+BANDS_PER_DEGREE = 10
+# Beyond this many latitude bands (about 2,200 km of latitude) a box reads by latitude range.
+MAX_BANDS = 200
+
+
+def latitude_band(latitude: float | None) -> int | None:
+    """The 0.1° latitude band of a point: stations are indexed by (band, longitude)."""
+    return None if latitude is None else math.floor(latitude * BANDS_PER_DEGREE)
+
+
 @dataclass(frozen=True)
 class Box:
     """Every point within `radius_km` of a centre lies in this box; `min_lon`/`max_lon` are None
@@ -245,6 +255,13 @@ class Box:
     max_lat: float
     min_lon: float | None
     max_lon: float | None
+
+    @property
+    def bands(self) -> list[int] | None:
+        """The latitude bands the box spans, or None when they are too many to list."""
+        first, last = latitude_band(self.min_lat), latitude_band(self.max_lat)
+        assert first is not None and last is not None
+        return list(range(first, last + 1)) if last - first < MAX_BANDS else None
 
 
 def bounding_box(lat: float, lon: float, radius_km: float) -> Box:

@@ -125,6 +125,8 @@ class Station(Base):
     address: Mapped[str] = mapped_column(String(300))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    # floor(latitude × 10): the station's 0.1° (about 11 km) latitude band, for the nearest search.
+    lat_band: Mapped[int | None] = mapped_column(Integer)
     open_hours: Mapped[str | None] = mapped_column(String(200))
     # The station's own signing key (hex) and its version; rotation replaces both.
     qr_key: Mapped[str] = mapped_column(String(64))
@@ -134,8 +136,9 @@ class Station(Base):
     __table_args__ = (
         Index("ix_stations_host_path", "host_path", postgresql_ops={"host_path": "text_pattern_ops"}),
         Index("ix_stations_region", "region", postgresql_ops={"region": "text_pattern_ops"}),
-        # Nearest by distance: a latitude band read off this index, longitude checked in it.
-        Index("ix_stations_lat_lon", "latitude", "longitude"),
+        # Nearest by distance: one short index range per latitude band, over the box's longitudes
+        # (an index on latitude alone would read the whole width of the country per band).
+        Index("ix_stations_band_lon", "lat_band", "longitude"),
     )
 
 

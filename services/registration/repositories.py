@@ -142,12 +142,15 @@ class StationRepository:
         return self.session.scalars(select(Station).where(Station.code.in_(codes))).all() if codes else []
 
     def points_in_box(self, box: Box) -> list[tuple[str, float, float]]:
-        """(code, latitude, longitude) of the stations inside a box: a latitude range on the
-        (latitude, longitude) index with the longitude checked in it, only the columns the
-        caller ranks by (it loads the few it keeps in full)."""
+        """(code, latitude, longitude) of the stations inside a box: one range of the
+        (lat_band, longitude) index per latitude band the box spans, only the columns the caller
+        ranks by (it loads the few it keeps in full)."""
         statement = select(Station.code, Station.latitude, Station.longitude).where(
             Station.latitude.between(box.min_lat, box.max_lat), Station.longitude.is_not(None)
         )
+        bands = box.bands
+        if bands is not None:
+            statement = statement.where(Station.lat_band.in_(bands))
         if box.min_lon is not None and box.max_lon is not None:
             statement = statement.where(Station.longitude.between(box.min_lon, box.max_lon))
         # On the connection: plain rows, without the ORM's per-statement work (this runs a few

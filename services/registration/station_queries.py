@@ -21,10 +21,9 @@ from shared.db import Database
 from shared.errors import Forbidden, NotFound
 from shared.pagination import decode_cursor, page
 
-# Nearest by distance: the first search radius, widened fourfold until enough stations lie
-# within it (few rounds where stations are sparse, small boxes where they are dense).
+# Nearest by distance: the first search radius, doubled until enough stations lie within it.
 FIRST_RADIUS_KM = 5.0
-GROWTH = 4.0
+GROWTH = 2.0
 HALF_CIRCUMFERENCE_KM = 20_016.0
 
 

@@ -87,6 +87,7 @@ def test_the_box_holds_every_point_within_the_radius(lat: float, radius: float) 
         plat, plon = math.degrees(p2), math.degrees(l2)
         assert domain.haversine_km(lat, lon, plat, plon) <= radius + 1e-6
         assert box.min_lat <= plat <= box.max_lat
+        assert box.bands is None or domain.latitude_band(plat) in box.bands
         if box.min_lon is not None and box.max_lon is not None:
             assert box.min_lon <= plon <= box.max_lon
 
@@ -94,3 +95,9 @@ def test_the_box_holds_every_point_within_the_radius(lat: float, radius: float) 
 def test_a_box_over_the_antimeridian_or_a_pole_drops_the_longitude_bound() -> None:
     assert domain.bounding_box(10.0, 179.9, 50).min_lon is None
     assert domain.bounding_box(89.9, 0.0, 50).min_lon is None
+
+
+def test_latitude_bands_are_tenths_of_a_degree_and_a_huge_box_lists_none() -> None:
+    assert [domain.latitude_band(x) for x in (39.38, -0.05, 0.0, -47.0)] == [393, -1, 0, -470]
+    assert domain.bounding_box(39.4, 117.0, 20).bands == [392, 393, 394, 395]  # 39.22° to 39.58°
+    assert domain.bounding_box(39.4, 117.0, 5000).bands is None

@@ -50,6 +50,7 @@ def create_station(uow: RegistrationUnitOfWork, actor: Principal, command: Creat
         station = Station(
             **vars(command),
             host_path=host.path,
+            lat_band=domain.latitude_band(command.latitude),
             qr_key=qr.new_key(),
             key_version=1,
             created_at=clock.utcnow(),

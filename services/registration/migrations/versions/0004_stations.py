@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("address", sa.String(length=300), nullable=False),
         sa.Column("latitude", sa.Float(), nullable=True),
         sa.Column("longitude", sa.Float(), nullable=True),
+        sa.Column("lat_band", sa.Integer(), nullable=True),
         sa.Column("open_hours", sa.String(length=200), nullable=True),
         sa.Column("qr_key", sa.String(length=64), nullable=False),
         sa.Column("key_version", sa.Integer(), nullable=False),
@@ -41,7 +42,7 @@ def upgrade() -> None:
             "ix_stations_host_path", ["host_path"], postgresql_ops={"host_path": "text_pattern_ops"}
         )
         batch_op.create_index("ix_stations_region", ["region"], postgresql_ops={"region": "text_pattern_ops"})
-        batch_op.create_index("ix_stations_lat_lon", ["latitude", "longitude"])
+        batch_op.create_index("ix_stations_band_lon", ["lat_band", "longitude"])
     with op.batch_alter_table("checkins", schema=None) as batch_op:
         batch_op.add_column(sa.Column("station_code", sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column("station_day", sa.Date(), nullable=True))
