@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,9 @@ POSTER = "p"
 KINDS = (SCREEN, POSTER)
 MAC_BYTES = 16
 MAX_TOKEN = 200
+# A station code as stations are created with (the org code rule): anything else is no code,
+# and never reaches a query.
+STATION_CODE = re.compile(r"^[A-Z0-9-]{2,40}$")
 
 
 class BadToken(ValueError):
@@ -84,7 +88,7 @@ def read_claims(token: str) -> tuple[Claims, bytes, bytes]:
         key_version, expiry_s = int(version), int(expiry)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadToken("not a station code") from None
-    if kind not in KINDS or len(mac) != MAC_BYTES or not code:
+    if kind not in KINDS or len(mac) != MAC_BYTES or not STATION_CODE.match(code):
         raise BadToken("not a station code")
     if (kind == POSTER) != (expiry_s == 0):
         raise BadToken("not a station code")

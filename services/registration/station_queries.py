@@ -18,7 +18,7 @@ from services.registration.repositories import OrgRepository, StationRepository
 from shared import clock
 from shared.auth import Principal
 from shared.db import Database
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.pagination import decode_cursor, page
 
 # Nearest by distance: the first search radius, doubled until enough stations lie within it.
@@ -185,6 +185,8 @@ def poster(database: Database, principal: Principal, code: str, console_url: str
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """The instants (UTC) a China calendar month starts and ends."""
     year, number = int(month[:4]), int(month[5:7])
+    if not 1900 <= year <= 9000:  # the schema's YYYY-MM allows years no calendar here handles
+        raise InvalidInput("month must be between 1900-01 and 9000-12", field="month", location="query")
     start = datetime(year, number, 1, tzinfo=clock.CHINA_TIME)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=clock.CHINA_TIME)
     return start.astimezone(UTC), end.astimezone(UTC)

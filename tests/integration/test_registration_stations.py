@@ -258,10 +258,9 @@ def test_station_figures_count_check_ins_per_month(client, world):
     assert [(i["station_code"], i["checkins"]) for i in items] == [(world["station"]["code"], 1)]
     earlier = client.get(f"/api/v1/stats/stations?org={codes['county']}&month=2020-01", headers=ADMIN)
     assert [i["checkins"] for i in earlier.get_json()["items"]] == [0]
-    assert (
-        client.get(f"/api/v1/stats/stations?org={codes['county']}&month=2020-13", headers=ADMIN).status_code
-        == 422
-    )
+    for bad_month in ("2020-13", "0000-01", "9999-12"):
+        bad = client.get(f"/api/v1/stats/stations?org={codes['county']}&month={bad_month}", headers=ADMIN)
+        assert bad.status_code == 422 and "month" in bad.get_json()["errors"]["query"], bad_month
     outsider = bearer("township_officer", org_tree(client, ADMIN)["township"])
     assert (
         client.get(

@@ -46,6 +46,7 @@ def test_a_poster_code_lasts_until_the_key_changes() -> None:
         lambda t: qr._b64(b"ST-2|1|p|0") + "." + t.split(".")[1],  # another station, same MAC
         lambda t: qr._b64(b"ST-1|1|s|9999999999") + "." + t.split(".")[1],  # a poster made a screen code
         lambda t: "garbage",
+        lambda t: qr._b64(b"ST-1\x00|1|p|0") + "." + t.split(".")[1],  # no station code: never queried
         lambda t: t + ".x",
         lambda t: "",
     ],
