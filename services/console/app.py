@@ -23,6 +23,7 @@ from services.console import (
     views_common,
     views_documents,
     views_members,
+    views_scan,
     views_tasks,
     views_transfers,
 )
@@ -92,6 +93,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # views_documents: issue 20 (the public /verify page, the letter and activity-card PDFs).
     for module in (views_common, views_members, views_transfers, views_tasks, views_documents):
         app.register_blueprint(module.blueprint)
+    # views_scan: issue 19 (the phone's /scan page a station's QR opens, the station's screen).
+    app.register_blueprint(views_scan.blueprint)
     app.jinja_env.filters["when"] = short_time
     app.jinja_env.filters["months_behind"] = months_behind
 
