@@ -75,6 +75,11 @@ class Settings:
     jwt_secret: str = DEV_JWT_SECRET
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    # mTLS to Temporal (PEM file paths, and the name its certificate carries); unset: plaintext.
+    temporal_tls_cert: str = ""
+    temporal_tls_key: str = ""
+    temporal_tls_ca: str = ""
+    temporal_tls_server_name: str = ""
     var_dir: Path = PROJECT_ROOT / "var"
     service_urls: Mapping[str, str] = field(default_factory=dict)
     # Every service with an outbox runs a relay at this pace.
@@ -94,6 +99,10 @@ class Settings:
         "jwt_secret": "NUANLIU_JWT_SECRET",
         "temporal_address": "TEMPORAL_ADDRESS",
         "temporal_namespace": "TEMPORAL_NAMESPACE",
+        "temporal_tls_cert": "TEMPORAL_TLS_CERT",
+        "temporal_tls_key": "TEMPORAL_TLS_KEY",
+        "temporal_tls_ca": "TEMPORAL_TLS_CA",
+        "temporal_tls_server_name": "TEMPORAL_TLS_SERVER_NAME",
         "relay_batch_size": "NUANLIU_RELAY_BATCH_SIZE",
         "relay_poll_interval": "NUANLIU_RELAY_POLL_INTERVAL",
         "db_pool_size": "NUANLIU_DB_POOL_SIZE",
@@ -139,6 +148,11 @@ class Settings:
             **_plain_values(cls, env),
             **cls.values_from_env(env, var_dir),
         }
+        for part in ("cert", "key", "ca"):
+            # The Kubernetes shape names the mounted files TEMPORAL_TLS_<PART>_FILE: take either.
+            variable = f"TEMPORAL_TLS_{part.upper()}"
+            if variable not in env and f"{variable}_FILE" in env:
+                values[f"temporal_tls_{part}"] = env[f"{variable}_FILE"]
         if "NUANLIU_PUBLIC_DOCS" in env:
             try:
                 values["public_docs"] = parse_bool(env["NUANLIU_PUBLIC_DOCS"])
