@@ -27,7 +27,9 @@ def default_channels(settings: NotifySettings) -> dict[str, Channel]:
     channels: dict[str, Channel] = {
         "inapp": InAppChannel(),
         "email": SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender),
-        "webhook": WebhookChannel(settings.webhook_secret, settings.webhook_timeout),
+        "webhook": WebhookChannel(
+            settings.webhook_secret, settings.webhook_timeout, settings.webhook_guard()
+        ),
     }
     if settings.sms_provider == "file":  # `disabled`: SMS deliveries fail over to other channels
         channels["sms"] = SmsChannel(FileSmsProvider(settings.sms_outbox_file))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
 from services.notify.domain import DeliveryPolicy
+from services.notify.webhook_address import Resolver, WebhookGuard, parse_networks
 from shared.clock import CHINA_ZONE_NAME
 from shared.settings import PROJECT_ROOT, Settings, SettingsError
 
@@ -72,6 +73,10 @@ class NotifySettings(Settings):
     def check(self) -> None:
         if self.sms_provider not in SMS_PROVIDERS:
             raise SettingsError(f"NUANLIU_SMS_PROVIDER must be one of {', '.join(SMS_PROVIDERS)}")
+        try:
+            parse_networks(self.webhook_allow_networks)
+        except ValueError as error:
+            raise SettingsError(f"NUANLIU_WEBHOOK_ALLOW_NETWORKS: {error}") from error
         super().check()
 
     def development_defaults(self) -> list[str]:
@@ -83,6 +88,11 @@ class NotifySettings(Settings):
         if self.sms_provider == "file":
             found.append("NUANLIU_SMS_PROVIDER is file (set disabled until a gateway is configured)")
         return found
+
+    def webhook_guard(self, resolver: Resolver | None = None) -> WebhookGuard:
+        """Public https addresses only; plain http too in development; plus the allowed networks."""
+        guard = WebhookGuard(not self.is_production, parse_networks(self.webhook_allow_networks))
+        return guard if resolver is None else replace(guard, resolver=resolver)
 
     def delivery_policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(
