@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from secrets import token_urlsafe
 from typing import Any
 
 from services.notify import domain
@@ -18,9 +17,9 @@ from services.notify.queries import NotificationView
 from services.notify.rendering import RenderedMessage, render_message
 from services.notify.repositories import preferences_of
 from services.notify.unit_of_work import NotifyUnitOfWork
-from services.notify.webhook_address import WebhookGuard, WebhookRefused
+from services.notify.webhook_address import WebhookGuard, subscriber_secret
 from shared.db import new_id, utcnow
-from shared.errors import InvalidInput, NotFound
+from shared.errors import NotFound
 from shared.events import Envelope
 
 CLAIM_LEASE = timedelta(seconds=60)
@@ -205,11 +204,7 @@ def update_preferences(
     address (`guard`); a new one gets a new signing secret, shown in this answer only."""
     wanted = command.preferences
     domain.check_preferences(wanted)
-    if wanted.webhook_url:
-        try:
-            guard.resolve(wanted.webhook_url)
-        except WebhookRefused as refused:
-            raise InvalidInput(str(refused), field="webhook_url") from None
+    guard.check_saved(wanted.webhook_url)
     with uow:
         preference = uow.preferences.get(actor.sub)
         if preference is None:
@@ -226,11 +221,7 @@ def update_preferences(
         preference.locale = wanted.locale
         preference.email_address = wanted.email
         preference.phone = wanted.phone
-        made = None
-        if not wanted.webhook_url:
-            preference.webhook_secret = None
-        elif wanted.webhook_url != preference.webhook_url or not preference.webhook_secret:
-            preference.webhook_secret = made = token_urlsafe(32)
+        preference.webhook_secret, made = subscriber_secret(preference, wanted.webhook_url)
         preference.webhook_url = wanted.webhook_url
         preference.updated_at = utcnow()
         saved = replace(preferences_of(preference), webhook_secret=made)

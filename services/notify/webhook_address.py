@@ -9,10 +9,14 @@ channels/webhook.py), so no second lookup can swap it for an internal one.
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import SplitResult, urlsplit
+
+from shared.errors import InvalidInput
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -112,6 +116,14 @@ class WebhookGuard:
                 raise WebhookRefused(f"its host {host} is not a public address")
         return Target(parts, host, port, addresses[0])
 
+    def check_saved(self, url: str | None) -> None:
+        """A URL being saved: 422 naming `webhook_url` if it may not be called."""
+        if url:
+            try:
+                self.resolve(url)
+            except WebhookRefused as refused:
+                raise InvalidInput(str(refused), field="webhook_url") from None
+
     def _addresses(self, host: str, port: int) -> list[str]:
         try:
             return [str(ipaddress.ip_address(host))]  # a literal address is not looked up
@@ -124,6 +136,22 @@ class WebhookGuard:
         except ValueError:
             return False  # e.g. an IPv6 address with a scope: link-local anyway
         return is_public(address) or _within(address, self.allowed)
+
+
+class HasWebhook(Protocol):
+    webhook_url: str | None
+    webhook_secret: str | None
+
+
+def subscriber_secret(saved: HasWebhook, wanted_url: str | None) -> tuple[str | None, str | None]:
+    """(the secret to keep, the one just made to show once): a new URL gets a new secret, so an
+    old receiver's secret never signs for a new one; no URL, no secret."""
+    if not wanted_url:
+        return None, None
+    if wanted_url == saved.webhook_url and saved.webhook_secret:
+        return saved.webhook_secret, None
+    made = secrets.token_urlsafe(32)
+    return made, made
 
 
 def _within(address: IPAddress, networks: Iterable[Network]) -> bool:

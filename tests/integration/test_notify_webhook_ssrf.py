@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ import pytest
 
 from services.notify import commands, domain
 from services.notify.app import create_app
-from services.notify.channels import OutgoingMessage, PermanentFailure
+from services.notify.channels import DeliveryError, OutgoingMessage, PermanentFailure
 from services.notify.channels.webhook import SIGNATURE_HEADER, WebhookChannel
 from services.notify.unit_of_work import NotifyUnitOfWork
 from services.notify.webhook_address import WebhookGuard, parse_networks
@@ -189,3 +191,37 @@ def test_the_signature_uses_the_subscribers_own_secret_and_a_timestamp(settings_
     assert hmac.compare_digest(parts["v1"], expected.hexdigest())
     wrong = hmac.new(GLOBAL_SECRET.encode(), parts["t"].encode() + b"." + body, hashlib.sha256)
     assert parts["v1"] != wrong.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def tls_robot(tmp_path_factory) -> Iterator[tuple[int, str, list[str]]]:
+    """An https robot whose certificate names robot.example; records the SNI names it is asked for."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=robot.example",
+         "-addext", "subjectAltName=DNS:robot.example", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    names: list[str] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda _socket, name, _context: names.append(name or "")  # type: ignore[assignment,func-returns-value]
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Robot)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], str(cert), names
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_connects_to_the_checked_address_with_the_name_in_sni_and_the_certificate(tls_robot):
+    port, ca_file, names = tls_robot
+    resolver = Resolver({"robot.example": ["127.0.0.1"], "other.example": ["127.0.0.1"]})
+    guard = WebhookGuard(allowed=parse_networks("127.0.0.0/8"), resolver=resolver)
+    channel = WebhookChannel(GLOBAL_SECRET, guard=guard, ca_file=ca_file)
+    channel.send(message(f"https://robot.example:{port}/ok"))
+    assert names[-1] == "robot.example" and Robot.received[-1][1] == f"robot.example:{port}"
+    # The same address under a name its certificate does not carry: refused by TLS.
+    with pytest.raises(DeliveryError, match="unreachable"):
+        channel.send(message(f"https://other.example:{port}/ok"))

@@ -36,11 +36,15 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 class WebhookChannel:
     name = "webhook"
 
-    def __init__(self, secret: str, timeout: float = 5.0, guard: WebhookGuard | None = None) -> None:
+    def __init__(
+        self, secret: str, timeout: float = 5.0, guard: WebhookGuard | None = None, ca_file: str | None = None
+    ) -> None:
         # Signs for subscribers saved before each had a secret of their own.
         self.secret = secret
         self.timeout = timeout
         self.guard = guard or WebhookGuard()
+        # The certificate authorities a receiver's certificate must chain to (default: certifi's).
+        self.ca_file = ca_file or certifi.where()
 
     def send(self, message: OutgoingMessage) -> None:
         if not message.address:
@@ -75,7 +79,7 @@ class WebhookChannel:
             raise PermanentFailure(f"webhook refused with {status}")
 
     def _post(self, target: Target, body: bytes, headers: dict[str, str]) -> int:
-        pool = _pool_for(target, self.timeout)
+        pool = _pool_for(target, self.timeout, self.ca_file)
         try:
             response = pool.urlopen(
                 "POST",
@@ -96,7 +100,7 @@ class WebhookChannel:
             pool.close()
 
 
-def _pool_for(target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
+def _pool_for(target: Target, timeout: float, ca_file: str) -> urllib3.HTTPConnectionPool:
     """A connection to the checked address; over TLS the certificate must name the URL's host."""
     limits = urllib3.Timeout(connect=timeout, read=timeout)
     if target.url.scheme == "https":
@@ -106,7 +110,7 @@ def _pool_for(target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
             timeout=limits,
             retries=False,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
+            ca_certs=ca_file,
             server_hostname=target.host,
             assert_hostname=target.host,
         )
