@@ -52,6 +52,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "float": float,
     "timedelta": parse_duration,
     "Path": Path,
+    "bool": lambda text: text.strip().lower() in ("1", "true", "yes", "on"),
 }
 
 
@@ -88,6 +89,8 @@ class Settings:
     # Connections per process to the service's database (PostgreSQL): a pool and its overflow.
     db_pool_size: int = 5
     db_max_overflow: int = 10
+    # Per-request metrics and the JSON access line (off only to measure what they cost).
+    request_telemetry: bool = True
     # /docs and /openapi.json on the public port: unset means on in development, off in production.
     public_docs: bool | None = None
 
@@ -107,6 +110,7 @@ class Settings:
         "relay_poll_interval": "NUANLIU_RELAY_POLL_INTERVAL",
         "db_pool_size": "NUANLIU_DB_POOL_SIZE",
         "db_max_overflow": "NUANLIU_DB_MAX_OVERFLOW",
+        "request_telemetry": "NUANLIU_REQUEST_TELEMETRY",
     }
     # The service a subclass configures (so `TransferSettings.from_env()` needs no name).
     SERVICE: ClassVar[str] = ""

@@ -93,13 +93,13 @@ class PreferencesSchema(Schema):
         return data
 
     @validates_schema
-    def _addresses_for_channels(self, data: dict[str, object], **_kwargs: object) -> None:
+    def _addresses_for_channels(self, data: dict[str, Any], **_kwargs: object) -> None:
         # A channel without an address could never deliver: say so now, not at the first event.
-        channels = data.get("channels") or {}
+        channels: dict[str, bool] = data.get("channels") or {}
         missing = {
             field: [f"required when channels.{channel} is true"]
             for channel, field in CONTACT_FIELD.items()
-            if channels.get(channel) and not data.get(field)  # type: ignore[union-attr]
+            if channels.get(channel) and not data.get(field)
         }
         if missing:
             raise ValidationError(missing)

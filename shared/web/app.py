@@ -9,6 +9,7 @@ from flask import Flask
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 
+from shared import tracing
 from shared.logging import configure_logging
 from shared.web.context import ServiceContext
 from shared.web.errors import init_errors
@@ -35,8 +36,11 @@ def create_service_app(
     init_openapi(app, title, description, blueprints, public=service_context.settings.serves_docs)
     init_errors(app)
     init_idempotency(app, service_context)
-    init_request_lifecycle(app, service)
+    init_request_lifecycle(app, service, service_context.settings.request_telemetry)
     init_health(app, service_context)
+    # Spans for requests and statements when tracing is on (OTEL_* variables); nothing otherwise.
+    tracing.init_tracing(service)
+    tracing.instrument_app(app, service_context.database.engine)
     return app
 
 

@@ -44,6 +44,9 @@ def init_health(app: Flask, service_context: ServiceContext) -> None:
     def metrics() -> Response:
         if service_context.settings.is_production:
             _require_metrics_reader()
+        # Gauges read from the service's own tables (e.g. open transfers) are set just before.
+        for refresh in service_context.extras.get("metrics_refresh", ()):
+            refresh()
         return Response(exposition(), content_type=CONTENT_TYPE)
 
 

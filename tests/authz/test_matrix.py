@@ -77,6 +77,19 @@ def outflow_body(w: World, t: Target) -> dict[str, object]:
     }
 
 
+def member_away(w: World) -> Target:
+    """A member of B with an open outflow (an activity card to print)."""
+    target = w.member_target()
+    away = send(
+        "POST",
+        w.url("registration", f"/members/{target.member}/outflows"),
+        w.headers("admin", target),
+        outflow_body(w, target),
+    )
+    assert away.status_code == 201, away.text
+    return target
+
+
 def inflow_body(w: World, t: Target) -> dict[str, object]:
     # The member of BR arrives at B.
     return {
@@ -181,6 +194,12 @@ MATRIX: dict[str, Row] = {
         allow(201, OWN_ORG | {"member_self", "service"}),
         setup=World.member_target,
         consumes=True,
+    ),
+    # Issue 20: the member, or a secretary of their branch or above (not a peer, not the service).
+    "GET /members/{id}/activity-card.pdf": Row(
+        get("registration", lambda w, t: f"/members/{t.member}/activity-card.pdf"),
+        allow(200, OWN_ORG | {"member_self"}),
+        setup=lambda w: member_away(w),
     ),
     # A member of BR arrives at B: the member, or B's secretary and those above B.
     "POST /members/{id}/inflows": Row(
@@ -303,6 +322,16 @@ MATRIX: dict[str, Row] = {
         post("transfer", lambda w, t: f"/transfers/{t.ref}/reissue", nothing),
         allow(409, {"secretary_own", "admin"}),
         setup=World.transfer,
+    ),
+    # Issue 20: the letter's PDF, as API.md lists its readers (the service reads no full particulars).
+    "GET /transfers/{id}/letter.pdf": Row(
+        get("transfer", lambda w, t: f"/transfers/{t.ref}/letter.pdf"),
+        allow(200, OWN_ORG | {"member_self", "secretary_receiving"}),
+        setup=transfer_at("letter_issued"),
+    ),
+    # Public (API.md: no auth): whoever holds a letter verifies it; a wrong code is a 404 to all.
+    "GET /letters/{number}": Row(
+        get("transfer", lambda w, t: "/letters/XX-2026-000001?code=not-the-code"), allow(404, EVERYONE)
     ),
     "GET /stats/transfers?org=": Row(
         get("transfer", lambda w, t: f"/stats/transfers?org={w.org['B']}"), allow(200, OWN_ORG)
@@ -509,6 +538,11 @@ def test_every_operation_has_a_row(world: World) -> None:
     assert covered - served == set(), "rows for operations no service serves"
 
 
+# API.md: a letter in someone's hand is verified with no sign-in; it answers 422 without the
+# code the QR carries, and 404 for a wrong one (its row above), never the letter.
+PUBLIC = {("get", "/api/v1/letters/{number}"): 422}
+
+
 def test_no_unauthenticated_access(world: World) -> None:
     """Every /api/v1 path of every document refuses a request without a token (401)."""
     for service, base in world.urls.items():
@@ -519,7 +553,8 @@ def test_no_unauthenticated_access(world: World) -> None:
                 if method == "parameters":
                     continue
                 status = requests.request(method, f"{base}{concrete}", json={}, timeout=10).status_code
-                assert status == 401, f"{service} {method.upper()} {path} without a token: {status}"
+                expected = PUBLIC.get((method, path), 401)
+                assert status == expected, f"{service} {method.upper()} {path} without a token: {status}"
 
 
 # --- what a 200 shows: lists hold only what the caller may see -------------------------------
