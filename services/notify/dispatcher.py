@@ -25,12 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def default_channels(settings: NotifySettings) -> dict[str, Channel]:
-    return {
+    channels: dict[str, Channel] = {
         "inapp": InAppChannel(),
         "email": SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender),
-        "webhook": WebhookChannel(settings.webhook_secret, settings.webhook_timeout),
-        "sms": SmsChannel(FileSmsProvider(settings.sms_outbox_file)),
+        "webhook": WebhookChannel(
+            settings.webhook_secret, settings.webhook_timeout, settings.webhook_guard()
+        ),
     }
+    if settings.sms_provider == "file":  # `disabled`: SMS deliveries fail over to other channels
+        channels["sms"] = SmsChannel(FileSmsProvider(settings.sms_outbox_file))
+    return channels
 
 
 class Dispatcher:

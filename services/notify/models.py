@@ -67,6 +67,8 @@ class Preference(Base):
     email_address: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20))
     webhook_url: Mapped[str | None] = mapped_column(String(500))
+    # Signs this person's webhooks; made when they save a webhook URL, shown to them once.
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_preferences_org_role", "org", "role"),)

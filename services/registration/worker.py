@@ -26,7 +26,7 @@ from services.registration.activities import RegistrationActivities
 from services.registration.app import open_database
 from services.registration.settings import RegistrationSettings
 from services.registration.workflows import LostContactSweepWorkflow, SweepInput
-from shared.temporal import connect_with_retry, serve_until_signalled
+from shared.temporal import connect_with_retry, serve_until_signalled, temporal_tls
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,9 @@ async def ensure_schedule(
 
 
 async def run_worker(settings: RegistrationSettings) -> None:
-    client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
+    client = await connect_with_retry(
+        settings.temporal_address, settings.temporal_namespace, temporal_tls(settings)
+    )
     await ensure_schedule(client, TASK_QUEUE)
     log.info("registration worker polling %s", TASK_QUEUE)
     await serve_until_signalled(

@@ -24,7 +24,7 @@ def create_app(settings: TransferSettings | None = None) -> Flask:
     from services.transfer import api, queries
     from services.transfer.clients import Registration, TransferProcesses
     from services.transfer.unit_of_work import TransferDeps
-    from shared.temporal import TemporalGateway
+    from shared.temporal import TemporalGateway, temporal_tls
 
     settings = settings or TransferSettings.from_env()
     database = open_database(settings)
@@ -34,8 +34,9 @@ def create_app(settings: TransferSettings | None = None) -> Flask:
         registration=Registration.from_settings(settings),
         processes=TransferProcesses(
             # Lazy: its event loop and client are made on first use, after gunicorn forks.
-            TemporalGateway(settings.temporal_address, settings.temporal_namespace),
+            TemporalGateway(settings.temporal_address, settings.temporal_namespace, temporal_tls(settings)),
             settings.temporal_task_queue,
+            settings.transfer_proof_key,
         ),
     )
     service_context = ServiceContext(
