@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 
 from shared.errors import Unavailable
 from shared.settings import Settings, SettingsError
+from shared.temporal_telemetry import client_options, interceptors
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -73,7 +74,10 @@ class TemporalGateway:
 
     async def _get_client(self) -> Client:
         if self._client is None:
-            self._client = await Client.connect(self.address, namespace=self.namespace, tls=self.tls)
+            # With tracing on, an update carries the request's trace into the workflow.
+            self._client = await Client.connect(
+                self.address, namespace=self.namespace, tls=self.tls, interceptors=interceptors()
+            )
         return self._client
 
     def call(self, operation: Callable[[Client], Awaitable[T]], timeout: float = 30.0) -> T:
@@ -107,11 +111,12 @@ class TemporalGateway:
 async def connect_with_retry(
     address: str, namespace: str = "default", tls: TLSConfig | bool = False
 ) -> Client:
-    """The dev server may still be starting beside a worker: keep trying, with backoff."""
+    """A worker's client. The dev server may still be starting beside a worker: keep trying, with
+    backoff. It exports the SDK's metrics and carries traces when configured (temporal_telemetry)."""
     delay = 0.5
     while True:
         try:
-            return await Client.connect(address, namespace=namespace, tls=tls)
+            return await Client.connect(address, namespace=namespace, tls=tls, **client_options())
         except RuntimeError as error:
             log.warning("Temporal at %s not reachable yet (%s); retrying", address, error)
             await asyncio.sleep(delay)
