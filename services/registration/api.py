@@ -29,6 +29,8 @@ ledger = Blueprint(
 imports_blp = Blueprint(
     "imports", __name__, url_prefix="/api/v1/imports", description="Import of existing member ledgers"
 )
+# Room for the multipart boundaries and headers around a file of imports.MAX_UPLOAD_BYTES.
+MULTIPART_OVERHEAD = 64 * 1024
 ORG_READERS = ("branch_secretary", "township_officer", "org_department", "admin", "service")
 
 
@@ -89,7 +91,7 @@ class Members(MethodView):
     @members.response(200, schemas.MemberPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Members of a subtree (masked), newest last, with filters and keyset pagination."""
-        return queries.list_members(context().database, principal, queries.MemberList(**query))
+        return queries.list_members(_uow(), principal, queries.MemberList(**query))
 
     @authenticated("branch_secretary", "township_officer", "org_department", "admin")
     @members.arguments(schemas.MemberCreateSchema)
@@ -178,6 +180,19 @@ def _ledger_text(value: Any) -> Any:
     return value
 
 
+# A cell starting with one of these is run as a formula (or DDE command) by spreadsheet programs.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _ledger_cell(value: Any) -> Any:
+    """A ledger value for a spreadsheet (xlsx or csv): text a member wrote stays text, never a
+    formula (`=HYPERLINK(...)`, `+cmd|...`): it is written with a leading apostrophe."""
+    value = _ledger_text(value)
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def _batches(rows: Iterator[tuple[Any, ...]], size: int = 1000) -> Iterator[list[tuple[Any, ...]]]:
     batch: list[tuple[Any, ...]] = []
     for row in rows:
@@ -195,7 +210,7 @@ def _csv_stream(rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
     buffer.write("\ufeff")  # a BOM so spreadsheet programs read the Chinese names as UTF-8
     writer.writerow(queries.LEDGER_COLUMNS)
     for batch in _batches(rows):
-        writer.writerows([_ledger_text(value) for value in row] for row in batch)
+        writer.writerows([_ledger_cell(value) for value in row] for row in batch)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -224,7 +239,7 @@ def _xlsx_file(rows: Iterator[tuple[Any, ...]]) -> Any:
     sheet = workbook.create_sheet("ledger")
     sheet.append(list(queries.LEDGER_COLUMNS))
     for row in rows:
-        sheet.append([_ledger_text(value) for value in row])
+        sheet.append([_ledger_cell(value) for value in row])
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it after the response)
     workbook.save(spool)
     spool.seek(0)
@@ -265,12 +280,17 @@ class MemberImports(MethodView):
     @imports_blp.alt_response(201, schema=schemas.ImportResultSchema, description="imported")
     def post(self, query: dict[str, Any], principal: Principal) -> Any:
         """Import members from an xlsx or csv file (multipart `file`); all or nothing, or a dry run."""
+        # The scope and the size come before the upload is parsed: a file is work for the server.
+        commands.check_import_scope(_uow(), principal, query["branch"])
+        if (request.content_length or 0) > imports.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD:
+            raise imports.UploadTooLarge("the upload is over 5 MB", field="file", location="files")
         upload = request.files.get("file")
         if upload is None:
             raise InvalidInput(
                 "send the spreadsheet as a multipart field named file", field="file", location="files"
             )
-        parsed = imports.parse_members(upload.read(), upload.filename or "", query["branch"])
+        content = imports.read_capped(upload.stream)
+        parsed = imports.parse_members(content, upload.filename or "", query["branch"])
         command = commands.ImportMembers(
             query["branch"], parsed.rows, parsed.valid, parsed.errors, query["dry_run"]
         )

@@ -103,6 +103,13 @@ def _fresh(
     return fresh, existing
 
 
+def check_import_scope(uow: RegistrationUnitOfWork, actor: Principal, branch_code: str) -> None:
+    """The branch exists and the caller acts for it: checked before the upload is even read."""
+    with uow:
+        branch = branch_or_422(uow.orgs, branch_code, "branch", location="query")
+        domain.require_scope(actor, branch.path, "import members")
+
+
 def import_members(
     uow: RegistrationUnitOfWork, actor: Principal, command: ImportMembers
 ) -> DryRunResult | ImportResult:
