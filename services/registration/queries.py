@@ -46,7 +46,9 @@ class MemberRecord:
     id: str
     name: str
     gender: str
-    birth_date: date
+    # The year alone ("1988") where the ID number is masked: with the masked ID's region and
+    # tail digits the full date left one candidate number (security review, finding 4).
+    birth_date: date | str
     id_number: str
     phone: str
     status: str
@@ -69,7 +71,7 @@ class MemberRecord:
             id=member.id,
             name=member.name,
             gender=member.gender,
-            birth_date=member.birth_date,
+            birth_date=member.birth_date if full else str(member.birth_date.year),
             id_number=member.id_number if full else domain.mask_id_number(member.id_number),
             phone=member.phone if full else domain.mask_phone(member.phone),
             status=member.status,
@@ -263,7 +265,19 @@ class MemberList:
     lost_contact: bool | None = None
 
 
-def list_members(database: Database, principal: Principal, query: MemberList) -> dict[str, Any]:
+def list_members(uow: RegistrationUnitOfWork, principal: Principal, query: MemberList) -> dict[str, Any]:
+    """A page of members, masked; a page of more than one is audited once (who listed whom)."""
+    result = _member_page(uow.database, principal, query)
+    if len(result["items"]) > 1:
+        with uow:
+            target = query.branch or principal.org
+            detail = f"{len(result['items'])} members"
+            uow.audit(principal, "list_masked", "org", target, detail)
+            uow.commit()
+    return result
+
+
+def _member_page(database: Database, principal: Principal, query: MemberList) -> dict[str, Any]:
     after = decode_cursor(query.cursor)
     with database.reader() as session:
         orgs = OrgRepository(session)

@@ -1,5 +1,7 @@
 """Request and response schemas of the registration API (they make the OpenAPI document)."""
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from services.registration.domain import LEVELS, ORG_CODE
@@ -59,11 +61,20 @@ class SixFactsSchema(Schema):
     dues_paid_through = fields.String(allow_none=True)
 
 
+class BirthDate(fields.Date):
+    """A date, or the year alone where the record is masked."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value if isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)
+
+
 class MemberSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     gender = fields.String(required=True)
-    birth_date = fields.Date()
+    birth_date = BirthDate(
+        metadata={"description": "YYYY-MM-DD; the year alone (YYYY) where id_number is masked"}
+    )
     id_number = fields.String()
     phone = fields.String()
     status = fields.String(required=True)
@@ -190,6 +201,14 @@ class InflowCreateSchema(Schema):
     occupation = fields.String(required=True, validate=validate.Length(min=1, max=200))
     employer = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     contact_person = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    activity_card_no = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=60),
+        metadata={
+            "description": "the card of the member's open outflow; required from a secretary or officer"
+        },
+    )
 
 
 class InflowSchema(Schema):

@@ -85,6 +85,7 @@ def inflow_body(w: World, t: Target) -> dict[str, object]:
         "current_address": "南京市玄武区",
         "occupation": "工人",
         "contact_person": "王书记",
+        "activity_card_no": t.extra["card"],
     }
 
 
@@ -186,7 +187,7 @@ MATRIX: dict[str, Row] = {
     "POST /members/{id}/inflows": Row(
         post("registration", lambda w, t: f"/members/{t.member}/inflows", inflow_body),
         allow(201, OWN_ORG | {"member_self", "service"}),
-        setup=lambda w: w.member_target("BR"),
+        setup=lambda w: w.mobile_member_target("BR"),
         consumes=True,
     ),
     # docs/api.md: the member themself, or a secretary or officer recording a grid survey.
