@@ -19,6 +19,7 @@ from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared.auth import Principal
 from shared.errors import InvalidInput
 from shared.web import Blueprint, authenticated, context, error_body
+from shared.web.limits import limiter
 
 orgs = Blueprint("orgs", __name__, url_prefix="/api/v1/orgs", description="The org tree")
 members = Blueprint("members", __name__, url_prefix="/api/v1/members", description="Members")
@@ -31,6 +32,9 @@ imports_blp = Blueprint(
 )
 # Room for the multipart boundaries and headers around a file of imports.MAX_UPLOAD_BYTES.
 MULTIPART_OVERHEAD = 64 * 1024
+# Rate limits per caller (security review 12): answers that reveal a registered ID, and imports.
+DUPLICATE_ANSWERS = "10/minute;100/day"
+IMPORTS = "30/minute;500/day"
 ORG_READERS = ("branch_secretary", "township_officer", "org_department", "admin", "service")
 
 
@@ -86,6 +90,13 @@ class OrgByCode(MethodView):
 
 @members.route("")
 class Members(MethodView):
+    # Each 409 "already registered" tells whether a national ID is a member's: few per caller.
+    decorators = [
+        limiter.limit(
+            DUPLICATE_ANSWERS, methods=["POST"], deduct_when=lambda response: response.status_code == 409
+        )
+    ]
+
     @authenticated(*ORG_READERS)
     @members.arguments(schemas.MemberListQuery, location="query")
     @members.response(200, schemas.MemberPageSchema)
@@ -274,6 +285,8 @@ class Ledger(MethodView):
 
 @imports_blp.route("/members")
 class MemberImports(MethodView):
+    decorators = [limiter.limit(IMPORTS)]
+
     @authenticated("branch_secretary", "township_officer", "org_department", "admin")
     @imports_blp.arguments(schemas.ImportQuery, location="query")
     @imports_blp.response(200, schemas.ImportResultSchema, description="a dry run")

@@ -349,3 +349,74 @@ def test_a_member_registers_their_own_inflow_without_the_card(client, migrated):
     assert response.status_code == 201, response.get_json()
     entries = audits(migrated, actor=member["id"], object_type="inflow")
     assert [row.object_id for row in entries] == [response.get_json()["id"]]
+
+
+# --- 12: the national-ID membership oracle -------------------------------------------------------
+
+
+def test_a_duplicate_id_number_answers_the_same_wherever_the_member_is(client):
+    mine, elsewhere = org_tree(client, ADMIN), org_tree(client, ADMIN)
+    near = new_member(client, mine["branch"], id_number=id_number())
+    far = new_member(client, elsewhere["branch"], id_number=id_number())
+    secretary = bearer("branch_secretary", mine["branch"], sub="sec-dup")
+    near_body = member_body(
+        mine["branch"],
+        id_number=client.get(f"/api/v1/members/{near['id']}", headers=ADMIN).get_json()["id_number"],
+    )
+    far_body = member_body(
+        mine["branch"],
+        id_number=client.get(f"/api/v1/members/{far['id']}", headers=ADMIN).get_json()["id_number"],
+    )
+    in_scope = client.post("/api/v1/members", json=near_body, headers=secretary)
+    out_of_scope = client.post("/api/v1/members", json=far_body, headers=secretary)
+    assert in_scope.status_code == out_of_scope.status_code == 409
+    assert in_scope.get_json() == out_of_scope.get_json()
+
+
+def test_the_import_dry_run_reports_registered_ids_only_within_the_callers_scope(client):
+    mine, elsewhere = org_tree(client, ADMIN), org_tree(client, ADMIN)
+    sibling = client.post(
+        "/api/v1/orgs",
+        json={
+            "code": f"{mine['branch']}-2",
+            "name": "二支部",
+            "level": "branch",
+            "parent_code": mine["township"],
+        },
+        headers=ADMIN,
+    ).get_json()["code"]
+    near = new_member(client, sibling)
+    far = new_member(client, elsewhere["branch"])
+    numbers = [
+        client.get(f"/api/v1/members/{m['id']}", headers=ADMIN).get_json()["id_number"] for m in (near, far)
+    ]
+    rows = [one_row(mine["branch"]) for _ in numbers]
+    for row, number in zip(rows, numbers, strict=True):
+        row[HEADER.index("id_number")] = number
+        row[HEADER.index("birth_date")] = f"{number[6:10]}-{number[10:12]}-{number[12:14]}"
+    content = ("\n".join(",".join(row) for row in [HEADER, *rows]) + "\n").encode()
+    officer = bearer("township_officer", mine["township"], sub="officer-dry-run")
+    report = upload(client, mine["branch"], content, "a.csv", headers=officer)
+    assert report.status_code == 200, report.get_json()
+    # The member at the sibling branch is the officer's to know; the one in another county is not.
+    assert report.get_json()["errors"] == [
+        {"row": 1, "field": "id_number", "message": "a member with this id_number is already registered"}
+    ]
+
+
+def test_duplicate_answers_are_rate_limited_per_caller(client):
+    codes = org_tree(client, ADMIN)
+    member = new_member(client, codes["branch"])
+    number = client.get(f"/api/v1/members/{member['id']}", headers=ADMIN).get_json()["id_number"]
+    prober = bearer("branch_secretary", codes["branch"], sub="sec-prober")
+    answers = [
+        client.post(
+            "/api/v1/members", json=member_body(codes["branch"], id_number=number), headers=prober
+        ).status_code
+        for _ in range(11)
+    ]
+    assert answers == [409] * 10 + [429]
+    # Another caller is counted on their own.
+    other = bearer("branch_secretary", codes["branch"], sub="sec-honest")
+    fresh = client.post("/api/v1/members", json=member_body(codes["branch"]), headers=other)
+    assert fresh.status_code == 201
