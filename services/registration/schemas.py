@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from services.registration.domain import LEVELS, ORG_CODE
 from shared.pagination import PageQuery, page_schema
+from shared.text import no_control_characters
 
 YEAR_MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="must be YYYY-MM")
 org_code = validate.Regexp(ORG_CODE.pattern, error="must be 2-40 characters of A-Z, 0-9 and -")
@@ -13,7 +14,7 @@ org_code = validate.Regexp(ORG_CODE.pattern, error="must be 2-40 characters of A
 
 class OrgCreateSchema(Schema):
     code = fields.String(required=True, validate=org_code)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), no_control_characters])
     level = fields.String(required=True, validate=validate.OneOf(LEVELS[1:]))
     parent_code = fields.String(required=True, allow_none=True, validate=org_code)
     region = fields.String(
@@ -41,7 +42,7 @@ OrgPageSchema = page_schema(OrgSchema)
 
 
 class MemberCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=100), no_control_characters])
     gender = fields.String(required=True, validate=validate.OneOf(["male", "female"]))
     birth_date = fields.Date(required=True)
     id_number = fields.String(required=True, validate=validate.Length(equal=18))
@@ -200,7 +201,9 @@ class InflowCreateSchema(Schema):
     current_address = fields.String(required=True, validate=validate.Length(min=1, max=300))
     occupation = fields.String(required=True, validate=validate.Length(min=1, max=200))
     employer = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    contact_person = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    contact_person = fields.String(
+        load_default=None, allow_none=True, validate=[validate.Length(max=100), no_control_characters]
+    )
     activity_card_no = fields.String(
         load_default=None,
         allow_none=True,

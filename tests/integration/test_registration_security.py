@@ -420,3 +420,132 @@ def test_duplicate_answers_are_rate_limited_per_caller(client):
     other = bearer("branch_secretary", codes["branch"], sub="sec-honest")
     fresh = client.post("/api/v1/members", json=member_body(codes["branch"]), headers=other)
     assert fresh.status_code == 201
+
+
+# --- 13: the contact phone of the mobility history ------------------------------------------------
+
+
+def test_mobility_gives_the_full_contact_phone_only_audited_and_masked_on_request(client, migrated):
+    codes = org_tree(client, ADMIN)
+    member = new_member(client, codes["branch"])
+    client.post(
+        f"/api/v1/members/{member['id']}/outflows",
+        json=outflow_body(contact_phone="13712345678"),
+        headers=ADMIN,
+    )
+    secretary = bearer("branch_secretary", codes["branch"], sub="sec-mobility")
+    url = f"/api/v1/members/{member['id']}/mobility"
+    masked = client.get(f"{url}?masked=true", headers=secretary)
+    assert masked.status_code == 200, masked.get_json()
+    assert masked.get_json()["items"][0]["contact_phone"] == "137****5678"
+    assert audits(migrated, actor="sec-mobility") == []
+    full = client.get(url, headers=secretary)
+    assert full.get_json()["items"][0]["contact_phone"] == "13712345678"
+    entries = audits(migrated, actor="sec-mobility")
+    assert [(row.action, row.object_id) for row in entries] == [("read_full", member["id"])]
+
+
+# --- 22: existence oracles and control characters ----------------------------------------------------
+
+
+def test_a_missing_member_answers_as_one_out_of_scope_does(client):
+    codes, other = org_tree(client, ADMIN), org_tree(client, ADMIN)
+    member = new_member(client, other["branch"])
+    secretary = bearer("branch_secretary", codes["branch"])
+    ghost = "0123456789abcdef0123abcd"
+    for make in (
+        lambda m: client.get(f"/api/v1/members/{m}", headers=secretary),
+        lambda m: client.get(f"/api/v1/members/{m}?masked=true", headers=secretary),
+        lambda m: client.get(f"/api/v1/members/{m}/mobility", headers=secretary),
+        lambda m: client.post(f"/api/v1/members/{m}/outflows", json=outflow_body(), headers=secretary),
+        lambda m: client.get(f"/api/v1/members/{m}", headers=bearer("member", codes["branch"], sub="nosy")),
+    ):
+        existing, missing = make(member["id"]), make(ghost)
+        assert existing.status_code == missing.status_code == 403
+        assert existing.get_json() == missing.get_json()
+    assert client.get(f"/api/v1/members/{ghost}", headers=ADMIN).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["李\r\n明", "李\n明", "李\t明", "李\x1b[31m明", "李\u2028明", "李\x85明"])
+def test_names_with_control_characters_are_refused_naming_the_field(client, name):
+    codes = org_tree(client, ADMIN)
+    member = client.post("/api/v1/members", json=member_body(codes["branch"], name=name), headers=ADMIN)
+    assert member.status_code == 422 and "name" in member.get_json()["errors"]["json"]
+    org = client.post(
+        "/api/v1/orgs",
+        json={
+            "code": f"{codes['township']}-X",
+            "name": name,
+            "level": "branch",
+            "parent_code": codes["township"],
+        },
+        headers=ADMIN,
+    )
+    assert org.status_code == 422 and "name" in org.get_json()["errors"]["json"]
+
+
+# --- 7 and 16: ids at the edge, crafted input ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/members/..",
+        "/api/v1/members/ledger%3Forg%3DCN",
+        "/api/v1/members/a.b",
+        "/api/v1/members/a%20b/mobility",
+        "/api/v1/members/%E6%9D%8E/outflows",
+        "/api/v1/members/x%25y/inflows",
+        "/api/v1/orgs/cn",
+        "/api/v1/orgs/A.B",
+    ],
+)
+def test_malformed_ids_in_paths_are_a_422_naming_them(client, path):
+    response = (
+        client.post(path, json=outflow_body(), headers=ADMIN)
+        if path.endswith("flows")
+        else client.get(path, headers=ADMIN)
+    )
+    assert response.status_code == 422, (path, response.status_code, response.get_json())
+    assert set(response.get_json()["errors"]["path"]) <= {"member_id", "code"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/members?brnch=X",
+        "/api/v1/members?limit=5&mobil=true",
+        "/api/v1/orgs?parent=CN&sort=name",
+        "/api/v1/checkins?member=x",
+        "/api/v1/ledger?org=CN&side=inflow&format=json",
+        "/api/v1/members/abc?full=true",
+    ],
+)
+def test_unknown_query_parameters_are_refused(client, url):
+    response = client.get(url, headers=ADMIN)
+    assert response.status_code == 422, (url, response.get_json())
+    assert response.get_json()["errors"]["query"]
+
+
+def test_crafted_input_is_a_4xx(client):
+    codes = org_tree(client, ADMIN)
+    nested = "[" * 5000 + "]" * 5000
+    assert (
+        client.post(
+            "/api/v1/members", data=nested, content_type="application/json", headers=ADMIN
+        ).status_code
+        == 422
+    )
+    assert client.get("/api/v1/members?cursor=%FF%FE", headers=ADMIN).status_code == 422
+    assert client.get("/api/v1/members?cursor=W3siYSI6MX1d", headers=ADMIN).status_code == 422
+    surrogate = b'{"name": "\\ud800", "level": "branch", "code": "AB-1", "parent_code": "CN"}'
+    assert (
+        client.post(
+            "/api/v1/orgs", data=surrogate, content_type="application/json", headers=ADMIN
+        ).status_code
+        == 422
+    )
+    # A slash decodes before routing: no member route takes it (404), and nothing answers 500.
+    assert client.get("/api/v1/members/..%2F..%2Fledger", headers=ADMIN).status_code == 404
+    big_field = (",".join(HEADER) + "\n" + "x" * (200 * 1024) + "\n").encode()
+    assert upload(client, codes["branch"], big_field, "a.csv").status_code == 422

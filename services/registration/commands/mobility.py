@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy.exc import IntegrityError
 
 from services.registration import domain
-from services.registration.commands.common import branch_or_422, member_event, member_or_404
+from services.registration.commands.common import branch_or_422, member_event, member_for, member_or_404
 from services.registration.models import Inflow, Member, Outflow, RelationshipMove
 from services.registration.queries import MemberRecord
 from services.registration.unit_of_work import RegistrationUnitOfWork
@@ -44,12 +44,7 @@ def register_outflow(uow: RegistrationUnitOfWork, actor: Principal, command: Reg
     now = clock.utcnow()
     today = clock.local_today(now)
     with uow:
-        member = member_or_404(uow.members, command.member_id)
-        if actor.role == "member":
-            if actor.sub != member.id:
-                raise Forbidden("a member reports only their own outflow")
-        else:
-            domain.require_scope(actor, member.branch_path, "register outflows")
+        member = member_for(uow.members, actor, command.member_id, "register an outflow of")
         domain.check_contact_phone(command.contact_phone)
         domain.check_outflow_dates(command.departed_on, command.expected_return_on, today)
         branch = uow.orgs.get(member.branch_code)

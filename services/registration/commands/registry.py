@@ -212,7 +212,7 @@ class OpenLedger:
 
 def open_ledger(uow: RegistrationUnitOfWork, actor: Principal, command: OpenLedger) -> str:
     """Check the caller may export the subtree's ledger and audit the export; returns the org
-    path for queries.ledger_rows."""
+    path for ledger_export.ledger_rows."""
     with uow:
         path = scope_path(uow.orgs, actor, command.org_code)
         uow.audit(actor, "export_ledger", "org", command.org_code)
