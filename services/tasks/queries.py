@@ -328,6 +328,29 @@ def points_ranking(deps: TasksDeps, actor: Principal, query: RankingQuery) -> Pa
     return _ranked_page(rows, query.limit, after)
 
 
+@dataclass(frozen=True)
+class MyPoints:
+    """`GET /points/me`: the caller's points by quarter (newest first) and in total."""
+
+    member_id: str
+    total: int
+    quarters: list[dict[str, Any]]
+
+
+def my_points(deps: TasksDeps, actor: Principal) -> MyPoints:
+    total = func.sum(Award.points).label("total")
+    statement = (
+        select(Award.quarter, total)
+        .where(Award.member_id == actor.sub)
+        .group_by(Award.quarter)
+        .order_by(Award.quarter.desc())
+    )
+    with deps.database.reader() as session:
+        rows = session.execute(statement).all()
+    quarters = [{"quarter": quarter, "points": int(points)} for quarter, points in rows]
+    return MyPoints(actor.sub, sum(item["points"] for item in quarters), quarters)
+
+
 def _rank_cursor(cursor: str | None) -> _RankCursor:
     after = decode_cursor(cursor, arity=4)
     if not after:
