@@ -347,8 +347,9 @@ def my_points(deps: TasksDeps, actor: Principal) -> MyPoints:
     )
     with deps.database.reader() as session:
         rows = session.execute(statement).all()
-    quarters = [{"quarter": quarter, "points": int(points)} for quarter, points in rows]
-    return MyPoints(actor.sub, sum(item["points"] for item in quarters), quarters)
+    by_quarter = [(str(quarter), int(points)) for quarter, points in rows]
+    quarters: list[dict[str, Any]] = [{"quarter": q, "points": p} for q, p in by_quarter]
+    return MyPoints(actor.sub, sum(points for _, points in by_quarter), quarters)
 
 
 def _rank_cursor(cursor: str | None) -> _RankCursor:
