@@ -74,7 +74,7 @@ class OrgRoute(MethodView):
 @orgs.route("/nearest")
 class OrgNearest(MethodView):
     @authenticated()
-    @orgs.arguments(schemas.NearestQuery, location="query", unknown=RAISE)
+    @orgs.arguments(schemas.NearestQuery, location="query")
     @orgs.response(200, schemas.NearestSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> Any:
         """就近就便: branches nearest to a region code, by the longest shared prefix."""
@@ -128,7 +128,7 @@ class MemberById(MethodView):
 @checkins.route("")
 class Checkins(MethodView):
     @authenticated()
-    @checkins.arguments(schemas.CheckinListQuery, location="query", unknown=RAISE)
+    @checkins.arguments(schemas.CheckinListQuery, location="query")
     @checkins.response(200, schemas.CheckinPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Check-ins of a member, a branch, or the caller's subtree, optionally since a time."""

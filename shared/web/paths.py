@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint
 
 from shared.errors import InvalidInput
+from shared.web.auth import bearer_principal
 
 
 def check_path_values(blueprint: Blueprint, patterns: Mapping[str, re.Pattern[str]]) -> None:
@@ -17,6 +18,8 @@ def check_path_values(blueprint: Blueprint, patterns: Mapping[str, re.Pattern[st
 
     @blueprint.url_value_preprocessor
     def _check(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        if bearer_principal() is None:
+            return  # the view answers 401 first: who calls comes before what they send
         for name, value in (values or {}).items():
             pattern = patterns.get(name)
             if pattern is not None and not (isinstance(value, str) and pattern.fullmatch(value)):

@@ -428,6 +428,8 @@ MATRIX: dict[str, Row] = {
         get("tasks", lambda w, t: f"/points?org={w.org['B']}"),
         allow(200, {"member_self", "member_peer", "secretary_own", "service"} | OFFICERS_OWN),
     ),
+    # API additions (tasks): a member's own points; nobody else has any.
+    "GET /points/me": Row(get("tasks", lambda w, t: "/points/me"), allow(200, MEMBERS)),
     "GET /stats/tasks?org=": Row(
         get("tasks", lambda w, t: f"/stats/tasks?org={w.org['T']}"), allow(200, OFFICERS_OWN | {"service"})
     ),
