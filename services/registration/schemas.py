@@ -1,5 +1,6 @@
 """Request and response schemas of the registration API (they make the OpenAPI document)."""
 
+from datetime import date
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -62,11 +63,14 @@ class SixFactsSchema(Schema):
     dues_paid_through = fields.String(allow_none=True)
 
 
-class BirthDate(fields.Date):
-    """A date, or the year alone where the record is masked."""
+class BirthDate(fields.String):
+    """A date (YYYY-MM-DD), or the year alone (YYYY) where the record is masked: documented as a
+    string, since a masked one is no date."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        return value if isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)
+        return (
+            value.isoformat() if isinstance(value, date) else super()._serialize(value, attr, obj, **kwargs)
+        )
 
 
 class MemberSchema(Schema):
