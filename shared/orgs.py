@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -93,8 +94,9 @@ class OrgDirectory:
         cached = self._cache.get(code)
         if cached is not None:
             return cached
-        response = self.client.request("GET", f"/api/v1/orgs/{code}")
-        if response.status_code == 404:
+        response = self.client.request("GET", f"/api/v1/orgs/{quote(code, safe='')}")
+        # 422: registration refused the code's format, so no org has it.
+        if response.status_code in (404, 422):
             return None
         if response.status_code != 200:
             raise Unavailable(f"registration answered {response.status_code} for org {code}")

@@ -91,6 +91,9 @@ class Settings:
     db_max_overflow: int = 10
     # Per-request metrics and the JSON access line (off only to measure what they cost).
     request_telemetry: bool = True
+    # Where rate limits count: memory per process in development; a shared store (e.g.
+    # redis://host:6379) in production, where several workers and pods must share the counts.
+    ratelimit_storage: str = ""
     # /docs and /openapi.json on the public port: unset means on in development, off in production.
     public_docs: bool | None = None
 
@@ -111,6 +114,7 @@ class Settings:
         "db_pool_size": "NUANLIU_DB_POOL_SIZE",
         "db_max_overflow": "NUANLIU_DB_MAX_OVERFLOW",
         "request_telemetry": "NUANLIU_REQUEST_TELEMETRY",
+        "ratelimit_storage": "NUANLIU_RATELIMIT_STORAGE",
     }
     # The service a subclass configures (so `TransferSettings.from_env()` needs no name).
     SERVICE: ClassVar[str] = ""
@@ -197,6 +201,8 @@ class Settings:
                 found.append("AMQP_URL uses the broker's default guest credentials")
             if self.is_sqlite:
                 found.append(f"{self.service.upper()}_DATABASE_URL / DATABASE_URL unset: SQLite under var/")
+            if not self.ratelimit_storage or self.ratelimit_storage.startswith("memory"):
+                found.append("NUANLIU_RATELIMIT_STORAGE unset: rate limits counted per process")
         return found
 
 

@@ -92,6 +92,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field.arrived_on": ("到达日期", "Arrived on"),
     "field.current_address": ("现居住地址", "Current address"),
     "field.contact_person": ("联系人", "Contact person"),
+    "field.activity_card_no": ("流动党员活动证号", "Activity card number"),
     "field.member_id": ("党员编号", "Member id"),
     "field.to_branch_code": ("转入支部代码", "Receiving branch code"),
     "field.decision": ("意见", "Decision"),

@@ -25,7 +25,16 @@ OUTFLOW_FIELDS = (
     "reason",
     "contact_phone",
 )
-INFLOW_FIELDS = ("branch_code", "arrived_on", "current_address", "occupation", "employer", "contact_person")
+# A secretary records an arrival with the card the member presents (security review, finding 11).
+INFLOW_FIELDS = (
+    "branch_code",
+    "arrived_on",
+    "current_address",
+    "occupation",
+    "employer",
+    "contact_person",
+    "activity_card_no",
+)
 STAFF = ("branch_secretary", "township_officer", "org_department")
 
 # GB/T 2260: the first two digits of a region code name the province (presentation only).

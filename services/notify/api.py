@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from services.notify import commands, domain, queries, schemas
 from services.notify.settings import NotifySettings
@@ -44,7 +45,7 @@ def _guard() -> WebhookGuard:
 @notifications.route("")
 class Notifications(MethodView):
     @authenticated()
-    @notifications.arguments(schemas.NotificationQuery, location="query")
+    @notifications.arguments(schemas.NotificationQuery, location="query", unknown=RAISE)
     @notifications.response(200, schemas.NotificationPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """The caller's notifications, newest first: to their member id, and to their org for org roles."""
@@ -99,7 +100,7 @@ class Preferences(MethodView):
 @deliveries.route("")
 class Deliveries(MethodView):
     @authenticated("admin", "service")
-    @deliveries.arguments(schemas.DeliveryQuery, location="query")
+    @deliveries.arguments(schemas.DeliveryQuery, location="query", unknown=RAISE)
     @deliveries.response(200, schemas.DeliveryPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Per-channel delivery status and attempts, e.g. of one event (`?event_id=`)."""

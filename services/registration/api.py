@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import tempfile
-from collections.abc import Iterator
-from datetime import date, datetime
 from typing import Any
 
 from flask import Response, jsonify, request, send_file
 from flask.views import MethodView
+from marshmallow import RAISE
 
-from services.registration import commands, imports, queries, schemas, station_queries
+from services.registration import commands, imports, ledger_export, queries, schemas, station_queries
 from services.registration.commands.stations import RecordQrCheckin, record_qr_checkin
+from services.registration.domain import ORG_CODE
 from services.registration.settings import RegistrationSettings
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared.auth import Principal
 from shared.errors import InvalidInput
+from shared.text import ID_PATTERN
 from shared.web import Blueprint, authenticated, context, error_body
+from shared.web.limits import limiter
+from shared.web.paths import check_path_values
 
 orgs = Blueprint("orgs", __name__, url_prefix="/api/v1/orgs", description="The org tree")
 members = Blueprint("members", __name__, url_prefix="/api/v1/members", description="Members")
@@ -30,6 +29,15 @@ ledger = Blueprint(
 imports_blp = Blueprint(
     "imports", __name__, url_prefix="/api/v1/imports", description="Import of existing member ledgers"
 )
+# Room for the multipart boundaries and headers around a file of imports.MAX_UPLOAD_BYTES.
+MULTIPART_OVERHEAD = 64 * 1024
+# Ids in paths are checked before any view: a malformed one is a 422, never a lookup or a URL.
+check_path_values(orgs, {"code": ORG_CODE})
+check_path_values(members, {"member_id": ID_PATTERN})
+
+# Rate limits per caller (security review 12): answers that reveal a registered ID, and imports.
+DUPLICATE_ANSWERS = "10/minute;100/day"
+IMPORTS = "30/minute;500/day"
 ORG_READERS = ("branch_secretary", "township_officer", "org_department", "admin", "service")
 
 
@@ -40,7 +48,7 @@ def _uow() -> RegistrationUnitOfWork:
 @orgs.route("")
 class Orgs(MethodView):
     @authenticated()
-    @orgs.arguments(schemas.OrgListQuery, location="query")
+    @orgs.arguments(schemas.OrgListQuery, location="query", unknown=RAISE)
     @orgs.response(200, schemas.OrgPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """List orgs: the children of `parent`, or the subtree `under` an org, optionally of one level."""
@@ -57,7 +65,7 @@ class Orgs(MethodView):
 @orgs.route("/route")
 class OrgRoute(MethodView):
     @authenticated()
-    @orgs.arguments(schemas.RouteQuery, location="query")
+    @orgs.arguments(schemas.RouteQuery, location="query", unknown=RAISE)
     @orgs.response(200, schemas.RouteSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """The route class between two branches and each side's ancestors by level."""
@@ -67,7 +75,7 @@ class OrgRoute(MethodView):
 @orgs.route("/nearest")
 class OrgNearest(MethodView):
     @authenticated()
-    @orgs.arguments(schemas.NearestQuery, location="query")
+    @orgs.arguments(schemas.NearestQuery, location="query", unknown=RAISE)
     @orgs.response(200, schemas.NearestSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> Any:
         """就近就便: branches nearest to a region code, by the longest shared prefix, and the
@@ -86,12 +94,19 @@ class OrgByCode(MethodView):
 
 @members.route("")
 class Members(MethodView):
+    # Each 409 "already registered" tells whether a national ID is a member's: few per caller.
+    decorators = [
+        limiter.limit(
+            DUPLICATE_ANSWERS, methods=["POST"], deduct_when=lambda response: response.status_code == 409
+        )
+    ]
+
     @authenticated(*ORG_READERS)
-    @members.arguments(schemas.MemberListQuery, location="query")
+    @members.arguments(schemas.MemberListQuery, location="query", unknown=RAISE)
     @members.response(200, schemas.MemberPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Members of a subtree (masked), newest last, with filters and keyset pagination."""
-        return queries.list_members(context().database, principal, queries.MemberList(**query))
+        return queries.list_members(_uow(), principal, queries.MemberList(**query))
 
     @authenticated("branch_secretary", "township_officer", "org_department", "admin")
     @members.arguments(schemas.MemberCreateSchema)
@@ -104,7 +119,7 @@ class Members(MethodView):
 @members.route("/<string:member_id>")
 class MemberById(MethodView):
     @authenticated()
-    @members.arguments(schemas.MemberReadQuery, location="query")
+    @members.arguments(schemas.MemberReadQuery, location="query", unknown=RAISE)
     @members.response(200, schemas.MemberSchema)
     def get(self, query: dict[str, Any], principal: Principal, member_id: str) -> Any:
         """One member in full, for the member, their secretary and those above (audited);
@@ -115,7 +130,7 @@ class MemberById(MethodView):
 @checkins.route("")
 class Checkins(MethodView):
     @authenticated()
-    @checkins.arguments(schemas.CheckinListQuery, location="query")
+    @checkins.arguments(schemas.CheckinListQuery, location="query", unknown=RAISE)
     @checkins.response(200, schemas.CheckinPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Check-ins of a member, a branch, or the caller's subtree, optionally since a time."""
@@ -180,92 +195,35 @@ class MemberInflows(MethodView):
 @members.route("/<string:member_id>/mobility")
 class MemberMobility(MethodView):
     @authenticated()
+    @members.arguments(schemas.MemberReadQuery, location="query", unknown=RAISE)
     @members.response(200, schemas.MobilitySchema)
-    def get(self, member_id: str, principal: Principal) -> Any:
-        """The member's outflows and inflows, newest first."""
-        return queries.mobility_history(context().database, principal, member_id)
-
-
-def _ledger_text(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
-def _batches(rows: Iterator[tuple[Any, ...]], size: int = 1000) -> Iterator[list[tuple[Any, ...]]]:
-    batch: list[tuple[Any, ...]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _csv_stream(rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")  # a BOM so spreadsheet programs read the Chinese names as UTF-8
-    writer.writerow(queries.LEDGER_COLUMNS)
-    for batch in _batches(rows):
-        writer.writerows([_ledger_text(value) for value in row] for row in batch)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
-
-
-def _json_stream(org: str, rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
-    yield '{"org": ' + json.dumps(org) + ', "items": ['
-    separator = ""
-    for batch in _batches(rows):
-        yield separator + ",".join(
-            json.dumps(
-                dict(zip(queries.LEDGER_COLUMNS, row, strict=True)), default=_ledger_text, ensure_ascii=False
-            )
-            for row in batch
-        )
-        separator = ","
-    yield "]}"
-
-
-def _xlsx_file(rows: Iterator[tuple[Any, ...]]) -> Any:
-    from openpyxl import Workbook
-
-    # write_only keeps openpyxl's memory flat; the workbook goes to a temporary file, not RAM.
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("ledger")
-    sheet.append(list(queries.LEDGER_COLUMNS))
-    for row in rows:
-        sheet.append([_ledger_text(value) for value in row])
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it after the response)
-    workbook.save(spool)
-    spool.seek(0)
-    return spool
+    def get(self, query: dict[str, Any], principal: Principal, member_id: str) -> Any:
+        """The member's outflows and inflows, newest first; the contact phone in full (audited),
+        or masked with `masked=true` (not audited)."""
+        return queries.mobility_history(_uow(), principal, member_id, masked=query["masked"])
 
 
 @ledger.route("")
 class Ledger(MethodView):
     @authenticated(*ORG_READERS)
-    @ledger.arguments(schemas.LedgerQuery, location="query")
+    @ledger.arguments(schemas.LedgerQuery, location="query", unknown=RAISE)
     @ledger.response(200, description="csv, json or xlsx, streamed")
     def get(self, query: dict[str, Any], principal: Principal) -> Response:
         """The mobile-member ledger (台账) of a subtree with the six facts, streamed."""
         path = commands.open_ledger(_uow(), principal, commands.OpenLedger(query["org"]))
-        rows = queries.ledger_rows(context().database, path)
+        rows = ledger_export.ledger_rows(context().database, path)
         filename = f"ledger-{query['org']}"
         if query["format"] == "json":
-            return Response(_json_stream(query["org"], rows), mimetype="application/json")
+            return Response(ledger_export.json_stream(query["org"], rows), mimetype="application/json")
         if query["format"] == "xlsx":
             return send_file(
-                _xlsx_file(rows),
+                ledger_export.xlsx_file(rows),
                 mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                 as_attachment=True,
                 download_name=f"{filename}.xlsx",
             )
         return Response(
-            _csv_stream(rows),
+            ledger_export.csv_stream(rows),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
         )
@@ -273,18 +231,25 @@ class Ledger(MethodView):
 
 @imports_blp.route("/members")
 class MemberImports(MethodView):
+    decorators = [limiter.limit(IMPORTS)]
+
     @authenticated("branch_secretary", "township_officer", "org_department", "admin")
-    @imports_blp.arguments(schemas.ImportQuery, location="query")
+    @imports_blp.arguments(schemas.ImportQuery, location="query", unknown=RAISE)
     @imports_blp.response(200, schemas.ImportResultSchema, description="a dry run")
     @imports_blp.alt_response(201, schema=schemas.ImportResultSchema, description="imported")
     def post(self, query: dict[str, Any], principal: Principal) -> Any:
         """Import members from an xlsx or csv file (multipart `file`); all or nothing, or a dry run."""
+        # The scope and the size come before the upload is parsed: a file is work for the server.
+        commands.check_import_scope(_uow(), principal, query["branch"])
+        if (request.content_length or 0) > imports.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD:
+            raise imports.UploadTooLarge("the upload is over 5 MB", field="file", location="files")
         upload = request.files.get("file")
         if upload is None:
             raise InvalidInput(
                 "send the spreadsheet as a multipart field named file", field="file", location="files"
             )
-        parsed = imports.parse_members(upload.read(), upload.filename or "", query["branch"])
+        content = imports.read_capped(upload.stream)
+        parsed = imports.parse_members(content, upload.filename or "", query["branch"])
         command = commands.ImportMembers(
             query["branch"], parsed.rows, parsed.valid, parsed.errors, query["dry_run"]
         )

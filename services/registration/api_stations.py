@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from services.registration import schemas, station_queries
 from services.registration.commands import stations as station_commands
@@ -44,7 +45,7 @@ def console_url() -> str:
 @stations.route("")
 class Stations(MethodView):
     @authenticated()
-    @stations.arguments(schemas.StationListQuery, location="query")
+    @stations.arguments(schemas.StationListQuery, location="query", unknown=RAISE)
     @stations.response(200, schemas.StationPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Stations by code, in a region (prefix) or hosted in an org's subtree."""
@@ -103,7 +104,7 @@ class StationRotateKey(MethodView):
 @station_stats.route("/stations")
 class StationFigures(MethodView):
     @authenticated(*STAFF, "service")
-    @station_stats.arguments(schemas.StationStatsQuery, location="query")
+    @station_stats.arguments(schemas.StationStatsQuery, location="query", unknown=RAISE)
     @station_stats.response(200, schemas.StationStatsSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> Any:
         """Check-ins per station of an org's subtree in a China month."""

@@ -5,6 +5,7 @@ Pure: no Flask, no SQLAlchemy, no I/O.
 
 from __future__ import annotations
 
+import hmac
 import math
 import re
 from collections.abc import Mapping
@@ -131,6 +132,12 @@ def member_problems(fields: Mapping[str, Any], today: date) -> list[tuple[str, s
     if isinstance(dues, str) and dues > today.strftime("%Y-%m"):
         problems.append(("dues_paid_through", "dues_paid_through cannot be beyond this month"))
     return problems
+
+
+def card_matches(mobile: bool, open_card: str | None, presented: str) -> bool:
+    """Does the presented activity card belong to the member's open outflow? (Compared in constant
+    time: the answer must tell nothing about how close a guess came.)"""
+    return bool(mobile and open_card) and hmac.compare_digest(str(open_card).encode(), presented.encode())
 
 
 def mask_id_number(id_number: str) -> str:

@@ -7,7 +7,7 @@ of work: the audit entry is a write.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -46,7 +46,9 @@ class MemberRecord:
     id: str
     name: str
     gender: str
-    birth_date: date
+    # The year alone ("1988") where the ID number is masked: with the masked ID's region and
+    # tail digits the full date left one candidate number (security review, finding 4).
+    birth_date: date | str
     id_number: str
     phone: str
     status: str
@@ -69,7 +71,7 @@ class MemberRecord:
             id=member.id,
             name=member.name,
             gender=member.gender,
-            birth_date=member.birth_date,
+            birth_date=member.birth_date if full else str(member.birth_date.year),
             id_number=member.id_number if full else domain.mask_id_number(member.id_number),
             phone=member.phone if full else domain.mask_phone(member.phone),
             status=member.status,
@@ -127,6 +129,16 @@ def _member_or_404(session: Session, member_id: str) -> Member:
     if member is None:
         raise NotFound(f"member {member_id} does not exist")
     return member
+
+
+def _member_or_refused(principal: Principal, member: Member | None, member_id: str) -> Member:
+    """The member; for a missing one, 404 only to those who may read every member (admin,
+    service), else the 403 an existing member out of scope gets: no existence oracle."""
+    if member is not None:
+        return member
+    if principal.is_admin or principal.is_service:
+        raise NotFound(f"member {member_id} does not exist")
+    raise Forbidden("you may not read this member")
 
 
 # --- orgs ---------------------------------------------------------------------------------
@@ -232,11 +244,10 @@ def get_member(
     if masked:
         # A masked read writes nothing: a read-only session, no audit entry.
         with uow.database.reader() as session:
-            return MemberRecord.of(_readable(principal, _member_or_404(session, member_id))[0], full=False)
+            found = _member_or_refused(principal, session.get(Member, member_id), member_id)
+            return MemberRecord.of(_readable(principal, found)[0], full=False)
     with uow:
-        member = uow.members.get(member_id)
-        if member is None:
-            raise NotFound(f"member {member_id} does not exist")
+        member = _member_or_refused(principal, uow.members.get(member_id), member_id)
         member, full = _readable(principal, member)
         if full:
             uow.audit(principal, "read_full", "member", member.id)
@@ -263,7 +274,19 @@ class MemberList:
     lost_contact: bool | None = None
 
 
-def list_members(database: Database, principal: Principal, query: MemberList) -> dict[str, Any]:
+def list_members(uow: RegistrationUnitOfWork, principal: Principal, query: MemberList) -> dict[str, Any]:
+    """A page of members, masked; a page of more than one is audited once (who listed whom)."""
+    result = _member_page(uow.database, principal, query)
+    if len(result["items"]) > 1:
+        with uow:
+            target = query.branch or principal.org
+            detail = f"{len(result['items'])} members"
+            uow.audit(principal, "list_masked", "org", target, detail)
+            uow.commit()
+    return result
+
+
+def _member_page(database: Database, principal: Principal, query: MemberList) -> dict[str, Any]:
     after = decode_cursor(query.cursor)
     with database.reader() as session:
         orgs = OrgRepository(session)
@@ -289,21 +312,40 @@ def list_members(database: Database, principal: Principal, query: MemberList) ->
 class Mobility:
     member_id: str
     mobile: bool
-    items: list[Outflow | Inflow]
+    items: list[dict[str, Any]]
 
 
-def mobility_history(database: Database, principal: Principal, member_id: str) -> Mobility:
-    """Outflows and inflows of one member, newest first."""
-    with database.reader() as session:
-        member = _member_or_404(session, member_id)
+def mobility_history(
+    uow: RegistrationUnitOfWork, principal: Principal, member_id: str, masked: bool = False
+) -> Mobility:
+    """Outflows and inflows of one member, newest first. Their contact phone is personal data: in
+    full the read is audited (as a full member read is); `masked` gives it masked, unaudited."""
+    with uow.database.reader() as session:
+        member = _member_or_refused(principal, session.get(Member, member_id), member_id)
         if not domain.may_read_member(principal, member.id, member.branch_path):
             raise Forbidden("you may not read this member")
-        entries: list[Outflow | Inflow] = [
+        rows: list[Outflow | Inflow] = [
             *session.scalars(select(Outflow).where(Outflow.member_id == member.id)),
             *session.scalars(select(Inflow).where(Inflow.member_id == member.id)),
         ]
-        entries.sort(key=lambda entry: entry.id, reverse=True)
-        return _detached(session, Mobility(member.id, member.mobile, entries))
+        rows.sort(key=lambda entry: entry.id, reverse=True)
+        entries = [_mobility_entry(row, full=not masked) for row in rows]
+        history = Mobility(member.id, member.mobile, entries)
+    if not masked and any(entry.get("contact_phone") for entry in entries):
+        with uow:
+            uow.audit(principal, "read_full", "member", member_id, "mobility")
+            uow.commit()
+    return history
+
+
+def _mobility_entry(row: Outflow | Inflow, full: bool) -> dict[str, Any]:
+    """An outflow or inflow as MobilityEntrySchema dumps it, its contact phone masked unless `full`."""
+    entry: dict[str, Any] = {column.key: getattr(row, column.key) for column in row.__table__.columns}
+    entry["kind"] = row.kind
+    phone = entry.get("contact_phone")
+    if phone and not full:
+        entry["contact_phone"] = domain.mask_phone(phone)
+    return entry
 
 
 # --- check-ins ----------------------------------------------------------------------------
@@ -345,48 +387,3 @@ def list_checkins(database: Database, principal: Principal, query: CheckinList) 
         if after:
             statement = statement.where(Checkin.id > after[0])
         return _detached(session, page(session.scalars(statement).all(), query.limit, key=lambda c: (c.id,)))
-
-
-# --- the ledger (台账) --------------------------------------------------------------------
-
-LEDGER_COLUMNS = (
-    "member_id",
-    "name",
-    "gender",
-    "status",
-    "branch_code",
-    "activity_card_no",
-    "departed_on",
-    "destination_region",
-    "occupation",
-    "employer",
-    "current_address",
-    "inflow_branch_code",
-    "arrived_on",
-    "contact_phone",
-    "dues_paid_through",
-    "last_contact_at",
-    "lost_contact",
-)
-
-
-def ledger_rows(database: Database, path: str, batch: int = 2000) -> Iterator[tuple[Any, ...]]:
-    """The mobile members of a subtree as tuples in LEDGER_COLUMNS order, streamed from a
-    server-side cursor so memory stays flat however large the subtree is. The caller checked
-    the scope and audited the export first (commands.open_ledger)."""
-    statement = (
-        select(*(getattr(Member, "id" if name == "member_id" else name) for name in LEDGER_COLUMNS))
-        .where(Member.mobile.is_(True))
-        .order_by(Member.id)
-    )
-    if path != f"/{domain.ROOT_CODE}/":
-        statement = statement.where(_under(path))
-    phone = LEDGER_COLUMNS.index("contact_phone")
-    with database.reader() as session:
-        # yield_per implies stream_results: PostgreSQL uses a named (server-side) cursor.
-        for row in session.execute(statement.execution_options(yield_per=batch)):
-            values = tuple(row)
-            if values[phone]:
-                # A ledger is a listing: contact numbers are masked like in every other list.
-                values = (*values[:phone], domain.mask_phone(values[phone]), *values[phone + 1 :])
-            yield values

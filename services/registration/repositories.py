@@ -69,13 +69,13 @@ class MemberRepository:
     def id_number_taken(self, id_number: str) -> bool:
         return self.session.scalar(select(Member.id).where(Member.id_number == id_number)) is not None
 
-    def branches_of_id_numbers(self, id_numbers: list[str]) -> dict[str, str]:
-        """id_number -> branch_code of those already registered."""
+    def branch_paths_of_id_numbers(self, id_numbers: list[str]) -> dict[str, str]:
+        """id_number -> branch_path of those already registered."""
         found: dict[str, str] = {}
         for start in range(0, len(id_numbers), _IN_CHUNK):
             chunk = id_numbers[start : start + _IN_CHUNK]
             rows = self.session.execute(
-                select(Member.id_number, Member.branch_code).where(Member.id_number.in_(chunk))
+                select(Member.id_number, Member.branch_path).where(Member.id_number.in_(chunk))
             ).all()
             found.update({number: branch for number, branch in rows})
         return found

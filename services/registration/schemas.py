@@ -1,11 +1,13 @@
 """Request and response schemas of the registration API (they make the OpenAPI document)."""
 
+from datetime import date
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.registration.domain import LEVELS, ORG_CODE, STATION_KINDS
 from shared.pagination import PageQuery, page_schema
+from shared.text import no_control_characters
 
 YEAR_MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="must be YYYY-MM")
 org_code = validate.Regexp(ORG_CODE.pattern, error="must be 2-40 characters of A-Z, 0-9 and -")
@@ -13,7 +15,7 @@ org_code = validate.Regexp(ORG_CODE.pattern, error="must be 2-40 characters of A
 
 class OrgCreateSchema(Schema):
     code = fields.String(required=True, validate=org_code)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), no_control_characters])
     level = fields.String(required=True, validate=validate.OneOf(LEVELS[1:]))
     parent_code = fields.String(required=True, allow_none=True, validate=org_code)
     region = fields.String(
@@ -41,7 +43,7 @@ OrgPageSchema = page_schema(OrgSchema)
 
 
 class MemberCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=100), no_control_characters])
     gender = fields.String(required=True, validate=validate.OneOf(["male", "female"]))
     birth_date = fields.Date(required=True)
     id_number = fields.String(required=True, validate=validate.Length(equal=18))
@@ -61,11 +63,23 @@ class SixFactsSchema(Schema):
     dues_paid_through = fields.String(allow_none=True)
 
 
+class BirthDate(fields.String):
+    """A date (YYYY-MM-DD), or the year alone (YYYY) where the record is masked: documented as a
+    string, since a masked one is no date."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return (
+            value.isoformat() if isinstance(value, date) else super()._serialize(value, attr, obj, **kwargs)
+        )
+
+
 class MemberSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     gender = fields.String(required=True)
-    birth_date = fields.Date()
+    birth_date = BirthDate(
+        metadata={"description": "YYYY-MM-DD; the year alone (YYYY) where id_number is masked"}
+    )
     id_number = fields.String()
     phone = fields.String()
     status = fields.String(required=True)
@@ -293,7 +307,17 @@ class InflowCreateSchema(Schema):
     current_address = fields.String(required=True, validate=validate.Length(min=1, max=300))
     occupation = fields.String(required=True, validate=validate.Length(min=1, max=200))
     employer = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    contact_person = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    contact_person = fields.String(
+        load_default=None, allow_none=True, validate=[validate.Length(max=100), no_control_characters]
+    )
+    activity_card_no = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=60),
+        metadata={
+            "description": "the card of the member's open outflow; required from a secretary or officer"
+        },
+    )
 
 
 class InflowSchema(Schema):

@@ -102,7 +102,14 @@ def require_reader_of(orgs: OrgLookup, principal: Principal, info: OrgInfo) -> N
         return
     if principal.role in (*OFFICER_ROLES, "branch_secretary") and principal.org in info.path:
         return
-    if principal.role in ("member", "branch_secretary") and info.code in branch_of(orgs, principal).path:
+    if principal.role == "member":
+        # A member sees the ranking of their own county (or of an org between it and their
+        # branch), never a city's, a province's or the nation's (security review, finding 15).
+        branch = branch_of(orgs, principal)
+        county = county_of(orgs, branch)
+        if info.code in branch.path and county is not None and county in info.path:
+            return
+    elif principal.role == "branch_secretary" and info.code in branch_of(orgs, principal).path:
         return
     raise Forbidden(f"{principal.role} of {principal.org} may not read {info.code}")
 

@@ -6,19 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from services.tasks import commands, queries, schemas
 from services.tasks.models import Evaluation, Progress
 from services.tasks.queries import Page, TaskDetail
 from services.tasks.unit_of_work import TasksDeps, TasksUnitOfWork
 from shared.auth import Principal
+from shared.text import ID_PATTERN
 from shared.web import Blueprint, authenticated, context
+from shared.web.paths import check_path_values
 
 tasks = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Adopted tasks (实事领办)")
 points = Blueprint("points", __name__, url_prefix="/api/v1/points", description="Points (积分) rankings")
 stats = Blueprint("task_stats", __name__, url_prefix="/api/v1/stats", description="Task statistics")
 
 ANY_OFFICER = ("township_officer", "org_department", "admin")
+
+# Ids in paths are checked before any view: a malformed one is a 422, never a lookup or a URL.
+check_path_values(tasks, {"task_id": ID_PATTERN, "member_id": ID_PATTERN})
 
 
 def deps() -> TasksDeps:
@@ -33,7 +39,7 @@ def uow() -> TasksUnitOfWork:
 @tasks.route("")
 class Tasks(MethodView):
     @authenticated()
-    @tasks.arguments(schemas.TaskListQuery, location="query")
+    @tasks.arguments(schemas.TaskListQuery, location="query", unknown=RAISE)
     @tasks.response(200, schemas.TaskPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> Page:
         """Tasks in the caller's scope: an officer's subtree, or those open to a member's branch."""
@@ -142,17 +148,26 @@ class Evaluations(MethodView):
 @points.route("")
 class Points(MethodView):
     @authenticated()
-    @points.arguments(schemas.PointsQuery, location="query")
+    @points.arguments(schemas.PointsQuery, location="query", unknown=RAISE)
     @points.response(200, schemas.PointsPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> Page:
         """The quarter's points ranking of a subtree, highest first."""
         return queries.points_ranking(deps(), principal, queries.RankingQuery(**query))
 
 
+@points.route("/me")
+class MyPoints(MethodView):
+    @authenticated("member")
+    @points.response(200, schemas.MyPointsSchema)
+    def get(self, principal: Principal) -> queries.MyPoints:
+        """The caller's points by quarter, newest first, and in total."""
+        return queries.my_points(deps(), principal)
+
+
 @stats.route("/tasks")
 class TaskStats(MethodView):
     @authenticated(*ANY_OFFICER, "service")
-    @stats.arguments(schemas.StatsQuery, location="query")
+    @stats.arguments(schemas.StatsQuery, location="query", unknown=RAISE)
     @stats.response(200, schemas.TaskStatsSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> queries.TaskStats:
         """Counts by status, overdue, completion rate and average rating of a subtree."""

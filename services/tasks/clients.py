@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Protocol
+from urllib.parse import quote
 
 from shared.errors import Unavailable
 from shared.orgs import OrgDirectory, ServiceClient, ServiceCredentials
@@ -23,8 +24,11 @@ class RegistrationMembers:
     def branch_code_of(self, member_id: str) -> str | None:
         """The member's branch; None when registration has no such member."""
         # Masked: an assignment needs the member's branch, never their ID or phone.
-        response = self.client.request("GET", f"/api/v1/members/{member_id}", params={"masked": "true"})
-        if response.status_code == 404:
+        response = self.client.request(
+            "GET", f"/api/v1/members/{quote(member_id, safe='')}", params={"masked": "true"}
+        )
+        # 422: registration refused the id's format, so no member has it.
+        if response.status_code in (404, 422):
             return None
         if response.status_code != 200:
             raise Unavailable(f"registration answered {response.status_code} for member {member_id}")

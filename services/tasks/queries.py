@@ -328,6 +328,30 @@ def points_ranking(deps: TasksDeps, actor: Principal, query: RankingQuery) -> Pa
     return _ranked_page(rows, query.limit, after)
 
 
+@dataclass(frozen=True)
+class MyPoints:
+    """`GET /points/me`: the caller's points by quarter (newest first) and in total."""
+
+    member_id: str
+    total: int
+    quarters: list[dict[str, Any]]
+
+
+def my_points(deps: TasksDeps, actor: Principal) -> MyPoints:
+    total = func.sum(Award.points).label("total")
+    statement = (
+        select(Award.quarter, total)
+        .where(Award.member_id == actor.sub)
+        .group_by(Award.quarter)
+        .order_by(Award.quarter.desc())
+    )
+    with deps.database.reader() as session:
+        rows = session.execute(statement).all()
+    by_quarter = [(str(quarter), int(points)) for quarter, points in rows]
+    quarters: list[dict[str, Any]] = [{"quarter": q, "points": p} for q, p in by_quarter]
+    return MyPoints(actor.sub, sum(points for _, points in by_quarter), quarters)
+
+
 def _rank_cursor(cursor: str | None) -> _RankCursor:
     after = decode_cursor(cursor, arity=4)
     if not after:

@@ -4,16 +4,18 @@ from marshmallow import Schema, fields, validate
 
 from services.tasks.domain import MAX_CAPACITY, SOURCES, STATUSES
 from shared.pagination import PageQuery, page_schema
+from shared.text import no_control_characters, valid_id
 
 org_code = validate.Regexp(r"^[A-Z0-9-]{2,40}$", error="must be 2-40 characters of A-Z, 0-9 and -")
-member_id = validate.Length(min=1, max=80)
+# A member id goes into the URL of a call to registration: its format is checked here.
+member_id = valid_id
 
 
 class TaskCreateSchema(Schema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    title = fields.String(required=True, validate=[validate.Length(min=1, max=200), no_control_characters])
     description = fields.String(required=True, validate=validate.Length(max=5000))
     org_code = fields.String(required=True, validate=org_code)
-    category = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    category = fields.String(required=True, validate=[validate.Length(min=1, max=60), no_control_characters])
     capacity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_CAPACITY))
     due_on = fields.Date(required=True)
     points = fields.Integer(load_default=10, validate=validate.Range(min=0, max=10_000))
@@ -142,6 +144,17 @@ class PointsItemSchema(Schema):
 
 
 PointsPageSchema = page_schema(PointsItemSchema, "PointsPage")
+
+
+class QuarterPointsSchema(Schema):
+    quarter = fields.String(required=True)
+    points = fields.Integer(required=True)
+
+
+class MyPointsSchema(Schema):
+    member_id = fields.String(required=True)
+    total = fields.Integer(required=True)
+    quarters = fields.List(fields.Nested(QuarterPointsSchema), required=True)
 
 
 class StatsQuery(Schema):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from services.transfer import commands, queries, schemas
 from services.transfer.unit_of_work import TransferDeps
@@ -40,7 +41,7 @@ class Transfers(MethodView):
         return answered(commands.apply(deps().uow(), principal, command))
 
     @authenticated("member", *ORG_ROLES)
-    @transfers.arguments(schemas.TransferListQuery, location="query")
+    @transfers.arguments(schemas.TransferListQuery, location="query", unknown=RAISE)
     @transfers.response(200, schemas.TransferPageSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """The caller's org's boxes: `todo` (waiting on it), `pending` (its step done, not finished),
@@ -123,7 +124,7 @@ class Reissue(MethodView):
 @stats.route("/transfers")
 class TransferStats(MethodView):
     @authenticated(*ORG_ROLES)
-    @stats.arguments(schemas.StatsQuery, location="query")
+    @stats.arguments(schemas.StatsQuery, location="query", unknown=RAISE)
     @stats.response(200, schemas.TransferStatsSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> dict[str, int]:
         """Counts over an org's subtree: to do, overdue, in and out this year, pending, coming."""

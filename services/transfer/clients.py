@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
@@ -79,8 +80,11 @@ class Registration:
 
     def member(self, member_id: str) -> MemberInfo:
         # Masked: a transfer needs the member's name, branch and dues, never their ID or phone.
-        response = self.client.request("GET", f"/api/v1/members/{member_id}", params={"masked": "true"})
-        if response.status_code == 404:
+        response = self.client.request(
+            "GET", f"/api/v1/members/{quote(member_id, safe='')}", params={"masked": "true"}
+        )
+        # 422: registration refused the id's format, so no member has it.
+        if response.status_code in (404, 422):
             raise InvalidInput(f"member {member_id} does not exist", field="member_id")
         if response.status_code != 200:
             raise Unavailable(f"registration answered {response.status_code} for a member")
@@ -117,7 +121,7 @@ class Registration:
     def move_relationship(self, member_id: str, branch_code: str, transfer_id: str) -> dict[str, Any]:
         response = self.client.request(
             "POST",
-            f"/api/v1/members/{member_id}/relationship",
+            f"/api/v1/members/{quote(member_id, safe='')}/relationship",
             json={"branch_code": branch_code, "transfer_id": transfer_id},
         )
         if response.status_code == 200:

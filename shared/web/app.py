@@ -15,6 +15,7 @@ from shared.web.context import ServiceContext
 from shared.web.errors import init_errors
 from shared.web.health import init_health
 from shared.web.idempotency import init_idempotency
+from shared.web.limits import init_limits
 from shared.web.requests import init_request_lifecycle
 
 # Uploads (member imports) are the largest requests.
@@ -37,6 +38,8 @@ def create_service_app(
     init_errors(app)
     init_idempotency(app, service_context)
     init_request_lifecycle(app, service, service_context.settings.request_telemetry)
+    # After the request ids are bound, so that a refusal (429) carries them.
+    init_limits(app, service_context.settings)
     init_health(app, service_context)
     # Spans for requests and statements when tracing is on (OTEL_* variables); nothing otherwise.
     tracing.init_tracing(service)

@@ -137,13 +137,29 @@ def refuse_unstorable_input() -> tuple[Response, int] | None:
     and JSON nested past MAX_JSON_DEPTH."""
     if request.is_json and _too_deep(request.get_data(cache=True)):
         return _refusal("json", "_schema", f"nests deeper than {MAX_JSON_DEPTH} levels")
-    message = "must not contain NUL characters or lone surrogates"
+    body = request.get_json(silent=True) if request.is_json else None
     checks = (
-        ("path", "path" if _UNSTORABLE.search(request.path) else None),
-        ("query", next((k for k, v in request.args.items(multi=True) if _UNSTORABLE.search(k + v)), None)),
-        ("json", _unstorable_in(request.get_json(silent=True), "") if request.is_json else None),
+        ("path", "path" if _UNSTORABLE.search(request.path) else None, request.path),
+        *(("query", k, k + v) for k, v in request.args.items(multi=True) if _UNSTORABLE.search(k + v)),
+        ("json", _unstorable_in(body, ""), None),
     )
-    for location, name in checks:
+    for location, name, text in checks:
         if name:
-            return _refusal(location, name, message)
+            return _refusal(location, name, _what_is_wrong(text if text is not None else _at(body, name)))
     return None
+
+
+def _at(value: Any, path: str) -> str:
+    """The string (or key) at a dotted path of a JSON value, for naming what is wrong with it."""
+    for part in path.split(".") if path else []:
+        if isinstance(value, dict):
+            value = value.get(part, part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return part
+    return str(value)
+
+
+def _what_is_wrong(text: str) -> str:
+    return "must not contain NUL characters" if "\x00" in text else "must not contain lone surrogates"

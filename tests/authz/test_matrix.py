@@ -99,6 +99,7 @@ def inflow_body(w: World, t: Target) -> dict[str, object]:
         "current_address": "南京市玄武区",
         "occupation": "工人",
         "contact_person": "王书记",
+        "activity_card_no": t.extra["card"],
     }
 
 
@@ -239,7 +240,7 @@ MATRIX: dict[str, Row] = {
     "POST /members/{id}/inflows": Row(
         post("registration", lambda w, t: f"/members/{t.member}/inflows", inflow_body),
         allow(201, OWN_ORG | {"member_self", "service"}),
-        setup=lambda w: w.member_target("BR"),
+        setup=lambda w: w.mobile_member_target("BR"),
         consumes=True,
     ),
     # docs/api.md: the member themself, or a secretary or officer recording a grid survey.
@@ -523,6 +524,8 @@ MATRIX: dict[str, Row] = {
         get("tasks", lambda w, t: f"/points?org={w.org['B']}"),
         allow(200, {"member_self", "member_peer", "secretary_own", "service"} | OFFICERS_OWN),
     ),
+    # API additions (tasks): a member's own points; nobody else has any.
+    "GET /points/me": Row(get("tasks", lambda w, t: "/points/me"), allow(200, MEMBERS)),
     "GET /stats/tasks?org=": Row(
         get("tasks", lambda w, t: f"/stats/tasks?org={w.org['T']}"), allow(200, OFFICERS_OWN | {"service"})
     ),

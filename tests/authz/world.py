@@ -152,6 +152,22 @@ class World:
     def member_target(self, at: str = "B") -> Target:
         return Target(self.new_member(at), self.org[at])
 
+    def mobile_member_target(self, at: str = "B") -> Target:
+        """A member of `at` with an open outflow; `extra["card"]` is its activity card, which a
+        secretary's inflow must carry."""
+        target = self.member_target(at)
+        outflow = {
+            "destination_region": "320102",
+            "destination_address": "南京市玄武区",
+            "occupation": "工人",
+            "departed_on": date.today().isoformat(),
+            "reason": "务工",
+            "contact_phone": "13912345678",
+        }
+        url = self.url("registration", f"/members/{target.member}/outflows")
+        target.extra["card"] = expect_ok(send("POST", url, ADMIN, outflow), 201)["activity_card_no"]
+        return target
+
     # --- transfers (from B to BR, cross_province: four stages) --------------------------------
 
     def transfer(self, approvals: int = 0) -> Target:

@@ -279,13 +279,15 @@ def test_inflow_at_the_receiving_branch_and_mobility_history(client, migrated):
     home = org_tree(client, ADMIN)
     away = org_tree(client, ADMIN)
     member = new_member(client, home["branch"])
-    client.post(f"/api/v1/members/{member['id']}/outflows", json=outflow_body(), headers=ADMIN)
+    outflow = client.post(f"/api/v1/members/{member['id']}/outflows", json=outflow_body(), headers=ADMIN)
     inflow = {
         "branch_code": away["branch"],
         "arrived_on": date.today().isoformat(),
         "current_address": "北京市朝阳区望京街道",
         "occupation": "快递员",
         "contact_person": "王书记",
+        # The card the member presents on arrival (a secretary's inflow needs it).
+        "activity_card_no": outflow.get_json()["activity_card_no"],
     }
     url = f"/api/v1/members/{member['id']}/inflows"
     assert (

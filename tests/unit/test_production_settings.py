@@ -24,6 +24,7 @@ PRODUCTION = {
     "NUANLIU_JWT_SECRET": STRONG,
     "AMQP_URL": "amqps://nuanliu:pw@broker.internal:5671/%2F",
     "DATABASE_URL": "postgresql://nuanliu@db.internal/nuanliu",
+    "NUANLIU_RATELIMIT_STORAGE": "redis://cache.internal:6379",
 }
 
 
@@ -98,6 +99,7 @@ def _production_notify(tmp_path: Path, **overrides: object) -> NotifySettings:
         environment="production",
         jwt_secret=STRONG,
         database_url=f"sqlite:///{tmp_path / 'notify.db'}",
+        ratelimit_storage="memory://",
         **overrides,  # type: ignore[arg-type]
     )
 

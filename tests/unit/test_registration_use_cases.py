@@ -53,8 +53,8 @@ class FakeMembers:
     def id_number_taken(self, number: str) -> bool:
         return any(m.id_number == number for m in self.rows.values())
 
-    def branches_of_id_numbers(self, numbers: list[str]) -> dict[str, str]:
-        return {m.id_number: m.branch_code for m in self.rows.values() if m.id_number in numbers}
+    def branch_paths_of_id_numbers(self, numbers: list[str]) -> dict[str, str]:
+        return {m.id_number: m.branch_path for m in self.rows.values() if m.id_number in numbers}
 
     def add_rows(self, rows: list[dict]) -> None:
         for row in rows:

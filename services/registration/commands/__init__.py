@@ -7,6 +7,7 @@ from services.registration.commands.importing import (
     ImportMembers,
     ImportRejected,
     ImportResult,
+    check_import_scope,
     import_members,
 )
 from services.registration.commands.mobility import (
@@ -45,6 +46,7 @@ __all__ = [
     "RegisterInflow",
     "RegisterOutflow",
     "SweepLostContact",
+    "check_import_scope",
     "create_member",
     "create_org",
     "import_members",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from services.registration import domain
 from services.registration.models import Member, Org
-from shared.errors import InvalidInput, NotFound
+from shared.auth import Principal
+from shared.errors import Forbidden, InvalidInput, NotFound
 
 
 class _Orgs(Protocol):
@@ -27,6 +29,18 @@ def member_or_404(members: _Members, member_id: str) -> Member:
     member = members.get(member_id)
     if member is None:
         raise NotFound(f"member {member_id} does not exist")
+    return member
+
+
+def member_for(members: _Members, actor: Principal, member_id: str, what: str) -> Member:
+    """The member if `actor` may `what` them (the member themself, or an org role over their
+    branch). A missing member is a 404 only to admin and services (who act on every member);
+    to anyone else it is the same 403, word for word, as a member out of scope: no oracle."""
+    member = members.get(member_id)
+    if member is None and (actor.is_admin or actor.is_service):
+        raise NotFound(f"member {member_id} does not exist")
+    if member is None or not domain.may_read_member(actor, member.id, member.branch_path):
+        raise Forbidden(f"you may not {what} this member")
     return member
 
 

@@ -6,13 +6,16 @@ here are the rules that need the register (the branch, ID numbers already regist
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 from services.registration import domain
 from services.registration.commands.common import branch_or_422
-from services.registration.commands.registry import member_created, new_member_row
+from services.registration.commands.registry import DUPLICATE, member_created, new_member_row
+from services.registration.models import Org
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared import clock
 from shared.auth import Principal
@@ -86,21 +89,34 @@ def _new_member(data: dict[str, Any]) -> domain.NewMember:
 
 
 def _fresh(
-    candidates: list[Row], registered: dict[str, str], branch_code: str, errors: list[RowError]
+    candidates: list[Row],
+    registered: dict[str, str],
+    branch: Org,
+    scope: Callable[[str], bool],
+    errors: list[RowError],
 ) -> tuple[list[dict[str, Any]], int]:
     """The rows not registered yet, and how many are registered at this branch already (a
-    re-import skips them); one registered at another branch is an error."""
+    re-import skips them); one registered elsewhere is an error that does not say where. Only
+    registrations for which `scope(branch_path)` holds are reported (a dry run reports those in the
+    caller's scope: it must not tell whether a national ID is registered anywhere)."""
     fresh: list[dict[str, Any]] = []
     existing = 0
     for number, data in candidates:
         holder = registered.get(data["id_number"])
-        if holder == branch_code:
+        if holder == branch.path:
             existing += 1
-        elif holder is not None:
-            errors.append(_error(number, "id_number", "already registered at another branch"))
+        elif holder is not None and scope(holder):
+            errors.append(_error(number, "id_number", DUPLICATE))
         else:
             fresh.append(data)
     return fresh, existing
+
+
+def check_import_scope(uow: RegistrationUnitOfWork, actor: Principal, branch_code: str) -> None:
+    """The branch exists and the caller acts for it: checked before the upload is even read."""
+    with uow:
+        branch = branch_or_422(uow.orgs, branch_code, "branch", location="query")
+        domain.require_scope(actor, branch.path, "import members")
 
 
 def import_members(
@@ -114,8 +130,9 @@ def import_members(
         branch = branch_or_422(uow.orgs, command.branch_code, "branch", location="query")
         domain.require_scope(actor, branch.path, "import members")
         candidates = _screen(command.valid, clock.local_today(now), errors)
-        registered = uow.members.branches_of_id_numbers([data["id_number"] for _, data in candidates])
-        fresh, existing = _fresh(candidates, registered, branch.code, errors)
+        registered = uow.members.branch_paths_of_id_numbers([data["id_number"] for _, data in candidates])
+        scope = partial(domain.acts_for, actor) if command.dry_run else lambda path: True
+        fresh, existing = _fresh(candidates, registered, branch, scope, errors)
         errors.sort(key=lambda error: (error["row"], error["field"]))
         if command.dry_run:
             bad_rows = len({error["row"] for error in errors})

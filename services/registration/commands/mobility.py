@@ -8,12 +8,12 @@ from datetime import date, datetime
 from sqlalchemy.exc import IntegrityError
 
 from services.registration import domain
-from services.registration.commands.common import branch_or_422, member_event, member_or_404
+from services.registration.commands.common import branch_or_422, member_event, member_for, member_or_404
 from services.registration.models import Inflow, Member, Outflow, RelationshipMove
 from services.registration.queries import MemberRecord
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared import clock
-from shared.auth import Principal
+from shared.auth import ORG_ROLES, Principal
 from shared.contracts.registration import (
     INFLOW_REGISTERED,
     MEMBER_LOST_CONTACT,
@@ -44,12 +44,7 @@ def register_outflow(uow: RegistrationUnitOfWork, actor: Principal, command: Reg
     now = clock.utcnow()
     today = clock.local_today(now)
     with uow:
-        member = member_or_404(uow.members, command.member_id)
-        if actor.role == "member":
-            if actor.sub != member.id:
-                raise Forbidden("a member reports only their own outflow")
-        else:
-            domain.require_scope(actor, member.branch_path, "register outflows")
+        member = member_for(uow.members, actor, command.member_id, "register an outflow of")
         domain.check_contact_phone(command.contact_phone)
         domain.check_outflow_dates(command.departed_on, command.expected_return_on, today)
         branch = uow.orgs.get(member.branch_code)
@@ -121,22 +116,43 @@ class RegisterInflow:
     occupation: str
     employer: str | None = None
     contact_person: str | None = None
+    activity_card_no: str | None = None
+
+
+def _arriving_member(uow: RegistrationUnitOfWork, actor: Principal, command: RegisterInflow) -> Member:
+    """The member whose arrival `actor` may record. A member records their own; a secretary or
+    officer (who may not read the member) proves the arrival with the card of the member's open
+    outflow, and a missing member answers exactly as a wrong card does (no existence oracle)."""
+    member = uow.members.get(command.member_id)
+    if actor.role == "member":
+        if member is None or actor.sub != member.id:
+            raise Forbidden("a member registers only their own inflow")
+        return member
+    if actor.role not in ORG_ROLES:  # admin, service: they read any member anyway
+        return member_or_404(uow.members, command.member_id)
+    card = command.activity_card_no
+    if not card:
+        raise InvalidInput(
+            "activity_card_no is required: the card of the member's open outflow", field="activity_card_no"
+        )
+    if member is None or not domain.card_matches(member.mobile, member.activity_card_no, card):
+        raise InvalidInput(
+            "activity_card_no does not match an open outflow of this member", field="activity_card_no"
+        )
+    return member
 
 
 def register_inflow(uow: RegistrationUnitOfWork, actor: Principal, command: RegisterInflow) -> Inflow:
     """凡进必登: the inflow branch registers the arrival and names a contact person."""
     now = clock.utcnow()
     with uow:
-        member = member_or_404(uow.members, command.member_id)
         branch = branch_or_422(uow.orgs, command.branch_code, "branch_code")
-        if actor.role == "member":
-            if actor.sub != member.id:
-                raise Forbidden("a member registers only their own inflow")
-        else:
+        if actor.role != "member":
             domain.require_scope(actor, branch.path, "register inflows")
         # "Today" in China: at 01:00 in Beijing the server's UTC date is still yesterday.
         if command.arrived_on > clock.local_today(now):
             raise InvalidInput("arrived_on cannot be in the future", field="arrived_on")
+        member = _arriving_member(uow, actor, command)
         inflow = Inflow(
             id=new_id(),
             member_id=member.id,
@@ -171,7 +187,7 @@ def register_inflow(uow: RegistrationUnitOfWork, actor: Principal, command: Regi
                 "contact_person": inflow.contact_person,
             },
         )
-        uow.audit(actor, "create", "inflow", inflow.id)
+        uow.audit(actor, "create", "inflow", inflow.id, "by card" if command.activity_card_no else None)
         uow.commit()
         return inflow
 

@@ -97,6 +97,10 @@ def member_created(member_id: str, member_name: str, branch: Org) -> dict[str, o
     }
 
 
+# One answer wherever the member is registered, in the caller's scope or not (no "where").
+DUPLICATE = "a member with this id_number is already registered"
+
+
 def create_member(uow: RegistrationUnitOfWork, actor: Principal, command: CreateMember) -> MemberRecord:
     now = clock.utcnow()
     with uow:
@@ -104,7 +108,7 @@ def create_member(uow: RegistrationUnitOfWork, actor: Principal, command: Create
         domain.require_scope(actor, branch.path, "register members")
         domain.check_new_member(command, clock.local_today(now))
         if uow.members.id_number_taken(command.id_number):
-            raise Conflict("a member with this id_number is already registered", field="id_number")
+            raise Conflict(DUPLICATE, field="id_number")
         member = Member(**new_member_row(command, branch, now))
         uow.members.add(member)
         uow.emit(MEMBER_CREATED, member.id, member_created(member.id, member.name, branch))
@@ -208,7 +212,7 @@ class OpenLedger:
 
 def open_ledger(uow: RegistrationUnitOfWork, actor: Principal, command: OpenLedger) -> str:
     """Check the caller may export the subtree's ledger and audit the export; returns the org
-    path for queries.ledger_rows."""
+    path for ledger_export.ledger_rows."""
     with uow:
         path = scope_path(uow.orgs, actor, command.org_code)
         uow.audit(actor, "export_ledger", "org", command.org_code)
