@@ -90,6 +90,8 @@ def render(key: str, locale: str, data: dict[str, Any], zone: str = CHINA_ZONE_N
     fields["completed"] = local_time(data.get("completed_at"), zone)
     fields["last_contact"] = local_time(data.get("last_contact_at"), zone)
     fields["lead_text"] = module.LEAD_TEXT[bool(data.get("lead"))]
+    station = data.get("station_name")
+    fields["station_text"] = module.STATION_TEXT.format(station_name=station) if station else ""
     points = data.get("points_awarded")
     fields["award_text"] = module.AWARD_TEXT.format(points=points) if points else ""
     for name in ("todo_lines", "overdue_lines"):

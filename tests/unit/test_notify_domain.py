@@ -184,3 +184,14 @@ def test_the_readers_zone_is_china_time_unless_settings_name_another():
     assert "2026-12-08 06:30" in render("registration.member_checked_in.v1/branch", "zh-CN", data)[1]
     london = render("registration.member_checked_in.v1/branch", "zh-CN", data, "Europe/London")
     assert "2026-12-07 22:30" in london[1]
+
+
+def test_a_check_in_by_scan_names_the_station_to_the_home_branch():
+    data, _ = samples()["registration.member_checked_in.v1"]
+    scanned = {**data, "kind": "qr", "station_code": "ST-WQ-01", "station_name": "武清区流动党员之家",
+               "home_branch_code": "HOME-01"}  # fmt: skip
+    title, body = render("registration.member_checked_in.v1/home", "zh-CN", scanned)
+    assert "扫码报到" in body and "武清区流动党员之家" in body and "qr" not in title + body
+    assert "at 武清区流动党员之家" in render("registration.member_checked_in.v1/home", "en", scanned)[1]
+    plain_title, plain_body = render("registration.member_checked_in.v1/home", "zh-CN", data)
+    assert "（" not in plain_body  # no station, no brackets

@@ -14,7 +14,12 @@ LABELS: dict[str, dict[str, str]] = {
         "cross_county": "cross county",
         "cross_province": "cross province",
     },
-    "kind": {"self": "checked in", "grid_survey": "was recorded by grid survey", "transfer": "reported in"},
+    "kind": {
+        "self": "checked in",
+        "grid_survey": "was recorded by grid survey",
+        "transfer": "reported in",
+        "qr": "checked in by scan",
+    },
     "source": {"org": "the org's rating", "member": "a member's rating", "public": "a resident's rating"},
 }
 
@@ -59,11 +64,12 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     ),
     "registration.member_checked_in.v1/branch": (
         "{member_name} {kind_name} at your branch",
-        "{member_name} {kind_name} at {branch_code} at {occurred}. Check their six facts in the ledger.",
+        "{member_name} {kind_name}{station_text} at {branch_code} at {occurred}. Check their six facts in the ledger.",
     ),
     "registration.member_checked_in.v1/home": (
         "Your member {member_name} {kind_name} at {branch_code}",
-        "{member_name} {kind_name} at {branch_code} at {occurred} and is in contact again. Update the ledger.",
+        "{member_name} {kind_name}{station_text} at {branch_code} at {occurred} and is in contact again. "
+        "Update the ledger.",
     ),
     "registration.member_lost_contact.v1/branch": (
         "Lost contact: {member_name}",
@@ -293,3 +299,4 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 LEAD_TEXT = {True: " as lead", False: ""}
 AWARD_TEXT = "You earned {points} points."
 NONE_TEXT = "none"
+STATION_TEXT = " at {station_name}"

@@ -14,7 +14,7 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "decision": {"approve": "同意", "reject": "不同意", "return": "退回修改"},
     "route": {"same_county": "县内转接", "cross_county": "跨县转接", "cross_province": "跨省转接"},
-    "kind": {"self": "报到", "grid_survey": "网格摸底登记", "transfer": "转接报到"},
+    "kind": {"self": "报到", "grid_survey": "网格摸底登记", "transfer": "转接报到", "qr": "扫码报到"},
     "source": {"org": "组织评价", "member": "党员评价", "public": "群众评价"},
 }
 
@@ -59,11 +59,11 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     ),
     "registration.member_checked_in.v1/branch": (
         "{member_name} 已在本支部{kind_name}",
-        "党员 {member_name} 于 {occurred} 在 {branch_code} {kind_name}。请在台账中核对其六个掌握信息。",
+        "党员 {member_name} 于 {occurred} 在 {branch_code} {kind_name}{station_text}。请在台账中核对其六个掌握信息。",
     ),
     "registration.member_checked_in.v1/home": (
         "本支部党员 {member_name} 在 {branch_code} {kind_name}",
-        "党员 {member_name} 于 {occurred} 在 {branch_code} {kind_name}，已恢复联系。请更新其台账记录。",
+        "党员 {member_name} 于 {occurred} 在 {branch_code} {kind_name}{station_text}，已恢复联系。请更新其台账记录。",
     ),
     "registration.member_lost_contact.v1/branch": (
         "失联预警：{member_name}",
@@ -285,3 +285,5 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 LEAD_TEXT = {True: "（牵头人）", False: ""}
 AWARD_TEXT = "您获得 {points} 积分。"
 NONE_TEXT = "无"
+# Where a check-in by scan happened: the station's name (流动党员之家, 驿站, 服务站).
+STATION_TEXT = "（{station_name}）"
