@@ -7,6 +7,8 @@ from pathlib import Path
 from flask import Flask
 
 from services.registration import api
+from services.registration.identity import api as identity_api
+from services.registration.identity.keys import keyring_from_settings
 from services.registration.models import idempotency_keys
 from services.registration.settings import RegistrationSettings
 from shared.db import Database, service_database
@@ -24,9 +26,28 @@ def create_app(settings: RegistrationSettings | None = None) -> Flask:
     settings = settings or RegistrationSettings.from_env()
     database = open_database(settings)
     service_context = ServiceContext(settings=settings, database=database, idempotency=idempotency_keys)
+    keyring = keyring_from_settings(
+        settings.environment,
+        settings.signing_keys_dir,
+        settings.signing_key,
+        settings.signing_key_previous,
+        settings.var_dir,
+    )
+    service_context.extras["keyring"] = keyring
+    # Registration verifies its own tokens from its key ring, not over HTTP from itself.
+    service_context.extras["public_key"] = keyring.public_key
     return create_service_app(
         service_context,
         title="nuanliu registration",
         description="Orgs, members, outflows and inflows, check-ins, the ledger.",
-        blueprints=[api.orgs, api.members, api.checkins, api.ledger, api.imports_blp],
+        blueprints=[
+            api.orgs,
+            api.members,
+            api.checkins,
+            api.ledger,
+            api.imports_blp,
+            identity_api.staff,
+            identity_api.token_service,
+            identity_api.jwks,
+        ],
     )
