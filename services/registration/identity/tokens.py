@@ -136,14 +136,13 @@ def roles_of(database: Database, subject: str) -> list[dict[str, str]]:
     """Every role the person holds, with the org's name, in a stable order."""
     with database.reader() as session:
         rows = session.execute(
-            select(StaffAssignment, Org.name)
+            select(StaffAssignment.org_code, Org.name, StaffAssignment.role, StaffAssignment.name)
             .join(Org, Org.code == StaffAssignment.org_code)
             .where(StaffAssignment.subject == subject)
             .order_by(Org.path, StaffAssignment.role)
         ).all()
     return [
-        {"org": row.org_code, "org_name": org_name, "role": row.role, "name": row.name}
-        for row, org_name in rows
+        {"org": org, "org_name": org_name, "role": role, "name": name} for org, org_name, role, name in rows
     ]
 
 
