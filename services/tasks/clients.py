@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from shared.errors import Unavailable
-from shared.orgs import OrgDirectory, ServiceClient, ServiceCredentials
+from shared.orgs import OrgDirectory, ServiceClient, credentials_of
 from shared.settings import Settings
 
 
@@ -32,7 +32,7 @@ class RegistrationMembers:
 
 
 def registration_client(settings: Settings) -> ServiceClient:
-    return ServiceClient(settings.url_of("registration"), ServiceCredentials(settings.jwt_secret, "tasks"))
+    return ServiceClient(settings.url_of("registration"), credentials_of(settings, "tasks"))
 
 
 __all__ = ["MemberLookup", "OrgDirectory", "RegistrationMembers", "registration_client"]
