@@ -73,11 +73,12 @@ class StaffEvent(EventData):
     org_code = fields.String(required=True)
     org_path = fields.List(fields.String(), load_default=list)
     subject = fields.String(required=True)
+    name = fields.String(required=True)
     role = fields.String(required=True)
 
 
 class StaffAssigned(StaffEvent):
-    name = fields.String(required=True)
+    pass
 
 
 class StaffRemoved(StaffEvent):

@@ -56,7 +56,12 @@ def test_an_unknown_kid_refreshes_the_cache_and_a_forged_kid_is_refused(registra
     tasks = settings_for("tasks", service_urls={"registration": url})
     secret = {"NUANLIU_CLIENT_SECRET": "dev-tasks-secret"}
     notify = notify_client(settings_for, migrated, url)
-    assert notify.get("/api/v1/notifications", headers=credentials_of(tasks, "tasks", secret).header()).status_code != 401
+    assert (
+        notify.get(
+            "/api/v1/notifications", headers=credentials_of(tasks, "tasks", secret).header()
+        ).status_code
+        != 401
+    )
     app.extensions["nuanliu"].extras["keyring"].rotate()
     from shared import jwks
 

@@ -55,6 +55,7 @@ def _event(assignment: StaffAssignment, org: Org) -> dict[str, Any]:
         "org_code": org.code,
         "org_path": org.path_codes,
         "subject": assignment.subject,
+        "name": assignment.name,
         "role": assignment.role,
     }
 
@@ -75,7 +76,7 @@ def assign_staff(uow: RegistrationUnitOfWork, actor: Principal, command: AssignS
             created_at=clock.utcnow(),
         )
         uow.staff.add(assignment)
-        uow.emit(STAFF_ASSIGNED, org.code, {**_event(assignment, org), "name": assignment.name})
+        uow.emit(STAFF_ASSIGNED, org.code, _event(assignment, org))
         uow.audit(actor, "assign", "staff", assignment.id, f"{org.code} {command.role}")
         uow.commit()
         return assignment
