@@ -23,6 +23,8 @@ SERVICE_OF_PATH = {
     "checkins": "registration",
     "ledger": "registration",
     "imports": "registration",
+    "tokens": "registration",
+    "otp": "registration",
     "transfers": "transfer",
     "stats/transfers": "transfer",
     "tasks": "tasks",

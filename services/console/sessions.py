@@ -33,8 +33,12 @@ sessions_table = Table(
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
-    def __init__(self, initial: dict[str, Any] | None = None, sid: str | None = None,
-                 created_at: datetime | None = None) -> None:
+    def __init__(
+        self,
+        initial: dict[str, Any] | None = None,
+        sid: str | None = None,
+        created_at: datetime | None = None,
+    ) -> None:
         def on_update(_: Any) -> None:
             self.modified = True
 
@@ -71,7 +75,9 @@ class ServerSessionInterface(SessionInterface):
             return ServerSession()
         now = utcnow()
         with self.database.transaction() as connection:
-            row = connection.execute(select(sessions_table).where(sessions_table.c.id_hash == _hash(sid))).first()
+            row = connection.execute(
+                select(sessions_table).where(sessions_table.c.id_hash == _hash(sid))
+            ).first()
             if row is None:
                 return ServerSession()
             created, seen = _aware(row.created_at), _aware(row.last_seen_at)
@@ -90,7 +96,9 @@ class ServerSessionInterface(SessionInterface):
             return
         with self.database.transaction() as connection:
             if session.sid and (session.renew or not session):
-                connection.execute(delete(sessions_table).where(sessions_table.c.id_hash == _hash(session.sid)))
+                connection.execute(
+                    delete(sessions_table).where(sessions_table.c.id_hash == _hash(session.sid))
+                )
                 session.sid = None if not session else session.sid
             if not session:
                 response.delete_cookie(name, domain=domain, path=path)
@@ -101,7 +109,10 @@ class ServerSessionInterface(SessionInterface):
                 session.created_at = now
                 connection.execute(
                     insert(sessions_table).values(
-                        id_hash=_hash(session.sid), data=json.dumps(dict(session)), created_at=now, last_seen_at=now
+                        id_hash=_hash(session.sid),
+                        data=json.dumps(dict(session)),
+                        created_at=now,
+                        last_seen_at=now,
                     )
                 )
             else:

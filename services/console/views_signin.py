@@ -102,7 +102,9 @@ def oidc_callback() -> Page:
     except (OAuthError, ValueError) as error:
         # A wrong state, a replayed code or a wrong nonce: nothing is signed in.
         log.warning("sign-in callback refused: %s", type(error).__name__)
-        return render_template("error.html", message="登录未完成，请重新登录。 / Sign-in did not complete; please start again."), 400
+        return render_template(
+            "error.html", message="登录未完成，请重新登录。 / Sign-in did not complete; please start again."
+        ), 400
     id_token = token.get("id_token", "")
     sub = (token.get("userinfo") or {}).get("sub", "")
     try:
@@ -145,15 +147,23 @@ def sms() -> Page:
     if request.form.get("code"):
         try:
             answer = backend.post(
-                "/api/v1/tokens", {"grant_type": "sms_otp", "phone": phone, "code": request.form["code"].strip()}
+                "/api/v1/tokens",
+                {"grant_type": "sms_otp", "phone": phone, "code": request.form["code"].strip()},
             )
         except ApiError as error:
-            message = "验证码错误或已过期 / wrong or expired code" if error.status in (401, 422) else str(error)
+            message = (
+                "验证码错误或已过期 / wrong or expired code" if error.status in (401, 422) else str(error)
+            )
             return render_template("signin_sms.html", step="code", phone=phone, error_message=message), 400
         from jwt import decode
 
         claims = decode(answer["access_token"], options={"verify_signature": False})
-        identity = {"sub": claims["sub"], "role": "member", "org": claims["org"], "name": claims.get("name") or ""}
+        identity = {
+            "sub": claims["sub"],
+            "role": "member",
+            "org": claims["org"],
+            "name": claims.get("name") or "",
+        }
         return start_session(answer["access_token"], identity)
     try:
         backend.post("/api/v1/otp", {"phone": phone})
@@ -162,5 +172,7 @@ def sms() -> Page:
             message = "请求过于频繁，请稍后再试 / too many requests; wait a moment"
         else:
             message = "请输入11位手机号码 / enter an 11-digit mobile number"
-        return render_template("signin_sms.html", step="phone", phone=phone, error_message=message), error.status
+        return render_template(
+            "signin_sms.html", step="phone", phone=phone, error_message=message
+        ), error.status
     return render_template("signin_sms.html", step="code", phone=phone)
