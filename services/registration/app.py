@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
 from services.registration import api
 from services.registration.identity import api as identity_api
@@ -36,7 +38,7 @@ def create_app(settings: RegistrationSettings | None = None) -> Flask:
     service_context.extras["keyring"] = keyring
     # Registration verifies its own tokens from its key ring, not over HTTP from itself.
     service_context.extras["public_key"] = keyring.public_key
-    return create_service_app(
+    app = create_service_app(
         service_context,
         title="nuanliu registration",
         description="Orgs, members, outflows and inflows, check-ins, the ledger.",
@@ -51,3 +53,20 @@ def create_app(settings: RegistrationSettings | None = None) -> Flask:
             identity_api.jwks,
         ],
     )
+    init_rate_limits(app, settings)
+    return app
+
+
+def init_rate_limits(app: Flask, settings: RegistrationSettings) -> None:
+    """Flask-Limiter on the endpoints that take secrets (tokens, SMS codes): per client address,
+    in memory in development and in Redis (or another shared store) in production."""
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=settings.rate_limit_storage,
+        headers_enabled=True,
+        retry_after="delta-seconds",
+        key_prefix="nuanliu-registration",
+    )
+    limiter.limit(settings.auth_rate_limit)(identity_api.token_service)
+    app.extensions["nuanliu"].extras["limiter"] = limiter

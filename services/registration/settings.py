@@ -34,6 +34,7 @@ class RegistrationSettings(Settings):
         "access_token_ttl": "NUANLIU_ACCESS_TOKEN_TTL",
         "sms_outbox_file": "NUANLIU_SMS_OUTBOX_FILE",
         "rate_limit_storage": "NUANLIU_RATE_LIMIT_STORAGE",
+        "auth_rate_limit": "NUANLIU_AUTH_RATE_LIMIT",
     }
 
     service: str = "registration"
@@ -57,6 +58,8 @@ class RegistrationSettings(Settings):
     sms_outbox_file: Path = PROJECT_ROOT / "var" / "sms.log"
     # Flask-Limiter's storage: memory in development, Redis (`redis://host:6379`) in production.
     rate_limit_storage: str = "memory://"
+    # Per client address on the token and SMS-code endpoints (Flask-Limiter's notation).
+    auth_rate_limit: str = "30/minute;300/hour"
 
     @classmethod
     def values_from_env(cls, env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:

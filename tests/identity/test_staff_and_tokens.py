@@ -23,7 +23,7 @@ from tests.support.tokens import ADMIN, bearer
 def app(settings_for, migrated, tmp_path_factory):
     migrated("registration")
     keys = tmp_path_factory.mktemp("keys")
-    settings = settings_for("registration", signing_keys_dir=str(keys))
+    settings = settings_for("registration", signing_keys_dir=str(keys), auth_rate_limit="1000/minute")
     return create_app(settings)
 
 
@@ -284,3 +284,76 @@ def test_five_requests_an_hour_per_phone(client, app, migrated):
     assert answer.status_code == 429
     assert int(answer.headers["Retry-After"]) > 60
     assert utcnow()
+
+
+def test_token_and_code_endpoints_are_rate_limited_per_client(settings_for, migrated, tmp_path):
+    limited = create_app(
+        settings_for("registration", signing_keys_dir=str(tmp_path), auth_rate_limit="3/minute")
+    ).test_client()
+    statuses = [service_token(limited, "transfer", "wrong").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    refused = service_token(limited)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    # Each endpoint counts on its own; different phones do not escape the per-client limit.
+    phones = [f"1370000001{digit}" for digit in range(4)]
+    assert [limited.post("/api/v1/otp", json={"phone": p}).status_code for p in phones] == [
+        202,
+        202,
+        202,
+        429,
+    ]
+
+
+def test_refusals_are_logged_with_actor_route_and_request_id(client, tree):
+    import logging
+
+    from shared.logging import JsonFormatter
+
+    lines: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(JsonFormatter("registration").format(record)))
+
+    handler = Collect(level=logging.WARNING)
+    security = logging.getLogger("nuanliu.security")
+    security.addHandler(handler)
+    try:
+        headers = {**bearer("branch_secretary", tree["branch"], "sec-x"), "X-Request-ID": "req-refused-1"}
+        assert client.get(f"/api/v1/orgs/{tree['branch']}/staff", headers=headers).status_code == 403
+        bad = {"Authorization": "Bearer nope", "X-Request-ID": "req-refused-2"}
+        assert client.get("/api/v1/orgs/CN", headers=bad).status_code == 401
+    finally:
+        security.removeHandler(handler)
+    assert [(line["status"], line["request_id"]) for line in lines] == [
+        (403, "req-refused-1"),
+        (401, "req-refused-2"),
+    ]
+    assert lines[0]["actor"] == "sec-x" and lines[0]["route"] == "/api/v1/orgs/<string:code>/staff"
+    assert lines[1]["actor"] is None and lines[1]["route"] == "/api/v1/orgs/<string:code>"
+
+
+def test_rate_limits_can_live_in_redis(settings_for, migrated, tmp_path):
+    import secrets as random_names
+
+    import redis
+
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    settings = settings_for(
+        "registration",
+        signing_keys_dir=str(tmp_path),
+        auth_rate_limit="2/minute",
+        rate_limit_storage="redis://127.0.0.1:6379/0",
+    )
+    first, second = create_app(settings).test_client(), create_app(settings).test_client()
+    # A client address of its own per run, so an earlier run's count does not leak in.
+    address = f"10.{random_names.randbelow(256)}.{random_names.randbelow(256)}.{random_names.randbelow(256)}"
+    for client in (first, second):
+        client.environ_base["REMOTE_ADDR"] = address
+    # Two processes share the count through Redis.
+    assert service_token(first, "transfer", "wrong").status_code == 401
+    assert service_token(second, "transfer", "wrong").status_code == 401
+    assert service_token(first, "transfer", "wrong").status_code == 429
