@@ -27,6 +27,7 @@ from services.console import (
     views_transfers,
 )
 from services.console.backend import ApiError
+from services.console.hardening import init_hardening
 from services.console.i18n import plain_error, translate
 from services.console.sessions import ServerSessionInterface, end_session, open_session_store
 from services.console.settings import ConsoleSettings
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["console"] = settings
     init_oidc(app, settings)
+    init_hardening(app, settings)
     for module in (views_common, views_members, views_transfers, views_tasks, views_signin):
         app.register_blueprint(module.blueprint)
     app.jinja_env.filters["when"] = short_time

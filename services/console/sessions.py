@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import CallbackDict
 
 from shared.db import Database, service_database, utcnow
@@ -137,10 +139,19 @@ def open_session_store(settings: Settings) -> Database:
     url = settings.database_url or database_url_for("console", {}, settings.var_dir)
     settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     database = service_database(url, "console")
-    if not database.is_sqlite:
-        with database.engine.begin() as connection:
-            connection.execute(text('CREATE SCHEMA IF NOT EXISTS "console"'))
-    metadata.create_all(database.engine)
+    # Several workers start at once: one may lose the race to create the schema or the table,
+    # and then finds it there on its second look.
+    for attempt in (1, 2):
+        try:
+            if not database.is_sqlite:
+                with database.engine.begin() as connection:
+                    connection.execute(text('CREATE SCHEMA IF NOT EXISTS "console"'))
+            metadata.create_all(database.engine)
+            break
+        except DBAPIError:
+            if attempt == 2:
+                raise
+            time.sleep(0.2)
     return database
 
 

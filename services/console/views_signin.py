@@ -48,13 +48,13 @@ def safe_next(target: str | None) -> str | None:
 
 def start_session(token: str, identity: dict[str, str]) -> Page:
     """Sign the person in under a new session id, keeping only their language."""
-    locale = session.get("locale")
+    kept = {key: session[key] for key in ("locale", "csrf_token") if key in session}
     target = safe_next(session.get("next"))
     session.clear()
     if isinstance(session, ServerSession):
         session.regenerate()
-    if locale:
-        session["locale"] = locale
+    # The session id changes (no fixation); the language and the form token carry over.
+    session.update(kept)
     session["token"] = token
     session["user"] = identity
     session["org_name"] = directory.org_name(settings(), identity["org"])

@@ -19,6 +19,7 @@ from services.console.settings import ConsoleSettings
 from services.registration.app import create_app as registration_app
 from shared.jwks import forget_caches
 from tests.support.builders import member_body
+from tests.support.console_http import csrf_header
 from tests.support.idp import PASSWORD, free_port, running_idp
 from tests.support.tokens import ADMIN
 
@@ -58,7 +59,11 @@ def console(settings_for, registration, idp, tmp_path, **overrides):
     settings = ConsoleSettings.of(base).with_overrides(
         **{"oidc_issuer": idp.issuer, "public_url": CONSOLE_URL, **overrides}
     )
-    return console_app(settings).test_client()
+    client = console_app(settings).test_client()
+    if settings.is_production:
+        # Production serves HTTPS only; these requests come through a TLS-terminating proxy.
+        client.environ_base["HTTP_X_FORWARDED_PROTO"] = "https"
+    return client
 
 
 def sign_in_at_provider(client, login: str, password: str = PASSWORD):
@@ -94,7 +99,7 @@ def test_a_secretary_signs_in_through_the_provider_and_sign_out_ends_the_session
     value = cookie_of(client)
     assert "ey" not in value and "." not in value
     old = value
-    client.post("/signout")
+    client.post("/signout", headers=csrf_header(client))
     replay = console(settings_for, registration, idp, tmp_path)
     replay.set_cookie("nuanliu_session", old)
     assert replay.get("/roster").status_code == 302
@@ -108,7 +113,9 @@ def test_a_person_with_two_roles_chooses_and_a_person_without_one_gets_a_clear_4
     assert back.headers["Location"].endswith("/signin/choose")
     chooser = client.get("/signin/choose").get_data(as_text=True)
     assert "TJ-WQ-XZ-01" in chooser and "TJ-WQ-YC-01" in chooser
-    chosen = client.post("/signin/choose", data={"org": "TJ-WQ-XZ-01", "role": "branch_secretary"})
+    chosen = client.post(
+        "/signin/choose", data={"org": "TJ-WQ-XZ-01", "role": "branch_secretary"}, headers=csrf_header(client)
+    )
     assert chosen.status_code == 302
     assert client.get("/roster").status_code == 200
 
@@ -156,16 +163,20 @@ def test_a_member_signs_in_with_an_sms_code(settings_for, registration, idp, tmp
     body = member_body("HB-LC-MD-SX", name="谭明")
     requests.post(f"{url}/api/v1/members", json=body, headers=ADMIN, timeout=10).raise_for_status()
     client = console(settings_for, registration, idp, tmp_path)
-    page = client.post("/signin/sms", data={"phone": body["phone"]})
+    page = client.post("/signin/sms", data={"phone": body["phone"]}, headers=csrf_header(client))
     assert page.status_code == 200 and 'name="code"' in page.get_data(as_text=True)
     sms_file = app.extensions["nuanliu"].settings.sms_outbox_file
     lines = [json.loads(line) for line in sms_file.read_text(encoding="utf-8").splitlines()]
     code = [line for line in lines if line["to"] == body["phone"]][-1]["text"].split("验证码 ")[1][:6]
     wrong = client.post(
-        "/signin/sms", data={"phone": body["phone"], "code": "000000" if code != "000000" else "111111"}
+        "/signin/sms",
+        data={"phone": body["phone"], "code": "000000" if code != "000000" else "111111"},
+        headers=csrf_header(client),
     )
     assert wrong.status_code == 400
-    signed = client.post("/signin/sms", data={"phone": body["phone"], "code": code})
+    signed = client.post(
+        "/signin/sms", data={"phone": body["phone"], "code": code}, headers=csrf_header(client)
+    )
     assert signed.status_code == 302
     assert "谭明" in client.get("/me").get_data(as_text=True)
 
@@ -174,7 +185,7 @@ def test_sessions_end_after_the_idle_timeout(settings_for, registration, idp, tm
     from datetime import timedelta
 
     client = console(settings_for, registration, idp, tmp_path, session_idle=timedelta(seconds=1))
-    assert client.post("/signin", data={"demo": "dept-lc"}).status_code == 302
+    assert client.post("/signin", data={"demo": "dept-lc"}, headers=csrf_header(client)).status_code == 302
     assert client.get("/roster").status_code != 302
     time.sleep(1.5)
     assert client.get("/roster").status_code == 302
@@ -192,7 +203,7 @@ def test_production_lists_no_identity_and_refuses_the_dev_picker(settings_for, r
     )
     page = client.get("/signin").get_data(as_text=True)
     assert "王书记" not in page and "demo-" not in page and "member_id" not in page
-    assert client.post("/signin", data={"demo": "admin"}).status_code == 403
+    assert client.post("/signin", data={"demo": "admin"}, headers=csrf_header(client)).status_code == 403
 
 
 def test_production_cookies_carry_the_host_prefix(settings_for, registration, idp, tmp_path):
@@ -215,7 +226,9 @@ def test_production_cookies_carry_the_host_prefix(settings_for, registration, id
 )
 def test_next_only_takes_same_origin_paths(settings_for, registration, idp, tmp_path, target):
     client = console(settings_for, registration, idp, tmp_path)
-    answer = client.post("/signin", query_string={"next": target}, data={"demo": "admin"})
+    answer = client.post(
+        "/signin", query_string={"next": target}, data={"demo": "admin"}, headers=csrf_header(client)
+    )
     location = answer.headers["Location"]
     assert answer.status_code == 302 and "evil" not in location
 
@@ -226,3 +239,37 @@ def test_language_switch_never_follows_a_foreign_referer(settings_for, registrat
     assert "evil" not in answer.headers["Location"]
     answer = client.get("/lang/en", headers={"Referer": "http://localhost/notifications?unread=true"})
     assert answer.headers["Location"].endswith("/notifications?unread=true")
+
+
+def test_a_cross_site_post_without_the_form_token_is_refused(settings_for, registration, idp, tmp_path):
+    client = console(settings_for, registration, idp, tmp_path)
+    assert client.post("/signin", data={"demo": "dept-lc"}, headers=csrf_header(client)).status_code == 302
+    # What another site's page can send: the cookie rides along, the token cannot.
+    forged = client.post("/preferences", data={"webhook": "on", "webhook_url": "https://evil.example/hook"})
+    assert forged.status_code == 400
+    forged_htmx = client.post("/signout", headers={"HX-Request": "true"})
+    assert forged_htmx.status_code == 400
+    assert client.get("/roster").status_code == 200  # still signed in
+
+
+def test_pages_carry_the_security_headers(settings_for, registration, idp, tmp_path):
+    client = console(settings_for, registration, idp, tmp_path)
+    headers = client.get("/signin").headers
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    production = console(
+        settings_for,
+        registration,
+        idp,
+        tmp_path,
+        environment="production",
+        oidc_client_secret="s" * 32,
+        jwt_secret="p" * 40,
+    )
+    secure = production.get("/signin", base_url="https://console.example").headers
+    assert "max-age=31536000" in secure["Strict-Transport-Security"]
+    production.environ_base.pop("HTTP_X_FORWARDED_PROTO")
+    assert production.get("/signin", base_url="http://console.example").status_code in (301, 302)
