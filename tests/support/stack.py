@@ -58,6 +58,8 @@ class Stack:
         self.env["NUANLIU_OIDC_ISSUER"] = self.url("idp")
         self.env["NUANLIU_CONSOLE_URL"] = self.url("console")
         self.env["NUANLIU_IDP_REDIRECT_URIS"] = self.url("console") + "/auth/callback"
+        # Every test client calls from 127.0.0.1: the per-client limit has tests of its own.
+        self.env.setdefault("NUANLIU_AUTH_RATE_LIMIT", "100000/minute")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.commands = read_procfile()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -113,9 +112,8 @@ class Otp(MethodView):
 
 @jwks.route("/jwks.json")
 class Jwks(MethodView):
+    @jwks.response(200, schemas.JwksSchema)
     @jwks.doc(security=[])
-    def get(self) -> Response:
+    def get(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """The public keys that verify nuanliu tokens (two during a rollover)."""
-        response = jsonify(keyring().jwks())
-        response.headers["Cache-Control"] = "public, max-age=300"
-        return response
+        return keyring().jwks(), 200, {"Cache-Control": "public, max-age=300"}
