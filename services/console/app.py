@@ -27,7 +27,7 @@ from services.console import (
     views_transfers,
 )
 from services.console.backend import ApiError
-from services.console.hardening import init_hardening
+from services.console.hardening import init_hardening, init_rate_limits
 from services.console.i18n import plain_error, translate
 from services.console.sessions import ServerSessionInterface, end_session, open_session_store
 from services.console.settings import ConsoleSettings
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_hardening(app, settings)
     for module in (views_common, views_members, views_transfers, views_tasks, views_signin):
         app.register_blueprint(module.blueprint)
+    init_rate_limits(app, settings)
     app.jinja_env.filters["when"] = short_time
     app.jinja_env.filters["months_behind"] = months_behind
 

@@ -5,6 +5,8 @@ the vendored htmx and ECharts pass: scripts only from the console itself, no fra
 from __future__ import annotations
 
 from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 
@@ -22,6 +24,22 @@ CSP = {
     "base-uri": "'self'",
     "object-src": "'none'",
 }
+
+
+def init_rate_limits(app: Flask, settings: ConsoleSettings) -> None:
+    """Sign-in attempts per client address: the staff and member forms and the provider's return."""
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=settings.rate_limit_storage,
+        retry_after="delta-seconds",
+        key_prefix="nuanliu-console",
+    )
+    limit = limiter.limit(settings.signin_rate_limit, methods=["POST"])
+    for endpoint in ("common.signin", "signin.sms", "signin.choose"):
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+    callback = limiter.limit(settings.signin_rate_limit)
+    app.view_functions["signin.oidc_callback"] = callback(app.view_functions["signin.oidc_callback"])
 
 
 def init_hardening(app: Flask, settings: ConsoleSettings) -> None:

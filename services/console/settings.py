@@ -24,6 +24,8 @@ class ConsoleSettings(Settings):
         "public_url": "NUANLIU_CONSOLE_URL",
         "session_idle": "NUANLIU_SESSION_IDLE",
         "session_absolute": "NUANLIU_SESSION_ABSOLUTE",
+        "rate_limit_storage": "NUANLIU_RATE_LIMIT_STORAGE",
+        "signin_rate_limit": "NUANLIU_SIGNIN_RATE_LIMIT",
     }
 
     service: str = "console"
@@ -36,6 +38,10 @@ class ConsoleSettings(Settings):
     public_url: str = "http://127.0.0.1:5000"
     session_idle: timedelta = timedelta(minutes=30)
     session_absolute: timedelta = timedelta(hours=12)
+    # Flask-Limiter on the sign-in forms, per client address: memory in development, Redis in
+    # production (the same `NUANLIU_RATE_LIMIT_STORAGE` registration uses).
+    rate_limit_storage: str = "memory://"
+    signin_rate_limit: str = "20/minute;200/hour"
 
     @classmethod
     def of(cls, settings: Settings) -> ConsoleSettings:
@@ -49,3 +55,5 @@ class ConsoleSettings(Settings):
         super().check()
         if self.is_production and self.oidc_client_secret == DEV_OIDC_CLIENT_SECRET:
             raise SettingsError("production refuses the development NUANLIU_CONSOLE_OIDC_CLIENT_SECRET")
+        if self.is_production and self.rate_limit_storage.startswith("memory"):
+            raise SettingsError("production needs NUANLIU_RATE_LIMIT_STORAGE (e.g. redis://host:6379)")

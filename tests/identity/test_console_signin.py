@@ -273,3 +273,13 @@ def test_pages_carry_the_security_headers(settings_for, registration, idp, tmp_p
     assert "max-age=31536000" in secure["Strict-Transport-Security"]
     production.environ_base.pop("HTTP_X_FORWARDED_PROTO")
     assert production.get("/signin", base_url="http://console.example").status_code in (301, 302)
+
+
+def test_sign_in_attempts_are_rate_limited_per_client(settings_for, registration, idp, tmp_path):
+    client = console(settings_for, registration, idp, tmp_path, signin_rate_limit="3/minute")
+    headers = csrf_header(client)
+    statuses = [
+        client.post("/signin", data={"member_id": "no-such"}, headers=headers).status_code for _ in range(4)
+    ]
+    assert statuses[-1] == 429 and 429 not in statuses[:3]
+    assert client.get("/signin").status_code == 200  # reading the page is not an attempt

@@ -60,6 +60,7 @@ class Stack:
         self.env["NUANLIU_IDP_REDIRECT_URIS"] = self.url("console") + "/auth/callback"
         # Every test client calls from 127.0.0.1: the per-client limit has tests of its own.
         self.env.setdefault("NUANLIU_AUTH_RATE_LIMIT", "100000/minute")
+        self.env.setdefault("NUANLIU_SIGNIN_RATE_LIMIT", "100000/minute")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.commands = read_procfile()
 
