@@ -37,9 +37,9 @@ def init_rate_limits(app: Flask, settings: ConsoleSettings) -> None:
     )
     limit = limiter.limit(settings.signin_rate_limit, methods=["POST"])
     for endpoint in ("common.signin", "signin.sms", "signin.choose"):
-        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])  # type: ignore[assignment]
     callback = limiter.limit(settings.signin_rate_limit)
-    app.view_functions["signin.oidc_callback"] = callback(app.view_functions["signin.oidc_callback"])
+    app.view_functions["signin.oidc_callback"] = callback(app.view_functions["signin.oidc_callback"])  # type: ignore[assignment]
 
 
 def init_hardening(app: Flask, settings: ConsoleSettings) -> None:
