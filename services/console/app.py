@@ -34,6 +34,7 @@ from services.console.settings import ConsoleSettings
 from services.console.views_signin import init_oidc
 from services.console.web import NAVIGATION, locale, t, user
 from shared.logging import configure_logging
+from shared.orgs import credentials_of
 from shared.settings import SERVICES, Settings
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ def months_behind(paid_through: Any, today: date | None = None) -> int:
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = ConsoleSettings.of(settings or ConsoleSettings.from_env())
+    if settings.is_production:
+        credentials_of(settings, "console")  # refuse to start without the console's client secret
     configure_logging("console-web")
     app = Flask(__name__)
     app.secret_key = session_secret(settings)

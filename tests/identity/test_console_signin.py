@@ -191,7 +191,10 @@ def test_sessions_end_after_the_idle_timeout(settings_for, registration, idp, tm
     assert client.get("/roster").status_code == 302
 
 
-def test_production_lists_no_identity_and_refuses_the_dev_picker(settings_for, registration, idp, tmp_path):
+def test_production_lists_no_identity_and_refuses_the_dev_picker(
+    settings_for, registration, idp, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("NUANLIU_CLIENT_SECRET", "dev-console-secret")
     client = console(
         settings_for,
         registration,
@@ -206,7 +209,8 @@ def test_production_lists_no_identity_and_refuses_the_dev_picker(settings_for, r
     assert client.post("/signin", data={"demo": "admin"}, headers=csrf_header(client)).status_code == 403
 
 
-def test_production_cookies_carry_the_host_prefix(settings_for, registration, idp, tmp_path):
+def test_production_cookies_carry_the_host_prefix(settings_for, registration, idp, tmp_path, monkeypatch):
+    monkeypatch.setenv("NUANLIU_CLIENT_SECRET", "dev-console-secret")
     client = console(
         settings_for,
         registration,
@@ -252,7 +256,8 @@ def test_a_cross_site_post_without_the_form_token_is_refused(settings_for, regis
     assert client.get("/roster").status_code == 200  # still signed in
 
 
-def test_pages_carry_the_security_headers(settings_for, registration, idp, tmp_path):
+def test_pages_carry_the_security_headers(settings_for, registration, idp, tmp_path, monkeypatch):
+    monkeypatch.setenv("NUANLIU_CLIENT_SECRET", "dev-console-secret")
     client = console(settings_for, registration, idp, tmp_path)
     headers = client.get("/signin").headers
     csp = headers["Content-Security-Policy"]
@@ -283,3 +288,11 @@ def test_sign_in_attempts_are_rate_limited_per_client(settings_for, registration
     ]
     assert statuses[-1] == 429 and 429 not in statuses[:3]
     assert client.get("/signin").status_code == 200  # reading the page is not an attempt
+
+
+def test_a_production_console_needs_its_client_secret(settings_for, registration, idp, tmp_path, monkeypatch):
+    from shared.settings import SettingsError
+
+    monkeypatch.delenv("NUANLIU_CLIENT_SECRET", raising=False)
+    with pytest.raises(SettingsError, match="NUANLIU_CLIENT_SECRET"):
+        console(settings_for, registration, idp, tmp_path, environment="production", jwt_secret="p" * 40)
