@@ -50,9 +50,9 @@ def create_app(settings: RegistrationSettings | None = None) -> Flask:
             api.imports_blp,
             identity_api.staff,
             identity_api.token_service,
-            identity_api.jwks,
         ],
     )
+    identity_api.init_jwks(app)
     init_rate_limits(app, settings)
     return app
 

@@ -552,11 +552,10 @@ def test_every_operation_has_a_row(world: World) -> None:
     assert covered - served == set(), "rows for operations no service serves"
 
 
-# What the contract opens to anyone (docs/api.md, identity): sign-in itself and the public keys.
+# What the contract opens to anyone (docs/api.md, identity): sign-in itself.
 PUBLIC = {
     ("post", "/api/v1/tokens"): 422,  # an empty body names the missing grant_type
     ("post", "/api/v1/otp"): 422,  # an empty body names the missing phone
-    ("get", "/.well-known/jwks.json"): 200,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -18,7 +19,6 @@ from shared.web import Blueprint, authenticated, context
 
 staff = Blueprint("staff", __name__, url_prefix="/api/v1/orgs", description="The staff directory")
 token_service = Blueprint("tokens", __name__, url_prefix="/api/v1", description="Tokens and SMS codes")
-jwks = Blueprint("jwks", __name__, url_prefix="/.well-known", description="Token signing keys")
 
 
 def _settings() -> RegistrationSettings:
@@ -110,10 +110,11 @@ class Otp(MethodView):
         return {"status": "accepted"}
 
 
-@jwks.route("/jwks.json")
-class Jwks(MethodView):
-    @jwks.response(200, schemas.JwksSchema)
-    @jwks.doc(security=[])
-    def get(self) -> tuple[dict[str, Any], int, dict[str, str]]:
-        """The public keys that verify nuanliu tokens (two during a rollover)."""
-        return keyring().jwks(), 200, {"Cache-Control": "public, max-age=300"}
+def jwks_document() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The public keys that verify nuanliu tokens (two during a rollover). A plain route, outside
+    the OpenAPI document: it is the RFC 7517 format, not a part of the API."""
+    return keyring().jwks(), 200, {"Cache-Control": "public, max-age=300"}
+
+
+def init_jwks(app: Flask) -> None:
+    app.add_url_rule("/.well-known/jwks.json", "jwks", jwks_document, methods=["GET"])

@@ -65,15 +65,3 @@ class OtpRequestSchema(Schema):
 class OtpAcceptedSchema(Schema):
     status = fields.String(required=True)
 
-
-class JwkSchema(Schema):
-    kty = fields.String(required=True)
-    kid = fields.String(required=True)
-    use = fields.String(required=True)
-    alg = fields.String(required=True)
-    n = fields.String(required=True)
-    e = fields.String(required=True)
-
-
-class JwksSchema(Schema):
-    keys = fields.List(fields.Nested(JwkSchema), required=True)
