@@ -40,3 +40,12 @@ if command -v dpkg-query >/dev/null; then
     fi
   fi
 fi
+
+# The development OpenID provider (deploy/idp) runs on Node.js: its packages, exactly as locked.
+if command -v npm >/dev/null; then
+  if [ ! -d deploy/idp/node_modules ] || [ deploy/idp/package-lock.json -nt deploy/idp/node_modules ]; then
+    npm ci --prefix deploy/idp --no-audit --no-fund --loglevel=error
+  fi
+else
+  echo "[nuanliu] node/npm not found: the development OpenID provider (deploy/idp) will not start" >&2
+fi

@@ -7,8 +7,10 @@ uses, so every change carries its events and audit entries.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -375,6 +377,31 @@ def seed_members(database: object, rng: random.Random | None = None, force: bool
     return created
 
 
+DEMO_USERS = Path(__file__).resolve().parent / "idp" / "users.json"
+
+
+def seed_staff(database: object) -> int:
+    """The demo staff directory: the roles of deploy/idp/users.json (the dev provider's users)."""
+    from services.registration.commands.staff import AssignStaff, assign_staff
+    from services.registration.models import StaffAssignment
+    from services.registration.unit_of_work import RegistrationUnitOfWork
+
+    users = json.loads(DEMO_USERS.read_text(encoding="utf-8"))["users"]
+    with database.reader() as session:  # type: ignore[attr-defined]
+        present = {(row.org_code, row.subject, row.role) for row in session.scalars(select(StaffAssignment))}
+    created = 0
+    for user in users:
+        for role in user["roles"]:
+            if (role["org"], user["sub"], role["role"]) in present:
+                continue
+            command = AssignStaff(
+                org_code=role["org"], subject=user["sub"], name=user["name"], role=role["role"]
+            )
+            assign_staff(RegistrationUnitOfWork(database), SEED_ADMIN, command)  # type: ignore[arg-type]
+            created += 1
+    return created
+
+
 def seed_all(force: bool = False) -> None:
     from services.registration.app import open_database
 
@@ -383,6 +410,8 @@ def seed_all(force: bool = False) -> None:
     print(f"[nuanliu] seeded {created} orgs" if created else "[nuanliu] demo orgs already present")
     stations = seed_stations(database)
     print(f"[nuanliu] seeded {stations} stations" if stations else "[nuanliu] demo stations already present")
+    staff = seed_staff(database)
+    print(f"[nuanliu] seeded {staff} staff roles" if staff else "[nuanliu] demo staff already present")
     members = seed_members(database, force=force)
     print(f"[nuanliu] seeded {members} members" if members else "[nuanliu] demo members already present")
     database.dispose()

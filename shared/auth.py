@@ -1,9 +1,15 @@
-"""JWT bearer tokens (HS256, allowlisted) and the principal they carry."""
+"""JWT bearer tokens and the principal they carry.
+
+Production tokens are RS256, signed by registration's token service with a `kid` (verified
+through its JWKS, `shared.jwks`); the HS256 tokens signed with the shared development secret are
+accepted only in development. Either way the algorithm is allowlisted: `none` never verifies.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import jwt
 
@@ -11,7 +17,10 @@ from shared.db import utcnow
 from shared.errors import Unauthorized
 
 AUDIENCE = "nuanliu"
+ISSUER = "nuanliu"
 ALGORITHMS = ["HS256"]  # an allowlist: `none` and asymmetric confusion are refused by PyJWT
+# The longest an RS256 access token may live (exp - iat), whoever signed it.
+MAX_RS256_LIFETIME = 3600
 ROLES = ("member", "branch_secretary", "township_officer", "org_department", "admin", "service")
 ORG_ROLES = ("branch_secretary", "township_officer", "org_department")
 
@@ -71,6 +80,32 @@ def decode_token(token: str, secret: str) -> Principal:
         raise Unauthorized("token audience is not nuanliu") from error
     except jwt.PyJWTError as error:
         raise Unauthorized("invalid token") from error
+    return principal_of(claims)
+
+
+def decode_rs256(token: str, key: Any) -> Principal:
+    """Verify an RS256 token of the token service with its public `key` (chosen by `kid`)."""
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["sub", "role", "org", "aud", "exp", "iat", "iss"]},
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise Unauthorized("token expired") from error
+    except jwt.InvalidAudienceError as error:
+        raise Unauthorized("token audience is not nuanliu") from error
+    except jwt.PyJWTError as error:
+        raise Unauthorized("invalid token") from error
+    if not isinstance(claims["iat"], int) or claims["exp"] - claims["iat"] > MAX_RS256_LIFETIME:
+        raise Unauthorized("token lifetime exceeds one hour")
+    return principal_of(claims)
+
+
+def principal_of(claims: dict[str, Any]) -> Principal:
     role = claims.get("role")
     if role not in ROLES:
         raise Unauthorized("token carries an unknown role")

@@ -6,8 +6,10 @@ for the life of the process. Scope checks are then set lookups.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +18,7 @@ import requests
 
 from shared.auth import service_token
 from shared.errors import Unavailable
+from shared.settings import Settings, SettingsError
 
 
 @dataclass(frozen=True)
@@ -29,19 +32,64 @@ class OrgInfo:
 
 
 class ServiceCredentials:
-    """A service-role token, renewed before it expires."""
+    """A service-role token, renewed before it expires.
 
-    def __init__(self, secret: str, service: str) -> None:
+    With a client secret, the token is an RS256 one from registration's token service
+    (`client_credentials`): what production requires, each service with its own secret. Without
+    one (development only), it is signed with the shared development secret."""
+
+    def __init__(
+        self, secret: str, service: str, token_url: str | None = None, client_secret: str | None = None
+    ) -> None:
         self.secret = secret
         self.service = service
+        self.token_url = token_url
+        self.client_secret = client_secret
         self._token = ""
         self._renew_at = 0.0
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            if time.monotonic() >= self._renew_at:
+                self._token, lifetime = self._new_token()
+                # Renewed at three quarters of its life, so a call never carries an expiring one.
+                self._renew_at = time.monotonic() + lifetime * 0.75
+            return self._token
+
+    def _new_token(self) -> tuple[str, float]:
+        if not (self.token_url and self.client_secret):
+            return service_token(self.secret, self.service), 3600.0
+        try:
+            answer = requests.post(
+                self.token_url,
+                json={
+                    "grant_type": "client_credentials",
+                    "client_id": self.service,
+                    "client_secret": self.client_secret,
+                },
+                timeout=5,
+            )
+        except requests.RequestException as error:
+            raise Unavailable("the token service cannot be reached") from error
+        if answer.status_code != 200:
+            raise Unavailable(f"the token service refused {self.service}'s credentials ({answer.status_code})")
+        body = answer.json()
+        return str(body["access_token"]), float(body["expires_in"])
 
     def header(self) -> dict[str, str]:
-        if time.monotonic() >= self._renew_at:
-            self._token = service_token(self.secret, self.service)
-            self._renew_at = time.monotonic() + 45 * 60
-        return {"Authorization": f"Bearer {self._token}"}
+        return {"Authorization": f"Bearer {self.token()}"}
+
+
+def credentials_of(settings: Settings, service: str, environ: Mapping[str, str] | None = None) -> ServiceCredentials:
+    """The credentials `service` calls others with: its client secret from
+    `NUANLIU_CLIENT_SECRET` (required in production), else the development HS256 token."""
+    env = os.environ if environ is None else environ
+    client_secret = env.get("NUANLIU_CLIENT_SECRET", "")
+    if settings.is_production and not client_secret:
+        raise SettingsError(f"production needs NUANLIU_CLIENT_SECRET for {service}'s calls to other services")
+    token_url = settings.url_of("registration") + "/api/v1/tokens"
+    return ServiceCredentials(settings.jwt_secret, service, token_url, client_secret or None)
 
 
 class ServiceClient:

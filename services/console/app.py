@@ -24,13 +24,19 @@ from services.console import (
     views_documents,
     views_members,
     views_scan,
+    views_signin,
     views_tasks,
     views_transfers,
 )
 from services.console.backend import ApiError
+from services.console.hardening import init_hardening, init_rate_limits
 from services.console.i18n import plain_error, translate
+from services.console.sessions import ServerSessionInterface, end_session, open_session_store
+from services.console.settings import ConsoleSettings
+from services.console.views_signin import init_oidc
 from services.console.web import NAVIGATION, locale, t, user
 from shared.logging import configure_logging
+from shared.orgs import credentials_of
 from shared.settings import SERVICES, Settings
 
 log = logging.getLogger(__name__)
@@ -79,22 +85,33 @@ def months_behind(paid_through: Any, today: date | None = None) -> int:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env("console")
+    settings = ConsoleSettings.of(settings or ConsoleSettings.from_env())
+    if settings.is_production:
+        credentials_of(settings, "console")  # refuse to start without the console's client secret
     configure_logging("console-web")
     app = Flask(__name__)
     app.secret_key = session_secret(settings)
     app.config.update(
+        # `__Host-`: the browser sends it only over HTTPS, to this host, for every path.
+        SESSION_COOKIE_NAME="__Host-nuanliu" if settings.is_production else "nuanliu_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
     )
+    app.session_interface = ServerSessionInterface(
+        open_session_store(settings), settings.session_idle, settings.session_absolute
+    )
     app.extensions["console"] = settings
-    # views_documents: issue 20 (the public /verify page, the letter and activity-card PDFs).
-    for module in (views_common, views_members, views_transfers, views_tasks, views_documents):
+    init_oidc(app, settings)
+    init_hardening(app, settings)
+    # views_documents: the public /verify page, the letter and activity-card PDFs; views_scan:
+    # the phone's /scan page a station's QR opens, and the station's screen.
+    for module in (
+        views_common, views_members, views_transfers, views_tasks, views_signin, views_documents, views_scan
+    ):
         app.register_blueprint(module.blueprint)
-    # views_scan: issue 19 (the phone's /scan page a station's QR opens, the station's screen).
-    app.register_blueprint(views_scan.blueprint)
+    init_rate_limits(app, settings)
     app.jinja_env.filters["when"] = short_time
     app.jinja_env.filters["months_behind"] = months_behind
 
@@ -131,8 +148,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Any:
         if error.status == 401:
-            session.pop("token", None)
-            session.pop("user", None)
+            end_session(session)
             return redirect(url_for("common.signin", next=request.path))
         message, fields = plain_error(error, locale())
         details = "；".join(f"{name}: {text}" for name, text in fields.items())

@@ -25,6 +25,8 @@ SERVICE_OF_PATH = {
     "imports": "registration",
     "stations": "registration",
     "stats/stations": "registration",
+    "tokens": "registration",
+    "otp": "registration",
     "transfers": "transfer",
     "stats/transfers": "transfer",
     "tasks": "tasks",

@@ -1,18 +1,19 @@
-"""The one place that turns a login into a token: the seam where production OIDC will go.
+"""The development shortcut of sign-in: a demo identity, a token signed with the dev secret.
 
-In development a person picks a demo identity (the org roles of the seeded org tree, or a
-seeded member) and the console signs a token with the development secret. Production refuses
-this path: OIDC is out of scope, and a dev-signed token must never be issued there.
+In development a person picks a demo identity (the org roles of the seeded org tree), types a
+member id, or names a role; the console signs a token with the development secret. Production
+refuses this path: people sign in through the OpenID provider or an SMS code
+(`views_signin`), and a dev-signed token is never issued there. No member is ever listed.
 """
 
 from __future__ import annotations
 
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from services.console.backend import ApiError, Backend, items_of
-from shared.auth import ORG_ROLES, ROLES, issue_token, service_token
+from services.console.backend import ApiError, Backend
+from shared.auth import ORG_ROLES, ROLES, issue_token
+from shared.errors import Unavailable
+from shared.orgs import ServiceCredentials, credentials_of
 from shared.settings import Settings
 
 
@@ -43,7 +44,6 @@ DEMO_IDENTITIES: tuple[Identity, ...] = (
     Identity("sec-sh-zj-01", "branch_secretary", "SH-PD-ZJ-01", "孙书记（张江流动党员支部）"),
     Identity("admin", "admin", "CN", "系统管理员"),
 )
-DEMO_MEMBER_BRANCHES = ("TJ-WQ-YC-01", "TJ-WQ-XZ-01", "HB-LC-MD-SX", "FJ-PT-BA-SF-01", "QH-XN-HY-CG-01")
 
 
 class SignInRefused(Exception):
@@ -55,35 +55,21 @@ def dev_sign_in_allowed(settings: Settings) -> bool:
 
 
 def directory(settings: Settings) -> Backend:
-    """The console's own service identity, used only to look up who someone is at sign-in."""
-    return Backend(settings, service_token(settings.jwt_secret, "console"))
+    """The console's own service identity (org names, who someone is at a development sign-in):
+    its client credentials at the token service (`NUANLIU_CLIENT_SECRET`, required in
+    production), else the development token."""
+    key = settings.url_of("registration")
+    credentials = _credentials.get(key)
+    if credentials is None:
+        credentials = _credentials[key] = credentials_of(settings, "console")
+    try:
+        token = credentials.token()
+    except Unavailable as error:
+        raise ApiError(503, str(error)) from error
+    return Backend(settings, token)
 
 
-def demo_members(settings: Settings, per_branch: int = 5) -> list[Identity]:
-    """Members of the demo branches, so a tester can be one; empty when registration cannot list them.
-
-    Asked in parallel with a short timeout and kept for a minute: the sign-in page must come up
-    at once even when registration is slow.
-    """
-    cached = _demo_cache.get("members")
-    if cached and time.monotonic() - cached[0] < 60:
-        return cached[1]
-    backend = directory(settings)
-
-    def members_of(branch: str) -> list[Identity]:
-        try:
-            page = backend.get("/api/v1/members", {"branch": branch, "limit": per_branch}, timeout=2.0)
-        except ApiError:
-            return []
-        return [Identity(m["id"], "member", m["branch_code"], m["name"]) for m in items_of(page)]
-
-    with ThreadPoolExecutor(len(DEMO_MEMBER_BRANCHES)) as pool:
-        found = [identity for batch in pool.map(members_of, DEMO_MEMBER_BRANCHES) for identity in batch]
-    _demo_cache["members"] = (time.monotonic(), found)
-    return found
-
-
-_demo_cache: dict[str, tuple[float, list[Identity]]] = {}
+_credentials: dict[str, ServiceCredentials] = {}
 
 
 def member_identity(settings: Settings, member_id: str) -> Identity:

@@ -7,9 +7,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
-from services.console import directory, signin
+from services.console import signin
 from services.console.backend import ApiError, items_of
 from services.console.i18n import LOCALES, translate
+from services.console.sessions import end_session
+from services.console.views_signin import safe_next, start_session
 from services.console.web import Page, api, failed, home_for, settings, signed_in, t, user
 
 blueprint = Blueprint("common", __name__)
@@ -27,6 +29,8 @@ def home() -> Page:
 def signin_page() -> Page:
     config = settings()
     error_message = None
+    if request.method == "POST" and not signin.dev_sign_in_allowed(config):
+        return render_template("error.html", message=t("error.403")), 403
     if request.method == "POST":
         try:
             identity = _chosen_identity(request.form)
@@ -34,23 +38,17 @@ def signin_page() -> Page:
         except signin.SignInRefused as refusal:
             error_message = str(refusal)
         except ApiError as error:
-            return failed(error, "signin.html", demo=signin.DEMO_IDENTITIES, members=[])
+            return failed(error, "signin.html", demo=signin.DEMO_IDENTITIES, development=True)
         else:
-            locale = session.get("locale")
-            session.clear()
-            if locale:
-                session["locale"] = locale
-            session["token"] = token
-            session["user"] = identity.as_session()
-            session["org_name"] = directory.org_name(config, identity.org)
-            target = request.args.get("next") or ""
-            if own_path(target):
-                return redirect(target)
-            return home_for(identity.role)
+            session["next"] = safe_next(request.args.get("next"))
+            return start_session(token, identity.as_session())
+    session["next"] = safe_next(request.args.get("next"))
+    development = signin.dev_sign_in_allowed(config)
     return render_template(
         "signin.html",
-        demo=signin.DEMO_IDENTITIES,
-        members=signin.demo_members(config),
+        # The demo picker exists only in development, and never lists members (finding 3).
+        demo=signin.DEMO_IDENTITIES if development else (),
+        development=development,
         error_message=error_message,
         form=request.form,
     ), (400 if error_message else 200)
@@ -82,10 +80,8 @@ def _chosen_identity(form: Any) -> signin.Identity:
 
 @blueprint.post("/signout")
 def signout() -> Page:
-    locale = session.get("locale")
-    session.clear()
-    if locale:
-        session["locale"] = locale
+    # The server-side session row is deleted: the old cookie opens nothing any more.
+    end_session(session)
     return redirect(url_for("common.signin"))
 
 
@@ -93,8 +89,17 @@ def signout() -> Page:
 def switch_language(code: str) -> Page:
     if code in LOCALES:
         session["locale"] = code
-    back = request.referrer or url_for("common.home")
-    return redirect(back)
+    return redirect(same_origin_path(request.referrer) or url_for("common.home"))
+
+
+def same_origin_path(referrer: str | None) -> str | None:
+    """The path of a Referer on this console, never another site (finding 20)."""
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.scheme not in ("http", "https") or parts.netloc != request.host:
+        return None
+    return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
 
 
 @blueprint.get("/notifications")

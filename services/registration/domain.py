@@ -48,6 +48,27 @@ def may_read_member(principal: Principal, member_id: str, branch_path: str) -> b
     return acts_for(principal, branch_path)
 
 
+# The org levels each staff role may be held at (the API's "role fits the org's level").
+STAFF_ROLE_LEVELS: Mapping[str, tuple[str, ...]] = {
+    "branch_secretary": ("branch",),
+    "township_officer": ("township",),
+    "org_department": ("county", "city", "province", "central"),
+}
+
+
+def check_staff_role_fits(role: str, level: str) -> None:
+    """422 naming `role` unless a holder of `role` can sit in an org of `level`."""
+    levels = STAFF_ROLE_LEVELS.get(role)
+    if levels is None:
+        raise InvalidInput(f"role must be one of {', '.join(STAFF_ROLE_LEVELS)}", field="role")
+    if level not in levels:
+        raise InvalidInput(f"a {role} cannot be assigned to a {level}", field="role")
+
+
+def role_fits_level(role: str, level: str) -> bool:
+    return level in STAFF_ROLE_LEVELS.get(role, ())
+
+
 def check_org_placement(level: str, parent_level: str | None) -> None:
     """An org sits strictly below its parent; only the root has none."""
     if parent_level is None:

@@ -214,6 +214,45 @@ class RelationshipMove(Base):
     moved_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class StaffAssignment(Base):
+    """Who holds which role in which org: the staff directory the token service reads.
+
+    `subject` is the person's `sub` at the OpenID provider; a person may hold roles in several orgs."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    org_code: Mapped[str] = mapped_column(ForeignKey("orgs.code"))
+    subject: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    assigned_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("org_code", "subject", "role", name="uq_staff_org_subject_role"),
+        Index("ix_staff_subject", "subject"),
+    )
+
+
+class OneTimeCode(Base):
+    """An SMS sign-in code, kept only as a hash; one row per request (the rows count the rate)."""
+
+    __tablename__ = "otp_codes"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    # The phone as an HMAC, so the table is no phone list (the rate limit needs only equality).
+    phone_hash: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[str | None] = mapped_column(String(26))
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_otp_codes_phone_created", "phone_hash", "created_at"),)
+
+
 outbox = Outbox(outbox_table(Base.metadata), "registration")
 audit_log = audit_table(Base.metadata)
 idempotency_keys = idempotency_table(Base.metadata)

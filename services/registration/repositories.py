@@ -25,6 +25,7 @@ from services.registration.models import (
     Outflow,
     RelationshipMove,
     Station,
+    StaffAssignment,
 )
 
 # SQLite caps bound parameters per statement.
@@ -198,3 +199,28 @@ class RelationshipMoveRepository:
 
     def add(self, move: RelationshipMove) -> None:
         self.session.add(move)
+
+
+class StaffRepository:
+    """The staff directory: assignments of a person (`subject`) to a role in an org."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, staff_id: str) -> StaffAssignment | None:
+        return self.session.get(StaffAssignment, staff_id)
+
+    def find(self, org_code: str, subject: str, role: str) -> StaffAssignment | None:
+        return self.session.scalar(
+            select(StaffAssignment).where(
+                StaffAssignment.org_code == org_code,
+                StaffAssignment.subject == subject,
+                StaffAssignment.role == role,
+            )
+        )
+
+    def add(self, assignment: StaffAssignment) -> None:
+        self.session.add(assignment)
+
+    def remove(self, assignment: StaffAssignment) -> None:
+        self.session.delete(assignment)

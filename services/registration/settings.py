@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
-from shared.settings import Settings
+from shared.settings import PROJECT_ROOT, Settings, SettingsError
+
+# Development client secrets of the services' client-credentials grant; production refuses them.
+DEV_CLIENT_SECRETS = (
+    "transfer:dev-transfer-secret,tasks:dev-tasks-secret,notify:dev-notify-secret,console:dev-console-secret"
+)
+DEV_OTP_PEPPER = "nuanliu-dev-otp-pepper-not-for-production"
 
 
 @dataclass(frozen=True)
@@ -17,6 +24,18 @@ class RegistrationSettings(Settings):
         **Settings.ENV,
         "lost_contact_days": "NUANLIU_LOST_CONTACT_DAYS",
         "qr_ttl": "NUANLIU_QR_TTL",
+        "signing_keys_dir": "NUANLIU_SIGNING_KEYS_DIR",
+        "signing_key": "NUANLIU_SIGNING_KEY",
+        "signing_key_previous": "NUANLIU_SIGNING_KEY_PREVIOUS",
+        "oidc_issuer": "NUANLIU_OIDC_ISSUER",
+        "oidc_client_ids": "NUANLIU_OIDC_CLIENT_IDS",
+        "client_secrets": "NUANLIU_CLIENT_SECRETS",
+        "otp_pepper": "NUANLIU_OTP_PEPPER",
+        "admin_subjects": "NUANLIU_ADMIN_SUBJECTS",
+        "access_token_ttl": "NUANLIU_ACCESS_TOKEN_TTL",
+        "sms_outbox_file": "NUANLIU_SMS_OUTBOX_FILE",
+        "rate_limit_storage": "NUANLIU_RATE_LIMIT_STORAGE",
+        "auth_rate_limit": "NUANLIU_AUTH_RATE_LIMIT",
     }
 
     service: str = "registration"
@@ -24,3 +43,56 @@ class RegistrationSettings(Settings):
     lost_contact_days: int = 180
     # How long a station's screen code stays valid (a poster's lasts until the key is rotated).
     qr_ttl: timedelta = timedelta(seconds=120)
+    # RS256 signing keys: a directory of PEM files, or one PEM (and the previous one) in env.
+    signing_keys_dir: str = ""
+    signing_key: str = ""
+    signing_key_previous: str = ""
+    # The OpenID provider whose ID tokens the token exchange accepts, and the client ids
+    # (comma-separated) an ID token may be issued to.
+    oidc_issuer: str = "http://127.0.0.1:5009"
+    oidc_client_ids: str = "nuanliu-console"
+    # `client:secret,client:secret`: the services' client-credentials grant.
+    client_secrets: str = DEV_CLIENT_SECRETS
+    otp_pepper: str = DEV_OTP_PEPPER
+    # Subjects at the OpenID provider who act as nuanliu admins (comma-separated).
+    admin_subjects: str = "admin"
+    access_token_ttl: timedelta = timedelta(hours=1)
+    # Development delivery of SMS codes: the same file notify's development SMS provider writes.
+    sms_outbox_file: Path = PROJECT_ROOT / "var" / "sms.log"
+    # Flask-Limiter's storage: memory in development, Redis (`redis://host:6379`) in production.
+    rate_limit_storage: str = "memory://"
+    # Per client address on the token and SMS-code endpoints (Flask-Limiter's notation).
+    auth_rate_limit: str = "30/minute;300/hour"
+
+    @classmethod
+    def values_from_env(cls, env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
+        return {} if "NUANLIU_SMS_OUTBOX_FILE" in env else {"sms_outbox_file": var_dir / "sms.log"}
+
+    def client_secret_of(self, client_id: str) -> str | None:
+        for pair in self.client_secrets.split(","):
+            name, _, secret = pair.strip().partition(":")
+            if name == client_id and secret:
+                return secret
+        return None
+
+    def check(self) -> None:
+        super().check()
+        if self.access_token_ttl > timedelta(hours=1) or self.access_token_ttl <= timedelta(0):
+            raise SettingsError("NUANLIU_ACCESS_TOKEN_TTL must be positive and at most 1h")
+        if not self.is_production:
+            return
+        refused = [
+            name
+            for name, bad in (
+                ("NUANLIU_CLIENT_SECRETS", self.client_secrets == DEV_CLIENT_SECRETS),
+                ("NUANLIU_OTP_PEPPER", self.otp_pepper == DEV_OTP_PEPPER),
+                (
+                    "NUANLIU_SIGNING_KEYS_DIR or NUANLIU_SIGNING_KEY",
+                    not (self.signing_keys_dir or self.signing_key),
+                ),
+                ("NUANLIU_RATE_LIMIT_STORAGE", self.rate_limit_storage.startswith("memory")),
+            )
+            if bad
+        ]
+        if refused:
+            raise SettingsError("production refuses the development defaults of: " + ", ".join(refused))

@@ -12,6 +12,7 @@ from services.registration.repositories import (
     OrgRepository,
     RelationshipMoveRepository,
     StationRepository,
+    StaffRepository,
 )
 from shared.db import Database
 from shared.uow import SqlUnitOfWork
@@ -27,6 +28,7 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
     mobility: MobilityRepository
     moves: RelationshipMoveRepository
     stations: StationRepository
+    staff: StaffRepository
 
     def __init__(self, database: Database) -> None:
         super().__init__(database, outbox, audit_log)
@@ -40,4 +42,5 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
         self.mobility = MobilityRepository(session)
         self.moves = RelationshipMoveRepository(session)
         self.stations = StationRepository(session)
+        self.staff = StaffRepository(session)
         return self

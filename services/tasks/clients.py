@@ -7,7 +7,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from shared.errors import Unavailable
-from shared.orgs import OrgDirectory, ServiceClient, ServiceCredentials
+from shared.orgs import OrgDirectory, ServiceClient, credentials_of
 from shared.settings import Settings
 
 
@@ -36,7 +36,7 @@ class RegistrationMembers:
 
 
 def registration_client(settings: Settings) -> ServiceClient:
-    return ServiceClient(settings.url_of("registration"), ServiceCredentials(settings.jwt_secret, "tasks"))
+    return ServiceClient(settings.url_of("registration"), credentials_of(settings, "tasks"))
 
 
 __all__ = ["MemberLookup", "OrgDirectory", "RegistrationMembers", "registration_client"]

@@ -32,7 +32,7 @@ from services.transfer.messages import (
 )
 from services.transfer.workflows import TransferWorkflow
 from shared.errors import Conflict, InvalidInput, NotFound, Unavailable
-from shared.orgs import OrgDirectory, ServiceClient, ServiceCredentials
+from shared.orgs import OrgDirectory, ServiceClient, credentials_of
 from shared.settings import Settings
 from shared.temporal import TemporalGateway
 
@@ -75,7 +75,7 @@ class Registration:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registration:
-        credentials = ServiceCredentials(settings.jwt_secret, "transfer")
+        credentials = credentials_of(settings, "transfer")
         return cls(ServiceClient(settings.url_of("registration"), credentials))
 
     def member(self, member_id: str) -> MemberInfo:

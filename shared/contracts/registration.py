@@ -70,6 +70,25 @@ class RelationshipMoved(MemberEvent):
     from_branch_code = fields.String(required=True)
 
 
+class StaffEvent(EventData):
+    """A change of the staff directory; `org_path` routes it to the org and those above."""
+
+    staff_id = fields.String(required=True)
+    org_code = fields.String(required=True)
+    org_path = fields.List(fields.String(), load_default=list)
+    subject = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True)
+
+
+class StaffAssigned(StaffEvent):
+    pass
+
+
+class StaffRemoved(StaffEvent):
+    pass
+
+
 ORG_CREATED = "registration.org_created.v1"
 MEMBER_CREATED = "registration.member_created.v1"
 OUTFLOW_REGISTERED = "registration.outflow_registered.v1"
@@ -77,6 +96,8 @@ INFLOW_REGISTERED = "registration.inflow_registered.v1"
 MEMBER_CHECKED_IN = "registration.member_checked_in.v1"
 MEMBER_LOST_CONTACT = "registration.member_lost_contact.v1"
 RELATIONSHIP_MOVED = "registration.relationship_moved.v1"
+STAFF_ASSIGNED = "registration.staff_assigned.v1"
+STAFF_REMOVED = "registration.staff_removed.v1"
 
 # Every event type this service publishes, with the schema of its data.
 SCHEMAS: dict[str, EventData] = {
@@ -87,4 +108,6 @@ SCHEMAS: dict[str, EventData] = {
     MEMBER_CHECKED_IN: MemberCheckedIn(),
     MEMBER_LOST_CONTACT: MemberLostContact(),
     RELATIONSHIP_MOVED: RelationshipMoved(),
+    STAFF_ASSIGNED: StaffAssigned(),
+    STAFF_REMOVED: StaffRemoved(),
 }

@@ -8,11 +8,37 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
-from shared.auth import Principal, decode_token
+from shared.auth import Principal, decode_rs256, decode_token
 from shared.errors import Forbidden, Unauthorized
-from shared.web.context import context
+from shared.jwks import cache_for, kid_of
+from shared.web.context import ServiceContext, context
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def key_for(service_context: ServiceContext, kid: str) -> Any:
+    """The public key of `kid`: registration reads its own key ring (`extras["public_key"]`),
+    every other service the token service's JWKS through its cache."""
+    local = service_context.extras.get("public_key")
+    if local is not None:
+        key = local(kid)
+        if key is None:
+            raise Unauthorized("token signed by an unknown key")
+        return key
+    url = service_context.settings.url_of("registration") + "/.well-known/jwks.json"
+    return cache_for(url).key(kid)
+
+
+def verify_token(token: str, service_context: ServiceContext) -> Principal:
+    """RS256 through the JWKS everywhere; HS256 development tokens only in development."""
+    alg, kid = kid_of(token)
+    if alg == "RS256":
+        if kid is None:
+            raise Unauthorized("token names no key (kid)")
+        return decode_rs256(token, key_for(service_context, kid))
+    if alg == "HS256" and not service_context.settings.is_production:
+        return decode_token(token, service_context.settings.jwt_secret)
+    raise Unauthorized("invalid token")
 
 
 def bearer_principal() -> Principal | None:
@@ -26,7 +52,7 @@ def bearer_principal() -> Principal | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Authorization must be 'Bearer <token>'")
-    g.principal = decode_token(token.strip(), context().settings.jwt_secret)
+    g.principal = verify_token(token.strip(), context())
     return g.principal
 
 

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from shared.errors import NuanliuError
 
 log = logging.getLogger(__name__)
+security_log = logging.getLogger("nuanliu.security")
 
 
 def error_body(status: int, message: str, errors: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -50,11 +51,32 @@ def _summarise(messages: dict[str, Any]) -> str:
 
 
 def handle_domain_error(error: NuanliuError) -> tuple[Response, int]:
+    if error.status in (401, 403):
+        log_refusal(error.status, error.message)
     errors = {error.location: {error.field: [error.message]}} if error.field else None
     response = jsonify(error_body(error.status, error.message, errors))
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
     return response, error.status
+
+
+def log_refusal(status: int, reason: str) -> None:
+    """Every 401 and 403 as one JSON line: who (if known), which route, why, the request id
+    (the JSON formatter adds it), so refused probing shows in the logs."""
+    from flask import g
+
+    principal = g.get("principal")
+    security_log.warning(
+        "refused",
+        extra={
+            "status": status,
+            "reason": reason,
+            "route": request.url_rule.rule if request.url_rule else request.path[:200],
+            "method": request.method,
+            "actor": principal.sub if principal is not None else None,
+            "actor_role": principal.role if principal is not None else None,
+        },
+    )
 
 
 def handle_database_error(error: DBAPIError) -> tuple[Response, int]:

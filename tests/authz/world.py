@@ -122,22 +122,25 @@ class World:
     org: dict[str, str]  # tree name → org code
     members: dict[str, str]  # member actor → member id
     resident: Target  # the default target: a member of B
+    # How an actor's token is made: RS256 by the token service's keys on the proof stack.
+    sign: Callable[..., Headers] = bearer
 
     def url(self, service: str, path: str) -> str:
         return f"{self.urls[service]}/api/v1{path}"
 
     def headers(self, actor: str, target: Target) -> Headers:
+        sign = self.sign
         if actor == "member_self":
-            return bearer("member", target.branch, sub=target.member)
+            return sign("member", target.branch, sub=target.member)
         if actor in MEMBER_ACTORS:
-            return bearer("member", self.org[MEMBER_ACTORS[actor]], sub=self.members[actor])
+            return sign("member", self.org[MEMBER_ACTORS[actor]], sub=self.members[actor])
         if actor in ORG_ACTORS:
             role, org = ORG_ACTORS[actor]
-            return bearer(role, self.org[org])
+            return sign(role, self.org[org])
         if actor == "admin":
-            return ADMIN
+            return sign("admin", "CN", sub="admin")
         if actor == "service":
-            return bearer("service", "CN", sub="svc:authz")
+            return sign("service", "CN", sub="svc:authz")
         raise KeyError(actor)
 
     def as_actor(self, actor: str) -> Headers:
@@ -273,7 +276,7 @@ class World:
         return target
 
 
-def build_world(urls: dict[str, str]) -> World:
+def build_world(urls: dict[str, str], sign: Callable[..., Headers] = bearer) -> World:
     org: dict[str, str] = {}
     for name, level, parent in TREE:
         code = unique_code(name)
@@ -286,7 +289,7 @@ def build_world(urls: dict[str, str]) -> World:
         }
         expect_ok(send("POST", f"{urls['registration']}/api/v1/orgs", ADMIN, body), 201)
         org[name] = code
-    world = World(urls, org, {}, Target("", org["B"]))
+    world = World(urls, org, {}, Target("", org["B"]), sign)
     world.members = {actor: world.new_member(at) for actor, at in MEMBER_ACTORS.items()}
     world.resident = world.member_target()
     return world

@@ -13,6 +13,7 @@ import requests
 
 from tests.browser.support import make_branch, make_member
 from tests.support.builders import member_body
+from tests.support.console_http import ConsoleSession
 from tests.support.tokens import ADMIN
 
 pytestmark = pytest.mark.timeout(180)
@@ -35,7 +36,7 @@ def place(registration) -> dict[str, str]:
 
 
 def signed_in(console: str, **form: str) -> requests.Session:
-    browser = requests.Session()
+    browser = ConsoleSession(console)
     response = browser.post(f"{console}/signin", data=form, allow_redirects=False, timeout=10)
     assert response.status_code == 302, response.text[-500:]
     return browser
@@ -66,7 +67,7 @@ def test_demo_identities_sign_in_and_show_who_and_where(console):
 
 
 def test_unknown_member_id_is_refused_in_plain_words(console):
-    response = requests.post(f"{console}/signin", data={"member_id": "no-such-member"}, timeout=10)
+    response = ConsoleSession(console).post(f"{console}/signin", data={"member_id": "no-such-member"}, timeout=10)
     assert response.status_code == 400
     assert "没有这个党员编号" in response.text
 

@@ -8,6 +8,7 @@ import socket
 from services.console.app import create_app
 from services.console.backend import Backend
 from shared.settings import Settings
+from tests.support.console_http import csrf_header
 from tests.support.keepalive import KeepAliveCloser, header
 
 
@@ -37,7 +38,9 @@ def test_readiness_names_every_api_it_cannot_reach():
 def test_an_unreachable_api_is_a_plain_page_not_a_trace():
     client = console_with_nothing_behind_it()
     signed = client.post(
-        "/signin", data={"role": "branch_secretary", "org": "TJ-WQ-YC-01", "sub": "s1", "name": "王书记"}
+        "/signin",
+        data={"role": "branch_secretary", "org": "TJ-WQ-YC-01", "sub": "s1", "name": "王书记"},
+        headers=csrf_header(client),
     )
     assert signed.status_code == 302
     page = client.get("/inbox")
@@ -55,7 +58,7 @@ def test_sign_in_page_lists_demo_identities_even_when_registration_is_down():
 
 def test_next_only_goes_to_our_own_pages():
     client = console_with_nothing_behind_it()
-    response = client.post("/signin?next=//evil.example/x", data={"demo": "admin"})
+    response = client.post("/signin?next=//evil.example/x", data={"demo": "admin"}, headers=csrf_header(client))
     assert response.status_code == 302 and not response.headers["Location"].startswith("//")
 
 

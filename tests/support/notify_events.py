@@ -56,6 +56,28 @@ def samples() -> dict[str, tuple[dict[str, Any], set[str]]]:
             {f"org:{town}"},
         ),
         reg.MEMBER_CREATED: (dict(member_base), {f"member:{m}"}),
+        reg.STAFF_ASSIGNED: (
+            {
+                "staff_id": new_id(),
+                "org_code": br,
+                "org_path": path,
+                "subject": "s",
+                "name": "王书记",
+                "role": "branch_secretary",
+            },
+            {f"org:{br}"},
+        ),
+        reg.STAFF_REMOVED: (
+            {
+                "staff_id": new_id(),
+                "org_code": br,
+                "org_path": path,
+                "subject": "s",
+                "name": "王书记",
+                "role": "branch_secretary",
+            },
+            {f"org:{br}"},
+        ),
         reg.OUTFLOW_REGISTERED: (
             {
                 **member_base,

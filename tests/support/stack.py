@@ -22,6 +22,7 @@ PORT_VARIABLES = {
     "tasks": "TASKS_PORT",
     "notify": "NOTIFY_PORT",
     "console": "CONSOLE_PORT",
+    "idp": "NUANLIU_IDP_PORT",
 }
 
 
@@ -53,6 +54,13 @@ class Stack:
         self.env = venv_env({**env, **{PORT_VARIABLES[s]: str(p) for s, p in self.ports.items()}})
         for service, port in self.ports.items():
             self.env[f"NUANLIU_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
+        # The stack's own development OpenID provider, and the console as its client.
+        self.env["NUANLIU_OIDC_ISSUER"] = self.url("idp")
+        self.env["NUANLIU_CONSOLE_URL"] = self.url("console")
+        self.env["NUANLIU_IDP_REDIRECT_URIS"] = self.url("console") + "/auth/callback"
+        # Every test client calls from 127.0.0.1: the per-client limit has tests of its own.
+        self.env.setdefault("NUANLIU_AUTH_RATE_LIMIT", "100000/minute")
+        self.env.setdefault("NUANLIU_SIGNIN_RATE_LIMIT", "100000/minute")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.commands = read_procfile()
         # Every background process serves /healthz and /metrics on a port of its own, as in k8s.
@@ -69,6 +77,8 @@ class Stack:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def start(self, *names: str) -> None:
+        if "idp" in names and not (PROJECT_ROOT / "deploy" / "idp" / "node_modules").exists():
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PROJECT_ROOT / "deploy" / "idp", check=True)
         for name in names:
             log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the process)
             env = self.env

@@ -72,6 +72,11 @@ def _org_created(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
     return [(org(d.get("parent_code")), "parent")]
 
 
+def _staff_changed(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    # The org whose staff changed is told (its other holders see who now acts for it).
+    return [(org(d.get("org_code")), "org")]
+
+
 def _member_created(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
     # The branch (or someone above it) registered the member: only the member is told.
     return [(member(d["member_id"]), "member")]
@@ -194,6 +199,8 @@ def _opened_to_hall(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
 ROUTES: dict[str, Router] = {
     reg.ORG_CREATED: _org_created,
     reg.MEMBER_CREATED: _member_created,
+    reg.STAFF_ASSIGNED: _staff_changed,
+    reg.STAFF_REMOVED: _staff_changed,
     reg.OUTFLOW_REGISTERED: _outflow,
     reg.INFLOW_REGISTERED: _inflow,
     reg.MEMBER_CHECKED_IN: _checked_in,

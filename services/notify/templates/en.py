@@ -28,6 +28,14 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "New sub-org {name}",
         "{name} ({code}, {level}) was created under your org. Appoint its leaders and check its details.",
     ),
+    "registration.staff_assigned.v1/org": (
+        "{name} joins your org's staff",
+        "{name} now holds a role in your org and may act for it in nuanliu. Tell the org department if this is wrong.",
+    ),
+    "registration.staff_removed.v1/org": (
+        "{name} no longer holds a role in your org",
+        "{name}'s role in your org was removed; they can no longer act for it. Tell the org department if this is wrong.",
+    ),
     "registration.member_created.v1/member": (
         "You are registered at {branch_code}",
         "{member_name}, your record is held by branch {branch_code}. Report any outflow before you leave.",

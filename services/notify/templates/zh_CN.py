@@ -24,6 +24,14 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "下级组织 {name} 已建立",
         "{name}（{code}，{level}）已在本组织下建立。请为其指定负责人并核对组织信息。",
     ),
+    "registration.staff_assigned.v1/org": (
+        "本组织新增工作人员 {name}",
+        "{name} 已被任命为本组织工作人员，可登录暖流办理本组织事务。如有误请联系上级组织部门。",
+    ),
+    "registration.staff_removed.v1/org": (
+        "{name} 已不再担任本组织工作人员",
+        "{name} 的本组织岗位已撤销，不能再以本组织名义办理事务。如有误请联系上级组织部门。",
+    ),
     "registration.member_created.v1/member": (
         "您已登记在 {branch_code}",
         "{member_name} 同志，您的党员信息已登记在支部 {branch_code}。外出前请按“凡出必报”登记流出信息。",

@@ -1,0 +1,59 @@
+"""The console's own knobs: its OpenID client, its server-side sessions."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import ClassVar
+
+from shared.settings import Settings, SettingsError
+
+DEV_OIDC_CLIENT_SECRET = "dev-console-oidc-secret"
+
+
+@dataclass(frozen=True)
+class ConsoleSettings(Settings):
+    SERVICE: ClassVar[str] = "console"
+    ENV: ClassVar[Mapping[str, str]] = {
+        **Settings.ENV,
+        "oidc_issuer": "NUANLIU_OIDC_ISSUER",
+        "oidc_client_id": "NUANLIU_CONSOLE_OIDC_CLIENT_ID",
+        "oidc_client_secret": "NUANLIU_CONSOLE_OIDC_CLIENT_SECRET",
+        "public_url": "NUANLIU_CONSOLE_URL",
+        "session_idle": "NUANLIU_SESSION_IDLE",
+        "session_absolute": "NUANLIU_SESSION_ABSOLUTE",
+        "rate_limit_storage": "NUANLIU_RATE_LIMIT_STORAGE",
+        "signin_rate_limit": "NUANLIU_SIGNIN_RATE_LIMIT",
+    }
+
+    service: str = "console"
+    # The OpenID provider people sign in at (the development one by default) and the console's
+    # client there.
+    oidc_issuer: str = "http://127.0.0.1:5009"
+    oidc_client_id: str = "nuanliu-console"
+    oidc_client_secret: str = DEV_OIDC_CLIENT_SECRET
+    # Where people reach the console (the provider redirects back here).
+    public_url: str = "http://127.0.0.1:5000"
+    session_idle: timedelta = timedelta(minutes=30)
+    session_absolute: timedelta = timedelta(hours=12)
+    # Flask-Limiter on the sign-in forms, per client address: memory in development, Redis in
+    # production (the same `NUANLIU_RATE_LIMIT_STORAGE` registration uses).
+    rate_limit_storage: str = "memory://"
+    signin_rate_limit: str = "20/minute;200/hour"
+
+    @classmethod
+    def of(cls, settings: Settings) -> ConsoleSettings:
+        """The console's settings from plain shared ones (the console's defaults for its knobs)."""
+        if isinstance(settings, ConsoleSettings):
+            return settings
+        shared = {item.name: getattr(settings, item.name) for item in dataclasses.fields(Settings)}
+        return cls(**shared)
+
+    def check(self) -> None:
+        super().check()
+        if self.is_production and self.oidc_client_secret == DEV_OIDC_CLIENT_SECRET:
+            raise SettingsError("production refuses the development NUANLIU_CONSOLE_OIDC_CLIENT_SECRET")
+        if self.is_production and self.rate_limit_storage.startswith("memory"):
+            raise SettingsError("production needs NUANLIU_RATE_LIMIT_STORAGE (e.g. redis://host:6379)")
