@@ -31,7 +31,7 @@ def init_rate_limits(app: Flask, settings: ConsoleSettings) -> None:
     limiter = Limiter(
         get_remote_address,
         app=app,
-        storage_uri=settings.rate_limit_storage,
+        storage_uri=settings.ratelimit_storage or "memory://",
         retry_after="delta-seconds",
         key_prefix="nuanliu-console",
     )

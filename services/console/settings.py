@@ -24,7 +24,6 @@ class ConsoleSettings(Settings):
         "public_url": "NUANLIU_CONSOLE_URL",
         "session_idle": "NUANLIU_SESSION_IDLE",
         "session_absolute": "NUANLIU_SESSION_ABSOLUTE",
-        "rate_limit_storage": "NUANLIU_RATE_LIMIT_STORAGE",
         "signin_rate_limit": "NUANLIU_SIGNIN_RATE_LIMIT",
     }
 
@@ -38,9 +37,8 @@ class ConsoleSettings(Settings):
     public_url: str = "http://127.0.0.1:5000"
     session_idle: timedelta = timedelta(minutes=30)
     session_absolute: timedelta = timedelta(hours=12)
-    # Flask-Limiter on the sign-in forms, per client address: memory in development, Redis in
-    # production (the same `NUANLIU_RATE_LIMIT_STORAGE` registration uses).
-    rate_limit_storage: str = "memory://"
+    # Flask-Limiter on the sign-in forms, per client address, counts in the shared
+    # `ratelimit_storage` (NUANLIU_RATELIMIT_STORAGE): memory in development, Redis in production.
     signin_rate_limit: str = "20/minute;200/hour"
 
     @classmethod
@@ -55,5 +53,5 @@ class ConsoleSettings(Settings):
         super().check()
         if self.is_production and self.oidc_client_secret == DEV_OIDC_CLIENT_SECRET:
             raise SettingsError("production refuses the development NUANLIU_CONSOLE_OIDC_CLIENT_SECRET")
-        if self.is_production and self.rate_limit_storage.startswith("memory"):
-            raise SettingsError("production needs NUANLIU_RATE_LIMIT_STORAGE (e.g. redis://host:6379)")
+        if self.is_production and (not self.ratelimit_storage or self.ratelimit_storage.startswith("memory")):
+            raise SettingsError("production needs NUANLIU_RATELIMIT_STORAGE (e.g. redis://host:6379)")

@@ -16,7 +16,8 @@ from flask import Blueprint, Response, render_template, request
 
 from services.console.backend import TIMEOUT, ApiError
 from services.console.web import Page, api, settings, signed_in
-from shared.auth import service_token
+from shared.orgs import ServiceCredentials, credentials_of
+from shared.settings import Settings
 
 blueprint = Blueprint("documents", __name__)
 
@@ -33,13 +34,23 @@ TOO_MANY = ("请稍后再试", "查询过于频繁，请一分钟后再扫码核
 UNAVAILABLE = ("暂时无法核验", "核验服务暂时不可用，请稍后再试。")
 
 
+_CREDENTIALS: dict[int, ServiceCredentials] = {}
+
+
+def _credentials(config: Settings) -> ServiceCredentials:
+    """One set of credentials per settings object: its token is cached until it nears expiry."""
+    key = id(config)
+    if key not in _CREDENTIALS:
+        _CREDENTIALS[key] = credentials_of(config, "console")
+    return _CREDENTIALS[key]
+
+
 def check_letter(number: str, code: str, client_address: str) -> tuple[int, dict[str, Any]]:
     """(status code, body) of the transfer API's public verification of one letter."""
     config = settings()
-    headers = {
-        "Authorization": f"Bearer {service_token(config.jwt_secret, 'console')}",
-        "X-Forwarded-For": client_address,
-    }
+    # The console's own service token (client credentials in production), so the transfer API
+    # believes the X-Forwarded-For it passes on and limits each phone, not the console.
+    headers = {**_credentials(config).header(), "X-Forwarded-For": client_address}
     try:
         response = requests.get(
             f"{config.url_of('transfer')}/api/v1/letters/{quote(number, safe='')}",

@@ -66,7 +66,7 @@ def init_rate_limits(app: Flask, settings: RegistrationSettings) -> None:
     limiter = Limiter(
         get_remote_address,
         app=app,
-        storage_uri=settings.rate_limit_storage,
+        storage_uri=settings.ratelimit_storage or "memory://",
         headers_enabled=True,
         retry_after="delta-seconds",
         key_prefix="nuanliu-registration",

@@ -24,8 +24,8 @@ from services.registration.models import (
     Org,
     Outflow,
     RelationshipMove,
-    Station,
     StaffAssignment,
+    Station,
 )
 
 # SQLite caps bound parameters per statement.

@@ -34,7 +34,6 @@ class RegistrationSettings(Settings):
         "admin_subjects": "NUANLIU_ADMIN_SUBJECTS",
         "access_token_ttl": "NUANLIU_ACCESS_TOKEN_TTL",
         "sms_outbox_file": "NUANLIU_SMS_OUTBOX_FILE",
-        "rate_limit_storage": "NUANLIU_RATE_LIMIT_STORAGE",
         "auth_rate_limit": "NUANLIU_AUTH_RATE_LIMIT",
     }
 
@@ -59,8 +58,6 @@ class RegistrationSettings(Settings):
     access_token_ttl: timedelta = timedelta(hours=1)
     # Development delivery of SMS codes: the same file notify's development SMS provider writes.
     sms_outbox_file: Path = PROJECT_ROOT / "var" / "sms.log"
-    # Flask-Limiter's storage: memory in development, Redis (`redis://host:6379`) in production.
-    rate_limit_storage: str = "memory://"
     # Per client address on the token and SMS-code endpoints (Flask-Limiter's notation).
     auth_rate_limit: str = "30/minute;300/hour"
 
@@ -90,7 +87,6 @@ class RegistrationSettings(Settings):
                     "NUANLIU_SIGNING_KEYS_DIR or NUANLIU_SIGNING_KEY",
                     not (self.signing_keys_dir or self.signing_key),
                 ),
-                ("NUANLIU_RATE_LIMIT_STORAGE", self.rate_limit_storage.startswith("memory")),
             )
             if bad
         ]

@@ -11,8 +11,8 @@ from services.registration.repositories import (
     MobilityRepository,
     OrgRepository,
     RelationshipMoveRepository,
-    StationRepository,
     StaffRepository,
+    StationRepository,
 )
 from shared.db import Database
 from shared.uow import SqlUnitOfWork

@@ -346,7 +346,7 @@ def test_rate_limits_can_live_in_redis(settings_for, migrated, tmp_path):
         "registration",
         signing_keys_dir=str(tmp_path),
         auth_rate_limit="2/minute",
-        rate_limit_storage="redis://127.0.0.1:6379/0",
+        ratelimit_storage="redis://127.0.0.1:6379/0",
     )
     first, second = create_app(settings).test_client(), create_app(settings).test_client()
     # A client address of its own per run, so an earlier run's count does not leak in.

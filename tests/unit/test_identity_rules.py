@@ -56,7 +56,7 @@ def test_production_refuses_every_development_default_at_once():
         "NUANLIU_CLIENT_SECRETS",
         "NUANLIU_OTP_PEPPER",
         "NUANLIU_SIGNING_KEY",
-        "NUANLIU_RATE_LIMIT_STORAGE",
+        "NUANLIU_RATELIMIT_STORAGE",
     ):
         assert name in str(refused.value)
 
