@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request
 from sqlalchemy.exc import DBAPIError
@@ -24,6 +25,9 @@ access_log = logging.getLogger("nuanliu.access")
 
 
 def init_request_lifecycle(app: Flask, service: str, telemetry: bool = True) -> None:
+    # The ids are bound before anything else looks at the request: URL value preprocessors (which
+    # check path ids, and may read the token) run before the before-request functions.
+    app.url_value_preprocessor(_bind)
     app.before_request(_start)
 
     @app.after_request
@@ -39,10 +43,13 @@ def init_request_lifecycle(app: Flask, service: str, telemetry: bool = True) -> 
         return response
 
 
-def _start() -> Response | tuple[Response, int] | None:
+def _bind(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
     request_id = _client_id(request.headers.get("X-Request-ID")) or uuid.uuid4().hex
     bind_ids(request_id, _client_id(request.headers.get("X-Correlation-ID")) or request_id)
     g.started = time.perf_counter()
+
+
+def _start() -> Response | tuple[Response, int] | None:
     refused = refuse_unstorable_input()
     if refused is not None:
         return refused

@@ -166,11 +166,12 @@ def test_forged_tokens_are_refused(client, app):
 
 
 def test_hs256_dev_tokens_work_only_in_development(settings_for, migrated):
+    migrated("registration")
     hs256 = bearer("admin", "CN", "admin")
     development = create_app(settings_for("registration")).test_client()
     assert development.get("/api/v1/orgs/CN", headers=hs256).status_code == 200
     production = create_app(
-        settings_for("registration", environment="production", signing_key=_pem())
+        settings_for("registration", environment="production", signing_key=_pem(), ratelimit_storage="memory://")
     ).test_client()
     assert production.get("/api/v1/orgs/CN", headers=hs256).status_code == 401
     token = production.post(

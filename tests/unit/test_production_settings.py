@@ -56,7 +56,12 @@ def test_every_development_default_is_named_in_one_message(tmp_path: Path) -> No
 
 def test_production_starts_once_every_default_is_replaced(tmp_path: Path) -> None:
     env = {**PRODUCTION, "NUANLIU_VAR_DIR": str(tmp_path)}
-    assert settings_of("registration", env).is_production
+    identity = {
+        "NUANLIU_CLIENT_SECRETS": "transfer:" + "t" * 40 + ",tasks:" + "k" * 40,
+        "NUANLIU_OTP_PEPPER": "p" * 40,
+        "NUANLIU_SIGNING_KEYS_DIR": str(tmp_path / "keys"),
+    }
+    assert settings_of("registration", {**env, **identity}).is_production
     transfer = settings_of("transfer", {**env, "NUANLIU_TRANSFER_PROOF_KEY": "k" * 40})
     assert isinstance(transfer, TransferSettings) and transfer.transfer_proof_key == "k" * 40
     notify = settings_of(
@@ -116,10 +121,29 @@ def test_production_hides_the_docs_unless_asked(tmp_path: Path) -> None:
     assert shown.get("/openapi.json").status_code == 200
 
 
+def _rs256_bearer(private_key: object, role: str) -> dict[str, str]:
+    """A production token: RS256 with a kid (production refuses HS256 development tokens)."""
+    import time
+
+    import jwt
+
+    now = int(time.time())
+    claims = {"sub": f"{role}-1", "role": role, "org": "CN", "aud": "nuanliu", "iss": "nuanliu",
+              "iat": now, "exp": now + 600}  # fmt: skip
+    return {"Authorization": "Bearer " + jwt.encode(claims, private_key, "RS256", headers={"kid": "k1"})}
+
+
 def test_production_metrics_on_the_public_port_need_an_admin_or_service_token(tmp_path: Path) -> None:
-    client = create_app(_production_notify(tmp_path)).test_client()
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    app = create_app(_production_notify(tmp_path))
+    # The token service's key, as the JWKS would give it (this test has no registration running).
+    app.extensions["nuanliu"].extras["public_key"] = lambda kid: key.public_key() if kid == "k1" else None
+    client = app.test_client()
     assert client.get("/metrics").status_code == 401
-    assert client.get("/metrics", headers=_bearer("member")).status_code == 403
-    assert client.get("/metrics", headers=_bearer("service")).status_code == 200
-    assert client.get("/metrics", headers=_bearer("admin")).status_code == 200
+    assert client.get("/metrics", headers=_bearer("admin")).status_code == 401  # HS256: refused
+    assert client.get("/metrics", headers=_rs256_bearer(key, "member")).status_code == 403
+    assert client.get("/metrics", headers=_rs256_bearer(key, "service")).status_code == 200
+    assert client.get("/metrics", headers=_rs256_bearer(key, "admin")).status_code == 200
     assert client.get("/healthz").status_code == 200
