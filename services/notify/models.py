@@ -117,5 +117,17 @@ class OrgTodo(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class TodoVersionRow(Base):
+    """Which event last set what waits for one transfer or task, kept even when nothing waits
+    any more: a late, older event must not bring back a to-do a newer one moved or closed."""
+
+    __tablename__ = "todo_versions"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    ref_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    event_id: Mapped[str] = mapped_column(String(64))
+
+
 inbox = inbox_table(Base.metadata)
 idempotency_keys = idempotency_table(Base.metadata)

@@ -3,6 +3,7 @@ stored), quiet hours, the delivery state machine and fallback."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -184,3 +185,19 @@ def test_the_readers_zone_is_china_time_unless_settings_name_another():
     assert "2026-12-08 06:30" in render("registration.member_checked_in.v1/branch", "zh-CN", data)[1]
     london = render("registration.member_checked_in.v1/branch", "zh-CN", data, "Europe/London")
     assert "2026-12-07 22:30" in london[1]
+
+
+def test_a_todo_change_supersedes_only_an_older_version():
+    data = samples()["transfer.stage_decided.v1"][0]
+    envelope = make_envelope("transfer.stage_decided.v1", "transfer", data["transfer_id"], data)
+    change = domain.todo_change(envelope)
+    assert change is not None and change.version == domain.TodoVersion(envelope.time, envelope.id)
+    assert domain.supersedes(change, None)
+    older = domain.TodoVersion(envelope.time - timedelta(seconds=1), "zzz")
+    newer = domain.TodoVersion(envelope.time + timedelta(microseconds=1), "")
+    assert domain.supersedes(change, older)
+    assert not domain.supersedes(change, newer)
+    assert not domain.supersedes(change, change.version)  # the same event twice: no change
+    # Equal times: the event id decides, the same way on every replica.
+    tie = replace(change.version, event_id=envelope.id + "0")
+    assert not domain.supersedes(change, tie)
