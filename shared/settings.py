@@ -24,6 +24,7 @@ DEV_JWT_SECRET = "nuanliu-dev-secret-not-for-production-use"
 SERVICES = ("registration", "transfer", "tasks", "notify")
 DEFAULT_PORTS = {"console": 5000, "registration": 5001, "transfer": 5002, "tasks": 5003, "notify": 5004}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SEARCH_PATH_MODES = ("options", "role")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -69,6 +70,11 @@ class Settings:
     # Connections per process to the service's database (PostgreSQL): a pool and its overflow.
     db_pool_size: int = 5
     db_max_overflow: int = 10
+    # How a PostgreSQL connection finds the service's schema: "options" sends a libpq search_path
+    # startup option (the shared development URL, one superuser); "role" sends none and relies on
+    # the login role's own `ALTER ROLE … SET search_path` (per-service roles; PgBouncer refuses
+    # the option).
+    db_search_path: str = "options"
 
     # The environment variable of each field a plain value can set (subclasses add their own).
     ENV: ClassVar[Mapping[str, str]] = {
@@ -82,6 +88,7 @@ class Settings:
         "relay_poll_interval": "NUANLIU_RELAY_POLL_INTERVAL",
         "db_pool_size": "NUANLIU_DB_POOL_SIZE",
         "db_max_overflow": "NUANLIU_DB_MAX_OVERFLOW",
+        "db_search_path": "NUANLIU_DB_SEARCH_PATH",
     }
     # The service a subclass configures (so `TransferSettings.from_env()` needs no name).
     SERVICE: ClassVar[str] = ""
@@ -134,6 +141,10 @@ class Settings:
             raise SettingsError("NUANLIU_JWT_SECRET must be at least 32 bytes")
         if self.is_production and self.jwt_secret == DEV_JWT_SECRET:
             raise SettingsError("production refuses the development NUANLIU_JWT_SECRET")
+        if self.db_search_path not in SEARCH_PATH_MODES:
+            raise SettingsError(f"NUANLIU_DB_SEARCH_PATH must be one of {', '.join(SEARCH_PATH_MODES)}")
+        if self.db_pool_size < 1 or self.db_max_overflow < 0:
+            raise SettingsError("NUANLIU_DB_POOL_SIZE must be at least 1, NUANLIU_DB_MAX_OVERFLOW at least 0")
 
 
 def _plain_values(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:

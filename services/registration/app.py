@@ -9,7 +9,7 @@ from flask import Flask
 from services.registration import api
 from services.registration.models import idempotency_keys
 from services.registration.settings import RegistrationSettings
-from shared.db import Database, service_database
+from shared.db import Database, database_of
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
 
@@ -17,7 +17,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def open_database(settings: Settings) -> Database:
-    return service_database(settings.database_url, "registration")
+    return database_of(settings, "registration")
 
 
 def create_app(settings: RegistrationSettings | None = None) -> Flask:
