@@ -75,6 +75,12 @@ class Settings:
     # the login role's own `ALTER ROLE … SET search_path` (per-service roles; PgBouncer refuses
     # the option).
     db_search_path: str = "options"
+    # Retention (shared.retention): how long sent outbox rows and idempotency keys are kept, and
+    # how often and in what batches each worker's Schedule prunes them.
+    retention_sent_outbox: timedelta = timedelta(days=7)
+    retention_idempotency: timedelta = timedelta(days=7)
+    retention_batch_size: int = 5000
+    retention_every: timedelta = timedelta(hours=1)
 
     # The environment variable of each field a plain value can set (subclasses add their own).
     ENV: ClassVar[Mapping[str, str]] = {
@@ -89,6 +95,10 @@ class Settings:
         "db_pool_size": "NUANLIU_DB_POOL_SIZE",
         "db_max_overflow": "NUANLIU_DB_MAX_OVERFLOW",
         "db_search_path": "NUANLIU_DB_SEARCH_PATH",
+        "retention_sent_outbox": "NUANLIU_RETENTION_SENT_OUTBOX",
+        "retention_idempotency": "NUANLIU_RETENTION_IDEMPOTENCY",
+        "retention_batch_size": "NUANLIU_RETENTION_BATCH_SIZE",
+        "retention_every": "NUANLIU_RETENTION_EVERY",
     }
     # The service a subclass configures (so `TransferSettings.from_env()` needs no name).
     SERVICE: ClassVar[str] = ""
