@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, insert, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, Table, delete, insert, select, tuple_
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.client import (
     Client,
@@ -63,9 +64,10 @@ def prune(database: Database, rule: Rule, batch_size: int = 5000, now: datetime 
     cutoff = (now or utcnow()) - rule.keep
     rows = batches = 0
     longest = 0.0
+    after: tuple[Any, ...] | None = None
     while True:
         started = time.perf_counter()
-        done = prune_batch(database, rule, cutoff, batch_size)
+        done, after = prune_batch(database, rule, cutoff, batch_size, after)
         longest = max(longest, time.perf_counter() - started)
         if not done:
             break
@@ -78,39 +80,59 @@ def prune(database: Database, rule: Rule, batch_size: int = 5000, now: datetime 
     return Pruned(rule.name, rows, batches, longest)
 
 
-def prune_batch(database: Database, rule: Rule, cutoff: datetime, batch_size: int) -> int:
-    """One transaction: up to `batch_size` of the oldest rows past `cutoff`, archived and deleted."""
+def prune_batch(
+    database: Database, rule: Rule, cutoff: datetime, batch_size: int, after: tuple[Any, ...] | None = None
+) -> tuple[int, tuple[Any, ...] | None]:
+    """One transaction: up to `batch_size` rows past `cutoff` in key order after `after`,
+    archived and deleted. Returns how many, and the last key (where the next batch starts:
+    without it each batch would walk again over the index entries of the rows just deleted).
+
+    The rows are chosen by a subquery of the statement itself (no list of keys goes back and
+    forth), and on PostgreSQL rows another transaction holds are skipped, never waited for."""
     table = rule.table
     keys = list(table.primary_key.columns)
+    key = tuple_(*keys) if len(keys) > 1 else keys[0]
     condition = table.c[rule.age_column] < cutoff
     if rule.where is not None:
         condition = condition & rule.where
+    if after is not None:
+        condition = condition & (key > (tuple_(*after) if len(keys) > 1 else after[0]))
+    chosen = select(*keys).where(condition).order_by(*keys).limit(batch_size)
+    if not database.is_sqlite:
+        chosen = chosen.with_for_update(skip_locked=True)
     with database.transaction() as session:
-        chosen = select(*keys).where(condition).order_by(*keys).limit(batch_size)
-        if not database.is_sqlite:
-            chosen = chosen.with_for_update(skip_locked=True)  # never wait on a row in use
-        found = session.execute(chosen).all()
-        if not found:
-            return 0
-        key_values = [tuple(row) for row in found]
-        matches = _keys_in(keys, key_values)
-        if rule.archive is not None:
-            columns = [column.name for column in table.columns]
-            session.execute(
-                insert(rule.archive).from_select(
-                    columns, select(*(table.c[name] for name in columns)).where(matches)
-                )
-            )
-        session.execute(delete(table).where(matches))
-        return len(key_values)
+        if rule.archive is None:
+            found = [
+                tuple(row) for row in session.execute(delete(table).where(key.in_(chosen)).returning(*keys))
+            ]
+        else:
+            found = _archive(session, rule, chosen, condition)
+    if not found:
+        return 0, after
+    return len(found), max(found)
 
 
-def _keys_in(keys: Sequence[Any], values: list[tuple[object, ...]]) -> ColumnElement[bool]:
-    if not values:
-        return ~true()
-    if len(keys) == 1:
-        return keys[0].in_([value[0] for value in values])
-    return tuple_(*keys).in_(values)
+def _archive(
+    session: Session, rule: Rule, chosen: Select[Any], condition: ColumnElement[bool]
+) -> list[tuple[Any, ...]]:
+    """Copy the chosen rows to the archive, then delete them from the table (single-key tables)."""
+    table, archive = rule.table, rule.archive
+    assert archive is not None
+    (key,) = table.primary_key.columns
+    columns = [column.name for column in table.columns]
+    copied = (
+        session.execute(
+            insert(archive)
+            .from_select(columns, select(*(table.c[name] for name in columns)).where(key.in_(chosen)))
+            .returning(archive.c[key.name])
+        )
+        .scalars()
+        .all()
+    )
+    if copied:
+        # Exactly the rows just copied: the same condition, up to the last key copied.
+        session.execute(delete(table).where(condition, key <= max(copied)))
+    return [(value,) for value in copied]
 
 
 def prune_all(database: Database, rules: Sequence[Rule], batch_size: int = 5000) -> list[Pruned]:
