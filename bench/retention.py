@@ -19,11 +19,12 @@ from datetime import timedelta
 
 from bench.common import emit
 from bench.registration_common import fresh_postgres
+from shared.db import Database
 
 KEEP = timedelta(days=7)
 
 
-def fill(database, rows: int) -> None:  # type: ignore[no-untyped-def]
+def fill(database: Database, rows: int) -> None:
     """`rows` outbox rows sent 30 days ago (bodies of a typical event's size), plus 1,000 recent."""
     from sqlalchemy import text
 
@@ -51,7 +52,7 @@ def fill(database, rows: int) -> None:  # type: ignore[no-untyped-def]
 class Writer:
     """Adds one outbox row at a time in its own transaction; keeps the worst latency."""
 
-    def __init__(self, database) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, database: Database) -> None:
         self.database = database
         self.worst = 0.0
         self.count = 0

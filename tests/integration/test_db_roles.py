@@ -56,7 +56,9 @@ def test_services_connect_as_their_own_roles_without_a_startup_option(
         migrate(database, service_module(service, "app").MIGRATIONS)  # as the role, in its schema
         with database.engine.connect() as connection:
             user, schema, source = connection.execute(
-                text("SELECT current_user, current_schema(), source FROM pg_settings WHERE name = 'search_path'")
+                text(
+                    "SELECT current_user, current_schema(), source FROM pg_settings WHERE name = 'search_path'"
+                )
             ).one()
             assert (user, schema, source) == (f"nuanliu_{service}", service, "user")
             assert connection.execute(text("SELECT count(*) FROM idempotency_keys")).scalar() == 0
