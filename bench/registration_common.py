@@ -139,15 +139,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], probe: str) -> Iterator[int]:
-    """`app_spec` served with deploy/gunicorn.conf.py (the APIs' own configuration)."""
+def gunicorn(app_spec: str, env: dict[str, str], probe: str, log: Path | None = None) -> Iterator[int]:
+    """`app_spec` served with deploy/gunicorn.conf.py (the APIs' own configuration); its output
+    goes to `log` when given (e.g. the access lines of a measured run)."""
     port = free_port()
     gunicorn_bin = str(Path(sys.executable).parent / "gunicorn")
+    output = log.open("ab") if log is not None else None
     process = subprocess.Popen(
         [gunicorn_bin, "-c", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", app_spec],
         cwd=PROJECT_ROOT,
         env={**os.environ, **env},
         start_new_session=True,
+        stdout=output,
+        stderr=output,
     )
     try:
         deadline = time.monotonic() + 60
@@ -166,6 +170,8 @@ def gunicorn(app_spec: str, env: dict[str, str], probe: str) -> Iterator[int]:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
+        if output is not None:
+            output.close()
 
 
 # --- load ---------------------------------------------------------------------------------

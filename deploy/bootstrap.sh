@@ -22,3 +22,21 @@ if [ ! -x "$venv/bin/python" ]; then
   fi
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+# Printed papers (introduction letters, activity cards): weasyprint draws with Pango, subsets
+# fonts with HarfBuzz (fontTools instead takes seconds a page) and needs the Noto CJK fonts.
+print_packages="fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0"
+if command -v dpkg-query >/dev/null; then
+  missing=""
+  for package in $print_packages; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
+  done
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing \
+        || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing; }
+    else
+      echo "PDFs need:$missing (e.g. sudo apt-get install$missing)" >&2
+    fi
+  fi
+fi

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import importlib
 import signal
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from types import FrameType, ModuleType
 
-from shared.db import migrate
+from sqlalchemy import text
+
+from shared.db import Database, migrate
 from shared.logging import configure_logging
 from shared.process_health import serve_health
 from shared.settings import SERVICES, Settings
@@ -19,6 +22,9 @@ from shared.settings import SERVICES, Settings
 # The services with an outbox to relay, and those with an event consumer.
 PUBLISHERS = ("registration", "transfer", "tasks")
 CONSUMERS = ("notify",)
+# The module whose `main(settings)` runs a service's background worker: Temporal workers, and
+# notify's delivery dispatcher.
+WORKER_MODULES = {"notify": "dispatcher_process"}
 
 
 def service_module(service: str, module: str) -> ModuleType:
@@ -39,14 +45,38 @@ def settings_of(service: str, environ: Mapping[str, str] | None = None) -> Setti
     return own.from_env(service, environ)
 
 
+# Held while migrating on PostgreSQL, so that two migrate runs (a Job retried, two rollouts)
+# never run Alembic at once on one database: the second waits, then finds nothing to do.
+MIGRATE_LOCK_KEY = 0x6E75616E6C6975  # "nuanliu"
+
+
 def migrate_services(services: Iterable[str] = SERVICES, report: Callable[[str], None] = print) -> None:
-    """Bring each service's database to its newest schema."""
+    """Bring each service's database to its newest schema, under an advisory lock on PostgreSQL."""
     for service in services:
         app_module = service_module(service, "app")
         database = app_module.open_database(settings_of(service))
-        migrate(database, app_module.MIGRATIONS)
-        database.dispose()
+        try:
+            with _migration_lock(database):
+                migrate(database, app_module.MIGRATIONS)
+        finally:
+            database.dispose()
         report(f"migrated {service}")
+
+
+@contextmanager
+def _migration_lock(database: Database) -> Iterator[None]:
+    if database.is_sqlite:
+        yield  # SQLite's own write lock serialises migrations
+        return
+    # A session lock on a connection of its own, apart from the one Alembic uses.
+    with database.engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_LOCK_KEY})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_LOCK_KEY})
+            connection.commit()
 
 
 def stop_on_signals(stop: Callable[[], None]) -> None:
@@ -91,4 +121,4 @@ def run_worker(service: str) -> None:
     """A service's Temporal worker (or notify's dispatcher)."""
     configure_logging(f"{service}-worker")
     serve_health(f"{service}-worker")
-    service_module(service, "worker").main(settings_of(service))
+    service_module(service, WORKER_MODULES.get(service, "worker")).main(settings_of(service))

@@ -124,6 +124,110 @@ DESTINATIONS = {
 MEMBERS_PER_BRANCH = 12
 
 
+# Stations members scan into: (code, name, kind, host org, region, address, lat, lon, open hours).
+STATIONS = [
+    (
+        "ST-WQ-YC-HOME",
+        "杨村街道流动党员之家",
+        "home",
+        "TJ-WQ-YC",
+        "120114001",
+        "天津市武清区杨村街道泉州北路党群服务中心一楼",
+        39.3833,
+        117.0450,
+        "周一至周五 9:00-17:00",
+    ),
+    (
+        "ST-WQ-XZ-HOME",
+        "下朱庄街道流动党员之家",
+        "home",
+        "TJ-WQ-XZ",
+        "120114002",
+        "天津市武清区下朱庄街道富民道党群服务中心",
+        39.3990,
+        117.0720,
+        "周一至周六 9:00-18:00",
+    ),
+    (
+        "ST-WQ-CHK-01",
+        "崔黄口镇电商产业园流动党员之家",
+        "home",
+        "TJ-WQ-CHK-01",
+        "120114101001",
+        "天津市武清区崔黄口镇电商产业园综合楼二楼",
+        39.5410,
+        117.1380,
+        "每天 8:30-20:00",
+    ),
+    (
+        "ST-BA-SF-YZ",
+        "山亭镇港里村流动党员驿站",
+        "station",
+        "FJ-PT-BA-SF-01",
+        "350391001001",
+        "福建省莆田市北岸经济开发区山亭镇港里村村委会",
+        25.1920,
+        119.1630,
+        "每天 8:00-21:00",
+    ),
+    (
+        "ST-BA-ZM-YZ",
+        "忠门镇流动党员驿站",
+        "station",
+        "FJ-PT-BA-ZM",
+        "350391003",
+        "福建省莆田市北岸经济开发区忠门镇政府便民服务中心",
+        25.2480,
+        119.2010,
+        "周一至周日 8:00-18:00",
+    ),
+    (
+        "ST-BA-DZ-YZ",
+        "东埔镇吉城村流动党员驿站",
+        "station",
+        "FJ-PT-BA-DZ-01",
+        "350391002001",
+        "福建省莆田市北岸经济开发区东埔镇吉城村文化礼堂",
+        25.2900,
+        119.1200,
+        None,
+    ),
+    (
+        "ST-LC-DT-XS",
+        "都亭街道新市民之家学习点",
+        "home",
+        "HB-LC-DT-01",
+        "422802001001",
+        "湖北省利川市都亭街道滨江社区新市民之家",
+        30.2910,
+        108.9370,
+        "周二至周日 9:00-17:30",
+    ),
+    (
+        "ST-LC-MD-XS",
+        "谋道镇新市民之家学习点",
+        "home",
+        "HB-LC-MD",
+        "422802101",
+        "湖北省利川市谋道镇集镇新市民之家",
+        30.3560,
+        108.5740,
+        "周一至周五 8:30-17:00",
+    ),
+    (
+        "ST-XN-CX-FW",
+        "西关大街流动党员服务站",
+        "service_point",
+        "QH-XN-CX-XG-01",
+        "630104001001",
+        "青海省西宁市城西区西关大街街道党群服务中心",
+        36.6190,
+        101.7620,
+        "周一至周五 8:30-18:00",
+    ),
+]
+
+
 def seed_orgs(database: object) -> int:
     """Create the demo org tree, each org only if it is not there yet; returns how many were created."""
     from services.registration import commands
@@ -141,6 +245,34 @@ def seed_orgs(database: object) -> int:
             SEED_ADMIN,
             commands.CreateOrg(code=code, name=name, level=level, parent_code=parent, region=region),
         )
+        created += 1
+    return created
+
+
+def seed_stations(database: object) -> int:
+    """Create the demo stations not there yet (each with its own key); returns how many."""
+    from services.registration.commands import stations as station_commands
+    from services.registration.models import Station
+    from services.registration.unit_of_work import RegistrationUnitOfWork
+
+    with database.reader() as session:  # type: ignore[attr-defined]
+        present = set(session.scalars(select(Station.code)))
+    created = 0
+    for code, name, kind, host, region, address, lat, lon, hours in STATIONS:
+        if code in present:
+            continue
+        command = station_commands.CreateStation(
+            code=code,
+            name=name,
+            kind=kind,
+            host_org_code=host,
+            region=region,
+            address=address,
+            latitude=lat,
+            longitude=lon,
+            open_hours=hours,
+        )
+        station_commands.create_station(RegistrationUnitOfWork(database), SEED_ADMIN, command)  # type: ignore[arg-type]
         created += 1
     return created
 
@@ -249,6 +381,8 @@ def seed_all(force: bool = False) -> None:
     database = open_database(RegistrationSettings.from_env())
     created = seed_orgs(database)
     print(f"[nuanliu] seeded {created} orgs" if created else "[nuanliu] demo orgs already present")
+    stations = seed_stations(database)
+    print(f"[nuanliu] seeded {stations} stations" if stations else "[nuanliu] demo stations already present")
     members = seed_members(database, force=force)
     print(f"[nuanliu] seeded {members} members" if members else "[nuanliu] demo members already present")
     database.dispose()

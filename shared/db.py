@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Connection,
+    CursorResult,
     DateTime,
     Engine,
     Insert,
     MetaData,
+    Result,
     Table,
     bindparam,
     create_engine,
@@ -341,3 +343,16 @@ def drop_database(admin_engine: Engine, name: str) -> None:
             {"name": name},
         )
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table of a mapped class, typed as one (for prebuilt Core statements)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
+
+
+def affected(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (a conditional update's answer)."""
+    return int(cast(CursorResult[Any], result).rowcount)

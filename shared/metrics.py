@@ -12,6 +12,8 @@ they name no metric this module does not define (or that the Temporal SDK does n
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
@@ -89,3 +91,14 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest()
+
+
+@contextmanager
+def schedule_run(schedule: str) -> Iterator[None]:
+    """Count one run of a scheduled sweep or digest, by how it ended."""
+    try:
+        yield
+    except BaseException:
+        SCHEDULE_RUNS.labels(schedule, "failed").inc()
+        raise
+    SCHEDULE_RUNS.labels(schedule, "succeeded").inc()

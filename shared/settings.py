@@ -19,8 +19,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Self
+from urllib.parse import unquote, urlsplit
 
 DEV_JWT_SECRET = "nuanliu-dev-secret-not-for-production-use"
+# The only environment names: anything else (`Production`, `prod`) is a typo that must not
+# silently mean development.
+ENVIRONMENTS = ("development", "production")
 SERVICES = ("registration", "transfer", "tasks", "notify")
 DEFAULT_PORTS = {"console": 5000, "registration": 5001, "transfer": 5002, "tasks": 5003, "notify": 5004}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +53,18 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "float": float,
     "timedelta": parse_duration,
     "Path": Path,
+    "bool": lambda text: text.strip().lower() in ("1", "true", "yes", "on"),
 }
+
+
+def parse_bool(text: str) -> bool:
+    """`true`/`false` (also 1/0, yes/no, on/off); anything else is refused, not read as false."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r} (use true or false)")
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,11 @@ class Settings:
     jwt_secret: str = DEV_JWT_SECRET
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    # mTLS to Temporal (PEM file paths, and the name its certificate carries); unset: plaintext.
+    temporal_tls_cert: str = ""
+    temporal_tls_key: str = ""
+    temporal_tls_ca: str = ""
+    temporal_tls_server_name: str = ""
     var_dir: Path = PROJECT_ROOT / "var"
     service_urls: Mapping[str, str] = field(default_factory=dict)
     # Every service with an outbox runs a relay at this pace.
@@ -81,6 +101,10 @@ class Settings:
     retention_idempotency: timedelta = timedelta(days=7)
     retention_batch_size: int = 5000
     retention_every: timedelta = timedelta(hours=1)
+    # Per-request metrics and the JSON access line (off only to measure what they cost).
+    request_telemetry: bool = True
+    # /docs and /openapi.json on the public port: unset means on in development, off in production.
+    public_docs: bool | None = None
 
     # The environment variable of each field a plain value can set (subclasses add their own).
     ENV: ClassVar[Mapping[str, str]] = {
@@ -90,6 +114,10 @@ class Settings:
         "jwt_secret": "NUANLIU_JWT_SECRET",
         "temporal_address": "TEMPORAL_ADDRESS",
         "temporal_namespace": "TEMPORAL_NAMESPACE",
+        "temporal_tls_cert": "TEMPORAL_TLS_CERT",
+        "temporal_tls_key": "TEMPORAL_TLS_KEY",
+        "temporal_tls_ca": "TEMPORAL_TLS_CA",
+        "temporal_tls_server_name": "TEMPORAL_TLS_SERVER_NAME",
         "relay_batch_size": "NUANLIU_RELAY_BATCH_SIZE",
         "relay_poll_interval": "NUANLIU_RELAY_POLL_INTERVAL",
         "db_pool_size": "NUANLIU_DB_POOL_SIZE",
@@ -99,6 +127,7 @@ class Settings:
         "retention_idempotency": "NUANLIU_RETENTION_IDEMPOTENCY",
         "retention_batch_size": "NUANLIU_RETENTION_BATCH_SIZE",
         "retention_every": "NUANLIU_RETENTION_EVERY",
+        "request_telemetry": "NUANLIU_REQUEST_TELEMETRY",
     }
     # The service a subclass configures (so `TransferSettings.from_env()` needs no name).
     SERVICE: ClassVar[str] = ""
@@ -106,6 +135,10 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def serves_docs(self) -> bool:
+        return (not self.is_production) if self.public_docs is None else self.public_docs
 
     @property
     def is_sqlite(self) -> bool:
@@ -136,6 +169,16 @@ class Settings:
             **_plain_values(cls, env),
             **cls.values_from_env(env, var_dir),
         }
+        for part in ("cert", "key", "ca"):
+            # The Kubernetes shape names the mounted files TEMPORAL_TLS_<PART>_FILE: take either.
+            variable = f"TEMPORAL_TLS_{part.upper()}"
+            if variable not in env and f"{variable}_FILE" in env:
+                values[f"temporal_tls_{part}"] = env[f"{variable}_FILE"]
+        if "NUANLIU_PUBLIC_DOCS" in env:
+            try:
+                values["public_docs"] = parse_bool(env["NUANLIU_PUBLIC_DOCS"])
+            except ValueError as error:
+                raise SettingsError(f"NUANLIU_PUBLIC_DOCS: {error}") from error
         settings = cls(**values)
         settings.check()
         return settings
@@ -146,15 +189,41 @@ class Settings:
         return {}
 
     def check(self) -> None:
-        """Refuse to start on a value that cannot work."""
+        """Refuse to start on a value that cannot work, and in production on any development
+        default: all of them named in one message, so one restart fixes them all."""
+        if self.environment not in ENVIRONMENTS:
+            raise SettingsError(
+                f"NUANLIU_ENV must be exactly 'development' or 'production', not {self.environment!r}"
+            )
         if len(self.jwt_secret.encode()) < 32:
             raise SettingsError("NUANLIU_JWT_SECRET must be at least 32 bytes")
-        if self.is_production and self.jwt_secret == DEV_JWT_SECRET:
-            raise SettingsError("production refuses the development NUANLIU_JWT_SECRET")
         if self.db_search_path not in SEARCH_PATH_MODES:
             raise SettingsError(f"NUANLIU_DB_SEARCH_PATH must be one of {', '.join(SEARCH_PATH_MODES)}")
         if self.db_pool_size < 1 or self.db_max_overflow < 0:
             raise SettingsError("NUANLIU_DB_POOL_SIZE must be at least 1, NUANLIU_DB_MAX_OVERFLOW at least 0")
+        if self.is_production:
+            found = self.development_defaults()
+            if found:
+                listed = "".join(f"\n  - {item}" for item in found)
+                raise SettingsError(f"production refuses these development defaults:{listed}")
+
+    def development_defaults(self) -> list[str]:
+        """What this process would run on that is only fit for development (a subclass adds its
+        own knobs). The console and the launcher use no database or broker of their own."""
+        found = []
+        if self.jwt_secret == DEV_JWT_SECRET:
+            found.append("NUANLIU_JWT_SECRET is the development secret")
+        if self.service in SERVICES:
+            if _amqp_user(self.amqp_url) == "guest":
+                found.append("AMQP_URL uses the broker's default guest credentials")
+            if self.is_sqlite:
+                found.append(f"{self.service.upper()}_DATABASE_URL / DATABASE_URL unset: SQLite under var/")
+        return found
+
+
+def _amqp_user(url: str) -> str:
+    # amqp://user:pass@host/vhost; without userinfo the client logs in as guest.
+    return unquote(urlsplit(url).username or "guest")
 
 
 def _plain_values(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:

@@ -14,21 +14,51 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
 from temporalio.client import Client
+from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 from shared.errors import Unavailable
+from shared.settings import Settings, SettingsError
+from shared.temporal_telemetry import client_options, interceptors
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+def temporal_tls(settings: Settings) -> TLSConfig | bool:
+    """The client's mTLS from TEMPORAL_TLS_CERT/KEY/CA (PEM files) and TEMPORAL_TLS_SERVER_NAME;
+    False (plaintext, the loopback dev server) when none is set."""
+    names = (settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca)
+    if not any(names) and not settings.temporal_tls_server_name:
+        return False
+    if bool(settings.temporal_tls_cert) != bool(settings.temporal_tls_key):
+        raise SettingsError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mutual TLS)")
+
+    def read(variable: str, path: str) -> bytes | None:
+        if not path:
+            return None
+        try:
+            return Path(path).read_bytes()
+        except OSError as error:
+            raise SettingsError(f"{variable}: cannot read {path}: {error.strerror}") from error
+
+    return TLSConfig(
+        server_root_ca_cert=read("TEMPORAL_TLS_CA", settings.temporal_tls_ca),
+        client_cert=read("TEMPORAL_TLS_CERT", settings.temporal_tls_cert),
+        client_private_key=read("TEMPORAL_TLS_KEY", settings.temporal_tls_key),
+        domain=settings.temporal_tls_server_name or None,
+    )
+
+
 class TemporalGateway:
-    def __init__(self, address: str, namespace: str = "default") -> None:
+    def __init__(self, address: str, namespace: str = "default", tls: TLSConfig | bool = False) -> None:
         self.address = address
         self.namespace = namespace
+        self.tls = tls
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -44,7 +74,10 @@ class TemporalGateway:
 
     async def _get_client(self) -> Client:
         if self._client is None:
-            self._client = await Client.connect(self.address, namespace=self.namespace)
+            # With tracing on, an update carries the request's trace into the workflow.
+            self._client = await Client.connect(
+                self.address, namespace=self.namespace, tls=self.tls, interceptors=interceptors()
+            )
         return self._client
 
     def call(self, operation: Callable[[Client], Awaitable[T]], timeout: float = 30.0) -> T:
@@ -75,12 +108,15 @@ class TemporalGateway:
             return False
 
 
-async def connect_with_retry(address: str, namespace: str = "default") -> Client:
-    """The dev server may still be starting beside a worker: keep trying, with backoff."""
+async def connect_with_retry(
+    address: str, namespace: str = "default", tls: TLSConfig | bool = False
+) -> Client:
+    """A worker's client. The dev server may still be starting beside a worker: keep trying, with
+    backoff. It exports the SDK's metrics and carries traces when configured (temporal_telemetry)."""
     delay = 0.5
     while True:
         try:
-            return await Client.connect(address, namespace=namespace)
+            return await Client.connect(address, namespace=namespace, tls=tls, **client_options())
         except RuntimeError as error:
             log.warning("Temporal at %s not reachable yet (%s); retrying", address, error)
             await asyncio.sleep(delay)

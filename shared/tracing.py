@@ -77,18 +77,24 @@ def instrument_app(app: Flask, engine: Engine | None = None) -> None:
     if not tracing_on():
         return
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     FlaskInstrumentor().instrument_app(app)
     if engine is not None:
-        SQLAlchemyInstrumentor().instrument(engine=engine)
+        instrument_engine(engine)
 
 
 def instrument_engine(engine: Engine) -> None:
-    if tracing_on():
-        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    """Spans for every statement on this engine (when on). The instrumentor is a singleton that
+    instruments one engine per process; a service's processes have several (writer, reader,
+    other services' in tests), so each gets its own engine tracer."""
+    if not tracing_on() or engine in _state.setdefault("engines", set()):
+        return
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.metrics import get_meter
 
-        SQLAlchemyInstrumentor().instrument(engine=engine)
+    connections = get_meter("nuanliu.sqlalchemy").create_up_down_counter("db.client.connections.usage")
+    EngineTracer(tracer("nuanliu.sqlalchemy"), engine, connections)
+    _state["engines"].add(engine)
 
 
 def tracer(name: str) -> trace.Tracer:

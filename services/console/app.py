@@ -18,7 +18,15 @@ import requests
 from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from services.console import directory, views_common, views_members, views_tasks, views_transfers
+from services.console import (
+    directory,
+    views_common,
+    views_documents,
+    views_members,
+    views_scan,
+    views_tasks,
+    views_transfers,
+)
 from services.console.backend import ApiError
 from services.console.i18n import plain_error, translate
 from services.console.web import NAVIGATION, locale, t, user
@@ -82,8 +90,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
     )
     app.extensions["console"] = settings
-    for module in (views_common, views_members, views_transfers, views_tasks):
+    # views_documents: issue 20 (the public /verify page, the letter and activity-card PDFs).
+    for module in (views_common, views_members, views_transfers, views_tasks, views_documents):
         app.register_blueprint(module.blueprint)
+    # views_scan: issue 19 (the phone's /scan page a station's QR opens, the station's screen).
+    app.register_blueprint(views_scan.blueprint)
     app.jinja_env.filters["when"] = short_time
     app.jinja_env.filters["months_behind"] = months_behind
 

@@ -23,6 +23,8 @@ SERVICE_OF_PATH = {
     "checkins": "registration",
     "ledger": "registration",
     "imports": "registration",
+    "stations": "registration",
+    "stats/stations": "registration",
     "transfers": "transfer",
     "stats/transfers": "transfer",
     "tasks": "tasks",
@@ -147,6 +149,12 @@ class Backend:
         if "files" in kwargs:
             return self._send("POST", path, headers=headers, **kwargs).json()
         return self._send("POST", path, json=dict(body or {}), headers=headers, **kwargs).json()
+
+    def post_status(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        """A POST whose status matters as well as its body (201 made, 200 found the earlier one)."""
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        response = self._send("POST", path, json=dict(body), headers=headers)
+        return response.status_code, response.json()
 
     def put(self, path: str, body: Mapping[str, Any]) -> Any:
         return self._send("PUT", path, json=dict(body)).json()

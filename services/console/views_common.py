@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
@@ -43,8 +44,7 @@ def signin_page() -> Page:
             session["user"] = identity.as_session()
             session["org_name"] = directory.org_name(config, identity.org)
             target = request.args.get("next") or ""
-            # Only our own paths: an open redirect would let a link send people anywhere.
-            if target.startswith("/") and not target.startswith("//"):
+            if own_path(target):
                 return redirect(target)
             return home_for(identity.role)
     return render_template(
@@ -54,6 +54,16 @@ def signin_page() -> Page:
         error_message=error_message,
         form=request.form,
     ), (400 if error_message else 200)
+
+
+def own_path(target: str) -> bool:
+    """Only our own paths after sign-in: an open redirect would let a link (a forged station QR)
+    send people anywhere. Browsers read a backslash as a slash and drop tabs and newlines, so
+    such paths would leave the site as surely as `//elsewhere`."""
+    if not target.startswith("/") or "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc and not target.startswith("//")
 
 
 def _chosen_identity(form: Any) -> signin.Identity:

@@ -64,9 +64,11 @@ def _member_tasks(backend: Backend, member_id: str) -> Page:
 @signed_in("township_officer")
 def create() -> Page:
     if request.method == "GET":
+        signed = user()
+        assert signed is not None  # @signed_in let only a signed-in officer here
         return render_template(
-            "task_new.html", form={"org_code": user()["org"], "capacity": "1", "points": "10"}
-        )  # type: ignore[index]
+            "task_new.html", form={"org_code": signed["org"], "capacity": "1", "points": "10"}
+        )
     body = body_from(request.form, TASK_FIELDS, integers=("capacity", "points"))
     try:
         made = api().post("/api/v1/tasks", body)

@@ -9,6 +9,7 @@ from flask.views import MethodView
 from services.notify import commands, domain, queries, schemas
 from services.notify.settings import NotifySettings
 from services.notify.unit_of_work import NotifyUnitOfWork
+from services.notify.webhook_address import WebhookGuard
 from shared.auth import Principal
 from shared.web import Blueprint, authenticated, context
 
@@ -32,6 +33,12 @@ def _policy() -> domain.DeliveryPolicy:
     settings = context().settings
     assert isinstance(settings, NotifySettings), "the notify app runs on NotifySettings"
     return settings.delivery_policy()
+
+
+def _guard() -> WebhookGuard:
+    settings = context().settings
+    assert isinstance(settings, NotifySettings), "the notify app runs on NotifySettings"
+    return settings.webhook_guard()
 
 
 @notifications.route("")
@@ -86,7 +93,7 @@ class Preferences(MethodView):
     @preferences.response(200, schemas.PreferencesSchema)
     def put(self, body: domain.Preferences, principal: Principal) -> domain.Preferences:
         """Replace the caller's preferences; org roles receive their org's messages on these channels."""
-        return commands.update_preferences(_uow(), principal, commands.UpdatePreferences(body))
+        return commands.update_preferences(_uow(), principal, commands.UpdatePreferences(body), _guard())
 
 
 @deliveries.route("")

@@ -6,7 +6,7 @@ no one, so they take the delivery policy (zone, retry schedule) instead."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from services.notify.queries import NotificationView
 from services.notify.rendering import RenderedMessage, render_message
 from services.notify.repositories import preferences_of
 from services.notify.unit_of_work import NotifyUnitOfWork
+from services.notify.webhook_address import WebhookGuard, subscriber_secret
 from shared.db import new_id, utcnow
 from shared.errors import NotFound
 from shared.events import Envelope
@@ -197,12 +198,14 @@ class UpdatePreferences:
 
 
 def update_preferences(
-    uow: NotifyUnitOfWork, actor: domain.Reader, command: UpdatePreferences
+    uow: NotifyUnitOfWork, actor: domain.Reader, command: UpdatePreferences, guard: WebhookGuard
 ) -> domain.Preferences:
     """Replace the caller's preferences, remembering the role and org of their token (org-addressed
-    messages go out on the channels of that org's people)."""
+    messages go out on the channels of that org's people). A webhook URL must reach a public
+    address (`guard`); a new one gets a new signing secret, shown in this answer only."""
     wanted = command.preferences
     domain.check_preferences(wanted)
+    guard.check_saved(wanted.webhook_url)
     with uow:
         preference = uow.preferences.get(actor.sub)
         if preference is None:
@@ -219,9 +222,10 @@ def update_preferences(
         preference.locale = wanted.locale
         preference.email_address = wanted.email
         preference.phone = wanted.phone
+        preference.webhook_secret, made = subscriber_secret(preference, wanted.webhook_url)
         preference.webhook_url = wanted.webhook_url
         preference.updated_at = utcnow()
-        saved = preferences_of(preference)
+        saved = replace(preferences_of(preference), webhook_secret=made)
         uow.commit()
         return saved
 
@@ -240,6 +244,9 @@ def claim_due(uow: NotifyUnitOfWork, command: ClaimDue) -> list[OutgoingMessage]
     now = command.now or utcnow()
     with uow:
         claimed = uow.deliveries.claim_due(command.limit, now, now + CLAIM_LEASE)
+        # A webhook is signed with its subscriber's own secret.
+        hooks = {d.person: uow.preferences.get(d.person) for d, _ in claimed if d.channel == "webhook"}
+        secrets = {sub: row.webhook_secret for sub, row in hooks.items() if row is not None}
         uow.commit()
     return [
         OutgoingMessage(
@@ -250,6 +257,7 @@ def claim_due(uow: NotifyUnitOfWork, command: ClaimDue) -> list[OutgoingMessage]
             *notification.text(delivery.locale),
             delivery.status,
             delivery.attempts,
+            secrets.get(delivery.person) if delivery.channel == "webhook" else None,
         )
         for delivery, notification in claimed
     ]

@@ -18,18 +18,23 @@ from services.notify.channels.sms import FileSmsProvider, SmsChannel
 from services.notify.channels.webhook import WebhookChannel
 from services.notify.settings import NotifySettings
 from services.notify.unit_of_work import NotifyUnitOfWork
+from shared import metrics
 from shared.db import Database, utcnow
 
 log = logging.getLogger(__name__)
 
 
 def default_channels(settings: NotifySettings) -> dict[str, Channel]:
-    return {
+    channels: dict[str, Channel] = {
         "inapp": InAppChannel(),
         "email": SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender),
-        "webhook": WebhookChannel(settings.webhook_secret, settings.webhook_timeout),
-        "sms": SmsChannel(FileSmsProvider(settings.sms_outbox_file)),
+        "webhook": WebhookChannel(
+            settings.webhook_secret, settings.webhook_timeout, settings.webhook_guard()
+        ),
     }
+    if settings.sms_provider == "file":  # `disabled`: SMS deliveries fail over to other channels
+        channels["sms"] = SmsChannel(FileSmsProvider(settings.sms_outbox_file))
+    return channels
 
 
 class Dispatcher:
@@ -77,7 +82,9 @@ class Dispatcher:
                 log.exception("channel %s crashed", message.channel)
                 error = f"{type(failure).__name__}: {failure}"
         outcome = commands.RecordAttempt(message.delivery_id, error, permanent)
-        return commands.record_attempt(self._uow(), outcome, self.policy)
+        status = commands.record_attempt(self._uow(), outcome, self.policy)
+        metrics.DELIVERIES.labels(message.channel, status).inc()
+        return status
 
     def run_once(self) -> int:
         """One pass: send what is due, settle failures. Returns how many deliveries were attempted."""
@@ -94,7 +101,12 @@ class Dispatcher:
         local = domain.in_zone(now, self.policy.zone)
         if local.hour >= self.digest_hour and self._digest_sent_for != local.date():
             # send_digests is idempotent per org and day, so a restart or a second dispatcher is harmless.
-            run = commands.send_digests(self._uow(), commands.SendDigests(local.date()), self.policy)
+            try:
+                run = commands.send_digests(self._uow(), commands.SendDigests(local.date()), self.policy)
+            except Exception:
+                metrics.SCHEDULE_RUNS.labels("daily_digest", "failed").inc()
+                raise
+            metrics.SCHEDULE_RUNS.labels("daily_digest", "succeeded").inc()
             self._digest_sent_for = local.date()
             log.info("sent %d digests for %s", run.digests, local.date())
 

@@ -67,6 +67,8 @@ class Preference(Base):
     email_address: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20))
     webhook_url: Mapped[str | None] = mapped_column(String(500))
+    # Signs this person's webhooks; made when they save a webhook URL, shown to them once.
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_preferences_org_role", "org", "role"),)
@@ -142,5 +144,5 @@ notifications_archive = Table(
 
 inbox = inbox_table(Base.metadata)
 idempotency_keys = idempotency_table(Base.metadata)
-# The retention prune picks the oldest inbox rows by age (migration 0004).
+# The retention prune picks the oldest inbox rows by age (migration 0005).
 Index("ix_inbox_processed_at", inbox.c.processed_at)

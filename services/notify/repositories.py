@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from services.notify import domain
 from services.notify.models import Delivery, Notification, OrgTodo, Preference, TodoVersionRow, inbox
 from shared.auth import ORG_ROLES
+from shared.db import table_of
 from shared.events import Envelope
 
 CONSUMER = "notify"
@@ -65,7 +66,7 @@ class NotificationRepository:
 
     def add_all(self, rows: list[dict[str, Any]]) -> None:
         # Core inserts: a batch of events makes many rows and needs none of them back.
-        self.session.execute(Notification.__table__.insert(), rows)
+        self.session.execute(table_of(Notification).insert(), rows)
 
     def get(self, notification_id: str) -> Notification | None:
         return self.session.get(Notification, notification_id)
@@ -92,7 +93,7 @@ class DeliveryRepository:
         self.lock_rows = lock_rows  # FOR UPDATE SKIP LOCKED where the database has it (not SQLite)
 
     def add_all(self, rows: list[dict[str, Any]]) -> None:
-        self.session.execute(Delivery.__table__.insert(), rows)
+        self.session.execute(table_of(Delivery).insert(), rows)
 
     def add(self, delivery: Delivery) -> None:
         self.session.add(delivery)
@@ -163,7 +164,7 @@ class PreferenceRepository:
         orgs = {r.id for r in recipients if r.kind == "org"}
         if not members and not orgs:
             return {}
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if members:
             conditions.append(Preference.sub.in_(members))
         if orgs:

@@ -20,7 +20,7 @@ from services.notify.models import Delivery, Notification, idempotency_keys, inb
 from services.notify.settings import NotifySettings
 from shared.retention import RetentionActivities, Rule, ensure_retention_schedule, standard_rules
 from shared.retention_workflow import RetentionWorkflow
-from shared.temporal import connect_with_retry
+from shared.temporal import connect_with_retry, temporal_tls
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,9 @@ def retention_rules(settings: NotifySettings) -> list[Rule]:
 
 
 async def run_retention_worker(settings: NotifySettings, stop: asyncio.Event | None = None) -> None:
-    client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
+    client = await connect_with_retry(
+        settings.temporal_address, settings.temporal_namespace, temporal_tls(settings)
+    )
     activities = RetentionActivities(
         open_database(settings), retention_rules(settings), settings.retention_batch_size
     )

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, post_load, validate, validates_schema
 
 from services.notify.domain import (
     CLOCK_ERROR,
@@ -81,14 +81,25 @@ class PreferencesSchema(Schema):
         validate=validate.Length(max=500),
     )
 
+    webhook_secret = fields.String(
+        dump_only=True,
+        metadata={"description": "Signs your webhooks; in the answer to the PUT that sets a new URL only."},
+    )
+
+    @post_dump
+    def _secret_only_when_made(self, data: dict[str, Any], **_kwargs: object) -> dict[str, Any]:
+        if data.get("webhook_secret") is None:
+            data.pop("webhook_secret", None)
+        return data
+
     @validates_schema
-    def _addresses_for_channels(self, data: dict[str, object], **_kwargs: object) -> None:
+    def _addresses_for_channels(self, data: dict[str, Any], **_kwargs: object) -> None:
         # A channel without an address could never deliver: say so now, not at the first event.
-        channels = data.get("channels") or {}
+        channels: dict[str, bool] = data.get("channels") or {}
         missing = {
             field: [f"required when channels.{channel} is true"]
             for channel, field in CONTACT_FIELD.items()
-            if channels.get(channel) and not data.get(field)  # type: ignore[union-attr]
+            if channels.get(channel) and not data.get(field)
         }
         if missing:
             raise ValidationError(missing)

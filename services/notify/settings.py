@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
 from services.notify.domain import DeliveryPolicy
+from services.notify.webhook_address import Resolver, WebhookGuard, parse_networks
 from shared.clock import CHINA_ZONE_NAME
-from shared.settings import PROJECT_ROOT, Settings
+from shared.settings import PROJECT_ROOT, Settings, SettingsError
+
+DEV_WEBHOOK_SECRET = "nuanliu-dev-webhook-secret"
+SMS_PROVIDERS = ("file", "disabled")
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 
 
 @dataclass(frozen=True)
@@ -24,8 +29,10 @@ class NotifySettings(Settings):
         "smtp_port": "NUANLIU_SMTP_PORT",
         "smtp_sender": "NUANLIU_SMTP_SENDER",
         "sms_outbox_file": "NUANLIU_SMS_OUTBOX_FILE",
+        "sms_provider": "NUANLIU_SMS_PROVIDER",
         "webhook_secret": "NUANLIU_WEBHOOK_SECRET",
         "webhook_timeout": "NUANLIU_WEBHOOK_TIMEOUT",
+        "webhook_allow_networks": "NUANLIU_WEBHOOK_ALLOW_NETWORKS",
         "notify_timezone": "NUANLIU_NOTIFY_TIMEZONE",
         "delivery_max_attempts": "NUANLIU_DELIVERY_MAX_ATTEMPTS",
         "delivery_retry_base": "NUANLIU_DELIVERY_RETRY_BASE",
@@ -46,8 +53,13 @@ class NotifySettings(Settings):
     smtp_sender: str = "nuanliu@localhost"
     # The development SMS provider writes messages to this file.
     sms_outbox_file: Path = PROJECT_ROOT / "var" / "sms.log"
-    webhook_secret: str = "nuanliu-dev-webhook-secret"
+    # `file` (development: the file above) or `disabled` (no SMS channel); no gateway is built yet.
+    sms_provider: str = "file"
+    # Signs webhooks of subscribers saved before each got a secret of their own.
+    webhook_secret: str = field(default=DEV_WEBHOOK_SECRET, repr=False)
     webhook_timeout: float = 5.0
+    # CIDRs a webhook may reach although not public (e.g. an on-premises robot); empty by default.
+    webhook_allow_networks: str = ""
     # Quiet hours and digest times are read in this zone; retries back off exponentially.
     notify_timezone: str = CHINA_ZONE_NAME
     delivery_max_attempts: int = 5
@@ -66,7 +78,34 @@ class NotifySettings(Settings):
         # The SMS file follows the var directory unless named on its own.
         return {} if "NUANLIU_SMS_OUTBOX_FILE" in env else {"sms_outbox_file": var_dir / "sms.log"}
 
+    def check(self) -> None:
+        if self.sms_provider not in SMS_PROVIDERS:
+            raise SettingsError(f"NUANLIU_SMS_PROVIDER must be one of {', '.join(SMS_PROVIDERS)}")
+        try:
+            parse_networks(self.webhook_allow_networks)
+        except ValueError as error:
+            raise SettingsError(f"NUANLIU_WEBHOOK_ALLOW_NETWORKS: {error}") from error
+        super().check()
+
+    def development_defaults(self) -> list[str]:
+        found = super().development_defaults()
+        if self.webhook_secret == DEV_WEBHOOK_SECRET:
+            found.append("NUANLIU_WEBHOOK_SECRET is the development secret")
+        if self.smtp_host.strip().lower() in LOCAL_HOSTS:
+            found.append(f"NUANLIU_SMTP_HOST is {self.smtp_host} (the development mail sink)")
+        if self.sms_provider == "file":
+            found.append("NUANLIU_SMS_PROVIDER is file (set disabled until a gateway is configured)")
+        return found
+
+    def webhook_guard(self, resolver: Resolver | None = None) -> WebhookGuard:
+        """Public https addresses only; plain http too in development; plus the allowed networks."""
+        guard = WebhookGuard(not self.is_production, parse_networks(self.webhook_allow_networks))
+        return guard if resolver is None else replace(guard, resolver=resolver)
+
     def delivery_policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(
-            self.notify_timezone, self.delivery_max_attempts, self.delivery_retry_base, self.delivery_retry_cap
+            self.notify_timezone,
+            self.delivery_max_attempts,
+            self.delivery_retry_base,
+            self.delivery_retry_cap,
         )

@@ -9,6 +9,7 @@ from temporalio import activity
 from services.registration import commands
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from services.registration.workflows import SWEEP_ACTIVITY, SweepInput, SweepResult
+from shared import metrics
 from shared.db import Database
 
 log = logging.getLogger(__name__)
@@ -23,10 +24,11 @@ class RegistrationActivities:
     @activity.defn(name=SWEEP_ACTIVITY)
     def sweep_lost_contact(self, sweep: SweepInput) -> SweepResult:
         days = sweep.lost_contact_days or self.lost_contact_days
-        flagged = commands.sweep_lost_contact(
-            RegistrationUnitOfWork(self.database),
-            commands.SWEEP_ACTOR,
-            commands.SweepLostContact(lost_contact_days=days),
-        )
+        with metrics.schedule_run("lost_contact_sweep"):
+            flagged = commands.sweep_lost_contact(
+                RegistrationUnitOfWork(self.database),
+                commands.SWEEP_ACTOR,
+                commands.SweepLostContact(lost_contact_days=days),
+            )
         log.info("lost-contact sweep flagged %d members (limit %d days)", flagged, days)
         return SweepResult(flagged=flagged)

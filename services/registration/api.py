@@ -13,7 +13,8 @@ from typing import Any
 from flask import Response, jsonify, request, send_file
 from flask.views import MethodView
 
-from services.registration import commands, imports, queries, schemas
+from services.registration import commands, imports, queries, schemas, station_queries
+from services.registration.commands.stations import RecordQrCheckin, record_qr_checkin
 from services.registration.settings import RegistrationSettings
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared.auth import Principal
@@ -69,8 +70,9 @@ class OrgNearest(MethodView):
     @orgs.arguments(schemas.NearestQuery, location="query")
     @orgs.response(200, schemas.NearestSchema)
     def get(self, query: dict[str, Any], principal: Principal) -> Any:
-        """就近就便: branches nearest to a region code, by the longest shared prefix."""
-        return queries.nearest_branches(context().database, query["region"], query["limit"])
+        """就近就便: branches nearest to a region code, by the longest shared prefix, and the
+        stations there, or with `lat`/`lon` the stations nearest by great-circle distance."""
+        return station_queries.nearest(context().database, **query)
 
 
 @orgs.route("/<string:code>")
@@ -122,12 +124,24 @@ class Checkins(MethodView):
     @authenticated("member", "branch_secretary", "township_officer", "admin", "service")
     @checkins.arguments(schemas.CheckinCreateSchema)
     @checkins.response(201, schemas.CheckinSchema)
+    @checkins.alt_response(
+        200, schema=schemas.CheckinSchema, description="the same station scanned again that day"
+    )
     def post(self, body: dict[str, Any], principal: Principal) -> Any:
-        """Record a check-in (报到): the member themself, or a grid survey by a secretary or officer."""
+        """Record a check-in (报到): the member themself, or a grid survey by a secretary or officer;
+        `kind: qr` with the `qr_token` scanned at a station (a second scan there the same day
+        answers the first check-in with 200)."""
         settings = context().settings
         assert isinstance(settings, RegistrationSettings), "the registration app runs on its settings"
-        command = commands.RecordCheckin(**body, lost_contact_days=settings.lost_contact_days)
-        return commands.record_checkin(_uow(), principal, command)
+        days = settings.lost_contact_days
+        if body["kind"] == "qr":
+            scan = RecordQrCheckin(body["member_id"], body["qr_token"], lost_contact_days=days)
+            result = record_qr_checkin(_uow(), principal, scan)
+            return result.checkin, 201 if result.created else 200
+        body.pop("qr_token")
+        return commands.record_checkin(
+            _uow(), principal, commands.RecordCheckin(**body, lost_contact_days=days)
+        )
 
 
 @members.route("/<string:member_id>/relationship")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.registration import api
+from services.registration import activity_card, api, api_stations
 from services.registration.models import idempotency_keys
 from services.registration.settings import RegistrationSettings
 from shared.db import Database, database_of
@@ -28,5 +28,14 @@ def create_app(settings: RegistrationSettings | None = None) -> Flask:
         service_context,
         title="nuanliu registration",
         description="Orgs, members, outflows and inflows, check-ins, the ledger.",
-        blueprints=[api.orgs, api.members, api.checkins, api.ledger, api.imports_blp],
+        blueprints=[
+            api.orgs,
+            api.members,
+            api.checkins,
+            api.ledger,
+            api.imports_blp,
+            api_stations.stations,
+            api_stations.station_stats,
+            activity_card.activity_cards,  # issue 20 hook: the activity card PDF
+        ],
     )

@@ -5,6 +5,7 @@ Pure: no Flask, no SQLAlchemy, no I/O.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -203,3 +204,76 @@ def check_contact_phone(phone: str, field: str = "contact_phone") -> None:
 def region_prefixes(region: str) -> list[str]:
     """Prefixes of a region code to try for the nearest branch, deepest first (at least 2 digits)."""
     return [region[:length] for length in range(len(region), 1, -1)]
+
+
+# --- stations -----------------------------------------------------------------------------
+
+STATION_KINDS = ("home", "station", "service_point")
+STATION_HOSTS = ("branch", "township")
+EARTH_RADIUS_KM = 6371.0088
+
+
+def check_station_host(level: str) -> None:
+    """A station is run by a branch or a township (a check-in lands at its host org)."""
+    if level not in STATION_HOSTS:
+        raise InvalidInput(
+            f"a station is hosted by a branch or a township, not a {level}", field="host_org_code"
+        )
+
+
+def check_coordinates(latitude: float | None, longitude: float | None) -> None:
+    if (latitude is None) != (longitude is None):
+        raise InvalidInput(
+            "give latitude and longitude together", field="latitude" if latitude is None else "longitude"
+        )
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+BANDS_PER_DEGREE = 10
+# Beyond this many latitude bands (about 2,200 km of latitude) a box reads by latitude range.
+MAX_BANDS = 200
+
+
+def latitude_band(latitude: float | None) -> int | None:
+    """The 0.1° latitude band of a point: stations are indexed by (band, longitude)."""
+    return None if latitude is None else math.floor(latitude * BANDS_PER_DEGREE)
+
+
+@dataclass(frozen=True)
+class Box:
+    """Every point within `radius_km` of a centre lies in this box; `min_lon`/`max_lon` are None
+    when the circle reaches a pole or crosses the antimeridian (then any longitude may be close)."""
+
+    min_lat: float
+    max_lat: float
+    min_lon: float | None
+    max_lon: float | None
+
+    @property
+    def bands(self) -> list[int] | None:
+        """The latitude bands the box spans, or None when they are too many to list."""
+        first, last = latitude_band(self.min_lat), latitude_band(self.max_lat)
+        assert first is not None and last is not None
+        return list(range(first, last + 1)) if last - first < MAX_BANDS else None
+
+
+def bounding_box(lat: float, lon: float, radius_km: float) -> Box:
+    dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
+    min_lat, max_lat = lat - dlat, lat + dlat
+    if min_lat <= -90 or max_lat >= 90:
+        return Box(max(min_lat, -90.0), min(max_lat, 90.0), None, None)
+    # The widest longitude span of the circle (at the latitude of its tangent points).
+    ratio = math.sin(radius_km / EARTH_RADIUS_KM) / math.cos(math.radians(lat))
+    if ratio >= 1:
+        return Box(min_lat, max_lat, None, None)
+    dlon = math.degrees(math.asin(ratio))
+    if lon - dlon < -180 or lon + dlon > 180:
+        return Box(min_lat, max_lat, None, None)
+    return Box(min_lat, max_lat, lon - dlon, lon + dlon)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import ClassVar
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import audit_table
@@ -96,10 +96,49 @@ class Checkin(Base):
     note: Mapped[str | None] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A check-in by scanning a station's code: the station, and the China day of the scan. Both
+    # NULL otherwise (NULLs never collide in a unique index, so other check-ins are unconstrained).
+    station_code: Mapped[str | None] = mapped_column(String(40))
+    station_day: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (
         Index("ix_checkins_member_id", "member_id", "id"),
         Index("ix_checkins_branch_id", "branch_code", "id"),
+        # One scan check-in per member, station and China day: the database decides a race.
+        UniqueConstraint("member_id", "station_code", "station_day", name="uq_checkins_station_day"),
+        Index("ix_checkins_station_at", "station_code", "occurred_at"),
+    )
+
+
+class Station(Base):
+    """A place members scan into (流动党员之家, 驿站, 服务站), run by a host branch or township."""
+
+    __tablename__ = "stations"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    host_org_code: Mapped[str] = mapped_column(ForeignKey("orgs.code"))
+    # The host org's materialized path: a subtree's stations are a prefix match.
+    host_path: Mapped[str] = mapped_column(String(500))
+    region: Mapped[str] = mapped_column(String(40))
+    address: Mapped[str] = mapped_column(String(300))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    # floor(latitude × 10): the station's 0.1° (about 11 km) latitude band, for the nearest search.
+    lat_band: Mapped[int | None] = mapped_column(Integer)
+    open_hours: Mapped[str | None] = mapped_column(String(200))
+    # The station's own signing key (hex) and its version; rotation replaces both.
+    qr_key: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_stations_host_path", "host_path", postgresql_ops={"host_path": "text_pattern_ops"}),
+        Index("ix_stations_region", "region", postgresql_ops={"region": "text_pattern_ops"}),
+        # Nearest by distance: one short index range per latitude band, over the box's longitudes
+        # (an index on latitude alone would read the whole width of the country per band).
+        Index("ix_stations_band_lon", "lat_band", "longitude"),
     )
 
 

@@ -7,7 +7,7 @@ in-memory ones; the atomic conditional statements (the card-number counter) are 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from services.registration.domain import Box
 from services.registration.models import (
     CardCounter,
     Checkin,
@@ -23,6 +24,7 @@ from services.registration.models import (
     Org,
     Outflow,
     RelationshipMove,
+    Station,
 )
 
 # SQLite caps bound parameters per statement.
@@ -101,6 +103,62 @@ class CheckinRepository:
 
     def add(self, checkin: Checkin) -> None:
         self.session.add(checkin)
+
+    def add_once_a_day(self, checkin: Checkin) -> None:
+        """Add a check-in by scan and write it now: the unique key on (member, station, China
+        day) refuses a second one here, as IntegrityError, whoever raced whom."""
+        self.session.add(checkin)
+        self.session.flush()
+
+    def at_station_on(self, member_id: str, station_code: str, day: date) -> Checkin | None:
+        """The member's scan check-in at a station on a China day (at most one: a unique key)."""
+        return self.session.scalar(
+            select(Checkin).where(
+                Checkin.member_id == member_id,
+                Checkin.station_code == station_code,
+                Checkin.station_day == day,
+            )
+        )
+
+
+class StationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, code: str) -> Station | None:
+        return self.session.get(Station, code)
+
+    def add(self, station: Station) -> None:
+        self.session.add(station)
+
+    def in_region(self, prefix: str, limit: int) -> Sequence[Station]:
+        """Stations whose region starts with `prefix`, the most specific region first."""
+        return self.session.scalars(
+            select(Station)
+            .where(Station.region.like(f"{prefix}%"))
+            .order_by(func.length(Station.region).desc(), Station.code)
+            .limit(limit)
+        ).all()
+
+    def many(self, codes: list[str]) -> Sequence[Station]:
+        return self.session.scalars(select(Station).where(Station.code.in_(codes))).all() if codes else []
+
+    def points_in_box(self, box: Box) -> list[tuple[str, float, float]]:
+        """(code, latitude, longitude) of the stations inside a box: one range of the
+        (lat_band, longitude) index per latitude band the box spans, only the columns the caller
+        ranks by (it loads the few it keeps in full)."""
+        statement = select(Station.code, Station.latitude, Station.longitude).where(
+            Station.latitude.between(box.min_lat, box.max_lat), Station.longitude.is_not(None)
+        )
+        bands = box.bands
+        if bands is not None:
+            statement = statement.where(Station.lat_band.in_(bands))
+        if box.min_lon is not None and box.max_lon is not None:
+            statement = statement.where(Station.longitude.between(box.min_lon, box.max_lon))
+        # On the connection: plain rows, without the ORM's per-statement work (this runs a few
+        # times per request).
+        rows = self.session.connection().execute(statement)
+        return [(code, float(lat or 0.0), float(lon or 0.0)) for code, lat, lon in rows]
 
 
 class MobilityRepository:

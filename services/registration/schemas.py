@@ -1,8 +1,10 @@
 """Request and response schemas of the registration API (they make the OpenAPI document)."""
 
-from marshmallow import Schema, fields, validate
+from typing import Any
 
-from services.registration.domain import LEVELS, ORG_CODE
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.registration.domain import LEVELS, ORG_CODE, STATION_KINDS
 from shared.pagination import PageQuery, page_schema
 
 YEAR_MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="must be YYYY-MM")
@@ -78,10 +80,29 @@ class MemberSchema(Schema):
 
 class CheckinCreateSchema(Schema):
     member_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    branch_code = fields.String(required=True, validate=org_code)
-    kind = fields.String(required=True, validate=validate.OneOf(["self", "grid_survey", "transfer"]))
+    branch_code = fields.String(
+        load_default=None, validate=org_code, metadata={"description": "required unless kind is qr"}
+    )
+    kind = fields.String(required=True, validate=validate.OneOf(["self", "grid_survey", "transfer", "qr"]))
     occurred_at = fields.AwareDateTime(load_default=None, allow_none=True)
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    qr_token = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "kind qr: the code scanned at a station (what /scan?t= carries)"},
+    )
+
+    @validates_schema
+    def _by_kind(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("kind") == "qr":
+            if not data.get("qr_token"):
+                raise ValidationError("a check-in by scan needs the scanned qr_token", "qr_token")
+            if data.get("branch_code") or data.get("occurred_at"):
+                # The station decides where, the scan decides when.
+                field = "branch_code" if data.get("branch_code") else "occurred_at"
+                raise ValidationError("a check-in by scan takes neither branch_code nor occurred_at", field)
+        elif not data.get("branch_code"):
+            raise ValidationError("Missing data for required field.", "branch_code")
 
 
 class CheckinSchema(Schema):
@@ -91,6 +112,7 @@ class CheckinSchema(Schema):
     kind = fields.String(required=True)
     occurred_at = fields.DateTime(required=True)
     note = fields.String(allow_none=True)
+    station_code = fields.String(allow_none=True)
 
 
 class RouteQuery(Schema):
@@ -114,15 +136,97 @@ class RouteSchema(Schema):
 
 class NearestQuery(Schema):
     region = fields.String(
-        required=True, validate=validate.Regexp(r"^[0-9]{2,20}$", error="must be 2-20 digits")
+        load_default=None, validate=validate.Regexp(r"^[0-9]{2,20}$", error="must be 2-20 digits")
     )
+    lat = fields.Float(load_default=None, validate=validate.Range(min=-90, max=90))
+    lon = fields.Float(load_default=None, validate=validate.Range(min=-180, max=180))
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+
+    @validates_schema
+    def _where(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if (data.get("lat") is None) != (data.get("lon") is None):
+            raise ValidationError("give lat and lon together", "lat" if data.get("lat") is None else "lon")
+        if data.get("region") is None and data.get("lat") is None:
+            raise ValidationError("give a region, or lat and lon", "region")
+
+
+class StationSchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    host_org_code = fields.String(required=True)
+    region = fields.String(required=True)
+    address = fields.String(required=True)
+    latitude = fields.Float(allow_none=True)
+    longitude = fields.Float(allow_none=True)
+    open_hours = fields.String(allow_none=True)
+    key_version = fields.Integer(metadata={"description": "bumped by every key rotation"})
+
+
+class NearbyStationSchema(StationSchema):
+    distance_km = fields.Float(allow_none=True, metadata={"description": "with lat and lon: great-circle km"})
 
 
 class NearestSchema(Schema):
-    region = fields.String(required=True)
+    region = fields.String(allow_none=True, required=True)
     matched_prefix = fields.String(allow_none=True, required=True)
-    items = fields.List(fields.Nested(OrgSchema), required=True)
+    items = fields.List(fields.Nested(OrgSchema), required=True, metadata={"description": "branches"})
+    stations = fields.List(fields.Nested(NearbyStationSchema), required=True)
+
+
+class StationCreateSchema(Schema):
+    code = fields.String(required=True, validate=org_code)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(STATION_KINDS))
+    host_org_code = fields.String(required=True, validate=org_code)
+    region = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[0-9]{2,20}$", error="must be a region code of 2-20 digits"),
+    )
+    address = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    latitude = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-90, max=90))
+    longitude = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-180, max=180))
+    open_hours = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class StationListQuery(PageQuery):
+    region = fields.String(
+        load_default=None, validate=validate.Regexp(r"^[0-9]{1,20}$", error="must be digits")
+    )
+    org = fields.String(
+        load_default=None, validate=org_code, metadata={"description": "hosted in this subtree"}
+    )
+
+
+StationPageSchema = page_schema(StationSchema)
+
+
+class ScreenCodeSchema(Schema):
+    token = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+    url = fields.String(
+        required=True, metadata={"description": "what the QR encodes: the console's /scan page"}
+    )
+
+
+class StationStatsQuery(Schema):
+    org = fields.String(load_default=None, validate=org_code)
+    month = fields.String(required=True, validate=YEAR_MONTH)
+
+
+class StationFigureSchema(Schema):
+    station_code = fields.String(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    host_org_code = fields.String(required=True)
+    checkins = fields.Integer(required=True)
+
+
+class StationStatsSchema(Schema):
+    org = fields.String(required=True)
+    month = fields.String(required=True)
+    total = fields.Integer(required=True)
+    items = fields.List(fields.Nested(StationFigureSchema), required=True)
 
 
 class RelationshipMoveSchema(Schema):

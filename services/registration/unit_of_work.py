@@ -11,6 +11,7 @@ from services.registration.repositories import (
     MobilityRepository,
     OrgRepository,
     RelationshipMoveRepository,
+    StationRepository,
 )
 from shared.db import Database
 from shared.uow import SqlUnitOfWork
@@ -25,6 +26,7 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
     checkins: CheckinRepository
     mobility: MobilityRepository
     moves: RelationshipMoveRepository
+    stations: StationRepository
 
     def __init__(self, database: Database) -> None:
         super().__init__(database, outbox, audit_log)
@@ -37,4 +39,5 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
         self.checkins = CheckinRepository(session)
         self.mobility = MobilityRepository(session)
         self.moves = RelationshipMoveRepository(session)
+        self.stations = StationRepository(session)
         return self

@@ -29,7 +29,7 @@ from services.registration.settings import RegistrationSettings
 from services.registration.workflows import LostContactSweepWorkflow, SweepInput
 from shared.retention import RetentionActivities, ensure_retention_schedule, standard_rules
 from shared.retention_workflow import RetentionWorkflow
-from shared.temporal import connect_with_retry, serve_until_signalled
+from shared.temporal import connect_with_retry, serve_until_signalled, temporal_tls
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,9 @@ async def ensure_schedule(
 
 
 async def run_worker(settings: RegistrationSettings) -> None:
-    client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
+    client = await connect_with_retry(
+        settings.temporal_address, settings.temporal_namespace, temporal_tls(settings)
+    )
     await ensure_schedule(client, TASK_QUEUE)
     await ensure_retention_schedule(client, "registration", TASK_QUEUE, settings.retention_every)
     log.info("registration worker polling %s", TASK_QUEUE)

@@ -10,6 +10,7 @@ from temporalio import activity
 from services.tasks import commands
 from services.tasks.unit_of_work import TasksUnitOfWork
 from services.tasks.workflows import OPEN_HALL_SWEEP, OVERDUE_SWEEP, SweepInput
+from shared import metrics
 from shared.db import Database
 
 
@@ -25,9 +26,11 @@ class SweepActivities:
     def open_hall(self, sweep: SweepInput) -> list[str]:
         """Tasks nobody claimed in time enter the county's open hall (once each)."""
         command = commands.OpenHall(open_after=timedelta(seconds=sweep.open_hall_after_seconds))
-        return commands.open_hall_sweep(self._unit_of_work(), command)
+        with metrics.schedule_run("open_hall_sweep"):
+            return commands.open_hall_sweep(self._unit_of_work(), command)
 
     @activity.defn(name=OVERDUE_SWEEP)
     def overdue(self) -> list[str]:
         """Live tasks past their due date are flagged (once each)."""
-        return commands.overdue_sweep(self._unit_of_work(), commands.FlagOverdue())
+        with metrics.schedule_run("overdue_sweep"):
+            return commands.overdue_sweep(self._unit_of_work(), commands.FlagOverdue())

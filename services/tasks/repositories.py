@@ -13,12 +13,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.tasks.domain import CLAIMABLE, IN_PROGRESS, LIVE, OPEN
 from services.tasks.models import Award, Claim, Evaluation, MemberLeads, Progress, Task
-from shared.db import PendingInsert
+from shared.db import PendingInsert, affected, table_of
 
 # A sweep takes this many tasks per run; the next run takes the rest.
 SWEEP_BATCH = 500
@@ -38,7 +40,7 @@ class ClaimedTask:
     officer_id: str
 
 
-_tasks = Task.__table__
+_tasks = table_of(Task)
 _CLAIM_RETURNS = tuple(_tasks.c[name] for name in ClaimedTask.__dataclass_fields__)
 
 
@@ -118,8 +120,8 @@ class TaskRepository:
             .where(Task.id == task_id, condition)
             .values(**values)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        return self.session.get(Task, task_id) if flagged else None
+        )
+        return self.session.get(Task, task_id) if affected(flagged) else None
 
     def _update_if(self, task: Task, condition: ColumnElement[bool], values: dict[str, Any]) -> bool:
         result = self.session.execute(
@@ -129,7 +131,7 @@ class TaskRepository:
             .execution_options(synchronize_session=False)
         )
         self.session.refresh(task)
-        return bool(result.rowcount)
+        return bool(affected(result))
 
     def _with_claimant(self, member_id: str) -> Any:
         """`tasks.claimant_ids` with `member_id` appended, evaluated on the row being updated."""
@@ -178,7 +180,7 @@ class ClaimRepository:
     def pending(values: dict[str, Any]) -> PendingInsert:
         """A claim row for the unit of work to write with its commit (uow.insert_with_commit).
         The unique (task, member) refuses a second claim by one member at that moment."""
-        return PendingInsert(Claim.__table__, values)
+        return PendingInsert(table_of(Claim), values)
 
 
 class LeadRepository:
@@ -209,11 +211,8 @@ class LeadRepository:
     def _upsert(self, member_id: str, cap: int | None) -> bool:
         """One upsert: a member's first lead inserts the row, later ones increment it under its
         row lock, and only while below the cap (the conflict update's WHERE)."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        leads = MemberLeads.__table__
+        insert: Any = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        leads = table_of(MemberLeads)
         statement = insert(leads).values(member_id=member_id, leading=1)
         statement = statement.on_conflict_do_update(
             index_elements=[leads.c.member_id],

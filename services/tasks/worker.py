@@ -33,7 +33,7 @@ from services.tasks.settings import TasksSettings
 from services.tasks.workflows import SweepInput, TaskSweepWorkflow
 from shared.retention import RetentionActivities, ensure_retention_schedule, standard_rules
 from shared.retention_workflow import RetentionWorkflow
-from shared.temporal import connect_with_retry, serve_until_signalled
+from shared.temporal import connect_with_retry, serve_until_signalled, temporal_tls
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,9 @@ def build_worker(client: Client, settings: TasksSettings, executor: ThreadPoolEx
 
 
 async def run_worker(settings: TasksSettings) -> None:
-    client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
+    client = await connect_with_retry(
+        settings.temporal_address, settings.temporal_namespace, temporal_tls(settings)
+    )
     log.info("tasks worker polling %s", settings.tasks_task_queue)
     await serve_until_signalled(
         lambda executor: build_worker(client, settings, executor),

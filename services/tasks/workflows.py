@@ -33,10 +33,12 @@ class SweepResult:
 class TaskSweepWorkflow:
     @workflow.run
     async def run(self, sweep: SweepInput) -> SweepResult:
-        options = {
-            "start_to_close_timeout": timedelta(minutes=2),
-            "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=5),
-        }
-        opened = await workflow.execute_activity(OPEN_HALL_SWEEP, sweep, result_type=list[str], **options)
-        flagged = await workflow.execute_activity(OVERDUE_SWEEP, result_type=list[str], **options)
+        timeout = timedelta(minutes=2)
+        retry = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=5)
+        opened: list[str] = await workflow.execute_activity(
+            OPEN_HALL_SWEEP, sweep, result_type=list[str], start_to_close_timeout=timeout, retry_policy=retry
+        )
+        flagged: list[str] = await workflow.execute_activity(
+            OVERDUE_SWEEP, result_type=list[str], start_to_close_timeout=timeout, retry_policy=retry
+        )
         return SweepResult(opened_to_hall=opened, flagged_overdue=flagged)

@@ -21,10 +21,10 @@ def open_database(settings: Settings) -> Database:
 
 def create_app(settings: TransferSettings | None = None) -> Flask:
     # Imported here: the worker imports open_database without the web and Temporal client parts.
-    from services.transfer import api
+    from services.transfer import api, queries
     from services.transfer.clients import Registration, TransferProcesses
     from services.transfer.unit_of_work import TransferDeps
-    from shared.temporal import TemporalGateway
+    from shared.temporal import TemporalGateway, temporal_tls
 
     settings = settings or TransferSettings.from_env()
     database = open_database(settings)
@@ -34,19 +34,29 @@ def create_app(settings: TransferSettings | None = None) -> Flask:
         registration=Registration.from_settings(settings),
         processes=TransferProcesses(
             # Lazy: its event loop and client are made on first use, after gunicorn forks.
-            TemporalGateway(settings.temporal_address, settings.temporal_namespace),
+            TemporalGateway(settings.temporal_address, settings.temporal_namespace, temporal_tls(settings)),
             settings.temporal_task_queue,
+            settings.transfer_proof_key,
         ),
     )
     service_context = ServiceContext(
         settings=settings,
         database=database,
         idempotency=idempotency_keys,
-        extras={"transfer": deps, "readiness": {"temporal": deps.processes.reachable}},
+        extras={
+            "transfer": deps,
+            "readiness": {"temporal": deps.processes.reachable},
+            "metrics_refresh": [lambda: queries.refresh_gauges(database)],
+        },
     )
-    return create_service_app(
+    app = create_service_app(
         service_context,
         title="nuanliu transfer",
         description="Relationship transfers driven by a Temporal workflow, with their projection.",
         blueprints=[api.transfers, api.stats],
     )
+    # Issue 20 hook: the letter PDF and its public verification (services/transfer/letters_api.py).
+    from services.transfer import letters_api
+
+    letters_api.install(app, settings, database, deps.registration)
+    return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -19,7 +20,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from services.transfer import search_attributes
+from services.transfer import caller_proof, search_attributes
 from services.transfer.domain import RouteSide
 from services.transfer.messages import (
     CancelRequest,
@@ -146,9 +147,11 @@ class ProcessNotStarted(Exception):
 class TransferProcesses:
     """The transfers' workflows (`transfer-<id>`), through the process's Temporal gateway."""
 
-    def __init__(self, temporal: TemporalGateway, task_queue: str) -> None:
+    def __init__(self, temporal: TemporalGateway, task_queue: str, proof_key: str) -> None:
         self.temporal = temporal
         self.task_queue = task_queue
+        # Signs each update's caller proof; the worker holds the same key (caller_proof.py).
+        self._proof_key = proof_key
         self._checked_at = 0.0
         self._reachable = False
 
@@ -251,8 +254,15 @@ class TransferProcesses:
         self._update(transfer_id, TransferWorkflow.report, request, timeout=60.0)
 
     def _update(self, transfer_id: str, update: Any, request: Any, timeout: float = 30.0) -> None:
+        # The proof binds this update's id: a proof read from a history cannot sign another update.
+        update_id = str(uuid.uuid4())
+        request.proof = caller_proof.sign(
+            self._proof_key, transfer_id, update_id, request.audit, int(time.time())
+        )
+
         async def send(client: Client) -> Any:
-            return await client.get_workflow_handle(f"transfer-{transfer_id}").execute_update(update, request)
+            handle = client.get_workflow_handle(f"transfer-{transfer_id}")
+            return await handle.execute_update(update, request, id=update_id)
 
         self._call(send, timeout)
 
@@ -265,6 +275,10 @@ class TransferProcesses:
             message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
             if isinstance(cause, ApplicationError) and cause.type == "InvalidInput":
                 raise InvalidInput(message, field="decision") from error
+            if isinstance(cause, ApplicationError) and cause.type == "Forbidden":
+                # Our own proof refused: the API and worker keys differ. An operator's fault.
+                log.error("the transfer worker refused the API's caller proof: %s", message)
+                raise Unavailable("the transfer process refused the request; try again later") from error
             raise Conflict(message) from error
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:

@@ -166,7 +166,7 @@ def _require_stage_holder(principal: Principal, transfer: Any) -> str:
 def _audit_item(principal: Principal, action: str) -> AuditItem:
     """The caller's action for the workflow to audit with the step that applies it: an applied
     action is audited in the same transaction as its effect, and a refused one not at all."""
-    return AuditItem(principal.sub, principal.role, action, current_request_id())
+    return AuditItem(principal.sub, principal.role, action, current_request_id(), principal.org)
 
 
 # --- applying and re-issuing: the API writes the projection, then starts the process -------

@@ -83,6 +83,7 @@ def stage_org(stage: str, sending: RouteSide, receiving: RouteSide) -> str:
         return sending.branch
     if stage == "receiving_branch":
         return receiving.branch
+    candidates: tuple[str | None, ...]
     if stage == "township":
         candidates = (sending.township, sending.county, sending.city, sending.province)
     else:

@@ -57,6 +57,17 @@ class AuditItem:
     actor_role: str
     action: str
     request_id: str | None = None
+    actor_org: str | None = None  # unset before caller proofs
+
+
+@dataclass
+class CallerProof:
+    """The transfer API's HMAC over the action and its caller (services/transfer/caller_proof.py);
+    the key itself never crosses the boundary."""
+
+    issued_at: int  # unix seconds
+    mac: str
+    version: str = "v1"
 
 
 @dataclass
@@ -67,6 +78,7 @@ class DecisionRequest:
     # The stage the caller was authorised for; a different open stage means it was already decided.
     expected_stage: str | None = None
     audit: AuditItem | None = None  # unset in histories before the audit moved into the step
+    proof: CallerProof | None = None
 
 
 @dataclass
@@ -76,6 +88,7 @@ class ResubmitRequest:
     reason: str | None = None
     dues_paid_through: str | None = None
     audit: AuditItem | None = None
+    proof: CallerProof | None = None
 
 
 @dataclass
@@ -83,12 +96,14 @@ class CancelRequest:
     actor: str
     reason: str
     audit: AuditItem | None = None
+    proof: CallerProof | None = None
 
 
 @dataclass
 class ReportRequest:
     actor: str
     audit: AuditItem | None = None
+    proof: CallerProof | None = None
 
 
 @dataclass

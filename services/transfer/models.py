@@ -130,3 +130,21 @@ class LetterCounter(Base):
     county_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_sequence: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- documents (issue 20): every letter ever issued, so a superseded one still verifies --------
+
+
+class Letter(Base):
+    """One introduction letter as issued. The projection keeps only the current letter; a
+    re-issue replaces its number there, so the old number is found here (and answers
+    `superseded`). Written by `record_step` in the transaction that issues the letter."""
+
+    __tablename__ = "transfer_letters"
+
+    number: Mapped[str] = mapped_column(String(80), primary_key=True)
+    transfer_id: Mapped[str] = mapped_column(String(26), index=True)
+    issued_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    dues_paid_through: Mapped[str | None] = mapped_column(String(7))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -18,10 +18,11 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.transfer import domain
+from services.transfer import domain, letter_store
 from services.transfer.messages import EventItem, StepRecord
 from services.transfer.models import AppliedStep, LetterCounter, TimelineEntry, Transfer, TransferStage
 from shared.contracts import transfer as events
+from shared.db import affected, table_of
 
 LETTER_EVENTS = (events.LETTER_ISSUED, events.LETTER_EXPIRING, events.EXPIRED)
 
@@ -85,9 +86,9 @@ class StepStatements:
 
     def __init__(self, dialect: str) -> None:
         # The dialect's INSERT, which has ON CONFLICT DO NOTHING.
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        steps, transfers = AppliedStep.__table__, Transfer.__table__
-        stages, counters = TransferStage.__table__, LetterCounter.__table__
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        steps, transfers = table_of(AppliedStep), table_of(Transfer)
+        stages, counters = table_of(TransferStage), table_of(LetterCounter)
         # RETURNING, not rowcount: psycopg reports no rowcount for an upsert.
         self.claim = (
             insert(steps)
@@ -106,7 +107,7 @@ class StepStatements:
             .where(stages.c.transfer_id == bindparam("b_id"), stages.c.stage == bindparam("b_stage"))
             .values(decided_at=bindparam("b_at"))
         )
-        self.insert_timeline = TimelineEntry.__table__.insert()
+        self.insert_timeline = table_of(TimelineEntry).insert()
         self.open_counter = insert(counters).on_conflict_do_nothing(index_elements=["county_code", "year"])
         self.take_sequence = (
             update(counters)
@@ -171,7 +172,7 @@ def drop_stages(session: Session, transfer_id: str) -> None:
 def mark_decided(session: Session, transfer: Any, stage: str, org_code: str, at: datetime) -> None:
     built = statements(session)
     marked = session.execute(built.mark_decided, {"b_id": transfer.id, "b_stage": stage, "b_at": at})
-    if marked.rowcount == 0:
+    if affected(marked) == 0:
         # A projection written without its stages (before migration 0003): record what we know.
         session.execute(
             built.insert_stages,
@@ -208,6 +209,8 @@ def apply_step(session: Session, step: StepRecord) -> SimpleNamespace | None:
     changes = step_changes(session, transfer, step, at)
     vars(transfer).update(changes)
     session.execute(built.update, {"b_id": transfer.id, **changes})
+    if step.letter is not None:  # every number issued is kept: a re-issued letter verifies as superseded
+        letter_store.record(session, transfer, at)
     _stages_and_timeline(session, transfer, step, at)
     return transfer
 

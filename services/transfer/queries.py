@@ -29,6 +29,7 @@ from sqlalchemy.orm import aliased
 
 from services.transfer import domain
 from services.transfer.models import TimelineEntry, Transfer, TransferStage
+from shared import metrics
 from shared.auth import ORG_ROLES, Principal
 from shared.db import Database, utcnow
 from shared.errors import Forbidden, NotFound
@@ -314,3 +315,22 @@ def stats(database: Database, orgs: OrgDirectory, principal: Principal, org: str
             "pending": count(_box_condition(principal, scope, "pending")),
             "coming": count(_box_condition(principal, scope, "coming")),
         }
+
+
+def refresh_gauges(database: Database) -> None:
+    """Open transfers by status, and those whose current stage is overdue, for the gauges."""
+    with database.snapshot() as connection:
+        counts = connection.execute(
+            select(Transfer.status, func.count())
+            .where(Transfer.status.not_in(domain.TERMINAL))
+            .group_by(Transfer.status)
+        ).all()
+        overdue = connection.execute(
+            select(func.count()).where(Transfer.status.not_in(domain.TERMINAL), Transfer.overdue.is_(True))
+        ).scalar_one()
+    seen = {status: count for status, count in counts}
+    # Every open status is exported, at 0 too, so a dashboard's series never vanish.
+    known = (*(f"pending_{stage}" for stage in domain.STAGES), domain.LETTER_ISSUED, domain.RETURNED)
+    for status in (*known, *seen):
+        metrics.TRANSFERS_OPEN.labels(status).set(seen.get(status, 0))
+    metrics.TRANSFER_STAGES_OVERDUE.set(overdue)

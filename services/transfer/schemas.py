@@ -58,11 +58,19 @@ class TimelineEntrySchema(Schema):
     reason = fields.String(allow_none=True)
 
 
+def _verification_url(letter: dict) -> str | None:
+    from services.transfer.letters_api import verification_url_of  # the PDF stack loads on first use
+
+    return verification_url_of(letter)
+
+
 class LetterSchema(Schema):
     number = fields.String(required=True)
     issued_on = fields.Date(required=True)
     valid_until = fields.Date(required=True)
     dues_paid_through = fields.String(allow_none=True)
+    # Issue 20: what the letter's QR encodes (the console's public /verify page for this letter).
+    verification_url = fields.Function(_verification_url, dump_only=True)
 
 
 class TransferSchema(Schema):

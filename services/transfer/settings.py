@@ -5,13 +5,18 @@ into seconds; the approval chain of each route is configuration, not code."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from shared.settings import Settings, parse_duration
+from shared.settings import Settings, SettingsError, parse_duration
+
+PROOF_KEY_FILE = "transfer-proof.key"
 
 ROUTES = ("same_county", "cross_county", "cross_province")
 LETTER_VALIDITY = {
@@ -35,6 +40,7 @@ class TransferSettings(Settings):
         "stage_remind_after": "NUANLIU_STAGE_REMIND_AFTER",
         "stage_overdue_after": "NUANLIU_STAGE_OVERDUE_AFTER",
         "letter_remind_before": "NUANLIU_LETTER_REMIND_BEFORE",
+        "transfer_proof_key": "NUANLIU_TRANSFER_PROOF_KEY",
     }
 
     service: str = "transfer"
@@ -46,10 +52,20 @@ class TransferSettings(Settings):
     letter_remind_before: timedelta = timedelta(days=7)
     # The stages of each route, in order (NUANLIU_TRANSFER_CHAIN_<ROUTE>).
     transfer_chains: Mapping[str, str] = field(default_factory=lambda: dict(CHAINS))
+    # The key of the caller proofs the API adds to workflow updates and the worker checks: only
+    # these two hold it. Development generates one under var/ (shared by the local processes).
+    transfer_proof_key: str = field(default="", repr=False)
+    transfer_proof_key_generated: bool = field(default=False, repr=False)
 
     @classmethod
     def values_from_env(cls, env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
-        return {
+        key: dict[str, Any] = {}
+        if (
+            not env.get("NUANLIU_TRANSFER_PROOF_KEY")
+            and env.get("NUANLIU_ENV", "development") != "production"
+        ):
+            key = {"transfer_proof_key": development_proof_key(var_dir), "transfer_proof_key_generated": True}
+        return key | {
             "letter_validity": {
                 route: parse_duration(env[f"NUANLIU_LETTER_VALIDITY_{route.upper()}"])
                 if f"NUANLIU_LETTER_VALIDITY_{route.upper()}" in env
@@ -61,3 +77,35 @@ class TransferSettings(Settings):
                 for route, default in CHAINS.items()
             },
         }
+
+    def check(self) -> None:
+        super().check()
+        if self.transfer_proof_key and len(self.transfer_proof_key.encode()) < 32:
+            raise SettingsError("NUANLIU_TRANSFER_PROOF_KEY must be at least 32 bytes")
+
+    def development_defaults(self) -> list[str]:
+        found = super().development_defaults()
+        if not self.transfer_proof_key:
+            found.append("NUANLIU_TRANSFER_PROOF_KEY is unset")
+        elif self.transfer_proof_key_generated:
+            found.append("NUANLIU_TRANSFER_PROOF_KEY is the development key under var/")
+        return found
+
+
+def development_proof_key(var_dir: Path) -> str:
+    """The development proof key at `var/transfer-proof.key` (0600), made on first use. Written
+    to a private temporary file and linked into place, so that processes starting together all
+    end up reading the same key."""
+    path = var_dir / PROOF_KEY_FILE
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor, temporary = tempfile.mkstemp(dir=var_dir, prefix=".proof-key-")  # 0600
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()

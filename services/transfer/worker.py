@@ -15,12 +15,13 @@ from temporalio.worker import Worker
 
 from services.transfer import activities, workflows
 from services.transfer.app import open_database
+from services.transfer.caller_proof import CallerProofInterceptor
 from services.transfer.clients import Registration
 from services.transfer.models import idempotency_keys, outbox
 from services.transfer.settings import TransferSettings
 from shared.retention import RetentionActivities, ensure_retention_schedule, standard_rules
 from shared.retention_workflow import RetentionWorkflow
-from shared.temporal import connect_with_retry, serve_until_signalled
+from shared.temporal import connect_with_retry, serve_until_signalled, temporal_tls
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,15 @@ def build_worker(client: Client, settings: TransferSettings, executor: ThreadPoo
         activities=[*all_activities(settings), retention_activities(settings).prune],
         activity_executor=executor,
         max_concurrent_activities=16,
+        # Updates that act for a person need the transfer API's proof (caller_proof.py).
+        interceptors=[CallerProofInterceptor(settings.transfer_proof_key)],
     )
 
 
 async def run_worker(settings: TransferSettings) -> None:
-    client = await connect_with_retry(settings.temporal_address, settings.temporal_namespace)
+    client = await connect_with_retry(
+        settings.temporal_address, settings.temporal_namespace, temporal_tls(settings)
+    )
     log.info("transfer worker polling %s", settings.temporal_task_queue)
     await serve_until_signalled(
         lambda executor: build_worker(client, settings, executor),

@@ -31,8 +31,9 @@ LIVENESS_SECONDS = 60.0
 # How often the consumer reads its dead-letter queue's depth for the gauge.
 DEAD_LETTERS_EVERY_SECONDS = 15.0
 
-Handler = Callable[[Envelope], None]
-BatchHandler = Callable[[list[Envelope]], None]
+# A handler's return value is ignored (e.g. how many notifications it stored).
+Handler = Callable[[Envelope], object]
+BatchHandler = Callable[[list[Envelope]], object]
 
 
 class Consumer:

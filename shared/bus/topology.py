@@ -4,6 +4,8 @@ dead-letter queue."""
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,11 +81,10 @@ class Topology:
         return name
 
 
-def connect(
+def connection_parameters(
     amqp_url: str, heartbeat: int = 30, timeout: float = 5.0, name: str | None = None
-) -> pika.BlockingConnection:
-    """A blocking connection; `name` shows in the broker's connection list (and lets an
-    operator or a test close exactly this connection)."""
+) -> pika.URLParameters:
+    """The parameters of a connection: names, timeouts and, for `amqps://`, verified TLS."""
     parameters = pika.URLParameters(amqp_url)
     if name:
         parameters.client_properties = {"connection_name": name}
@@ -92,6 +93,19 @@ def connect(
     parameters.socket_timeout = timeout
     parameters.stack_timeout = timeout
     parameters.connection_attempts = 1
+    if parameters.ssl_options is not None or amqp_url.startswith("amqps://"):
+        # TLS to the broker, verified against the deployment's own CA when one is named.
+        context = ssl.create_default_context(cafile=os.environ.get("NUANLIU_CA_FILE") or None)
+        parameters.ssl_options = pika.SSLOptions(context, server_hostname=parameters.host)
+    return parameters
+
+
+def connect(
+    amqp_url: str, heartbeat: int = 30, timeout: float = 5.0, name: str | None = None
+) -> pika.BlockingConnection:
+    """A blocking connection; `name` shows in the broker's connection list (and lets an
+    operator or a test close exactly this connection)."""
+    parameters = connection_parameters(amqp_url, heartbeat, timeout, name)
     try:
         return pika.BlockingConnection(parameters)
     except (pika.exceptions.AMQPError, OSError) as error:

@@ -52,6 +52,10 @@ class MemberCheckedIn(MemberEvent):
     home_branch_code = fields.String(allow_none=True, load_default=None)
     kind = fields.String(required=True)
     occurred_at = fields.String(required=True)
+    # A check-in by scan (kind qr): the station scanned, and its name for the notice to the
+    # member's home branch. Absent from other check-ins (and from events before stations).
+    station_code = fields.String(allow_none=True, load_default=None)
+    station_name = fields.String(allow_none=True, load_default=None)
 
 
 class MemberLostContact(MemberEvent):

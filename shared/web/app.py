@@ -9,6 +9,7 @@ from flask import Flask
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 
+from shared import tracing
 from shared.logging import configure_logging
 from shared.web.context import ServiceContext
 from shared.web.errors import init_errors
@@ -32,21 +33,27 @@ def create_service_app(
     app.config.update(JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["nuanliu"] = service_context
-    init_openapi(app, title, description, blueprints)
+    init_openapi(app, title, description, blueprints, public=service_context.settings.serves_docs)
     init_errors(app)
     init_idempotency(app, service_context)
-    init_request_lifecycle(app, service)
+    init_request_lifecycle(app, service, service_context.settings.request_telemetry)
     init_health(app, service_context)
+    # Spans for requests and statements when tracing is on (OTEL_* variables); nothing otherwise.
+    tracing.init_tracing(service)
+    tracing.instrument_app(app, service_context.database.engine)
     return app
 
 
-def init_openapi(app: Flask, title: str, description: str, blueprints: Iterable[SmorestBlueprint]) -> None:
-    """flask-smorest: the blueprints, the OpenAPI document at /openapi.json and the docs at /docs."""
+def init_openapi(
+    app: Flask, title: str, description: str, blueprints: Iterable[SmorestBlueprint], public: bool = True
+) -> None:
+    """flask-smorest: the blueprints, the OpenAPI document at /openapi.json and the docs at /docs
+    (`public`: NUANLIU_PUBLIC_DOCS, off by default in production, where they map the attack surface)."""
     app.config.update(
         API_TITLE=title,
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/",
+        OPENAPI_URL_PREFIX="/" if public else None,
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="/static/swagger-ui/",

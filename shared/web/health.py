@@ -11,7 +11,9 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify
 from sqlalchemy.exc import DBAPIError
 
+from shared.errors import Forbidden, Unauthorized
 from shared.metrics import CONTENT_TYPE, exposition
+from shared.web.auth import bearer_principal
 from shared.web.context import ServiceContext
 
 
@@ -40,4 +42,19 @@ def init_health(app: Flask, service_context: ServiceContext) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
+        if service_context.settings.is_production:
+            _require_metrics_reader()
+        # Gauges read from the service's own tables (e.g. open transfers) are set just before.
+        for refresh in service_context.extras.get("metrics_refresh", ()):
+            refresh()
         return Response(exposition(), content_type=CONTENT_TYPE)
+
+
+def _require_metrics_reader() -> None:
+    """In production the public port's /metrics is for an admin or a service token only: the
+    scraper reads the gunicorn master's NUANLIU_METRICS_PORT, which is not published."""
+    principal = bearer_principal()
+    if principal is None:
+        raise Unauthorized("missing bearer token")
+    if principal.role not in ("admin", "service"):
+        raise Forbidden(f"role {principal.role} may not read metrics")

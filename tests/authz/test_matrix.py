@@ -20,6 +20,7 @@ import requests
 from tests.authz.world import ACTORS, Target, World, relationship_body, send, transfer_at
 from tests.faults.harness import fresh_member_body
 from tests.support.builders import unique_code
+from tests.support.tokens import ADMIN
 
 DENY = 403
 Expected = dict[str, int]
@@ -77,6 +78,19 @@ def outflow_body(w: World, t: Target) -> dict[str, object]:
     }
 
 
+def member_away(w: World) -> Target:
+    """A member of B with an open outflow (an activity card to print)."""
+    target = w.member_target()
+    away = send(
+        "POST",
+        w.url("registration", f"/members/{target.member}/outflows"),
+        w.headers("admin", target),
+        outflow_body(w, target),
+    )
+    assert away.status_code == 201, away.text
+    return target
+
+
 def inflow_body(w: World, t: Target) -> dict[str, object]:
     # The member of BR arrives at B.
     return {
@@ -92,6 +106,39 @@ def checkin(w: World, t: Target, actor: str) -> requests.Response:
     # A member checks in themself; an org role records a grid survey.
     kind = "self" if actor in MEMBERS else "grid_survey"
     body = {"member_id": t.member, "branch_code": w.org["B"], "kind": kind}
+    return send("POST", w.url("registration", "/checkins"), w.headers(actor, t), body)
+
+
+def station_body(w: World, host: str) -> dict[str, object]:
+    return {
+        "code": unique_code("ST"),
+        "name": "流动党员之家",
+        "kind": "home",
+        "host_org_code": w.org[host],
+        "region": "320102",
+        "address": "南京市玄武区",
+    }
+
+
+def station_target(w: World) -> Target:
+    """A station hosted by branch B (created by the admin)."""
+    created = send("POST", w.url("registration", "/stations"), ADMIN, station_body(w, "B"))
+    assert created.status_code == 201, created.text
+    return Target(w.resident.member, w.org["B"], ref=created.json()["code"])
+
+
+def scan_target(w: World) -> Target:
+    """A new member of B holding a screen code of a station of B."""
+    target = w.member_target()
+    target.ref = station_target(w).ref
+    code = send("GET", w.url("registration", f"/stations/{target.ref}/qr"), ADMIN)
+    assert code.status_code == 200, code.text
+    target.extra["token"] = code.json()["token"]
+    return target
+
+
+def scan_checkin(w: World, t: Target, actor: str) -> requests.Response:
+    body = {"member_id": t.member, "kind": "qr", "qr_token": t.extra["token"]}
     return send("POST", w.url("registration", "/checkins"), w.headers(actor, t), body)
 
 
@@ -182,6 +229,12 @@ MATRIX: dict[str, Row] = {
         setup=World.member_target,
         consumes=True,
     ),
+    # Issue 20: the member, or a secretary of their branch or above (not a peer, not the service).
+    "GET /members/{id}/activity-card.pdf": Row(
+        get("registration", lambda w, t: f"/members/{t.member}/activity-card.pdf"),
+        allow(200, OWN_ORG | {"member_self"}),
+        setup=lambda w: member_away(w),
+    ),
     # A member of BR arrives at B: the member, or B's secretary and those above B.
     "POST /members/{id}/inflows": Row(
         post("registration", lambda w, t: f"/members/{t.member}/inflows", inflow_body),
@@ -194,6 +247,39 @@ MATRIX: dict[str, Row] = {
         checkin,
         allow(201, {"member_self", "secretary_own", "officer_own", "admin", "service"}),
         setup=World.member_target,
+    ),
+    # A check-in by scan is the member's own (a secretary records a grid survey instead).
+    "POST /checkins (qr)": Row(
+        scan_checkin, allow(201, {"member_self", "service"}), setup=scan_target, consumes=True
+    ),
+    # Stations are public places like the org tree; township officers and departments create them.
+    "POST /stations": Row(
+        post("registration", lambda w, t: "/stations", lambda w, t: station_body(w, "T")),
+        allow(201, {"officer_own", "department_own", "admin"}),
+    ),
+    "GET /stations?org=": Row(
+        get("registration", lambda w, t: f"/stations?org={w.org['T']}"), allow(200, EVERYONE)
+    ),
+    "GET /stations/{code}": Row(
+        get("registration", lambda w, t: f"/stations/{t.ref}"), allow(200, EVERYONE), setup=station_target
+    ),
+    # Codes are for the host's staff and those above: a member holding one could check in from home.
+    "GET /stations/{code}/qr": Row(
+        get("registration", lambda w, t: f"/stations/{t.ref}/qr"), allow(200, OWN_ORG), setup=station_target
+    ),
+    "GET /stations/{code}/poster.pdf": Row(
+        get("registration", lambda w, t: f"/stations/{t.ref}/poster.pdf"),
+        allow(200, OWN_ORG),
+        setup=station_target,
+    ),
+    "POST /stations/{code}/rotate-key": Row(
+        post("registration", lambda w, t: f"/stations/{t.ref}/rotate-key", nothing),
+        allow(200, OWN_ORG),
+        setup=station_target,
+    ),
+    "GET /stats/stations?org=": Row(
+        get("registration", lambda w, t: f"/stats/stations?org={w.org['T']}&month=2026-01"),
+        allow(200, OFFICERS_OWN | {"service"}),
     ),
     # A member's listing is narrowed to their own check-ins (test_member_lists_only_own_checkins).
     "GET /checkins?branch=": Row(
@@ -303,6 +389,16 @@ MATRIX: dict[str, Row] = {
         post("transfer", lambda w, t: f"/transfers/{t.ref}/reissue", nothing),
         allow(409, {"secretary_own", "admin"}),
         setup=World.transfer,
+    ),
+    # Issue 20: the letter's PDF, as API.md lists its readers (the service reads no full particulars).
+    "GET /transfers/{id}/letter.pdf": Row(
+        get("transfer", lambda w, t: f"/transfers/{t.ref}/letter.pdf"),
+        allow(200, OWN_ORG | {"member_self", "secretary_receiving"}),
+        setup=transfer_at("letter_issued"),
+    ),
+    # Public (API.md: no auth): whoever holds a letter verifies it; a wrong code is a 404 to all.
+    "GET /letters/{number}": Row(
+        get("transfer", lambda w, t: "/letters/XX-2026-000001?code=not-the-code"), allow(404, EVERYONE)
     ),
     "GET /stats/transfers?org=": Row(
         get("transfer", lambda w, t: f"/stats/transfers?org={w.org['B']}"), allow(200, OWN_ORG)
@@ -509,6 +605,11 @@ def test_every_operation_has_a_row(world: World) -> None:
     assert covered - served == set(), "rows for operations no service serves"
 
 
+# API.md: a letter in someone's hand is verified with no sign-in; it answers 422 without the
+# code the QR carries, and 404 for a wrong one (its row above), never the letter.
+PUBLIC = {("get", "/api/v1/letters/{number}"): 422}
+
+
 def test_no_unauthenticated_access(world: World) -> None:
     """Every /api/v1 path of every document refuses a request without a token (401)."""
     for service, base in world.urls.items():
@@ -519,7 +620,8 @@ def test_no_unauthenticated_access(world: World) -> None:
                 if method == "parameters":
                     continue
                 status = requests.request(method, f"{base}{concrete}", json={}, timeout=10).status_code
-                assert status == 401, f"{service} {method.upper()} {path} without a token: {status}"
+                expected = PUBLIC.get((method, path), 401)
+                assert status == expected, f"{service} {method.upper()} {path} without a token: {status}"
 
 
 # --- what a 200 shows: lists hold only what the caller may see -------------------------------

@@ -27,12 +27,14 @@ from services.notify.channels.sms import FileSmsProvider, SmsChannel
 from services.notify.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookChannel, signature
 from services.notify.dispatcher import Dispatcher
 from services.notify.models import Delivery, Preference
+from services.notify.webhook_address import WebhookGuard, parse_networks
 from shared.db import Database, migrate, new_id, utcnow
 from shared.events import make_envelope
 from tests.support.notify_events import samples
 from tests.support.stack import free_port
 
 SECRET = "test-webhook-secret"
+LOOPBACK_ROBOTS = WebhookGuard(allow_http=True, allowed=parse_networks("127.0.0.0/8"))
 FAST = domain.DeliveryPolicy(
     max_attempts=3, retry_base=timedelta(milliseconds=20), retry_cap=timedelta(milliseconds=50)
 )
@@ -109,7 +111,8 @@ def dispatcher(database, smtp_port: int, sms_file: Path, webhook_timeout: float 
             "email": SmtpChannel(
                 "127.0.0.1", smtp_port, "nuanliu@test", timeout=2, local_hostname="localhost"
             ),
-            "webhook": WebhookChannel(SECRET, timeout=webhook_timeout),
+            # The robot listens on loopback: allowed here as an operator would allow an internal one.
+            "webhook": WebhookChannel(SECRET, timeout=webhook_timeout, guard=LOOPBACK_ROBOTS),
             "sms": SmsChannel(FileSmsProvider(sms_file)),
         },
         FAST,

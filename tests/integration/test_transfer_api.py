@@ -20,15 +20,19 @@ from typing import Any
 import pytest
 import requests
 from flask.testing import FlaskClient
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from werkzeug.serving import make_server
 
 from services.registration.app import create_app as create_registration_app
-from services.transfer import domain, search_attributes
+from services.transfer import caller_proof, domain, search_attributes
 from services.transfer.app import create_app
 from services.transfer.commands import build_plan
+from services.transfer.messages import AuditItem, CallerProof, DecisionRequest
 from services.transfer.projection import next_letter_sequence
 from services.transfer.worker import build_worker
+from services.transfer.workflows import TransferWorkflow
 from shared.errors import Unavailable
 from shared.settings import Settings
 from tests.support.builders import member_body, unique_code
@@ -561,3 +565,58 @@ def apply_for_member(live: FlaskClient, branch: str, member_id: str, to_branch: 
     response = live.post("/api/v1/transfers", json=body, headers=bearer("member", branch, member_id))
     assert response.status_code == 201, response.get_json()
     return response.get_json()["id"], member_id
+
+
+# --- security review, finding 2: Temporal is no side door --------------------------------------
+
+
+def test_an_update_sent_straight_to_temporal_without_the_apis_proof_is_refused_and_not_audited(
+    live, registration_url, tree, migrated
+):
+    transfer_id, _ = apply_for(live, registration_url, tree["B1"], tree["B2"])
+    settings = live.application.extensions["nuanliu"].settings
+    stage = "sending_branch"
+
+    def forged(
+        actor: str, proof: CallerProof | None = None, audit_actor: str | None = None
+    ) -> DecisionRequest:
+        audit = AuditItem(audit_actor or actor, "branch_secretary", "decide:approve", None, tree["B1"])
+        return DecisionRequest("approve", actor, None, stage, audit, proof)
+
+    now = int(time.time())
+    # A real proof, for the secretary's decision in an update the attacker saw go by.
+    seen_id = str(uuid.uuid4())
+    seen_audit = AuditItem("sec-b1", "branch_secretary", "decide:approve", None, tree["B1"])
+    seen = caller_proof.sign(settings.transfer_proof_key, transfer_id, seen_id, seen_audit, now)
+    attempts = [
+        (forged("attacker"), str(uuid.uuid4())),  # no proof
+        (forged("attacker", CallerProof(now, "0" * 64)), str(uuid.uuid4())),  # a wrong proof
+        (forged("attacker", seen), seen_id),  # the secretary's proof, for another actor
+        (forged("sec-b1", seen, audit_actor="attacker"), seen_id),  # ... or audited as another
+        (forged("sec-b1", seen), str(uuid.uuid4())),  # ... or on another update
+        (forged("sec-b1", CallerProof(now - 3600, seen.mac)), seen_id),  # an old one
+    ]
+
+    async def send_straight(request: DecisionRequest, update_id: str) -> str:
+        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        handle = client.get_workflow_handle(f"transfer-{transfer_id}")
+        try:
+            await handle.execute_update(TransferWorkflow.decide, request, id=update_id)
+        except WorkflowUpdateFailedError as refused:
+            assert isinstance(refused.cause, ApplicationError)
+            return refused.cause.type or ""
+        return "accepted"
+
+    for request, update_id in attempts:
+        assert asyncio.run(send_straight(request, update_id)) == "Forbidden", request
+    # Nothing was decided, and only the application is in the audit log.
+    view = live.get(f"/api/v1/transfers/{transfer_id}", headers=ADMIN).get_json()
+    assert view["status"] == "pending_sending_branch"
+    assert [row[2] for row in audits_of(migrated("transfer"), transfer_id)] == ["apply"]
+    assert "attacker" not in {entry["actor"] for entry in view["timeline"]}
+
+    # The API's own decisions still go through, and are audited.
+    assert decide(live, transfer_id, bearer("branch_secretary", tree["B1"], "sec-b1")) == "pending_township"
+    assert [row[:3] for row in audits_of(migrated("transfer"), transfer_id)][1:] == [
+        ("sec-b1", "branch_secretary", "decide:approve")
+    ]

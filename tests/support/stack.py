@@ -55,10 +55,15 @@ class Stack:
             self.env[f"NUANLIU_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.commands = read_procfile()
+        # Every background process serves /healthz and /metrics on a port of its own, as in k8s.
+        self.health_ports: dict[str, int] = {}
 
     def migrate(self) -> None:
         """Migrates the stack's databases with the operator's own command, as `make run` does."""
         subprocess.run([sys.executable, "-m", "deploy.cli", "migrate"], env=self.env, check=True)
+
+    def health_url(self, process: str) -> str:
+        return f"http://127.0.0.1:{self.health_ports[process]}"
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -66,10 +71,14 @@ class Stack:
     def start(self, *names: str) -> None:
         for name in names:
             log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the process)
+            env = self.env
+            if self.commands[name].startswith("nuanliu "):
+                self.health_ports[name] = free_port()
+                env = {**self.env, "NUANLIU_HEALTH_PORT": str(self.health_ports[name]), "NUANLIU_HEALTH_HOST": "127.0.0.1"}
             self.processes[name] = subprocess.Popen(
                 ["/bin/sh", "-c", f"exec {self.commands[name]}"],
                 cwd=PROJECT_ROOT,
-                env=self.env,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -12,6 +12,7 @@ import pytest
 
 from services.notify import commands, domain
 from services.notify.models import Delivery, Notification, Preference
+from services.notify.webhook_address import WebhookGuard
 from shared.auth import ORG_ROLES, Principal
 from shared.db import utcnow
 from shared.errors import InvalidInput, NotFound
@@ -176,7 +177,11 @@ def principal(sub: str, role: str = "member", org: str = "B-1") -> Principal:
 
 
 def save_preferences(uow: FakeNotifyUnitOfWork, who: Principal, **fields: Any) -> domain.Preferences:
-    return commands.update_preferences(uow, who, commands.UpdatePreferences(domain.Preferences(**fields)))
+    # Every webhook host here resolves to a public address (the guard's lookup is a seam).
+    guard = WebhookGuard(allow_http=True, resolver=lambda _host, _port: ["93.184.216.34"])
+    return commands.update_preferences(
+        uow, who, commands.UpdatePreferences(domain.Preferences(**fields)), guard
+    )
 
 
 def handle(uow: FakeNotifyUnitOfWork, *envelopes: Envelope) -> int:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -19,6 +19,8 @@ class OutgoingMessage:
     body: str
     status: str
     attempts: int
+    # A webhook subscriber's own signing secret (None: saved before each had one).
+    secret: str | None = field(default=None, repr=False)
 
 
 class DeliveryError(Exception):

@@ -77,6 +77,8 @@ class Preferences:
     email: str | None = None
     phone: str | None = None
     webhook_url: str | None = None
+    # Only in the answer to the PUT that made it: the secret the webhook's signatures use.
+    webhook_secret: str | None = field(default=None, repr=False)
 
     def as_mapping(self) -> dict[str, Any]:
         """The fields the channel rules read (`planned_channels`, `fallback_channel`)."""

@@ -166,7 +166,7 @@ def record_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: Recor
             created_at=now,
         )
         uow.checkins.add(checkin)
-        _follow_checkin(member, occurred_at, domain.contact_cutoff(now, command.lost_contact_days))
+        follow_checkin(member, occurred_at, domain.contact_cutoff(now, command.lost_contact_days))
         uow.emit(
             MEMBER_CHECKED_IN,
             member.id,
@@ -184,7 +184,7 @@ def record_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: Recor
         return checkin
 
 
-def _follow_checkin(member: Member, occurred_at: datetime, cutoff: datetime) -> None:
+def follow_checkin(member: Member, occurred_at: datetime, cutoff: datetime) -> None:
     """The latest contact moves forward; a contact within the window ends a lapse. The record's
     version counts the change (the last contact and the flag are part of the record)."""
     before = (member.last_contact_at, member.lost_contact)

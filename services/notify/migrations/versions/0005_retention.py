@@ -1,7 +1,7 @@
 """retention: the notifications archive, and the inbox found by age
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-07 00:45:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import shared.db
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

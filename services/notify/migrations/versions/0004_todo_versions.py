@@ -1,7 +1,7 @@
 """todo versions: the event that last set a transfer's or task's to-do
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-07 00:40:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import shared.db
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

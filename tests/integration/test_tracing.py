@@ -1,0 +1,94 @@
+"""One check-in, one trace: from the HTTP request through the outbox, the relay's publication and
+the broker to the consumer's notification insert (OpenTelemetry's in-memory exporter)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from services.notify import consumer as notify_events
+from services.notify.app import open_database as open_notify_database
+from services.registration.app import create_app
+from services.registration.models import outbox as registration_outbox
+from shared import tracing
+from shared.bus import Consumer, Publisher, Topology
+from shared.relay import Relay
+from tests.support.builders import member_body, org_tree
+from tests.support.infra import AMQP_URL
+from tests.support.tokens import ADMIN, bearer
+
+
+@pytest.fixture
+def spans():
+    exporter = InMemorySpanExporter()
+    provider = tracing.init_tracing("tests", exporter)
+    if provider is None or exporter not in [p.span_exporter for p in provider._active_span_processor._span_processors]:  # noqa: SLF001
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+        provider.add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[union-attr]
+    yield exporter
+    exporter.clear()
+    RequestsInstrumentor().uninstrument()
+
+
+def test_a_check_in_is_one_trace_from_request_to_notification(spans, settings_for, migrated):
+    migrated("registration")
+    migrated("notify")
+    registration = create_app(settings_for("registration"))  # instrumented: tracing is on
+    client = registration.test_client()
+    notify_database = open_notify_database(settings_for("notify"))
+    tracing.instrument_engine(notify_database.engine)
+    codes = org_tree(client, ADMIN)
+    created = client.post("/api/v1/members", json=member_body(codes["branch"]), headers=ADMIN)
+    member_id = created.get_json()["id"]
+    checked_in = client.post(
+        "/api/v1/checkins",
+        json={"member_id": member_id, "branch_code": codes["branch"], "kind": "self"},
+        headers=bearer("member", codes["branch"], member_id),
+    )
+    assert checked_in.status_code == 201, checked_in.get_json()
+
+    topology = Topology(settings_for("registration").broker_prefix)
+    consumer = Consumer(
+        AMQP_URL, topology, "test-trace-notify", ["registration.member_checked_in.v1"],
+        handler=lambda envelope: notify_events.handle_event(notify_database, envelope),
+    )  # fmt: skip
+    thread = threading.Thread(target=consumer.run_forever, daemon=True)
+    thread.start()
+    try:
+        assert consumer.ready.wait(15)
+        relay = Relay(registration.extensions["nuanliu"].database, registration_outbox, Publisher(AMQP_URL, topology))
+        while relay.run_once():
+            pass
+        deadline = time.monotonic() + 20
+        while consumer.handled < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        consumer.stop()
+        thread.join(10)
+
+    finished = spans.get_finished_spans()
+    request = next(s for s in finished if s.kind == SpanKind.SERVER and s.name.endswith("/api/v1/checkins"))
+    trace = [s for s in finished if s.context.trace_id == request.context.trace_id]
+    by_id = {s.context.span_id: s for s in trace}
+
+    def chain(span):  # the span and its ancestors, up to the request
+        while span is not None:
+            yield span
+            span = by_id.get(span.parent.span_id) if span.parent else None
+
+    inserts = [
+        s for s in trace
+        if "INSERT" in str(s.attributes.get("db.statement", "")) and "notifications" in str(s.attributes.get("db.statement", ""))
+    ]  # fmt: skip
+    assert inserts, f"no notification insert in the check-in's trace: {[s.name for s in trace]}"
+    kinds = [s.kind for s in chain(inserts[0])]
+    # The insert runs under the consumer's span, which continues the relay's producer span, which
+    # continues the request: one connected trace.
+    assert SpanKind.CONSUMER in kinds and SpanKind.PRODUCER in kinds
+    assert list(chain(inserts[0]))[-1] is request
