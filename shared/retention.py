@@ -130,8 +130,14 @@ def _archive(
         .all()
     )
     if copied:
-        # Exactly the rows just copied: the same condition, up to the last key copied.
-        session.execute(delete(table).where(condition, key <= max(copied)))
+        # Exactly the rows just copied: those in the archive between the first and last key
+        # copied (a row skipped as locked is not there, so it stays for the next run).
+        archived = archive.c[key.name]
+        session.execute(
+            delete(table).where(
+                key.in_(select(archived).where(archived >= min(copied), archived <= max(copied))), condition
+            )
+        )
     return [(value,) for value in copied]
 
 
