@@ -35,7 +35,7 @@ def tree_peak_mb(pid: int) -> tuple[float, int]:
 
 def snapshot(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
     """CPU seconds so far of each process (tree) of a stack, by its Procfile name."""
-    return {name: tree_cpu(popen.pid) for name, popen in processes.items()}
+    return {name: tree_cpu(popen.pid) for name, popen in list(processes.items())}
 
 
 def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

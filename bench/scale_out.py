@@ -128,6 +128,18 @@ class ScaleSoak(Soak):
                 self.accepted[POSTS_TRACKED[endpoint]].append(key)
         return response
 
+    def _new_task(self) -> str:
+        # Opening the next task for the claims stream is set-up, not load: an overloaded or
+        # killed replica must not end the run, so it is tried again (the round robin moves on).
+        for attempt in range(10):
+            try:
+                return super()._new_task()
+            except (RuntimeError, requests.RequestException):
+                if attempt == 9:
+                    raise
+                time.sleep(2.0)
+        raise AssertionError("unreachable")
+
     def transfer(self, due: float) -> None:
         """Apply, then drive the transfer by what it waits for (read back after each step): a step
         whose answer was lost with a killed replica may still have been taken."""
@@ -369,7 +381,7 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
                 utcnow(),
                 {
                     f"{label}:{name}": cpu
-                    for label, stack in replicas.stacks.items()
+                    for label, stack in list(replicas.stacks.items())
                     for name, cpu in snapshot(stack.processes).items()
                 },
                 {node.name: tree_cpu(cluster.os_pid(node)) for node in (cluster.nodes[0], cluster.nodes[2])},
@@ -377,7 +389,7 @@ def main() -> None:  # noqa: PLR0915 - one story, told in order
             if key == "end":
                 window["memory"] = {
                     f"{label}:{name}": tree_peak_mb(popen.pid)
-                    for label, stack in replicas.stacks.items()
+                    for label, stack in list(replicas.stacks.items())
                     for name, popen in stack.processes.items()
                 }
 
