@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test install bytecode lint faults bench soak clean
+.PHONY: run test install bytecode lint faults bench soak scale-test clean
 
 $(STAMP): pyproject.toml
 	@bash deploy/bootstrap.sh "$(PYTHON)" "$(VENV)"
@@ -41,6 +41,11 @@ bench: bytecode
 # Mixed open-model load, 10 minutes per database by default (SOAK_SECONDS=120 to shorten).
 soak: bytecode
 	@$(BIN)/python -m bench.soak
+
+# The scale-out proof: a 3-node RabbitMQ cluster, two replicas of every process, a broker node and
+# one replica of each kind killed under load, then a reconciliation (SCALE_SECONDS=180; ~5 min).
+scale-test: bytecode
+	@$(BIN)/python -m bench.scale_out
 
 clean:
 	rm -rf var test-artifacts

@@ -10,6 +10,7 @@ nuanliu consume CONSUMER         an event consumer (e.g. notify)
 nuanliu worker                   the transfer Temporal worker
 nuanliu dlq list CONSUMER        what waits in a consumer's dead-letter queue
 nuanliu dlq replay CONSUMER      publish those events again (after the cause is fixed)
+nuanliu db roles [SERVICE ...]   a PostgreSQL role per service owning its schema (search path by role)
 """
 
 from __future__ import annotations
@@ -78,6 +79,17 @@ def cmd_dlq(args: argparse.Namespace) -> None:
         print(f"replayed {count} dead letter(s) of {args.consumer}")
 
 
+def cmd_db_roles(args: argparse.Namespace) -> None:
+    from deploy import db_roles
+
+    admin_url = os.environ.get("DATABASE_URL")
+    if not admin_url:
+        sys.exit("nuanliu db roles needs DATABASE_URL: the shared PostgreSQL database, as its administrator")
+    for made in db_roles.ensure_roles(admin_url, args.services or SERVICES):
+        print(f"{made.service.upper()}_DATABASE_URL={made.url}")
+    print("NUANLIU_DB_SEARCH_PATH=role")
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from deploy import launcher
 
@@ -133,6 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("consumer", choices=CONSUMERS)
     p.add_argument("--limit", type=int, help="at most this many messages")
     p.set_defaults(func=cmd_dlq)
+
+    p = commands.add_parser("db", help="database administration")
+    p.add_argument("action", choices=("roles",))
+    p.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(SERVICES))
+    p.set_defaults(func=cmd_db_roles)
 
     args = parser.parse_args(argv)
     args.func(args)

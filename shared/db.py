@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -34,6 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -76,8 +79,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engine:
-    """An engine for one service. On PostgreSQL `schema` becomes the search path."""
+@dataclass(frozen=True)
+class PoolOptions:
+    """A PostgreSQL engine's connections, and how its sessions find the service's schema.
+
+    `search_path` "options" sends `-csearch_path=<schema>` at connect; "role" sends nothing, the
+    login role carrying `ALTER ROLE … SET search_path` (poolers such as PgBouncer refuse the
+    startup option)."""
+
+    size: int = 5
+    max_overflow: int = 10
+    search_path: str = "options"
+
+
+def make_engine(url: str, schema: str | None = None, pool: PoolOptions | None = None) -> Engine:
+    """An engine for one service. On PostgreSQL `schema` becomes the search path (see PoolOptions)."""
+    pool = pool or PoolOptions()
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -92,13 +109,13 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engi
         _configure_sqlite(engine, busy_ms)
         return engine
     connect_args: dict[str, object] = {"connect_timeout": 5}
-    if schema:
+    if schema and pool.search_path == "options":
         connect_args["options"] = f"-csearch_path={schema}"
     return create_engine(
         url,
         connect_args=connect_args,
-        pool_size=pool_size,
-        max_overflow=10,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
         hide_parameters=True,  # error logs name the statement, never the personal data bound to it
@@ -138,10 +155,13 @@ class Database:
     for hot reads by prebuilt Core statements.
     """
 
-    def __init__(self, url: str, schema: str | None = None, pool_size: int = 5) -> None:
+    def __init__(
+        self, url: str, schema: str | None = None, pool_size: int = 5, pool: PoolOptions | None = None
+    ) -> None:
         self.url = url
         self.schema = schema if not url.startswith("sqlite") else None
-        self.engine = make_engine(url, self.schema, pool_size=pool_size)
+        self.pool = pool or PoolOptions(size=pool_size)
+        self.engine = make_engine(url, self.schema, self.pool)
         self._pid = os.getpid()
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
@@ -240,10 +260,21 @@ def insert_together(session: Session, rows: Sequence[PendingInsert]) -> None:
 
 
 def ensure_schema(database: Database) -> None:
-    if database.schema:
-        with database.engine.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
-            connection.commit()
+    """Create the service's schema (shared development URL), or, when the login role brings its
+    own search path, check that it leads to the schema: else the tables would land elsewhere."""
+    if not database.schema:
+        return
+    with database.engine.connect() as connection:
+        if database.pool.search_path == "role":
+            found = connection.execute(text("SELECT current_schema()")).scalar()
+            if found != database.schema:
+                raise RuntimeError(
+                    f"the database role's search_path leads to {found!r}, not {database.schema!r}: "
+                    f"ALTER ROLE … SET search_path = {database.schema} (see `nuanliu db roles`)"
+                )
+            return
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
+        connection.commit()
 
 
 def migrate(database: Database, migrations_dir: Path, revision: str = "head") -> None:
@@ -290,9 +321,15 @@ def run_migrations_online(metadata: MetaData) -> None:
         context.run_migrations()
 
 
-def service_database(url: str, service: str, pool_size: int = 5) -> Database:
+def service_database(url: str, service: str, pool_size: int = 5, pool: PoolOptions | None = None) -> Database:
     """A service's database: its own SQLite file, or its own schema on PostgreSQL."""
-    return Database(url, schema=service, pool_size=pool_size)
+    return Database(url, schema=service, pool=pool or PoolOptions(size=pool_size))
+
+
+def database_of(settings: Settings, service: str) -> Database:
+    """`service`'s database as `settings` configure it: its URL, pool and search-path mode."""
+    pool = PoolOptions(settings.db_pool_size, settings.db_max_overflow, settings.db_search_path)
+    return service_database(settings.database_url, service, pool=pool)
 
 
 def drop_database(admin_engine: Engine, name: str) -> None:

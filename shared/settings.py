@@ -28,6 +28,7 @@ ENVIRONMENTS = ("development", "production")
 SERVICES = ("registration", "transfer", "tasks", "notify")
 DEFAULT_PORTS = {"console": 5000, "registration": 5001, "transfer": 5002, "tasks": 5003, "notify": 5004}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SEARCH_PATH_MODES = ("options", "role")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -89,6 +90,17 @@ class Settings:
     # Connections per process to the service's database (PostgreSQL): a pool and its overflow.
     db_pool_size: int = 5
     db_max_overflow: int = 10
+    # How a PostgreSQL connection finds the service's schema: "options" sends a libpq search_path
+    # startup option (the shared development URL, one superuser); "role" sends none and relies on
+    # the login role's own `ALTER ROLE … SET search_path` (per-service roles; PgBouncer refuses
+    # the option).
+    db_search_path: str = "options"
+    # Retention (shared.retention): how long sent outbox rows and idempotency keys are kept, and
+    # how often and in what batches each worker's Schedule prunes them.
+    retention_sent_outbox: timedelta = timedelta(days=7)
+    retention_idempotency: timedelta = timedelta(days=7)
+    retention_batch_size: int = 5000
+    retention_every: timedelta = timedelta(hours=1)
     # Per-request metrics and the JSON access line (off only to measure what they cost).
     request_telemetry: bool = True
     # Where rate limits count: memory per process in development; a shared store (e.g.
@@ -113,6 +125,11 @@ class Settings:
         "relay_poll_interval": "NUANLIU_RELAY_POLL_INTERVAL",
         "db_pool_size": "NUANLIU_DB_POOL_SIZE",
         "db_max_overflow": "NUANLIU_DB_MAX_OVERFLOW",
+        "db_search_path": "NUANLIU_DB_SEARCH_PATH",
+        "retention_sent_outbox": "NUANLIU_RETENTION_SENT_OUTBOX",
+        "retention_idempotency": "NUANLIU_RETENTION_IDEMPOTENCY",
+        "retention_batch_size": "NUANLIU_RETENTION_BATCH_SIZE",
+        "retention_every": "NUANLIU_RETENTION_EVERY",
         "request_telemetry": "NUANLIU_REQUEST_TELEMETRY",
         "ratelimit_storage": "NUANLIU_RATELIMIT_STORAGE",
     }
@@ -184,6 +201,10 @@ class Settings:
             )
         if len(self.jwt_secret.encode()) < 32:
             raise SettingsError("NUANLIU_JWT_SECRET must be at least 32 bytes")
+        if self.db_search_path not in SEARCH_PATH_MODES:
+            raise SettingsError(f"NUANLIU_DB_SEARCH_PATH must be one of {', '.join(SEARCH_PATH_MODES)}")
+        if self.db_pool_size < 1 or self.db_max_overflow < 0:
+            raise SettingsError("NUANLIU_DB_POOL_SIZE must be at least 1, NUANLIU_DB_MAX_OVERFLOW at least 0")
         if self.is_production:
             found = self.development_defaults()
             if found:

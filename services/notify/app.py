@@ -9,7 +9,7 @@ from flask import Flask
 from services.notify import api
 from services.notify.models import idempotency_keys
 from services.notify.settings import NotifySettings
-from shared.db import Database, service_database
+from shared.db import Database, database_of
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
 
@@ -17,7 +17,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def open_database(settings: Settings) -> Database:
-    return service_database(settings.database_url, "notify")
+    return database_of(settings, "notify")
 
 
 def create_app(settings: NotifySettings | None = None) -> Flask:

@@ -49,10 +49,11 @@ def handle_events(
             return 0  # nothing written: leaving without a commit rolls back nothing
         planned = [(e.id, e.type, message) for e in fresh for message in domain.messages_for(e)]
         added = _store_messages(uow, planned, now, policy)
-        for envelope in fresh:
-            change = domain.todo_change(envelope)
-            if change is not None:
-                uow.todos.apply(change, now)
+        changes = [c for c in map(domain.todo_change, fresh) if c is not None]
+        # Versions decide which change wins, so the order of applying is free: sorted, concurrent
+        # batches lock the same refs in the same order and cannot deadlock on them.
+        for change in sorted(changes, key=lambda c: (c.kind, c.ref_id, c.version)):
+            uow.todos.apply(change, now)
         uow.commit()
         return added
 

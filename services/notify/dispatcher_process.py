@@ -7,6 +7,7 @@ from types import FrameType
 
 from services.notify.app import open_database
 from services.notify.dispatcher import Dispatcher, default_channels
+from services.notify.retention import start_retention_thread
 from services.notify.settings import NotifySettings
 
 
@@ -21,6 +22,8 @@ def build_dispatcher(settings: NotifySettings) -> Dispatcher:
 
 def main(settings: NotifySettings) -> None:
     dispatcher = build_dispatcher(settings)
+    if settings.temporal_address:
+        start_retention_thread(settings)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         dispatcher.stop()

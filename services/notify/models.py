@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, new_metadata
@@ -119,5 +119,30 @@ class OrgTodo(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class TodoVersionRow(Base):
+    """Which event last set what waits for one transfer or task, kept even when nothing waits
+    any more: a late, older event must not bring back a to-do a newer one moved or closed."""
+
+    __tablename__ = "todo_versions"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    ref_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    event_id: Mapped[str] = mapped_column(String(64))
+
+
+# Notifications past the retention window (a year), moved out of the live inbox table in batches:
+# the same columns, no unique constraint or index the live reads need.
+notifications_archive = Table(
+    "notifications_archive",
+    Base.metadata,
+    *(
+        Column(column.name, column.type, primary_key=column.primary_key, nullable=column.nullable)
+        for column in Notification.__table__.columns
+    ),
+)
+
 inbox = inbox_table(Base.metadata)
 idempotency_keys = idempotency_table(Base.metadata)
+# The retention prune picks the oldest inbox rows by age (migration 0005).
+Index("ix_inbox_processed_at", inbox.c.processed_at)

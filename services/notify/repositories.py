@@ -7,11 +7,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.notify import domain
-from services.notify.models import Delivery, Notification, OrgTodo, Preference, inbox
+from services.notify.models import Delivery, Notification, OrgTodo, Preference, TodoVersionRow, inbox
 from shared.auth import ORG_ROLES
 from shared.db import table_of
 from shared.events import Envelope
@@ -183,7 +184,11 @@ class TodoRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def apply(self, change: domain.TodoChange, now: datetime) -> None:
+    def apply(self, change: domain.TodoChange, now: datetime) -> bool:
+        """Apply `change` unless a newer event already set this transfer's or task's to-do;
+        returns whether it was applied."""
+        if not self._claim_version(change):
+            return False
         self.session.execute(
             delete(OrgTodo).where(OrgTodo.kind == change.kind, OrgTodo.ref_id == change.ref_id)
         )
@@ -199,6 +204,31 @@ class TodoRepository:
                     since=now,
                 )
             )
+        return True
+
+    def _claim_version(self, change: domain.TodoChange) -> bool:
+        """Record `change`'s version if it is newer than the stored one, in one statement.
+
+        An upsert whose update only fires for a newer version: on PostgreSQL it locks the row, so
+        concurrent consumers changing the same ref queue here and the later one compares against
+        what the first committed (a plain read-then-write would let both win)."""
+        table = TodoVersionRow.__table__
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table).values(
+            kind=change.kind,
+            ref_id=change.ref_id,
+            event_time=change.version.at,
+            event_id=change.version.event_id,
+        )
+        newer = tuple_(table.c.event_time, table.c.event_id) < tuple_(
+            statement.excluded.event_time, statement.excluded.event_id
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.kind, table.c.ref_id],
+            set_={"event_time": statement.excluded.event_time, "event_id": statement.excluded.event_id},
+            where=newer,
+        ).returning(table.c.kind)
+        return self.session.execute(statement).first() is not None
 
     def by_org(self) -> dict[str, list[tuple[str, str, str | None]]]:
         """(kind, label, due) of everything waiting, per org, oldest first within a kind."""

@@ -39,6 +39,9 @@ class NotifySettings(Settings):
         "delivery_retry_cap": "NUANLIU_DELIVERY_RETRY_CAP",
         "dispatcher_poll_interval": "NUANLIU_DISPATCHER_POLL_INTERVAL",
         "digest_hour": "NUANLIU_DIGEST_HOUR",
+        "retention_inbox": "NUANLIU_RETENTION_INBOX",
+        "retention_notifications": "NUANLIU_RETENTION_NOTIFICATIONS",
+        "notify_task_queue": "NUANLIU_NOTIFY_TASK_QUEUE",
     }
 
     service: str = "notify"
@@ -64,6 +67,11 @@ class NotifySettings(Settings):
     delivery_retry_cap: timedelta = timedelta(hours=1)
     dispatcher_poll_interval: float = 1.0
     digest_hour: int = 8
+    # Inbox rows are kept past any redelivery or dead-letter replay; notifications a year, then
+    # archived (with their settled deliveries). The dispatcher's Temporal worker runs the prunes.
+    retention_inbox: timedelta = timedelta(days=30)
+    retention_notifications: timedelta = timedelta(days=365)
+    notify_task_queue: str = "nuanliu-notify"
 
     @classmethod
     def values_from_env(cls, env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:

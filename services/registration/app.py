@@ -13,7 +13,7 @@ from services.registration.identity import api as identity_api
 from services.registration.identity.keys import keyring_from_settings
 from services.registration.models import idempotency_keys
 from services.registration.settings import RegistrationSettings
-from shared.db import Database, service_database
+from shared.db import Database, database_of
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
 
@@ -21,7 +21,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def open_database(settings: Settings) -> Database:
-    return service_database(settings.database_url, "registration")
+    return database_of(settings, "registration")
 
 
 def create_app(settings: RegistrationSettings | None = None) -> Flask:

@@ -24,8 +24,11 @@ from temporalio.worker import Worker
 
 from services.registration.activities import RegistrationActivities
 from services.registration.app import open_database
+from services.registration.models import idempotency_keys, outbox
 from services.registration.settings import RegistrationSettings
 from services.registration.workflows import LostContactSweepWorkflow, SweepInput
+from shared.retention import RetentionActivities, ensure_retention_schedule, standard_rules
+from shared.retention_workflow import RetentionWorkflow
 from shared.temporal import connect_with_retry, serve_until_signalled, temporal_tls
 
 log = logging.getLogger(__name__)
@@ -35,13 +38,20 @@ SCHEDULE_ID = "registration-lost-contact-sweep"
 SWEEP_EVERY = timedelta(days=1)
 
 
-def build_worker(client: Client, settings: RegistrationSettings, executor: ThreadPoolExecutor, task_queue: str) -> Worker:
-    bound = RegistrationActivities(open_database(settings), settings.lost_contact_days)
+def build_worker(
+    client: Client, settings: RegistrationSettings, executor: ThreadPoolExecutor, task_queue: str
+) -> Worker:
+    database = open_database(settings)
+    bound = RegistrationActivities(database, settings.lost_contact_days)
+    rules = standard_rules(
+        outbox.table, idempotency_keys, settings.retention_sent_outbox, settings.retention_idempotency
+    )
+    retention = RetentionActivities(database, rules, settings.retention_batch_size)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[LostContactSweepWorkflow],
-        activities=[bound.sweep_lost_contact],
+        workflows=[LostContactSweepWorkflow, RetentionWorkflow],
+        activities=[bound.sweep_lost_contact, retention.prune],
         activity_executor=executor,
         max_concurrent_activities=4,
     )
@@ -73,6 +83,7 @@ async def run_worker(settings: RegistrationSettings) -> None:
         settings.temporal_address, settings.temporal_namespace, temporal_tls(settings)
     )
     await ensure_schedule(client, TASK_QUEUE)
+    await ensure_retention_schedule(client, "registration", TASK_QUEUE, settings.retention_every)
     log.info("registration worker polling %s", TASK_QUEUE)
     await serve_until_signalled(
         lambda executor: build_worker(client, settings, executor, TASK_QUEUE), activity_threads=4

@@ -11,7 +11,7 @@ from services.tasks.clients import OrgDirectory, registration_client
 from services.tasks.models import idempotency_keys
 from services.tasks.settings import TasksSettings
 from services.tasks.unit_of_work import TasksDeps
-from shared.db import Database, service_database
+from shared.db import Database, database_of
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
 
@@ -20,7 +20,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def open_database(settings: Settings) -> Database:
     # Claims arrive in bursts: a pool big enough for every gunicorn thread of the process.
-    return service_database(settings.database_url, "tasks", pool_size=10)
+    return database_of(settings, "tasks")
 
 
 def create_app(settings: TasksSettings | None = None) -> Flask:

@@ -22,6 +22,8 @@ class TasksSettings(Settings):
     }
 
     service: str = "tasks"
+    # The claim path holds a connection across its conditional UPDATEs: a larger pool by default.
+    db_pool_size: int = 10
     # An unclaimed task opens to the whole county's members after this.
     task_open_hall_after: timedelta = timedelta(days=7)
     # A member may lead at most this many live tasks at once.

@@ -28,8 +28,11 @@ from temporalio.worker import Worker
 
 from services.tasks.activities import SweepActivities
 from services.tasks.app import open_database
+from services.tasks.models import idempotency_keys, outbox
 from services.tasks.settings import TasksSettings
 from services.tasks.workflows import SweepInput, TaskSweepWorkflow
+from shared.retention import RetentionActivities, ensure_retention_schedule, standard_rules
+from shared.retention_workflow import RetentionWorkflow
 from shared.temporal import connect_with_retry, serve_until_signalled, temporal_tls
 
 log = logging.getLogger(__name__)
@@ -66,13 +69,23 @@ async def ensure_schedule(client: Client, settings: TasksSettings) -> None:
         await client.get_schedule_handle(SCHEDULE_ID).update(replace)
 
 
+async def ensure_schedules(client: Client, settings: TasksSettings) -> None:
+    await ensure_schedule(client, settings)
+    await ensure_retention_schedule(client, "tasks", settings.tasks_task_queue, settings.retention_every)
+
+
 def build_worker(client: Client, settings: TasksSettings, executor: ThreadPoolExecutor) -> Worker:
-    activities = SweepActivities(open_database(settings))
+    database = open_database(settings)
+    activities = SweepActivities(database)
+    rules = standard_rules(
+        outbox.table, idempotency_keys, settings.retention_sent_outbox, settings.retention_idempotency
+    )
+    retention = RetentionActivities(database, rules, settings.retention_batch_size)
     return Worker(
         client,
         task_queue=settings.tasks_task_queue,
-        workflows=[TaskSweepWorkflow],
-        activities=[activities.open_hall, activities.overdue],
+        workflows=[TaskSweepWorkflow, RetentionWorkflow],
+        activities=[activities.open_hall, activities.overdue, retention.prune],
         activity_executor=executor,
         max_concurrent_activities=4,
     )
@@ -86,7 +99,7 @@ async def run_worker(settings: TasksSettings) -> None:
     await serve_until_signalled(
         lambda executor: build_worker(client, settings, executor),
         activity_threads=4,
-        on_started=lambda: ensure_schedule(client, settings),
+        on_started=lambda: ensure_schedules(client, settings),
     )
 
 

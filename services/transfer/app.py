@@ -8,7 +8,7 @@ from flask import Flask
 
 from services.transfer.models import idempotency_keys
 from services.transfer.settings import TransferSettings
-from shared.db import Database, service_database
+from shared.db import Database, database_of
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
 
@@ -16,7 +16,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def open_database(settings: Settings) -> Database:
-    return service_database(settings.database_url, "transfer")
+    return database_of(settings, "transfer")
 
 
 def create_app(settings: TransferSettings | None = None) -> Flask:

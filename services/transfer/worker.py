@@ -17,7 +17,10 @@ from services.transfer import activities, workflows
 from services.transfer.app import open_database
 from services.transfer.caller_proof import CallerProofInterceptor
 from services.transfer.clients import Registration
+from services.transfer.models import idempotency_keys, outbox
 from services.transfer.settings import TransferSettings
+from shared.retention import RetentionActivities, ensure_retention_schedule, standard_rules
+from shared.retention_workflow import RetentionWorkflow
 from shared.temporal import connect_with_retry, serve_until_signalled, temporal_tls
 
 log = logging.getLogger(__name__)
@@ -32,12 +35,19 @@ def all_activities(settings: TransferSettings) -> Sequence[Callable[..., object]
     return bound.all()
 
 
+def retention_activities(settings: TransferSettings) -> RetentionActivities:
+    rules = standard_rules(
+        outbox.table, idempotency_keys, settings.retention_sent_outbox, settings.retention_idempotency
+    )
+    return RetentionActivities(open_database(settings), rules, settings.retention_batch_size)
+
+
 def build_worker(client: Client, settings: TransferSettings, executor: ThreadPoolExecutor) -> Worker:
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=all_workflows(),
-        activities=all_activities(settings),
+        workflows=[*all_workflows(), RetentionWorkflow],
+        activities=[*all_activities(settings), retention_activities(settings).prune],
         activity_executor=executor,
         max_concurrent_activities=16,
         # Updates that act for a person need the transfer API's proof (caller_proof.py).
@@ -51,7 +61,11 @@ async def run_worker(settings: TransferSettings) -> None:
     )
     log.info("transfer worker polling %s", settings.temporal_task_queue)
     await serve_until_signalled(
-        lambda executor: build_worker(client, settings, executor), activity_threads=16
+        lambda executor: build_worker(client, settings, executor),
+        activity_threads=16,
+        on_started=lambda: ensure_retention_schedule(
+            client, "transfer", settings.temporal_task_queue, settings.retention_every
+        ),
     )
 
 

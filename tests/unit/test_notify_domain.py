@@ -3,6 +3,7 @@ stored), quiet hours, the delivery state machine and fallback."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -195,3 +196,19 @@ def test_a_check_in_by_scan_names_the_station_to_the_home_branch():
     assert "at 武清区流动党员之家" in render("registration.member_checked_in.v1/home", "en", scanned)[1]
     plain_title, plain_body = render("registration.member_checked_in.v1/home", "zh-CN", data)
     assert "（" not in plain_body  # no station, no brackets
+
+
+def test_a_todo_change_supersedes_only_an_older_version():
+    data = samples()["transfer.stage_decided.v1"][0]
+    envelope = make_envelope("transfer.stage_decided.v1", "transfer", data["transfer_id"], data)
+    change = domain.todo_change(envelope)
+    assert change is not None and change.version == domain.TodoVersion(envelope.time, envelope.id)
+    assert domain.supersedes(change, None)
+    older = domain.TodoVersion(envelope.time - timedelta(seconds=1), "zzz")
+    newer = domain.TodoVersion(envelope.time + timedelta(microseconds=1), "")
+    assert domain.supersedes(change, older)
+    assert not domain.supersedes(change, newer)
+    assert not domain.supersedes(change, change.version)  # the same event twice: no change
+    # Equal times: the event id decides, the same way on every replica.
+    tie = replace(change.version, event_id=envelope.id + "0")
+    assert not domain.supersedes(change, tie)

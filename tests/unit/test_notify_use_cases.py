@@ -131,11 +131,17 @@ class FakePreferences:
 class FakeTodos:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], tuple[str, str, str | None]] = {}  # (kind, ref) → (org, label, due)
+        self.versions: dict[tuple[str, str], domain.TodoVersion] = {}
 
-    def apply(self, change: domain.TodoChange, now: datetime) -> None:
-        self.rows.pop((change.kind, change.ref_id), None)
+    def apply(self, change: domain.TodoChange, now: datetime) -> bool:
+        key = (change.kind, change.ref_id)
+        if not domain.supersedes(change, self.versions.get(key)):
+            return False
+        self.versions[key] = change.version
+        self.rows.pop(key, None)
         if change.add:
-            self.rows[(change.kind, change.ref_id)] = change.add
+            self.rows[key] = change.add
+        return True
 
     def by_org(self) -> dict[str, list[tuple[str, str, str | None]]]:
         found: dict[str, list[tuple[str, str, str | None]]] = {}

@@ -41,8 +41,10 @@ from services.notify.domain.digest import (
     TASK_CLOSED,
     TRANSFER_OPEN,
     TodoChange,
+    TodoVersion,
     digest_data,
     digest_message,
+    supersedes,
     todo_change,
 )
 from services.notify.domain.routing import (
@@ -93,6 +95,7 @@ __all__ = [
     "Recipient",
     "Route",
     "TodoChange",
+    "TodoVersion",
     "addressed_to",
     "after_attempt",
     "check_preferences",
@@ -111,5 +114,6 @@ __all__ = [
     "retry_delay",
     "routes_for",
     "settle_failed",
+    "supersedes",
     "todo_change",
 ]

@@ -4,6 +4,7 @@ events, and the one message per org that lists it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from services.notify.domain.routing import Message, Recipient
@@ -16,26 +17,46 @@ DIGEST_TYPE = "notify.digest"
 DIGEST_TEMPLATE = f"{DIGEST_TYPE}/org"
 
 
+@dataclass(frozen=True, order=True)
+class TodoVersion:
+    """Which event set what waits for one transfer or task: its time, then its id.
+
+    Deliveries can arrive out of order (several consumers or relays, redeliveries after a
+    failure), so the newest event wins, not the last to arrive. The id only breaks ties of equal
+    times, so that every replica settles on the same row whatever the order."""
+
+    at: datetime
+    event_id: str
+
+
 @dataclass(frozen=True)
 class TodoChange:
-    """How an event changes what waits on orgs: drop every row of `ref`, then add `add` if any."""
+    """How an event changes what waits on orgs: drop every row of `ref`, then add `add` if any,
+    unless a newer event (`version`) already set it."""
 
     kind: str
     ref_id: str
     add: tuple[str, str, str | None] | None  # (org code, label, due)
+    version: TodoVersion
+
+
+def supersedes(change: TodoChange, current: TodoVersion | None) -> bool:
+    """Whether `change` may replace what the event of `current` set (nothing set yet: it may)."""
+    return current is None or change.version > current
 
 
 def todo_change(envelope: Envelope) -> TodoChange | None:
     d = envelope.data
+    version = TodoVersion(envelope.time, envelope.id)
     if envelope.type.startswith("transfer."):
         label = f"{d['member_name']}：{d['from_branch_code']} → {d['to_branch_code']}"
         waiting = d.get("stage_org_code") and d.get("status") in TRANSFER_OPEN
         add = (d["stage_org_code"], label, d.get("due_at")) if waiting else None
-        return TodoChange("transfer", d["transfer_id"], add)
+        return TodoChange("transfer", d["transfer_id"], add, version)
     if envelope.type == tsk.TASK_OVERDUE:
-        return TodoChange("task", d["task_id"], (d["org_code"], d["title"], d.get("due_on")))
+        return TodoChange("task", d["task_id"], (d["org_code"], d["title"], d.get("due_on")), version)
     if envelope.type in TASK_CLOSED:
-        return TodoChange("task", d["task_id"], None)
+        return TodoChange("task", d["task_id"], None, version)
     return None
 
 
