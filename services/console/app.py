@@ -112,6 +112,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     ):
         app.register_blueprint(module.blueprint)
     init_rate_limits(app, settings)
+    init_pages(app, settings)
+    init_health(app, settings)
+    init_error_pages(app)
+    return app
+
+
+def init_pages(app: Flask, settings: ConsoleSettings) -> None:
+    """What every page's template sees, and the request id its error page shows."""
     app.jinja_env.filters["when"] = short_time
     app.jinja_env.filters["months_behind"] = months_behind
 
@@ -134,6 +142,8 @@ def create_app(settings: Settings | None = None) -> Flask:
             "org": lambda code: directory.org_name(settings, code),
         }
 
+
+def init_health(app: Flask, settings: ConsoleSettings) -> None:
     @app.get("/healthz")
     def healthz() -> Any:
         return jsonify(status="ok")
@@ -144,6 +154,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         if down:
             return jsonify(status="unavailable", down=down), 503
         return jsonify(status="ready")
+
+
+def init_error_pages(app: Flask) -> None:
+    """Plain Chinese pages for every failure: an API's refusal, an HTTP error, a bug."""
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Any:
@@ -166,8 +180,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Never a stack trace on screen: it goes to the log with the request id instead.
         log.exception("console page failed (request %s)", getattr(g, "request_id", "-"))
         return render_template("error.html", message=t("error.500"), request_id=g.get("request_id")), 500
-
-    return app
 
 
 def query_without_cursor() -> str:
