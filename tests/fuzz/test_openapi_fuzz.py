@@ -26,7 +26,7 @@ from schemathesis.generation.modes import GenerationMode
 from tests.support.tokens import ADMIN, bearer
 
 # Bounded so the four documents together take about two minutes in CI; raise locally to dig.
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "40"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "30"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -158,6 +158,9 @@ def known(proof) -> dict[str, list[str]]:
     }
 
 
+# Registration alone now has some 40 operations (stations, the staff directory, tokens): its run
+# takes minutes on a loaded 2-core machine, past the suite's default per-test timeout.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("service", ["registration", "transfer", "tasks", "notify"])
 def test_openapi_document_holds_under_fuzzing(service, proof, known):
     schema = schemathesis.openapi.from_url(f"{proof.url(service)}/openapi.json")
