@@ -29,6 +29,7 @@ TLS_DIR = "/etc/nuanliu/tls"
 # Where the engines live (deploy/k8s/data and the Temporal Helm release).
 DATA_NAMESPACE = "nuanliu-data"
 TEMPORAL_NAMESPACE = "temporal"
+DEVELOPMENT_ONLY = ("temporal", "idp")
 INGRESS_NAMESPACE = "ingress-nginx"
 POOLER = "nuanliu-pooler-rw"
 RABBITMQ = "nuanliu-rabbitmq"
@@ -72,14 +73,17 @@ class Process:
 
 
 def read_processes(procfile: Path = PROCFILE) -> list[Process]:
-    """Every Procfile process but the Temporal dev server, listening on all interfaces."""
+    """Every Procfile process but the development-only ones (the Temporal dev server, the dev
+    OpenID provider), listening on all interfaces."""
     processes = []
     for line in procfile.read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         name, command = (part.strip() for part in line.split(":", 1))
-        if name == "temporal":
-            continue  # production runs the Temporal cluster of deploy/temporal/values.yaml
+        if name in DEVELOPMENT_ONLY:
+            # Production runs the Temporal cluster of deploy/temporal/values.yaml and points
+            # NUANLIU_OIDC_ISSUER at the organization's own OpenID provider (docs/identity.md).
+            continue
         bind = re.search(r"--bind 127\.0\.0\.1:\$\{\w+:-(\d+)\}", command)
         port = int(bind.group(1)) if bind else None
         if bind:
