@@ -252,7 +252,7 @@ def test_five_wrong_codes_void_the_code(client, app, tree):
 
 
 def test_otp_answers_the_same_for_strangers_and_limits_per_phone(client, app):
-    stranger = "13700000000"
+    stranger = "19900000000"
     first = client.post("/api/v1/otp", json={"phone": stranger})
     assert first.status_code == 202
     assert codes_sent(app.extensions["nuanliu"].settings, stranger) == []
@@ -270,7 +270,7 @@ def test_five_requests_an_hour_per_phone(client, app, migrated):
     from services.registration.models import OneTimeCode
     from shared.db import utcnow
 
-    phone = "13700000001"
+    phone = "19900000001"
     settings = app.extensions["nuanliu"].settings
     database = migrated("registration")
     for _ in range(5):
@@ -296,7 +296,7 @@ def test_token_and_code_endpoints_are_rate_limited_per_client(settings_for, migr
     refused = service_token(limited)
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     # Each endpoint counts on its own; different phones do not escape the per-client limit.
-    phones = [f"1370000001{digit}" for digit in range(4)]
+    phones = [f"1990000001{digit}" for digit in range(4)]
     assert [limited.post("/api/v1/otp", json={"phone": p}).status_code for p in phones] == [
         202,
         202,

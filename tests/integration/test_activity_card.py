@@ -41,6 +41,7 @@ def test_the_card_of_an_open_outflow_prints_its_particulars(client, migrated, tm
         "current_address": "浙江省绍兴市越城区灵芝街道",
         "occupation": "建筑工人",
         "contact_person": "王书记",
+        "activity_card_no": card_no,  # a secretary records an inflow with the card the member shows
     }
     arrived = client.post(
         f"/api/v1/members/{member['id']}/inflows",

@@ -20,6 +20,7 @@ from services.console.views_common import own_path
 from services.registration.app import create_app as create_registration
 from tests.integration.test_registration_stations import station_body
 from tests.support.builders import member_body, org_tree
+from tests.support.console_http import csrf_header
 from tests.support.tokens import ADMIN, bearer
 
 
@@ -53,6 +54,11 @@ def scene(registration, settings_for) -> dict[str, Any]:
     }
 
 
+def csrf_post(client: Any, path: str, **kwargs: Any) -> Any:
+    """A form post as the browser sends it: with the session's CSRF token (Flask-WTF)."""
+    return client.post(path, headers=csrf_header(client), **kwargs)
+
+
 def screen_token(scene: dict[str, Any]) -> str:
     officer = bearer("township_officer", scene["codes"]["township"])
     return (
@@ -66,15 +72,15 @@ def test_a_member_signs_in_and_lands_back_on_the_scan_page(scene):
     console, token = scene["console"], screen_token(scene)
     opened = console.get(f"/scan?t={quote(token)}")
     assert opened.status_code == 302 and "/signin?next=" in opened.headers["Location"]
-    signed = console.post(opened.headers["Location"], data={"member_id": scene["member"]["id"]})
+    signed = csrf_post(console, opened.headers["Location"], data={"member_id": scene["member"]["id"]})
     assert signed.status_code == 302, signed.get_data(as_text=True)
     assert signed.headers["Location"] == f"/scan?t={token}"
     page = console.get(signed.headers["Location"]).get_data(as_text=True)
     assert "甲镇流动党员之家" in page and 'data-state="confirm"' in page and ">报到</button>" in page
 
-    done = console.post("/scan", data={"t": token}).get_data(as_text=True)
+    done = csrf_post(console, "/scan", data={"t": token}).get_data(as_text=True)
     assert 'data-state="done"' in done and "报到成功" in done
-    again = console.post("/scan", data={"t": screen_token(scene)}).get_data(as_text=True)
+    again = csrf_post(console, "/scan", data={"t": screen_token(scene)}).get_data(as_text=True)
     assert 'data-state="already"' in again and "今天已在此报到" in again
     listed = scene["api"].get(f"/api/v1/checkins?member_id={scene['member']['id']}", headers=ADMIN).get_json()
     assert [c["station_code"] for c in listed["items"]] == [scene["station"]["code"]]
@@ -82,17 +88,17 @@ def test_a_member_signs_in_and_lands_back_on_the_scan_page(scene):
 
 def test_unknown_and_refused_codes_get_a_plain_page(scene):
     console = scene["console"]
-    console.post("/signin", data={"member_id": scene["member"]["id"]})
+    csrf_post(console, "/signin", data={"member_id": scene["member"]["id"]})
     unknown = console.get("/scan?t=not-a-code")
     assert unknown.status_code == 404 and 'data-state="invalid"' in unknown.get_data(as_text=True)
     payload, mac = screen_token(scene).split(".")
-    forged = console.post("/scan", data={"t": f"{payload}.{'A' * len(mac)}"})
+    forged = csrf_post(console, "/scan", data={"t": f"{payload}.{'A' * len(mac)}"})
     assert forged.status_code == 422 and "二维码已失效" in forged.get_data(as_text=True)
 
 
 def test_staff_see_a_screen_code_that_refreshes_before_it_expires(scene):
     console, code = scene["console"], scene["station"]["code"]
-    console.post(
+    csrf_post(console,
         "/signin",
         data={"role": "township_officer", "org": scene["codes"]["township"], "sub": "o1", "name": "刘"},
     )
@@ -108,7 +114,7 @@ def test_staff_see_a_screen_code_that_refreshes_before_it_expires(scene):
     assert fragment.lstrip().startswith('<div class="screen-code"') and "<svg" in fragment
 
     member = scene["console"].application.test_client()
-    member.post("/signin", data={"member_id": scene["member"]["id"]})
+    csrf_post(member, "/signin", data={"member_id": scene["member"]["id"]})
     assert member.get(f"/stations/{code}/screen").status_code == 403
 
 

@@ -28,7 +28,7 @@ from services.notify.webhook_address import WebhookGuard, parse_networks
 from shared.auth import Principal
 from shared.db import new_id
 from tests.support.stack import free_port
-from tests.support.tokens import bearer
+from tests.support.tokens import bearer, production_signer
 
 GLOBAL_SECRET = "global-webhook-secret-for-old-subscribers"
 
@@ -113,8 +113,12 @@ def test_a_public_url_is_saved_with_a_secret_shown_once(client):
 
 def test_production_takes_https_only(settings_for, migrated):
     migrated("notify")
-    production = settings_for("notify", environment="production")
-    status, body = put_webhook(create_app(production).test_client(), "http://93.184.216.34/hook")
+    production = settings_for("notify", environment="production", ratelimit_storage="memory://")
+    app = create_app(production)
+    sign = production_signer(app)
+    body = {"channels": {"inapp": True, "webhook": True}, "webhook_url": "http://93.184.216.34/hook"}
+    response = app.test_client().put("/api/v1/preferences", json=body, headers=sign("member", "BR-1", "m-hook"))
+    status, body = response.status_code, response.get_json()
     assert status == 422 and "https" in body["errors"]["json"]["webhook_url"][0]
 
 

@@ -27,6 +27,7 @@ from shared.settings import Settings
 from tests.integration import test_transfer_api as transfer_stack
 from tests.integration.test_transfer_api import apply_for_member, decide, new_org
 from tests.support.builders import id_number, member_body
+from tests.support.console_http import csrf_header
 from tests.support.documents import decode_qr_codes, ensure_print_tools, first_page_png, page_count, pdf_text
 from tests.support.tokens import ADMIN, bearer
 
@@ -295,7 +296,7 @@ def test_the_console_verifies_what_the_qr_opens_and_prints_the_letter(live, regi
     assert wrong.status_code == 404 and "未查到" in wrong.get_data(as_text=True)
 
     # The member signs in: the transfer page offers 打印介绍信, which opens the PDF.
-    signed = console.post("/signin", data={"member_id": member_id})
+    signed = console.post("/signin", data={"member_id": member_id}, headers=csrf_header(console))
     assert signed.status_code == 302
     detail = console.get(f"/transfers/{transfer_id}").get_data(as_text=True)
     assert "打印介绍信" in detail and f"/transfers/{transfer_id}/letter.pdf" in detail
