@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +22,29 @@ CONSUMERS_USED_IN_TESTS = [
     "test-relay",
     "test-outbox-notify",
 ]
+
+
+# Every engine the tests make, so that their idle pooled connections can be let go after each
+# module: test modules make apps (each with its own pool) and never dispose of them, and on
+# PostgreSQL a session's worth of idle pools passed the server's 100 connections.
+_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
+_make_database = Database.__init__
+
+
+def _tracked(self: Database, *args: object, **kwargs: object) -> None:
+    _make_database(self, *args, **kwargs)  # type: ignore[arg-type]
+    _DATABASES.add(self)
+
+
+Database.__init__ = _tracked  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_idle_connections() -> Iterator[None]:
+    yield
+    # An engine stays usable after dispose(): it opens connections again when next asked.
+    for database in list(_DATABASES):
+        database.engine.dispose()
 
 
 @pytest.fixture(scope="session")
