@@ -36,7 +36,15 @@ RABBITMQ = "nuanliu-rabbitmq"
 SERVICES = ("registration", "transfer", "tasks", "notify")
 # Processes that open a Temporal client: the transfer API starts workflows; the three workers poll
 # task queues (registration's and tasks' run their schedules). No other process may reach Temporal.
-TEMPORAL_CLIENTS = {"transfer-api", "transfer-worker", "registration-worker", "tasks-worker"}
+# The processes that open a Temporal client: the transfer API's gateway, the workers, and the notify
+# dispatcher (its retention worker runs on a thread of it).
+TEMPORAL_CLIENTS = {
+    "transfer-api",
+    "transfer-worker",
+    "registration-worker",
+    "tasks-worker",
+    "notify-dispatcher",
+}
 # Who calls whose HTTP API inside the cluster (services/*/clients, the console's backend).
 API_CALLERS = {
     "registration-api": {"console-web", "tasks-api", "transfer-api", "transfer-worker"},
@@ -47,10 +55,6 @@ API_CALLERS = {
 # Processes that talk to RabbitMQ: the relays publish, the consumer consumes, the APIs report the
 # broker in /readyz.
 BROKER_CLIENTS = {"registration-relay", "transfer-relay", "tasks-relay", "notify-consumer"}
-# Processes that must stay at one replica until issue 23's "safe replicas" lands: the relay's claim
-# lease equals the publisher-confirm timeout (a second relay may republish), and notify's to-dos
-# are last-arrival-wins (a second consumer may reorder them). Raise in an overlay afterwards.
-SINGLETONS = {"registration-relay", "transfer-relay", "tasks-relay", "notify-consumer", "notify-dispatcher"}
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,7 @@ def deployment(process: Process) -> dict[str, Any]:
         for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
     ]
     spec: dict[str, Any] = (
-        {} if process.kind == "api" else {"replicas": 1 if process.name in SINGLETONS else 2}
+        {} if process.kind == "api" else {"replicas": 2}
     )
     # The APIs' replica count belongs to their HPA: a replicas field here would reset it on every apply.
     return {

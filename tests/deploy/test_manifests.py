@@ -34,8 +34,9 @@ SCHEMAS = K8S / "schemas"
 OVERLAYS = ("staging", "production")
 KUBERNETES_VERSION = "1.34.0"
 SERVICES = ("registration", "transfer", "tasks", "notify")
-# The processes that open a Temporal client (services/*/worker.py, the transfer API's gateway).
-TEMPORAL_CLIENTS = {"transfer-api", "transfer-worker", "registration-worker", "tasks-worker"}
+# The processes that open a Temporal client (services/*/worker.py, the transfer API's gateway, and
+# the notify dispatcher, whose retention worker runs on a thread of it).
+TEMPORAL_CLIENTS = {"transfer-api", "transfer-worker", "registration-worker", "tasks-worker", "notify-dispatcher"}
 PUBLIC = {"console-web", "registration-api", "transfer-api", "tasks-api", "notify-api"}
 
 
@@ -326,6 +327,27 @@ def test_the_migrate_job_migrates_only_straight_to_the_primary(overlays):
         template = secret["spec"]["target"].get("template", {}).get("data", {})
         if "migrate-uri" in template:
             assert "@nuanliu-pg-rw." in template["migrate-uri"] and "@nuanliu-pooler-rw." in template["uri"]
+
+
+def test_processes_find_their_schema_by_role_behind_the_transaction_pooler(overlays):
+    """PgBouncer in transaction mode refuses libpq's `options`; a process connecting through the
+    pooler with the default search-path mode could not connect at all."""
+    docs = overlays["production"]
+    (config,) = [c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].startswith("nuanliu-config")]
+    assert config["data"]["NUANLIU_DB_SEARCH_PATH"] == "role"
+    for deployment in [*of_kind(docs, "Deployment"), *of_kind(docs, "Job")]:
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            sources = {ref["configMapRef"]["name"] for ref in container.get("envFrom", []) if "configMapRef" in ref}
+            assert config["metadata"]["name"] in sources, deployment["metadata"]["name"]
+            assert "NUANLIU_DB_SEARCH_PATH" not in {item["name"] for item in container.get("env", [])}
+
+
+def test_every_background_process_runs_two_replicas(overlays):
+    """The relays (claim lease beyond the confirm timeout), the consumer (to-dos guarded by event
+    version) and the dispatcher (deliveries claimed with skipped locks) are safe side by side."""
+    for deployment in of_kind(overlays["production"], "Deployment"):
+        if component(deployment) not in PUBLIC:
+            assert deployment["spec"]["replicas"] >= 2, deployment["metadata"]["name"]
 
 
 # --- the engines ---------------------------------------------------------------------------------
