@@ -1,0 +1,231 @@
+"""Check-ins end to end, as an outside client sees them: API → database → outbox → relay →
+broker → notify consumer → one stored notification, on PostgreSQL and on SQLite (the embedded
+default), in the same run, with the load generator on the same machine.
+
+Per database: the registration API under gunicorn (deploy/gunicorn.conf.py), the registration
+relay and the notify consumer as `make run` starts them (`nuanliu relay registration`,
+`nuanliu consume notify`); `--clients` keep-alive connections in a closed loop for `--seconds`;
+then the pipeline is drained: every accepted check-in must become exactly one stored
+notification, and the time from the load's end to the last one is reported.
+
+Baselines in the same run: a bare JSON endpoint served by the same gunicorn configuration and
+loaded the same way (what the framework and the client cost with no work at all), and a raw
+pika loop publishing with confirms into a quorum queue and consuming with manual acks (what
+the broker alone carries on this machine). Durability stays on (no synchronous_commit=off, no
+fsync tricks). Goal (issue 25): ≥ 400 check-ins/s with p99 < 100 ms on PostgreSQL.
+
+    .venv/bin/python -m bench.checkins_end_to_end [--seconds 20] [--clients 16] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import threading
+import time
+from typing import Any
+
+import requests
+from sqlalchemy import func, select
+
+from bench.common import emit, running_stack
+from bench.notify_common import RawPika, checkin
+from bench.registration_common import LoadResult, closed_loop, gunicorn
+from shared.contracts.registration import MEMBER_CHECKED_IN
+from shared.events import make_envelope
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+MEMBERS = 400
+PROCESSES = ["registration-api", "registration-relay", "notify-consumer"]
+RAW_MESSAGES = 20_000
+
+
+def dev_token(role: str, org: str, sub: str) -> str:
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET
+
+    return issue_token(DEV_JWT_SECRET, sub, role, org)
+
+
+def prepare(base_url: str) -> tuple[str, list[tuple[str, str]]]:
+    """An org tree down to one branch and MEMBERS members, made through the API like a client."""
+    from tests.support.builders import member_body
+
+    admin = {"Authorization": f"Bearer {dev_token('admin', 'CN', 'bench-admin')}"}
+    http = requests.Session()
+    suffix = secrets.token_hex(2).upper()
+    parent = "CN"
+    for level, code in (
+        ("province", f"E2E{suffix}"),
+        ("county", f"E2E{suffix}-K"),
+        ("township", f"E2E{suffix}-K-T"),
+        ("branch", f"E2E{suffix}-K-T-1"),
+    ):
+        body = {"code": code, "name": f"基准{level}", "level": level, "parent_code": parent}
+        response = http.post(f"{base_url}/api/v1/orgs", json=body, headers=admin, timeout=30)
+        assert response.status_code == 201, response.text
+        parent = code
+    tokens = []
+    for _ in range(MEMBERS):
+        response = http.post(
+            f"{base_url}/api/v1/members", json=member_body(parent), headers=admin, timeout=30
+        )
+        assert response.status_code == 201, response.text
+        member_id = response.json()["id"]
+        tokens.append((member_id, dev_token("member", parent, member_id)))
+    return parent, tokens
+
+
+def notify_database(stack: Any) -> Any:
+    from deploy.processes import service_module, settings_of
+
+    return service_module("notify", "app").open_database(settings_of("notify", stack.env))
+
+
+def checkin_notifications(database: Any, branch: str) -> int:
+    from services.notify.models import Notification
+
+    with database.reader() as session:
+        return (
+            session.scalar(
+                select(func.count()).select_from(Notification).where(Notification.recipient == branch)
+            )
+            or 0
+        )
+
+
+def end_to_end(label: str, database_url: str | None, clients: int, seconds: float) -> dict[str, float]:
+    with running_stack(PROCESSES, database_url=database_url) as stack:
+        base_url = stack.url("registration")
+        port = stack.ports["registration"]
+        branch, tokens = prepare(base_url)
+        notify = notify_database(stack)
+        before = checkin_notifications(notify, branch)
+
+        def make(client: int, sent: int) -> tuple[str, str, bytes, dict[str, str]]:
+            member_id, token = tokens[(client * 7919 + sent) % len(tokens)]
+            body = json.dumps({"member_id": member_id, "branch_code": branch, "kind": "self"}).encode()
+            return (
+                "POST",
+                "/api/v1/checkins",
+                body,
+                {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+
+        warm_up = closed_loop(f"{label} warm-up", port, make, clients, 2.0, 201)
+        result = closed_loop(f"{label}: check-ins end to end", port, make, clients, seconds, 201)
+        load_end = time.monotonic()
+        accepted = result.requests - result.errors
+        # Every accepted check-in (warm-up included) is one notification to the branch.
+        expected = accepted + warm_up.requests - warm_up.errors
+        stored = 0
+        while time.monotonic() < load_end + 120:
+            stored = checkin_notifications(notify, branch) - before
+            if stored >= expected:
+                break
+            time.sleep(0.05)
+        drained_after = time.monotonic() - load_end
+        time.sleep(3)  # a duplicate would land within the relay's next turns
+        final = checkin_notifications(notify, branch) - before
+        notify.dispose()
+    print(result.line())
+    print(
+        f"  accepted {expected} (warm-up included), notifications stored {final}, "
+        f"drained {drained_after:.1f} s after the load ended"
+    )
+    return {
+        "rate": accepted / result.seconds if result.seconds else 0.0,
+        "p50": result.percentile(0.5),
+        "p99": result.percentile(0.99),
+        "drain_seconds": drained_after,
+        "accepted": float(expected),
+        "stored": float(final),
+        "errors": float(result.errors),
+    }
+
+
+def bare_endpoint(clients: int, seconds: float) -> LoadResult:
+    import tempfile
+
+    env = {"NUANLIU_VAR_DIR": tempfile.mkdtemp(prefix="nuanliu-bench-")}
+    with gunicorn("bench.registration_common:create_baseline_app()", env, "/bare") as port:
+
+        def bare(client: int, sent: int) -> tuple[str, str, None, dict[str, str]]:
+            return "GET", "/bare", None, {}
+
+        closed_loop("bare warm-up", port, bare, clients, 2.0, 200)
+        result = closed_loop("bare JSON endpoint (baseline)", port, bare, clients, seconds, 200)
+    print(result.line())
+    return result
+
+
+def raw_pika(messages: int) -> float:
+    """Messages per second through the broker alone: publish with confirms, consume with acks."""
+    raw = RawPika(f"bench-{secrets.token_hex(4)}.")
+    bodies = [
+        make_envelope(MEMBER_CHECKED_IN, "registration", "bench", checkin("RAW")) for _ in range(messages)
+    ]
+    consumer = threading.Thread(target=raw.consume_forever, daemon=True)
+    consumer.start()
+    raw.ready.wait(15)
+    connection, channel, state = raw.publisher()
+    started = time.perf_counter()
+    for envelope in bodies:
+        raw.publish(channel, state, envelope.to_json(), envelope.id)
+        while len(state.outstanding) >= 1000:
+            connection.process_data_events(time_limit=0)
+    while state.outstanding:
+        connection.process_data_events(time_limit=0.01)
+    while raw.received < messages:
+        time.sleep(0.01)
+    rate = messages / (time.perf_counter() - started)
+    connection.close()
+    raw.stop()
+    raw.delete()
+    print(f"{'raw pika publish → consume (baseline)':<44} {rate:8.1f} msg/s  ({messages} messages)")
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--postgres", default=PG_ADMIN_URL)
+    args = parser.parse_args()
+
+    bare = bare_endpoint(args.clients, args.seconds)
+    broker_rate = raw_pika(RAW_MESSAGES)
+    figures = {
+        "PostgreSQL": end_to_end("PostgreSQL", args.postgres, args.clients, args.seconds),
+        "SQLite": end_to_end("SQLite", None, args.clients, args.seconds),
+    }
+    print()
+    print(
+        f"{'stack':<12} {'check-ins/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'drained s':>10} {'accepted':>9} {'stored':>7}"
+    )
+    for label, f in figures.items():
+        print(
+            f"{label:<12} {f['rate']:12.1f} {f['p50']:8.1f} {f['p99']:8.1f} {f['drain_seconds']:10.1f}"
+            f" {int(f['accepted']):9d} {int(f['stored']):7d}"
+        )
+    for label, f in figures.items():
+        emit(f"{label}: check-ins/s end to end", f["rate"], "req/s", "bare JSON endpoint", bare.throughput)
+        emit(
+            f"{label}: check-ins/s end to end vs the broker alone",
+            f["rate"],
+            "req/s",
+            "raw pika msg/s",
+            broker_rate,
+        )
+        emit(
+            f"{label}: p99 ms end to end (lower is better)",
+            f["p99"],
+            "ms",
+            "bare JSON endpoint p99",
+            bare.percentile(0.99),
+        )
+
+
+if __name__ == "__main__":
+    main()
