@@ -229,13 +229,11 @@ class Ledger(MethodView):
         if query["format"] == "json":
             return Response(ledger_export.json_stream(query["org"], rows), mimetype="application/json")
         if query["format"] == "xlsx":
-            return send_file(
-                ledger_export.xlsx_file(
-                    scope.org_name, rows, ledger_export.ledger_size(database, scope.path)
-                ),
+            size = ledger_export.ledger_size(database, scope.path)
+            return Response(
+                ledger_export.xlsx_stream(scope.org_name, rows, size),
                 mimetype=XLSX,
-                as_attachment=True,
-                download_name=f"{filename}.xlsx",
+                headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
             )
         return Response(
             ledger_export.csv_stream(scope.org_name, rows),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from services.registration import domain
+from services.registration import xlsx_stream as xlsx
 from services.registration.models import Member, Org
 from services.registration.regions import region_name
 from shared import clock
@@ -85,7 +85,6 @@ SHEET_COLUMNS = (
 )
 GENDERS = {"male": "男", "female": "女"}
 STATUSES = {"full": "正式党员", "probationary": "预备党员"}
-DATE_FORMAT = "yyyy-mm-dd"
 
 _MEMBER_COLUMNS = (
     "id",
@@ -245,54 +244,14 @@ def csv_stream(org_name: str, rows: Iterator[Row]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def xlsx_file(org_name: str, rows: Iterator[Row], size: int) -> Any:
-    """The ledger as an xlsx in a temporary file: openpyxl's write_only mode streams the rows
-    to disk, so memory stays flat. `size` (ledger_size) declares the sheet's dimension, which
-    the import requires before it reads a sheet."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("流动党员台账")
-    last_column = get_column_letter(len(SHEET_COLUMNS))
-    # write_only sheets declare no <dimension>; the writer asks for one before the first row.
-    sheet.calculate_dimension = lambda: f"A1:{last_column}{size + 2}"
-    for index, column in enumerate(SHEET_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = column.width
-    sheet.freeze_panes = "A3"
-    heading = WriteOnlyCell(sheet, value=title(org_name))
-    heading.font = Font(bold=True, size=14)
-    sheet.append([heading])
-    bold = Font(bold=True)
-    sheet.append([_styled(WriteOnlyCell(sheet, value=column.header), font=bold) for column in SHEET_COLUMNS])
-    for row in rows:
-        sheet.append([_xlsx_cell(sheet, value) for value in sheet_values(row)])
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it after the response)
-    workbook.save(spool)
-    spool.seek(0)
-    return spool
-
-
-def _styled(cell: Any, font: Any) -> Any:
-    cell.font = font
-    return cell
-
-
-def _xlsx_cell(sheet: Any, value: Any) -> Any:
-    """Dates as date cells; text that looks like a formula as a text cell (the data type set
-    after the value, which openpyxl would otherwise take for a formula); the rest as it is."""
-    if isinstance(value, date):
-        from openpyxl.cell import WriteOnlyCell
-
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.number_format = DATE_FORMAT
-        return cell
-    if is_formula_like(value):
-        from openpyxl.cell import WriteOnlyCell
-
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"
-        return cell
-    return value
+def xlsx_stream(org_name: str, rows: Iterator[Row], size: int) -> Iterator[bytes]:
+    """The ledger as an xlsx, streamed row by row (services.registration.xlsx_stream): text
+    cells are inline strings, never formulas; dates are date cells. `size` (ledger_size)
+    declares the sheet's dimension, which the import requires before it reads a sheet."""
+    return xlsx.xlsx_stream(
+        "流动党员台账",
+        title(org_name),
+        [(column.header, column.width) for column in SHEET_COLUMNS],
+        (sheet_values(row) for row in rows),
+        size,
+    )

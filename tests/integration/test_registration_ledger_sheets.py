@@ -358,6 +358,7 @@ def test_an_exported_ledger_imports_back_as_the_same_members(client, database, f
         f"/api/v1/ledger?org={codes['branch']}&format={file_format}&masked=false", headers=secretary
     )
     assert exported.status_code == 200
+    content = exported.get_data()  # the download, read through before the members are gone
     before = {
         m.id_number: tuple(getattr(m, name) for name in IMPORTED)
         for m in members_of(database, codes["branch"]).values()
@@ -365,7 +366,7 @@ def test_an_exported_ledger_imports_back_as_the_same_members(client, database, f
     forget(database, [member["id"] for member in originals])
     assert members_of(database, codes["branch"]) == {}
 
-    response = upload(client, codes["branch"], exported.get_data(), f"台账.{file_format}", headers=secretary)
+    response = upload(client, codes["branch"], content, f"台账.{file_format}", headers=secretary)
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["created"] == 3
     after = {
@@ -429,3 +430,27 @@ def test_the_scope_check_comes_before_the_size_and_the_reading(client, monkeypat
     assert upload(client, codes["branch"], too_big, "a.csv", headers=stranger).status_code == 403
     assert upload(client, codes["branch"], too_big, "a.csv").status_code == 413
     assert read == []
+
+
+# --- the activity card (checked here, built by the documents work) --------------------------------
+
+
+def test_the_activity_card_is_that_of_the_open_outflow_and_409_without_one(client):
+    home, away = org_tree(client, ADMIN), org_tree(client, ADMIN)
+    member = new_member(client, home["branch"])
+    me = bearer("member", home["branch"], sub=member["id"])
+    card = f"/api/v1/members/{member['id']}/activity-card.pdf"
+    assert client.get(card, headers=me).status_code == 409  # never reported out
+    outflow = client.post(f"/api/v1/members/{member['id']}/outflows", json=outflow_body(), headers=me)
+    assert outflow.status_code == 201, outflow.get_json()
+    response = client.get(card, headers=me)
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert outflow.get_json()["activity_card_no"] in response.headers["Content-Disposition"]
+    # A transfer moves the relationship: the mobility ends, and with it the card.
+    moved = client.post(
+        f"/api/v1/members/{member['id']}/relationship",
+        json={"branch_code": away["branch"], "transfer_id": "t-card-409"},
+        headers=bearer("service", "CN", sub="svc:transfer"),
+    )
+    assert moved.status_code == 200, moved.get_json()
+    assert client.get(card, headers=me).status_code == 409
