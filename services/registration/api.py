@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import io
+from dataclasses import replace
 from typing import Any
 
 from flask import Response, jsonify, request, send_file
 from flask.views import MethodView
 from marshmallow import RAISE
 
-from services.registration import commands, imports, ledger_export, queries, schemas, station_queries
+from services.registration import (
+    commands,
+    import_template,
+    imports,
+    ledger_export,
+    queries,
+    schemas,
+    station_queries,
+)
 from services.registration.commands.stations import RecordQrCheckin, record_qr_checkin
 from services.registration.domain import ORG_CODE
 from services.registration.settings import RegistrationSettings
@@ -29,6 +39,7 @@ ledger = Blueprint(
 imports_blp = Blueprint(
     "imports", __name__, url_prefix="/api/v1/imports", description="Import of existing member ledgers"
 )
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Room for the multipart boundaries and headers around a file of imports.MAX_UPLOAD_BYTES.
 MULTIPART_OVERHEAD = 64 * 1024
 # Ids in paths are checked before any view: a malformed one is a 422, never a lookup or a URL.
@@ -209,23 +220,40 @@ class Ledger(MethodView):
     @ledger.arguments(schemas.LedgerQuery, location="query", unknown=RAISE)
     @ledger.response(200, description="csv, json or xlsx, streamed")
     def get(self, query: dict[str, Any], principal: Principal) -> Response:
-        """The mobile-member ledger (台账) of a subtree with the six facts, streamed."""
-        path = commands.open_ledger(_uow(), principal, commands.OpenLedger(query["org"]))
-        rows = ledger_export.ledger_rows(context().database, path)
+        """The mobile-member ledger (台账) of a subtree with the six facts, streamed: json for
+        programs; csv and xlsx for people, in Chinese, and importable back with masked=false."""
+        scope = commands.open_ledger(_uow(), principal, commands.OpenLedger(query["org"], query["masked"]))
+        database = context().database
+        rows = ledger_export.ledger_rows(database, scope.path, masked=scope.masked)
         filename = f"ledger-{query['org']}"
         if query["format"] == "json":
             return Response(ledger_export.json_stream(query["org"], rows), mimetype="application/json")
         if query["format"] == "xlsx":
-            return send_file(
-                ledger_export.xlsx_file(rows),
-                mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                as_attachment=True,
-                download_name=f"{filename}.xlsx",
+            size = ledger_export.ledger_size(database, scope.path)
+            return Response(
+                ledger_export.xlsx_stream(scope.org_name, rows, size),
+                mimetype=XLSX,
+                headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
             )
         return Response(
-            ledger_export.csv_stream(rows),
+            ledger_export.csv_stream(scope.org_name, rows),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        )
+
+
+@imports_blp.route("/members/template.xlsx")
+class MemberImportTemplate(MethodView):
+    @authenticated("branch_secretary", "township_officer", "org_department", "admin")
+    @imports_blp.response(200, description="the import template (xlsx)")
+    def get(self, principal: Principal) -> Response:
+        """The import template: Chinese column names, notes, text cells for ID numbers and phones,
+        date cells, and lists for 性别 and 党员类别."""
+        return send_file(
+            io.BytesIO(import_template.template_bytes()),
+            mimetype=XLSX,
+            as_attachment=True,
+            download_name="党员信息导入模板.xlsx",
         )
 
 
@@ -256,5 +284,8 @@ class MemberImports(MethodView):
         try:
             result = commands.import_members(_uow(), principal, command)
         except commands.ImportRejected as rejected:
-            return jsonify(error_body(422, rejected.message, {"file": rejected.rows})), 422
-        return result, 200 if query["dry_run"] else 201
+            rows = imports.readable_errors(parsed, rejected.rows)
+            return jsonify(error_body(422, rejected.message, {"file": rows})), 422
+        return replace(result, errors=imports.readable_errors(parsed, result.errors)), (
+            200 if query["dry_run"] else 201
+        )

@@ -373,6 +373,13 @@ CheckinPageSchema = page_schema(CheckinSchema)
 class LedgerQuery(Schema):
     org = fields.String(required=True, validate=org_code)
     format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "json", "xlsx"]))
+    masked = fields.Boolean(
+        load_default=True,
+        metadata={
+            "description": "false: full ID numbers, phones and birth dates (the sheet imports back); "
+            "for those who may read the members in full, audited; never for a service"
+        },
+    )
 
 
 class ImportQuery(Schema):

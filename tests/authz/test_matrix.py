@@ -267,6 +267,17 @@ MATRIX: dict[str, Row] = {
         get("registration", lambda w, t: f"/ledger?org={w.org['B']}&format=json"),
         allow(200, OWN_ORG | {"service"}),
     ),
+    # The full sheet (full ID numbers and phones, importable back): those who read B's members in
+    # full, never a service.
+    "GET /ledger?org= (masked=false)": Row(
+        get("registration", lambda w, t: f"/ledger?org={w.org['B']}&format=csv&masked=false"),
+        allow(200, OWN_ORG),
+    ),
+    # The import template is the same for every org; whoever may import somewhere may have it.
+    "GET /imports/members/template.xlsx": Row(
+        get("registration", lambda w, t: "/imports/members/template.xlsx"),
+        allow(200, EVERYONE - MEMBERS - {"service"}),
+    ),
     "POST /members/{id}/outflows": Row(
         post("registration", lambda w, t: f"/members/{t.member}/outflows", outflow_body),
         allow(201, OWN_ORG | {"member_self", "service"}),

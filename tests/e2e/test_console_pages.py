@@ -130,8 +130,8 @@ def test_ledger_exports_and_import_preview_names_bad_rows(console, registration,
     browser = as_staff(console, "branch_secretary", place["branch"])
     exported = browser.get(f"{console}/ledger/export.csv", timeout=20)
     assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
-    header = next(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    assert "member_id" in header and "destination_region" in header
+    title, header = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))[:2]
+    assert title[0].startswith("流动党员台账（") and "所在支部代码" in header and "流入地区划代码" in header
     workbook = browser.get(f"{console}/ledger/export.xlsx", timeout=20)
     assert workbook.status_code == 200 and workbook.content[:2] == b"PK"
 

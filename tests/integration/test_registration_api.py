@@ -494,18 +494,21 @@ def test_ledger_streams_csv_json_and_xlsx_of_a_subtree(client, migrated):
     response = client.get(f"/api/v1/ledger?org={codes['township']}&format=csv", headers=officer)
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.is_streamed
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert [row["member_id"] for row in rows] == [m["id"] for m in mobile]
-    assert settled["id"] not in {row["member_id"] for row in rows}
-    assert rows[0]["occupation"] == "建筑工人" and rows[0]["contact_phone"] == "139****5678"
-    assert rows[0]["activity_card_no"].endswith("-000001")
+    # The people's csv: a title row, Chinese headers, masked by default (phones as in any list).
+    lines = response.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("流动党员台账（")
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines[1:]))))
+    assert [row["手机号码"] for row in rows] == [m["phone"][:3] + "****" + m["phone"][-4:] for m in mobile]
+    assert rows[0]["从事职业"] == "建筑工人" and rows[0]["联系电话"] == "139****5678"
+    assert rows[0]["活动证号"].endswith("-000001")
 
     as_json = client.get(f"/api/v1/ledger?org={codes['county']}&format=json", headers=ADMIN).get_json()
     assert [item["member_id"] for item in as_json["items"]] == [m["id"] for m in mobile]
+    assert settled["id"] not in {item["member_id"] for item in as_json["items"]}
     xlsx = client.get(f"/api/v1/ledger?org={codes['branch']}&format=xlsx", headers=ADMIN)
     assert xlsx.status_code == 200
     sheet = load_workbook(io.BytesIO(xlsx.get_data()), read_only=True).worksheets[0]
-    assert len(list(sheet.iter_rows(values_only=True))) == 1 + len(mobile)
+    assert len(list(sheet.iter_rows(values_only=True))) == 2 + len(mobile)  # title and header rows
 
     other = org_tree(client, ADMIN)
     assert (
@@ -648,7 +651,9 @@ def test_import_errors(client):
     duplicate = import_rows(codes["branch"], 2)
     duplicate[1]["id_number"] = duplicate[0]["id_number"]
     repeated = upload(client, codes["branch"], csv_file(duplicate), "a.csv", True).get_json()
-    assert repeated["errors"] == [{"row": 2, "field": "id_number", "message": "repeats row 1"}]
+    assert [(e["row"], e["field"]) for e in repeated["errors"]] == [(2, "id_number")]
+    # Data row 2 is the sheet's row 3 (the header is row 1); the message names what people see.
+    assert repeated["errors"][0]["message"] == "第 3 行 D 列「公民身份号码」：与第 2 行的公民身份号码重复"
 
 
 def test_concurrent_outflows_get_distinct_consecutive_card_numbers(client, migrated):

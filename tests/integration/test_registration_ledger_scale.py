@@ -107,13 +107,15 @@ def test_ledger_streams_100k_members_with_flat_memory(client, migrated):
             assert any(query.startswith("FETCH") for query in backend_queries(database))
     response.close()
     print(
-        f"ledger: {rows - 1} rows streamed; peak Python memory in the first 20 batches {peak / 2**20:.1f} MiB"
+        f"ledger: {rows - 2} rows streamed; peak Python memory in the first 20 batches {peak / 2**20:.1f} MiB"
     )
-    assert rows == 1 + MOBILE  # the header and every mobile member, none of the settled ones
+    assert rows == 2 + MOBILE  # the title, the header and every mobile member, none of the settled ones
 
     sample = client.get(f"/api/v1/ledger?org={codes['branch']}&format=csv", headers=officer, buffered=False)
     stream = iter(sample.response)
     head = (next(stream) + next(stream)).decode()  # the header chunk, then the first batch of rows
     sample.close()
-    first = next(csv.DictReader(io.StringIO(head.lstrip("\ufeff"))))
-    assert first["occupation"] == "务工" and first["contact_phone"].startswith("138****")
+    title, rest = head.lstrip("\ufeff").split("\r\n", 1)
+    assert title.startswith("流动党员台账（")
+    first = next(csv.DictReader(io.StringIO(rest)))
+    assert first["从事职业"] == "务工" and first["联系电话"].startswith("138****")

@@ -276,15 +276,18 @@ def test_the_ledger_writes_member_text_as_text_never_as_a_formula(client):
     assert client.post(f"/api/v1/members/{member['id']}/outflows", json=body, headers=mine).status_code == 201
 
     as_csv = client.get(f"/api/v1/ledger?org={codes['branch']}&format=csv", headers=ADMIN)
-    row = next(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True).lstrip("\ufeff"))))
+    lines = as_csv.get_data(as_text=True).lstrip("\ufeff").splitlines()[1:]  # after the title row
+    row = next(csv.DictReader(io.StringIO("\n".join(lines))))
     as_xlsx = client.get(f"/api/v1/ledger?org={codes['branch']}&format=xlsx", headers=ADMIN)
     sheet = load_workbook(io.BytesIO(as_xlsx.get_data())).worksheets[0]
-    header = [cell.value for cell in sheet[1]]
+    header = [cell.value for cell in sheet[2]]
+    columns = {"destination_address": "现居住地址", "occupation": "从事职业", "employer": "工作单位"}
     for name, text in FORMULAS.items():
-        column = "current_address" if name == "destination_address" else name
+        column = columns[name]
+        # csv has no cell types: a leading apostrophe; xlsx: a text cell holding the text as written.
         assert row[column] == "'" + text, (column, row[column])
-        cell = sheet.cell(row=2, column=header.index(column) + 1)
-        assert cell.data_type == "s" and cell.value == "'" + text, (column, cell.data_type, cell.value)
+        cell = sheet.cell(row=3, column=header.index(column) + 1)
+        assert cell.data_type == "s" and cell.value == text, (column, cell.data_type, cell.value)
 
 
 # --- 11: write without read -------------------------------------------------------------------
@@ -400,7 +403,7 @@ def test_the_import_dry_run_reports_registered_ids_only_within_the_callers_scope
     assert report.status_code == 200, report.get_json()
     # The member at the sibling branch is the officer's to know; the one in another county is not.
     assert report.get_json()["errors"] == [
-        {"row": 1, "field": "id_number", "message": "a member with this id_number is already registered"}
+        {"row": 1, "field": "id_number", "message": "第 2 行 D 列「公民身份号码」：该公民身份号码已登记"}
     ]
 
 

@@ -208,13 +208,29 @@ def follow_checkin(member: Member, occurred_at: datetime, cutoff: datetime) -> N
 @dataclass(frozen=True)
 class OpenLedger:
     org_code: str
+    # The secretaries' own sheet (full ID numbers and phones, so it imports back) instead of the
+    # masked listing: for the people who may read these members in full, never for a service.
+    masked: bool = True
 
 
-def open_ledger(uow: RegistrationUnitOfWork, actor: Principal, command: OpenLedger) -> str:
-    """Check the caller may export the subtree's ledger and audit the export; returns the org
-    path for ledger_export.ledger_rows."""
+@dataclass(frozen=True)
+class LedgerScope:
+    path: str
+    org_code: str
+    org_name: str
+    masked: bool
+
+
+def open_ledger(uow: RegistrationUnitOfWork, actor: Principal, command: OpenLedger) -> LedgerScope:
+    """Check the caller may export the subtree's ledger and audit the export (a full one as
+    such); returns what ledger_export.ledger_rows needs."""
     with uow:
         path = scope_path(uow.orgs, actor, command.org_code)
-        uow.audit(actor, "export_ledger", "org", command.org_code)
+        if not command.masked and actor.is_service:
+            raise Forbidden("a service reads the ledger masked only")
+        org = uow.orgs.get(command.org_code)
+        assert org is not None  # scope_path found it
+        detail = None if command.masked else "full"
+        uow.audit(actor, "export_ledger", "org", command.org_code, detail=detail)
         uow.commit()
-        return path
+        return LedgerScope(path, org.code, org.name, command.masked)
