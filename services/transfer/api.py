@@ -3,8 +3,10 @@ No rules here."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from flask import Response, jsonify
 from flask.views import MethodView
 from marshmallow import RAISE
 
@@ -12,6 +14,7 @@ from services.transfer import commands, queries, schemas
 from services.transfer.unit_of_work import TransferDeps
 from shared.auth import Principal
 from shared.web import Blueprint, authenticated, context
+from shared.web.idempotency import release_request_key, run_item_once
 
 transfers = Blueprint(
     "transfers", __name__, url_prefix="/api/v1/transfers", description="Transfers (组织关系转接)"
@@ -62,8 +65,39 @@ class TransferById(MethodView):
     @authenticated()
     @transfers.response(200, schemas.TransferSchema)
     def get(self, transfer_id: str, principal: Principal) -> dict[str, Any]:
-        """One transfer with its current stage, timeline and letter."""
-        return queries.get(deps().database, principal, transfer_id)
+        """One transfer with its current stage, timeline and letter; the member's summary for
+        the approver, and `allowed_actions`: what the caller may do now."""
+        return queries.get(deps().database, principal, transfer_id, deps().registration)
+
+
+@transfers.route("/decisions")
+class BatchDecisions(MethodView):
+    @authenticated(*ORG_ROLES)
+    @transfers.arguments(schemas.BatchDecisionSchema)
+    @transfers.response(200, schemas.BatchResultsSchema)
+    def post(self, body: dict[str, Any], principal: Principal) -> Response:
+        """Decide 1–100 transfers: each item exactly as POST /transfers/{id}/decisions would
+        (same authorization, validators and Idempotency-Key safety), each with its own status."""
+        results, failed = [], False
+        for index, item in enumerate(body["items"]):
+            command = commands.Decide(item["transfer_id"], item["decision"], item.get("reason"))
+
+            def run(command: commands.Decide = command) -> tuple[int, bytes]:
+                outcome = commands.decide_item(deps().uow(), principal, command)
+                result: dict[str, Any] = {"transfer_id": command.transfer_id, "status": outcome.status}
+                if outcome.error is None:
+                    result["transfer"] = schemas.TransferSchema().dump(answered(command.transfer_id))
+                else:
+                    result["error"] = outcome.error
+                return outcome.status, json.dumps(result, ensure_ascii=False).encode()
+
+            fingerprint = json.dumps(item, sort_keys=True).encode()
+            status, answer = run_item_once(f"{index}:{command.transfer_id}", fingerprint, run)
+            results.append(json.loads(answer))
+            failed = failed or status >= 500
+        if failed:
+            release_request_key()  # a retry runs again; the items done replay their outcome
+        return jsonify({"results": results})
 
 
 @transfers.route("/<string:transfer_id>/decisions")
@@ -119,6 +153,18 @@ class Reissue(MethodView):
         a new serial and validity, no approvals; the member reports in with it as usual."""
         command = commands.ReissueLetter(transfer_id, body.get("reason"))
         return answered(commands.reissue(deps().uow(), principal, command))
+
+
+@transfers.route("/<string:transfer_id>/urge")
+class UrgeStage(MethodView):
+    @authenticated("member", "branch_secretary", "township_officer", "org_department")
+    @transfers.arguments(schemas.UrgeSchema)
+    @transfers.response(200, schemas.TransferSchema)
+    def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
+        """Urge the open stage (催办): the applicant, the sending secretary, or staff of an org above
+        the stage's org; once a day per caller and stage (429 with Retry-After)."""
+        command = commands.Urge(transfer_id, body.get("note"))
+        return answered(commands.urge(deps().uow(), principal, command))
 
 
 @stats.route("/transfers")
