@@ -516,7 +516,15 @@ MATRIX: dict[str, Row] = {
     "GET /tasks?org=": Row(
         get("tasks", lambda w, t: f"/tasks?org={w.org['T']}"),
         allow(
-            200, EVERYONE - {"officer_sib_township", "officer_far", "department_sib_county", "department_far"}
+            200,
+            EVERYONE
+            - {
+                "officer_sib_township",
+                "officer_far",
+                "department_sib_county",
+                "department_far",
+                "department_receiving",
+            },
         ),
     ),
     # A secretary sees the tasks open to their branch, like its members (to rally them).
