@@ -3,10 +3,12 @@ No rules here."""
 
 from __future__ import annotations
 
+import contextvars
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, current_app, jsonify
 from flask.views import MethodView
 from marshmallow import RAISE
 
@@ -14,7 +16,7 @@ from services.transfer import commands, queries, schemas
 from services.transfer.unit_of_work import TransferDeps
 from shared.auth import Principal
 from shared.web import Blueprint, authenticated, context
-from shared.web.idempotency import release_request_key, run_item_once
+from shared.web.idempotency import item_runner, release_request_key
 
 transfers = Blueprint(
     "transfers", __name__, url_prefix="/api/v1/transfers", description="Transfers (组织关系转接)"
@@ -78,37 +80,37 @@ class BatchDecisions(MethodView):
     def post(self, body: dict[str, Any], principal: Principal) -> Response:
         """Decide 1–100 transfers: each item exactly as POST /transfers/{id}/decisions would
         (same authorization, validators and Idempotency-Key safety), each with its own status."""
-        results, failed = [], False
-        for index, item in enumerate(body["items"]):
+        app, transfer_deps, run_once = current_app._get_current_object(), deps(), item_runner()  # type: ignore[attr-defined]
+
+        def decide(index: int, item: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             command = commands.Decide(item["transfer_id"], item["decision"], item.get("reason"))
 
-            def run(command: commands.Decide = command) -> tuple[int, bytes]:
-                outcome = commands.decide_item(deps().uow(), principal, command)
+            def run() -> tuple[int, bytes]:
+                outcome = commands.decide_item(transfer_deps.uow(), principal, command)
                 result: dict[str, Any] = {"transfer_id": command.transfer_id, "status": outcome.status}
                 if outcome.error is None:
-                    result["transfer"] = schemas.TransferSchema().dump(answered(command.transfer_id))
+                    view = queries.full_view(transfer_deps.database, command.transfer_id)
+                    result["transfer"] = schemas.TransferSchema().dump(view)
                 else:
                     result["error"] = outcome.error
                 return outcome.status, json.dumps(result, ensure_ascii=False).encode()
 
-            fingerprint = json.dumps(item, sort_keys=True).encode()
-            status, answer = run_item_once(f"{index}:{command.transfer_id}", fingerprint, run)
-            results.append(json.loads(answer))
-            failed = failed or status >= 500
-        if failed:
+            with app.app_context():  # a thread of its own: the letter's URL reads the app's deps
+                fingerprint = json.dumps(item, sort_keys=True).encode()
+                status, answer = run_once(f"{index}:{command.transfer_id}", fingerprint, run)
+            return status, json.loads(answer)
+
+        # Items run a few at a time, each in a copy of this request's context (its request id
+        # goes into each item's audit entry); each waits on its own workflow update.
+        items = list(enumerate(body["items"]))
+        contexts = [contextvars.copy_context() for _ in items]
+        with ThreadPoolExecutor(max_workers=commands.BATCH_PARALLELISM) as pool:
+            answers = list(
+                pool.map(lambda pair: pair[0].run(decide, *pair[1]), zip(contexts, items, strict=True))
+            )
+        if any(status >= 500 for status, _ in answers):
             release_request_key()  # a retry runs again; the items done replay their outcome
-        return jsonify({"results": results})
-
-
-@transfers.route("/<string:transfer_id>/decisions")
-class Decisions(MethodView):
-    @authenticated(*ORG_ROLES)
-    @transfers.arguments(schemas.DecisionSchema)
-    @transfers.response(200, schemas.TransferSchema)
-    def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
-        """Approve, reject or return at the current stage (its holder, or an admin)."""
-        command = commands.Decide(transfer_id, body["decision"], body.get("reason"))
-        return answered(commands.decide(deps().uow(), principal, command))
+        return jsonify({"results": [result for _, result in answers]})
 
 
 @transfers.route("/<string:transfer_id>/resubmit")

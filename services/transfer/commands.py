@@ -42,6 +42,9 @@ from shared.logging import current_request_id
 
 # How long /reissue waits for the new run to write its letter to the projection.
 REISSUE_WAIT_SECONDS = 15.0
+# How many items of a batch of decisions are decided at once: each waits mostly on its own
+# workflow update; more would only queue on the worker and the database writer.
+BATCH_PARALLELISM = 4
 
 
 # --- commands -----------------------------------------------------------------------------

@@ -97,31 +97,40 @@ def record_outcome(response: Response) -> Response:
 # so its retry runs again and replays the items that were done.
 
 
-def run_item_once(item_key: str, item: bytes, run: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
-    """Run one item of a batch under the request's Idempotency-Key, or replay its first outcome.
+ItemRunner = Callable[[str, bytes, Callable[[], tuple[int, bytes]]], tuple[int, bytes]]
 
-    `item` fingerprints the item (a different item under the same key and item key is a 409)."""
+
+def item_runner() -> ItemRunner:
+    """A runner for the items of this request (usable from other threads): each item runs under
+    the request's Idempotency-Key and the item's own key, or replays its first outcome.
+
+    The runner takes the item's key, its fingerprint (a different item under the same keys is a
+    409) and the item's work, which answers (status, JSON body)."""
     pending = g.get("idempotency")
     store: IdempotencyStore | None = current_app.extensions.get(_EXTENSION)
-    if not pending or store is None:
-        return run()
-    owner, key = pending
-    item_store_key = hashlib.sha256(f"{key}\0{item_key}".encode()).hexdigest()
-    outcome = store.begin(owner, item_store_key, hashlib.sha256(item).hexdigest())
-    if outcome.replay is not None:
-        return outcome.replay
-    if outcome.conflict:
-        return 409, json.dumps(error_body(409, outcome.conflict)).encode()
-    try:
-        status, body = run()
-    except BaseException:
-        store.abandon(owner, item_store_key)
-        raise
-    if status >= 500:
-        store.abandon(owner, item_store_key)
-    else:
-        store.finish(owner, item_store_key, status, body)
-    return status, body
+
+    def run_once(item_key: str, item: bytes, run: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
+        if not pending or store is None:
+            return run()
+        owner, key = pending
+        item_store_key = hashlib.sha256(f"{key}\0{item_key}".encode()).hexdigest()
+        outcome = store.begin(owner, item_store_key, hashlib.sha256(item).hexdigest())
+        if outcome.replay is not None:
+            return outcome.replay
+        if outcome.conflict:
+            return 409, json.dumps(error_body(409, outcome.conflict)).encode()
+        try:
+            status, body = run()
+        except BaseException:
+            store.abandon(owner, item_store_key)
+            raise
+        if status >= 500:
+            store.abandon(owner, item_store_key)
+        else:
+            store.finish(owner, item_store_key, status, body)
+        return status, body
+
+    return run_once
 
 
 def release_request_key() -> None:
