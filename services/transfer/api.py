@@ -113,6 +113,18 @@ class BatchDecisions(MethodView):
         return jsonify({"results": [result for _, result in answers]})
 
 
+@transfers.route("/<string:transfer_id>/decisions")
+class Decisions(MethodView):
+    @authenticated(*ORG_ROLES)
+    @transfers.arguments(schemas.DecisionSchema)
+    @transfers.response(200, schemas.TransferSchema)
+    def post(self, body: dict[str, Any], principal: Principal, transfer_id: str) -> dict[str, Any]:
+        """Approve, reject or return at the current stage (its holder, an admin, or an org
+        department above an overdue stage, with a reason: 代办)."""
+        command = commands.Decide(transfer_id, body["decision"], body.get("reason"))
+        return answered(commands.decide(deps().uow(), principal, command))
+
+
 @transfers.route("/<string:transfer_id>/resubmit")
 class Resubmit(MethodView):
     @authenticated("member", "branch_secretary")
