@@ -34,15 +34,20 @@ class TransferActivities:
             if transfer is None:
                 return False
             for event in step.events:
-                uow.emit(event.type, transfer.id, projection.step_event_data(transfer, event))
+                uow.emit(event.type, transfer.id, projection.step_event_data(transfer, event, step.org_names))
             if step.audit is not None:
                 who = step.audit
+                # 代办 is audited as such: the decision and the org it was taken for.
+                acted_for = next(
+                    (item.acted_for_org_code for item in step.timeline if item.acted_for_org_code), None
+                )
                 # The caller who asked for the action, named by the step: the worker acts for them.
                 uow.audit(
                     Actor(who.actor, who.actor_role),
                     who.action,
                     "transfer",
                     transfer.id,
+                    detail=f"acted for {acted_for} (overdue stage)" if acted_for else None,
                     request_id=who.request_id,
                 )
             uow.commit()

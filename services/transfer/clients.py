@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -46,6 +46,11 @@ class MemberInfo:
     name: str
     branch_code: str
     dues_paid_through: str | None
+    # The approver's summary (issue 21), from the masked record: no ID number, no phone.
+    gender: str | None = None
+    status: str | None = None
+    birth_year: int | None = None
+    joined_on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,27 @@ class Registration:
         if response.status_code != 200:
             raise Unavailable(f"registration answered {response.status_code} for a member")
         body = response.json()
-        return MemberInfo(body["id"], body["name"], body["branch_code"], body.get("dues_paid_through"))
+        birth = str(body.get("birth_date") or "")
+        return MemberInfo(
+            body["id"],
+            body["name"],
+            body["branch_code"],
+            body.get("dues_paid_through"),
+            gender=body.get("gender"),
+            status=body.get("status"),
+            birth_year=int(birth[:4]) if birth[:4].isdigit() else None,
+            joined_on=body.get("joined_on"),
+        )
+
+    def org_name(self, code: str | None) -> str | None:
+        """An org's name from the cached directory; None when unknown (the event goes without)."""
+        if not code:
+            return None
+        info = self.orgs.get(code)
+        return info.name if info else None
+
+    def org_names(self, codes: Iterable[str | None]) -> dict[str, str]:
+        return {code: name for code in set(codes) if code and (name := self.org_name(code))}
 
     def route(self, from_branch: str, to_branch: str, to_field: str = "to_branch_code") -> Route:
         cached = self._routes.get((from_branch, to_branch))

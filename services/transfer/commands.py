@@ -10,7 +10,8 @@ API answers with the transfer as it then stands (queries.full_view).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -29,16 +30,21 @@ from services.transfer.messages import (
 )
 from services.transfer.models import TimelineEntry, Transfer
 from services.transfer.projection import event_data
+from services.transfer.queries import facts_of
 from services.transfer.settings import TransferSettings
 from services.transfer.unit_of_work import TransferUnitOfWork
 from shared.auth import Principal
+from shared.clock import local_today
 from shared.contracts import transfer as events
 from shared.db import new_id, utcnow
-from shared.errors import Conflict, Forbidden, Unavailable
+from shared.errors import Conflict, Forbidden, InvalidInput, NuanliuError, Unavailable
 from shared.logging import current_request_id
 
 # How long /reissue waits for the new run to write its letter to the projection.
 REISSUE_WAIT_SECONDS = 15.0
+# How many items of a batch of decisions are decided at once: each waits mostly on its own
+# workflow update; more would only queue on the worker and the database writer.
+BATCH_PARALLELISM = 4
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -82,10 +88,18 @@ class ReissueLetter:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class Urge:
+    transfer_id: str
+    note: str | None = None
+
+
 # --- plans --------------------------------------------------------------------------------
 
 
-def build_plan(settings: TransferSettings, route: Route, to_path: str) -> Plan:
+def build_plan(
+    settings: TransferSettings, route: Route, to_path: str, org_names: dict[str, str] | None = None
+) -> Plan:
     chain = domain.parse_chain(settings.transfer_chains[route.route])
     stage_orgs = {stage: domain.stage_org(stage, route.sending, route.receiving) for stage in chain}
     escalation = {stage: domain.escalation_org(stage, route.sending, route.receiving) for stage in chain}
@@ -98,12 +112,18 @@ def build_plan(settings: TransferSettings, route: Route, to_path: str) -> Plan:
         letter_validity_seconds=settings.letter_validity[route.route].total_seconds(),
         letter_county=domain.letter_county(route.sending),
         to_path=to_path,
+        org_names=dict(org_names or {}),
     )
 
 
 def _plan_to(uow: TransferUnitOfWork, from_branch: str, to_branch: str) -> Plan:
     route = uow.registration.route(from_branch, to_branch)
-    return build_plan(uow.settings, route, uow.registration.path(route.receiving.branch))
+    plan = build_plan(uow.settings, route, uow.registration.path(route.receiving.branch))
+    # The names the events will carry (the directory is cached: a known org costs nothing).
+    plan.org_names = uow.registration.org_names(
+        [from_branch, plan.to_branch_code, plan.letter_county, *plan.stage_orgs.values()]
+    )
+    return plan
 
 
 def _workflow_input(
@@ -127,40 +147,22 @@ def _workflow_input(
     )
 
 
-# --- who may do what ----------------------------------------------------------------------
+# --- who may do what: domain.permission, over the facts read here -------------------------
 
 
-def _is_applicant_side(principal: Principal, transfer: Any) -> bool:
-    """The member, or a secretary of the sending branch: who may apply, resubmit and cancel."""
-    if principal.role == "member":
-        return principal.sub == transfer.member_id
-    return principal.role == "branch_secretary" and principal.org == transfer.from_branch_code
+def caller_of(principal: Principal) -> domain.Caller:
+    return domain.Caller(principal.sub, principal.role, principal.org)
 
 
-def _is_participant(principal: Principal, transfer: Any) -> bool:
-    """Could the caller hold some stage of this transfer (past or ahead)? Then a miss is a 409."""
-    if principal.role == "branch_secretary":
-        return principal.org in (transfer.from_branch_code, transfer.to_branch_code)
-    return (
-        principal.role in ("township_officer", "org_department")
-        and f"/{principal.org}/" in transfer.from_path
-    )
+def _facts(uow: TransferUnitOfWork, transfer_id: str, now: datetime) -> tuple[Any, domain.TransferFacts]:
+    transfer, chain_orgs = uow.current_with_chain(transfer_id)
+    return transfer, facts_of(transfer, chain_orgs, now)
 
 
-def _require_stage_holder(principal: Principal, transfer: Any) -> str:
-    # The wrong org is refused before any state is looked at: an outsider must not learn from a
-    # 409 that a transfer it may not read has finished or is waiting for a report-in.
-    if not (principal.is_admin or _is_participant(principal, transfer)):
-        raise Forbidden(f"{principal.role} of {principal.org} holds no stage of this transfer")
-    stage = transfer.current_stage
-    if stage is None or not domain.is_open(transfer.status):
-        raise Conflict(f"no stage is open: the transfer is {transfer.status}")
-    if principal.is_admin:
-        return stage
-    if principal.role == domain.STAGE_ROLE[stage] and principal.org == transfer.current_stage_org:
-        return stage
-    # Someone with a part in this transfer, but not now: their stage is past or still ahead.
-    raise Conflict(f"the transfer is at {transfer.status}, held by {transfer.current_stage_org}")
+def _permit(
+    action: str, principal: Principal, facts: domain.TransferFacts, now: datetime
+) -> domain.Permission:
+    return domain.permission(action, caller_of(principal), facts, now).check()
 
 
 def _audit_item(principal: Principal, action: str) -> AuditItem:
@@ -219,7 +221,7 @@ def apply(uow: TransferUnitOfWork, principal: Principal, command: Apply) -> str:
     # What the workflow starts with, taken before the unit of work closes its session.
     workflow_input = _workflow_input(uow, transfer, plan, member.dues_paid_through)
     status, stage_org = transfer.status, transfer.current_stage_org
-    requested = {**event_data(transfer), "reason": command.reason, "applicant": principal.sub}
+    requested = {**event_data(transfer, plan.org_names), "reason": command.reason, "applicant": principal.sub}
     with uow:
         if uow.transfers.open_transfer_of(member.id):
             raise Conflict("the member already has an open transfer", field="member_id")
@@ -251,12 +253,9 @@ def _start(
 def reissue(uow: TransferUnitOfWork, principal: Principal, command: ReissueLetter) -> str:
     """docs/domain.md step 6: an expired letter is re-issued (a new serial and validity, no approvals)."""
     transfer_id = command.transfer_id
-    current = uow.current(transfer_id)
-    sending_secretary = principal.role == "branch_secretary" and principal.org == current.from_branch_code
-    if not (principal.is_admin or sending_secretary):
-        raise Forbidden("only the sending branch's secretary may re-issue the letter")
-    if current.status != domain.EXPIRED:
-        raise Conflict(f"only an expired letter can be re-issued; the transfer is {current.status}")
+    now = utcnow()
+    current, facts = _facts(uow, transfer_id, now)
+    _permit("reissue", principal, facts, now)
     plan = _plan_to(uow, current.from_branch_code, current.to_branch_code)
     dues = uow.registration.member(current.member_id).dues_paid_through
     workflow_input = _workflow_input(uow, current, plan, dues, Reissue(principal.sub, command.reason))
@@ -291,24 +290,63 @@ def reissue(uow: TransferUnitOfWork, principal: Principal, command: ReissueLette
 
 def decide(uow: TransferUnitOfWork, principal: Principal, command: Decide) -> str:
     domain.check_decision(command.decision, command.reason)
-    stage = _require_stage_holder(principal, uow.current(command.transfer_id))
+    now = utcnow()
+    transfer, facts = _facts(uow, command.transfer_id, now)
+    permitted = domain.permission(command.decision, caller_of(principal), facts, now)
+    dues: str | None = None
+    if permitted.allowed and command.decision == "approve" and facts.stage == "sending_branch":
+        # Dues before the move: read as the sending branch approves; the letter carries them.
+        dues = uow.registration.member(transfer.member_id).dues_paid_through
+        behind = domain.months_behind(dues, local_today(now))
+        facts = replace(facts, dues_months_behind=behind)
+        permitted = domain.permission(command.decision, caller_of(principal), facts, now)
+    permitted.check()
+    acted_for_name: str | None = None
+    if permitted.acting_for is not None:
+        if not (command.reason and command.reason.strip()):
+            raise InvalidInput("a reason is required to act for an overdue stage", field="reason")
+        acted_for_name = uow.registration.org_name(permitted.acting_for) or permitted.acting_for
     request = DecisionRequest(
         command.decision,
         principal.sub,
         command.reason,
-        expected_stage=stage,
+        expected_stage=facts.stage,
         audit=_audit_item(principal, f"decide:{command.decision}"),
+        acted_for_org_code=permitted.acting_for,
+        acted_for_org_name=acted_for_name,
+        actor_name=principal.name,
+        dues_paid_through=dues,
     )
     uow.processes.decide(command.transfer_id, request)
     return command.transfer_id
 
 
+@dataclass(frozen=True)
+class ItemOutcome:
+    """One item of a batch of decisions: its status as the single endpoint would answer it."""
+
+    transfer_id: str
+    status: int
+    error: dict[str, Any] | None = None
+
+
+def decide_item(uow: TransferUnitOfWork, principal: Principal, command: Decide) -> ItemOutcome:
+    """One item of POST /transfers/decisions: exactly the single endpoint's use case (the same
+    authorization, validators and workflow update), its refusal kept as the item's status."""
+    try:
+        decide(uow, principal, command)
+    except NuanliuError as error:
+        detail: dict[str, Any] = {"code": error.status, "message": error.message}
+        if error.field:
+            detail["errors"] = {error.location: {error.field: [error.message]}}
+        return ItemOutcome(command.transfer_id, error.status, detail)
+    return ItemOutcome(command.transfer_id, 200)
+
+
 def resubmit(uow: TransferUnitOfWork, principal: Principal, command: Resubmit) -> str:
-    transfer = uow.current(command.transfer_id)
-    if not _is_applicant_side(principal, transfer):
-        raise Forbidden("only the applicant's side (the member or the sending secretary) may resubmit")
-    if transfer.status != domain.RETURNED:
-        raise Conflict(f"only a returned transfer can be resubmitted; it is {transfer.status}")
+    now = utcnow()
+    transfer, facts = _facts(uow, command.transfer_id, now)
+    _permit("resubmit", principal, facts, now)
     from_branch = transfer.from_branch_code
     to_branch = command.to_branch_code or transfer.to_branch_code
     domain.check_new_transfer(from_branch, to_branch)
@@ -320,26 +358,69 @@ def resubmit(uow: TransferUnitOfWork, principal: Principal, command: Resubmit) -
 
 
 def cancel(uow: TransferUnitOfWork, principal: Principal, command: Cancel) -> str:
-    transfer = uow.current(command.transfer_id)
-    if not (principal.is_admin or _is_applicant_side(principal, transfer)):
-        raise Forbidden("only the member or the sending secretary may cancel")
-    if not domain.is_open(transfer.status):
-        raise Conflict(f"the transfer can no longer be cancelled: it is {transfer.status}")
+    now = utcnow()
+    _, facts = _facts(uow, command.transfer_id, now)
+    _permit("cancel", principal, facts, now)
     request = CancelRequest(principal.sub, command.reason, _audit_item(principal, "cancel"))
     uow.processes.cancel(command.transfer_id, request)
     return command.transfer_id
 
 
 def report(uow: TransferUnitOfWork, principal: Principal, command: Report) -> str:
-    transfer = uow.current(command.transfer_id)
-    allowed = (
-        principal.is_admin
-        or (principal.role == "member" and principal.sub == transfer.member_id)
-        or (principal.role == "branch_secretary" and principal.org == transfer.to_branch_code)
-    )
-    if not allowed:
-        raise Forbidden("only the member or the receiving branch's secretary may report in")
-    if transfer.status != domain.LETTER_ISSUED:
-        raise Conflict(f"report-in needs an issued letter; the transfer is {transfer.status}")
+    now = utcnow()
+    _, facts = _facts(uow, command.transfer_id, now)
+    _permit("report", principal, facts, now)
     uow.processes.report(command.transfer_id, ReportRequest(principal.sub, _audit_item(principal, "report")))
     return command.transfer_id
+
+
+# --- urging a stage (催办): no process change, so the API writes it itself ----------------------
+
+
+def urge(uow: TransferUnitOfWork, principal: Principal, command: Urge) -> str:
+    """Ask the holders of the open stage to act: at most once a day per caller and stage (the
+    claim is a conditional upsert, so two concurrent urges cannot both pass)."""
+    now = utcnow()
+    transfer, chain_orgs = uow.current_with_chain(command.transfer_id)
+    stage = transfer.current_stage
+    urged_at = uow.last_urge(command.transfer_id, stage, principal.sub) if stage else None
+    facts = facts_of(transfer, chain_orgs, now, urged_at=urged_at)
+    _permit("urge", principal, facts, now)
+    assert stage is not None and facts.stage_org is not None  # the rule refused a closed stage
+    names = uow.registration.org_names([transfer.from_branch_code, transfer.to_branch_code, facts.stage_org])
+    # A stage's due time is its start plus the overdue period (the workflow sets both together).
+    waiting_since = (
+        transfer.due_at - uow.settings.stage_overdue_after if transfer.due_at else transfer.updated_at
+    )
+    urged = {
+        **event_data(transfer, names),
+        "urged_stage": stage,
+        "urged_stage_org_code": facts.stage_org,
+        "urged_stage_org_name": names.get(facts.stage_org),
+        "waiting_since": waiting_since.astimezone(UTC).isoformat(),
+        "note": command.note,
+        "actor": principal.sub,
+        "actor_name": principal.name,
+        "actor_org_code": principal.org,
+    }
+    entry = TimelineEntry(
+        transfer_id=transfer.id,
+        at=now,
+        stage=stage,
+        org_code=None,  # an urge is no step of the urging org's: it does not put the transfer in its boxes
+        actor=principal.sub,
+        action="urge",
+        reason=None,
+        note=command.note,
+    )
+    with uow:
+        if not uow.transfers.claim_urge(transfer.id, stage, principal.sub, now, now - domain.URGE_INTERVAL):
+            last = uow.transfers.urged_at(transfer.id, stage, principal.sub) or now
+            # Lost a race to another urge of the same caller: the rule answers as it would have.
+            domain.permission("urge", caller_of(principal), replace(facts, urged_at=last), now).check()
+            raise domain.UrgedRecently("you urged this stage less than 24 hours ago", 1)
+        uow.transfers.add_timeline(entry)
+        uow.emit(events.URGED, transfer.id, urged)
+        uow.audit(principal, "urge", "transfer", transfer.id)
+        uow.commit()
+    return transfer.id

@@ -10,18 +10,57 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from shared.errors import Conflict, InvalidInput
+from shared.errors import Conflict, Forbidden, InvalidInput, NuanliuError
 
 ROUTES = ("same_county", "cross_county", "cross_province")
-STAGES = ("sending_branch", "township", "county", "receiving_branch")
 
-# Which role holds each stage, and on which side of the route its org sits.
-STAGE_ROLE = {
-    "sending_branch": "branch_secretary",
-    "township": "township_officer",
-    "county": "org_department",
-    "receiving_branch": "branch_secretary",
+
+@dataclass(frozen=True)
+class StageKind:
+    """One kind of approval stage, as data: which role holds it, on which side of the route its
+    org sits, and which level of that side (the first one the tree has, going up).
+
+    A route's chain is a sequence of these keys from configuration (settings.CHAINS), so a new
+    kind of stage is a new entry here and a new chain, not new code (decision 0015)."""
+
+    key: str
+    role: str
+    side: str  # "sending" or "receiving"
+    levels: tuple[str, ...]
+    label: str
+
+
+# The orgs above a branch on one side, nearest first (RouteSide's fields).
+LEVELS_UP = ("township", "county", "city", "province")
+
+STAGE_KINDS: dict[str, StageKind] = {
+    kind.key: kind
+    for kind in (
+        StageKind("sending_branch", "branch_secretary", "sending", ("branch",), "转出支部审核"),
+        StageKind("township", "township_officer", "sending", LEVELS_UP, "乡镇（街道）党委审批"),
+        StageKind("county", "org_department", "sending", LEVELS_UP[1:], "县级党委组织部审批"),
+        StageKind(
+            "receiving_county", "org_department", "receiving", LEVELS_UP[1:], "接收方县级党委组织部审批"
+        ),
+        StageKind("receiving_branch", "branch_secretary", "receiving", ("branch",), "接收支部审核"),
+    )
 }
+STAGES = tuple(STAGE_KINDS)
+# The four kinds every transfer had before chains became data: a run started before the
+# "stage-chains-as-data" patch keeps a chain of these on resubmit.
+LEGACY_STAGES = ("sending_branch", "township", "county", "receiving_branch")
+
+# Which role holds each stage.
+STAGE_ROLE = {key: kind.role for key, kind in STAGE_KINDS.items()}
+
+
+def stage_label(stage: str | None) -> str | None:
+    """The Chinese label of a stage key (or of its `pending_<stage>` status)."""
+    if stage is None:
+        return None
+    kind = STAGE_KINDS.get(stage) or STAGE_KINDS.get(stage.removeprefix("pending_"))
+    return kind.label if kind else None
+
 
 LETTER_ISSUED = "letter_issued"
 RETURNED = "returned"
@@ -77,26 +116,25 @@ class RouteSide:
         return cls(**{key: data.get(key) for key in ("branch", "township", "county", "city", "province")})  # type: ignore[arg-type]
 
 
+def _side(kind: StageKind, sending: RouteSide, receiving: RouteSide) -> RouteSide:
+    return receiving if kind.side == "receiving" else sending
+
+
 def stage_org(stage: str, sending: RouteSide, receiving: RouteSide) -> str:
     """The org that holds `stage` for a route. A missing level falls back to the next one up."""
-    if stage == "sending_branch":
-        return sending.branch
-    if stage == "receiving_branch":
-        return receiving.branch
-    candidates: tuple[str | None, ...]
-    if stage == "township":
-        candidates = (sending.township, sending.county, sending.city, sending.province)
-    else:
-        candidates = (sending.county, sending.city, sending.province)
-    for code in candidates:
+    kind = STAGE_KINDS[stage]
+    side = _side(kind, sending, receiving)
+    for level in kind.levels:
+        code: str | None = getattr(side, level)
         if code:
             return code
-    raise InvalidInput(f"the sending branch has no {stage} above it", field="member_id")
+    field = "to_branch_code" if kind.side == "receiving" else "member_id"
+    raise InvalidInput(f"the {kind.side} branch has no {stage} above it", field=field)
 
 
 def escalation_org(stage: str, sending: RouteSide, receiving: RouteSide) -> str | None:
     """The parent org told when `stage` turns overdue (docs/domain.md: escalate to the stage's parent)."""
-    side = receiving if stage == "receiving_branch" else sending
+    side = _side(STAGE_KINDS[stage], sending, receiving)
     ladder = (side.branch, side.township, side.county, side.city, side.province)
     holder = stage_org(stage, sending, receiving)
     above = [code for code in ladder[ladder.index(holder) + 1 :] if code] if holder in ladder else []
@@ -254,3 +292,236 @@ class Process:
     def finish(self, moved: bool) -> str:
         self.status = COMPLETED if moved else FAILED
         return self.status
+
+
+# --- who may do what now (one rule per action: the commands authorize with it, and the
+# transfer's `allowed_actions` is computed from it, so the two cannot drift) -----------------
+
+ACTIONS = ("approve", "reject", "return", "resubmit", "cancel", "report", "urge", "reissue")
+STAFF_ROLES = ("township_officer", "org_department")
+URGE_INTERVAL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The acting principal, as the rules see it."""
+
+    sub: str
+    role: str
+    org: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class TransferFacts:
+    """What the rules read of a transfer (its projection row, and what the caller looked up).
+
+    `overdue`: the open stage is past its due time. `dues_months_behind`: None when not read
+    (only the sending branch's approval needs it). `urged_at`: when this caller last urged the
+    open stage, if they did."""
+
+    member_id: str
+    applicant: str
+    from_branch_code: str
+    to_branch_code: str
+    from_path: str
+    to_path: str
+    status: str
+    stage: str | None
+    stage_org: str | None
+    stage_path: str | None
+    overdue: bool = False
+    chain_orgs: frozenset[str] = frozenset()
+    dues_months_behind: int | None = None
+    urged_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Permission:
+    """The rule's answer: a refusal to raise (403, 409, 429), or leave to act; `acting_for` is
+    the org whose overdue stage an org department above it decides (代办)."""
+
+    refusal: Exception | None = None
+    acting_for: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+    def check(self) -> Permission:
+        if self.refusal is not None:
+            raise self.refusal
+        return self
+
+
+class UrgedRecently(NuanliuError):
+    """The same caller urged the same stage within URGE_INTERVAL: 429 with Retry-After."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _under(org: str, path: str | None) -> bool:
+    return bool(path) and f"/{org}/" in str(path)
+
+
+def is_participant(caller: Caller, facts: TransferFacts) -> bool:
+    """Could the caller hold some stage of this transfer (past or ahead)? Then a miss is a 409."""
+    if caller.org in facts.chain_orgs and caller.role in STAGE_ROLE.values():
+        return True
+    if caller.role == "branch_secretary":
+        return caller.org in (facts.from_branch_code, facts.to_branch_code)
+    return caller.role in STAFF_ROLES and _under(caller.org, facts.from_path)
+
+
+def is_applicant_side(caller: Caller, facts: TransferFacts) -> bool:
+    """The member, or a secretary of the sending branch: who may apply, resubmit and cancel."""
+    if caller.role == "member":
+        return caller.sub == facts.member_id
+    return caller.role == "branch_secretary" and caller.org == facts.from_branch_code
+
+
+def holds_stage(caller: Caller, facts: TransferFacts) -> bool:
+    return (
+        facts.stage is not None
+        and caller.role == STAGE_ROLE.get(facts.stage)
+        and caller.org == facts.stage_org
+    )
+
+
+def is_above_stage(caller: Caller, facts: TransferFacts) -> bool:
+    """Staff of an org above the open stage's org (not the org itself)."""
+    return (
+        caller.role in STAFF_ROLES
+        and facts.stage_org is not None
+        and caller.org != facts.stage_org
+        and _under(caller.org, facts.stage_path)
+    )
+
+
+def _decision_permission(action: str, caller: Caller, facts: TransferFacts) -> Permission:
+    acting_for: str | None = None
+    department_above = caller.role == "org_department" and is_above_stage(caller, facts)
+    # The wrong org is refused before any state is looked at: an outsider must not learn from a
+    # 409 that a transfer it may not read has finished or is waiting for a report-in.
+    if not (caller.is_admin or is_participant(caller, facts) or department_above):
+        return Permission(Forbidden(f"{caller.role} of {caller.org} holds no stage of this transfer"))
+    if facts.stage is None or not is_open(facts.status):
+        return Permission(Conflict(f"no stage is open: the transfer is {facts.status}"))
+    if not (caller.is_admin or holds_stage(caller, facts)):
+        if not department_above:
+            # Someone with a part in this transfer, but not now: their stage is past or ahead.
+            return Permission(Conflict(f"the transfer is at {facts.status}, held by {facts.stage_org}"))
+        if not facts.overdue:
+            return Permission(Forbidden(f"{facts.stage_org} may be acted for only once its stage is overdue"))
+        acting_for = facts.stage_org
+    if action == "approve" and facts.stage == "sending_branch" and (facts.dues_months_behind or 0) > 0:
+        return Permission(
+            Conflict(
+                f"dues are {facts.dues_months_behind} month(s) behind: the sending branch approves "
+                "once they are paid through the current month",
+                field="dues_paid_through",
+            )
+        )
+    return Permission(acting_for=acting_for)
+
+
+def _urge_permission(caller: Caller, facts: TransferFacts, now: datetime) -> Permission:
+    applicant = caller.sub == facts.applicant or (caller.role == "member" and caller.sub == facts.member_id)
+    sending_secretary = caller.role == "branch_secretary" and caller.org == facts.from_branch_code
+    if not (applicant or sending_secretary or is_above_stage(caller, facts)):
+        return Permission(
+            Forbidden("only the applicant, the sending secretary or an org above the stage urges")
+        )
+    if facts.stage is None or not is_open(facts.status):
+        return Permission(Conflict(f"no stage is open to urge: the transfer is {facts.status}"))
+    if facts.urged_at is not None and now < facts.urged_at + URGE_INTERVAL:
+        wait = facts.urged_at + URGE_INTERVAL - now
+        return Permission(
+            UrgedRecently(
+                "you urged this stage less than 24 hours ago", max(1, int(wait.total_seconds()) + 1)
+            )
+        )
+    return Permission()
+
+
+def permission(action: str, caller: Caller, facts: TransferFacts, now: datetime) -> Permission:
+    """May `caller` take `action` on the transfer now? The one rule both for acting and for
+    showing the action (allowed_actions)."""
+    if action in DECISIONS:
+        return _decision_permission(action, caller, facts)
+    if action == "urge":
+        return _urge_permission(caller, facts, now)
+    if action == "resubmit":
+        if not is_applicant_side(caller, facts):
+            return Permission(
+                Forbidden("only the applicant's side (the member or the sending secretary) may resubmit")
+            )
+        if facts.status != RETURNED:
+            return Permission(Conflict(f"only a returned transfer can be resubmitted; it is {facts.status}"))
+        return Permission()
+    if action == "cancel":
+        if not (caller.is_admin or is_applicant_side(caller, facts)):
+            return Permission(Forbidden("only the member or the sending secretary may cancel"))
+        if not is_open(facts.status):
+            return Permission(Conflict(f"the transfer can no longer be cancelled: it is {facts.status}"))
+        return Permission()
+    if action == "report":
+        allowed = (
+            caller.is_admin
+            or (caller.role == "member" and caller.sub == facts.member_id)
+            or (caller.role == "branch_secretary" and caller.org == facts.to_branch_code)
+        )
+        if not allowed:
+            return Permission(Forbidden("only the member or the receiving branch's secretary may report in"))
+        if facts.status != LETTER_ISSUED:
+            return Permission(Conflict(f"report-in needs an issued letter; the transfer is {facts.status}"))
+        return Permission()
+    if action == "reissue":
+        sending_secretary = caller.role == "branch_secretary" and caller.org == facts.from_branch_code
+        if not (caller.is_admin or sending_secretary):
+            return Permission(Forbidden("only the sending branch's secretary may re-issue the letter"))
+        if facts.status != EXPIRED:
+            return Permission(
+                Conflict(f"only an expired letter can be re-issued; the transfer is {facts.status}")
+            )
+        return Permission()
+    raise ValueError(f"unknown action {action!r}")
+
+
+def allowed_actions(caller: Caller, facts: TransferFacts, now: datetime) -> list[str]:
+    return [action for action in ACTIONS if permission(action, caller, facts, now).allowed]
+
+
+def is_overdue(flagged: bool, due_at: datetime | None, now: datetime) -> bool:
+    """The open stage is overdue: marked so by the workflow, or past its due time already."""
+    return flagged or (due_at is not None and now >= due_at)
+
+
+# --- dues -------------------------------------------------------------------------------------
+
+
+def months_behind(paid_through: str | None, today: date) -> int | None:
+    """Whole months between `YYYY-MM` paid through and the month of `today` (0: paid up)."""
+    if not paid_through:
+        return None
+    try:
+        year, month = (int(part) for part in paid_through.split("-")[:2])
+    except ValueError:
+        return None
+    return max(0, (today.year * 12 + today.month) - (year * 12 + month))
+
+
+def current_month(today: date) -> str:
+    return f"{today.year:04d}-{today.month:02d}"
+
+
+def acted_for_note(org_name: str) -> str:
+    """The timeline's words for a decision an org department above took for an overdue stage."""
+    return f"代 {org_name} 办理"

@@ -24,6 +24,9 @@ class Plan:
     letter_validity_seconds: float
     letter_county: str
     to_path: str = ""
+    # Issue 21: the names of the orgs this plan names (both branches, the stage holders), as the
+    # API read them when it planned: the events carry names, and the worker asks no one.
+    org_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,6 +82,13 @@ class DecisionRequest:
     expected_stage: str | None = None
     audit: AuditItem | None = None  # unset in histories before the audit moved into the step
     proof: CallerProof | None = None
+    # Issue 21 (all unset in older histories): an org department above decides an overdue stage
+    # for its org (代办); the caller's name for the events; the member's dues as the sending
+    # branch approved (the letter carries them).
+    acted_for_org_code: str | None = None
+    acted_for_org_name: str | None = None
+    actor_name: str | None = None
+    dues_paid_through: str | None = None
 
 
 @dataclass
@@ -113,6 +123,9 @@ class TimelineItem:
     stage: str | None = None
     org_code: str | None = None
     reason: str | None = None
+    # 代办: the org whose overdue stage was decided by an org above it, and the words shown.
+    acted_for_org_code: str | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -171,6 +184,8 @@ class StepRecord:
     receipt: bool = False
     # The caller's action, audited in the same transaction as its effect on the projection.
     audit: AuditItem | None = None
+    # The plan's org names (Plan.org_names), for the names the step's events carry.
+    org_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -87,6 +87,10 @@ class TimelineEntry(Base):
     actor: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(30))
     reason: Mapped[str | None] = mapped_column(Text)
+    # Issue 21, 代办: the org whose overdue stage an org above decided, and the words shown
+    # ("代 <org name> 办理"); an urge's note.
+    acted_for_org_code: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_timeline_org", "org_code", "transfer_id"),)
 
@@ -148,3 +152,21 @@ class Letter(Base):
     valid_until: Mapped[date] = mapped_column(Date)
     dues_paid_through: Mapped[str | None] = mapped_column(String(7))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- approval as secretaries do it (issue 21) ---------------------------------------------------
+
+
+class Urge(Base):
+    """The last time a caller urged (催办) a transfer's stage: one row per transfer, stage and
+    caller, moved forward only by an upsert whose condition is that 24 hours have passed, so two
+    concurrent urges cannot both pass (decision 0009). Each urge itself is on the timeline and in
+    the audit log."""
+
+    __tablename__ = "transfer_urges"
+
+    transfer_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(30), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(80), primary_key=True)
+    urged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(Integer, default=1)

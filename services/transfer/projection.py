@@ -9,6 +9,7 @@ cache key cost SQLAlchemy more than SQLite takes to run it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 from types import SimpleNamespace
@@ -27,9 +28,11 @@ from shared.db import affected, table_of
 LETTER_EVENTS = (events.LETTER_ISSUED, events.LETTER_EXPIRING, events.EXPIRED)
 
 
-def event_data(transfer: Any) -> dict[str, Any]:
+def event_data(transfer: Any, org_names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What every transfer event carries (shared/contracts/transfer.py), from a projection row
-    (a Transfer, or anything with its column names as attributes)."""
+    (a Transfer, or anything with its column names as attributes), with the names the producer
+    knows (`org_names`: org code → name) and the stage's Chinese label."""
+    names = org_names or {}
     return {
         "transfer_id": transfer.id,
         "member_id": transfer.member_id,
@@ -41,12 +44,18 @@ def event_data(transfer: Any) -> dict[str, Any]:
         "stage": transfer.current_stage,
         "stage_org_code": transfer.current_stage_org,
         "due_at": transfer.due_at.isoformat() if transfer.due_at else None,
+        "from_branch_name": names.get(transfer.from_branch_code),
+        "to_branch_name": names.get(transfer.to_branch_code),
+        "stage_label": domain.stage_label(transfer.current_stage),
+        "stage_org_name": names.get(transfer.current_stage_org) if transfer.current_stage_org else None,
     }
 
 
-def step_event_data(transfer: Any, event: EventItem) -> dict[str, Any]:
+def step_event_data(
+    transfer: Any, event: EventItem, org_names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """An event of a step: the common fields, the step's extras, and the letter if it is about one."""
-    data = {**event_data(transfer), **event.extra}
+    data = {**event_data(transfer, org_names), **event.extra}
     if event.type in LETTER_EVENTS:
         data.update(
             letter_number=transfer.letter_number,
@@ -269,6 +278,8 @@ def _stages_and_timeline(session: Session, transfer: Any, step: StepRecord, at: 
                 "actor": item.actor,
                 "action": item.action,
                 "reason": item.reason,
+                "acted_for_org_code": item.acted_for_org_code,
+                "note": item.note,
             }
         )
     if entries:

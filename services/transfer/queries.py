@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -28,11 +28,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from services.transfer import domain
-from services.transfer.models import TimelineEntry, Transfer, TransferStage
+from services.transfer.models import TimelineEntry, Transfer, TransferStage, Urge
 from shared import metrics
 from shared.auth import ORG_ROLES, Principal
+from shared.clock import local_today
 from shared.db import Database, utcnow
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from shared.orgs import OrgDirectory
 from shared.pagination import decode_cursor, page
 
@@ -94,6 +95,8 @@ def transfer_view(transfer: Projection, timeline: Sequence[Any] | None = None) -
                 "actor": e.actor,
                 "action": e.action,
                 "reason": e.reason,
+                "acted_for_org_code": e.acted_for_org_code,
+                "note": e.note,
             }
             for e in timeline
         ]
@@ -123,6 +126,38 @@ def current_row(database: Database, transfer_id: str) -> Row[Any]:
         return _row(connection, transfer_id)
 
 
+_STAGES = TransferStage.__table__
+_URGES = Urge.__table__
+_READ_CHAIN_ORGS = select(_STAGES.c.org_code).where(_STAGES.c.transfer_id == bindparam("b_id"))
+_READ_URGE = select(_URGES.c.urged_at).where(
+    _URGES.c.transfer_id == bindparam("b_id"),
+    _URGES.c.stage == bindparam("b_stage"),
+    _URGES.c.actor == bindparam("b_actor"),
+)
+
+
+def _chain_orgs(connection: Connection, transfer_id: str) -> frozenset[str]:
+    return frozenset(connection.execute(_READ_CHAIN_ORGS, {"b_id": transfer_id}).scalars())
+
+
+def current_with_chain(database: Database, transfer_id: str) -> tuple[Row[Any], frozenset[str]]:
+    """The projection row and the orgs holding a stage of its current plan, for the rules."""
+    with database.snapshot() as connection:
+        return _row(connection, transfer_id), _chain_orgs(connection, transfer_id)
+
+
+def _last_urge(connection: Connection, transfer_id: str, stage: str | None, actor: str) -> datetime | None:
+    if stage is None:
+        return None
+    found = connection.execute(_READ_URGE, {"b_id": transfer_id, "b_stage": stage, "b_actor": actor})
+    return found.scalar_one_or_none()
+
+
+def last_urge(database: Database, transfer_id: str, stage: str, actor: str) -> datetime | None:
+    with database.snapshot() as connection:
+        return _last_urge(connection, transfer_id, stage, actor)
+
+
 def full_view(database: Database, transfer_id: str) -> dict[str, Any]:
     """The transfer as a use case left it, for its answer (the caller was authorised there)."""
     with database.snapshot() as connection:
@@ -134,12 +169,75 @@ def _view_with_timeline(connection: Connection, transfer: Row[Any]) -> dict[str,
     return transfer_view(transfer, timeline)
 
 
-def get(database: Database, principal: Principal, transfer_id: str) -> dict[str, Any]:
+def facts_of(
+    transfer: Any,
+    chain_orgs: frozenset[str],
+    now: datetime,
+    dues_months_behind: int | None = None,
+    urged_at: datetime | None = None,
+) -> domain.TransferFacts:
+    """What the rules (domain.permission) read of a projection row, and of what the caller
+    looked up besides."""
+    return domain.TransferFacts(
+        member_id=transfer.member_id,
+        applicant=transfer.applicant,
+        from_branch_code=transfer.from_branch_code,
+        to_branch_code=transfer.to_branch_code,
+        from_path=transfer.from_path,
+        to_path=transfer.to_path,
+        status=transfer.status,
+        stage=transfer.current_stage,
+        stage_org=transfer.current_stage_org,
+        stage_path=transfer.current_stage_path,
+        overdue=domain.is_overdue(bool(transfer.overdue), transfer.due_at, now),
+        chain_orgs=chain_orgs,
+        dues_months_behind=dues_months_behind,
+        urged_at=urged_at,
+    )
+
+
+class MemberReader(Protocol):
+    def member(self, member_id: str) -> Any: ...
+
+
+def get(
+    database: Database, principal: Principal, transfer_id: str, members: MemberReader | None = None
+) -> dict[str, Any]:
+    """One transfer as its reader sees it: with the approver's summary of the member (masked,
+    from registration) and what the caller may do now (by the rules that authorize it)."""
     with database.snapshot() as connection:
         transfer = _row(connection, transfer_id)
         if not in_scope(principal, transfer):
             raise Forbidden("this transfer is outside your scope")
-        return _view_with_timeline(connection, transfer)  # the same snapshot: one read, not two
+        view = _view_with_timeline(connection, transfer)  # the same snapshot: one read, not two
+        chain_orgs = _chain_orgs(connection, transfer.id)
+        urged_at = _last_urge(connection, transfer.id, transfer.current_stage, principal.sub)
+    now = utcnow()
+    summary = _member_summary(members, transfer.member_id, now) if members is not None else None
+    view["member"] = summary
+    behind = summary["dues_months_behind"] if summary else None
+    facts = facts_of(transfer, chain_orgs, now, behind, urged_at)
+    caller = domain.Caller(principal.sub, principal.role, principal.org)
+    view["allowed_actions"] = domain.allowed_actions(caller, facts, now)
+    return view
+
+
+def _member_summary(members: MemberReader, member_id: str, now: datetime) -> dict[str, Any] | None:
+    """name, gender, status, birth year, joined, dues (and months behind, China time); None while
+    registration cannot answer: the transfer is still shown."""
+    try:
+        member = members.member(member_id)
+    except (Unavailable, InvalidInput):
+        return None
+    return {
+        "name": member.name,
+        "gender": member.gender,
+        "status": member.status,
+        "birth_year": member.birth_year,
+        "joined_on": member.joined_on,
+        "dues_paid_through": member.dues_paid_through,
+        "dues_months_behind": domain.months_behind(member.dues_paid_through, local_today(now)),
+    }
 
 
 # --- who may read what -------------------------------------------------------------------

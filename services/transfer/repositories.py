@@ -4,12 +4,14 @@ conditional UPDATEs a use case claims with."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.transfer import domain, projection
-from services.transfer.models import TimelineEntry, Transfer
+from services.transfer.models import TimelineEntry, Transfer, Urge
 
 
 class TransferRepository:
@@ -68,3 +70,35 @@ class TransferRepository:
         projection.drop_stages(self.session, transfer_id)
         self.session.flush()
         return transfer
+
+    # --- urges ----------------------------------------------------------------------------
+
+    def claim_urge(self, transfer_id: str, stage: str, actor: str, now: datetime, cutoff: datetime) -> bool:
+        """Record an urge unless this caller urged this stage after `cutoff`: one conditional
+        upsert, so of two concurrent urges only one passes (the other finds the row moved)."""
+        insert: Any = (
+            postgresql.insert if self.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        table = Urge.__table__
+        statement = (
+            insert(table)
+            .values(transfer_id=transfer_id, stage=stage, actor=actor, urged_at=now, count=1)
+            .on_conflict_do_update(
+                index_elements=["transfer_id", "stage", "actor"],
+                set_={"urged_at": now, "count": table.c.count + 1},
+                where=table.c.urged_at <= cutoff,
+            )
+            .returning(table.c.actor)
+        )
+        return self.session.execute(statement).scalar_one_or_none() is not None
+
+    def urged_at(self, transfer_id: str, stage: str, actor: str) -> datetime | None:
+        return self.session.scalar(
+            select(Urge.urged_at).where(
+                Urge.transfer_id == transfer_id, Urge.stage == stage, Urge.actor == actor
+            )
+        )
+
+    def add_timeline(self, entry: TimelineEntry) -> None:
+        self.session.add(entry)
+        self.session.flush()

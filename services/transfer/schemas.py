@@ -42,6 +42,26 @@ class ReportSchema(Schema):
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
+class UrgeSchema(Schema):
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class BatchDecisionItemSchema(Schema):
+    # Only what names the item is checked here; the decision and reason are checked per item by
+    # the single endpoint's validators, so a bad item is refused alone (422 in its result).
+    transfer_id = fields.String(required=True, validate=validate.Length(min=1, max=26))
+    decision = fields.String(required=True, validate=validate.Length(max=20))
+    reason = fields.String(load_default=None, allow_none=True, validate=reason_text)
+
+
+class BatchDecisionSchema(Schema):
+    items = fields.List(
+        fields.Nested(BatchDecisionItemSchema),
+        required=True,
+        validate=validate.Length(min=1, max=100, error="between 1 and 100 items"),
+    )
+
+
 class StageSchema(Schema):
     name = fields.String(required=True)
     org_code = fields.String(allow_none=True)
@@ -56,6 +76,22 @@ class TimelineEntrySchema(Schema):
     actor = fields.String(required=True)
     action = fields.String(required=True)
     reason = fields.String(allow_none=True)
+    # 代办: the org an org above decided this overdue stage for, and "代 <org name> 办理";
+    # an urge's note.
+    acted_for_org_code = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class MemberSummarySchema(Schema):
+    name = fields.String(required=True)
+    gender = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+    birth_year = fields.Integer(allow_none=True)
+    joined_on = fields.String(allow_none=True)
+    dues_paid_through = fields.String(allow_none=True)
+    dues_months_behind = fields.Integer(
+        allow_none=True, metadata={"description": "whole months behind the current month (China time)"}
+    )
 
 
 def _verification_url(letter: dict) -> str | None:
@@ -90,6 +126,30 @@ class TransferSchema(Schema):
     receipt_at = fields.AwareDateTime(allow_none=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
+    # GET /transfers/{id} (issue 21): the approver's summary of the member (null while
+    # registration cannot answer), and what the caller may do now.
+    member = fields.Nested(MemberSummarySchema, allow_none=True)
+    allowed_actions = fields.List(
+        fields.String(validate=validate.OneOf(domain.ACTIONS)),
+        metadata={"description": "out of " + ", ".join(domain.ACTIONS)},
+    )
+
+
+class BatchErrorSchema(Schema):
+    code = fields.Integer(required=True)
+    message = fields.String(required=True)
+    errors = fields.Dict()
+
+
+class BatchResultSchema(Schema):
+    transfer_id = fields.String(required=True)
+    status = fields.Integer(required=True, metadata={"description": "what the single endpoint answers"})
+    transfer = fields.Nested(TransferSchema)
+    error = fields.Nested(BatchErrorSchema)
+
+
+class BatchResultsSchema(Schema):
+    results = fields.List(fields.Nested(BatchResultSchema), required=True)
 
 
 class TransferListQuery(PageQuery):

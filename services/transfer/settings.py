@@ -27,7 +27,8 @@ LETTER_VALIDITY = {
 CHAINS = {
     "same_county": "sending_branch,township,receiving_branch",
     "cross_county": "sending_branch,township,county,receiving_branch",
-    "cross_province": "sending_branch,township,county,receiving_branch",
+    # Issue 21: the receiving side's county org department approves before its branch.
+    "cross_province": "sending_branch,township,county,receiving_county,receiving_branch",
 }
 
 

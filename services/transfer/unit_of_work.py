@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 from services.transfer.models import audit_log, outbox
-from services.transfer.queries import current_row
+from services.transfer.queries import current_row, current_with_chain, last_urge
 from services.transfer.repositories import TransferRepository
 from shared.uow import SqlUnitOfWork
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy import Row
 
     from services.transfer.clients import Registration, TransferProcesses
@@ -52,6 +54,13 @@ class TransferUnitOfWork(ProjectionUnitOfWork):
         """The projection row as it stands, read outside the unit's transaction: the checks before
         a workflow update must not hold the writer's lock while the workflow writes its step."""
         return current_row(self.database, transfer_id)
+
+    def current_with_chain(self, transfer_id: str) -> tuple[Row[Any], frozenset[str]]:
+        """The row and the orgs of its plan's stages, read as `current` is."""
+        return current_with_chain(self.database, transfer_id)
+
+    def last_urge(self, transfer_id: str, stage: str, actor: str) -> datetime | None:
+        return last_urge(self.database, transfer_id, stage, actor)
 
 
 @dataclass

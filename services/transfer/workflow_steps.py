@@ -74,6 +74,7 @@ class StepWriter:
             failure_reason=transition.failure_reason,
             receipt=transition.receipt,
             audit=transition.audit,
+            org_names=dict(self.plan.org_names),
         )
 
     async def _write_step(self, step: StepRecord) -> None:

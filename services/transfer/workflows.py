@@ -54,6 +54,11 @@ Action = DecisionRequest | ResubmitRequest | CancelRequest | ReportRequest
 # safe_message_handlers). Runs begun before it keep the mailbox.
 UPDATE_LOCK_PATCH = "update-handlers-lock"
 
+# v5: a chain's stage kinds are data (domain.STAGE_KINDS, settings.CHAINS), so a cross-province
+# chain gains the receiving county. Runs begun before it keep a chain of the four kinds they
+# knew, even when a resubmit brings a plan made with the new chains (decision 0015).
+STAGE_CHAINS_PATCH = "stage-chains-as-data"
+
 
 def conflict(error: Conflict) -> ApplicationError:
     # The API turns this type into 409; non-retryable so a failed update handler is final.
@@ -77,6 +82,8 @@ class TransferWorkflow(StepWriter):
         # v4: handlers apply under `lock`; `applying` while one does; `generation` counts the
         # actions applied, so the main loop sees that one came while it waited.
         self.locked = workflow.patched(UPDATE_LOCK_PATCH)
+        # Asked at the start, so that a run begun before v5 answers False for its whole life.
+        self.chains_as_data = workflow.patched(STAGE_CHAINS_PATCH)
         self.lock = asyncio.Lock()
         self.applying = False
         self.generation = 0
@@ -335,7 +342,21 @@ class TransferWorkflow(StepWriter):
         assert stage is not None
         org = self.plan.stage_orgs[stage]
         status = self.process.decide(decision.decision)
+        if decision.dues_paid_through and decision.decision == "approve":
+            self.dues_paid_through = decision.dues_paid_through  # the letter carries them
         entry = TimelineItem(decision.decision, decision.actor, stage, org, decision.reason)
+        # Set only by issue 21's API: older histories' events keep exactly their data.
+        named: dict[str, str | None] = {}
+        if decision.actor_name is not None or (decision.audit and decision.audit.actor_org):
+            named = {
+                "actor_name": decision.actor_name,
+                "actor_org_code": decision.audit.actor_org if decision.audit else None,
+            }
+        if decision.acted_for_org_code is not None:
+            named["acted_for_org_code"] = decision.acted_for_org_code
+            named["acted_for_org_name"] = decision.acted_for_org_name
+            entry.acted_for_org_code = decision.acted_for_org_code
+            entry.note = domain.acted_for_note(decision.acted_for_org_name or decision.acted_for_org_code)
         decided = EventItem(
             events.STAGE_DECIDED,
             {
@@ -343,10 +364,11 @@ class TransferWorkflow(StepWriter):
                 "decided_org_code": org,
                 "decision": decision.decision,
                 "actor": decision.actor,
+                **named,
             },
         )
         step = Transition(status, f"approve-{stage}", [decided], [entry], audit=decision.audit)
-        ended = {"reason": decision.reason or "", "actor": decision.actor}
+        ended = {"reason": decision.reason or "", "actor": decision.actor, **named}
         if decision.decision == "reject":
             step.label, step.finished = "reject", True
             step.events.append(EventItem(events.REJECTED, {"rejected_stage": stage, **ended}))
@@ -378,14 +400,32 @@ class TransferWorkflow(StepWriter):
 
     async def _apply_resubmit(self, request: ResubmitRequest) -> None:
         self.process.check_resubmit()
-        self.plan = request.plan
+        self.plan = request.plan if self.chains_as_data else self._legacy_plan(request.plan)
         if request.dues_paid_through:
             self.dues_paid_through = request.dues_paid_through
-        status = self.process.resubmit(request.plan.chain)
+        status = self.process.resubmit(self.plan.chain)
         resubmitted = EventItem(events.RESUBMITTED, {"reason": request.reason, "actor": request.actor})
         entry = TimelineItem("resubmit", request.actor, reason=request.reason)
         await self._record(
-            Transition(status, "resubmit", [resubmitted], [entry], plan=request.plan, audit=request.audit)
+            Transition(status, "resubmit", [resubmitted], [entry], plan=self.plan, audit=request.audit)
+        )
+
+    @staticmethod
+    def _legacy_plan(plan: Plan) -> Plan:
+        """Before v5 a run knew four stage kinds: it keeps to them when a resubmit brings a plan
+        made with the newer chains (the same plan when it has no other kind)."""
+        chain = [stage for stage in plan.chain if stage in domain.LEGACY_STAGES]
+        if chain == plan.chain:
+            return plan
+        return Plan(
+            to_branch_code=plan.to_branch_code,
+            route=plan.route,
+            chain=chain,
+            stage_orgs={stage: plan.stage_orgs[stage] for stage in chain},
+            escalation_orgs={stage: plan.escalation_orgs.get(stage) for stage in chain},
+            letter_validity_seconds=plan.letter_validity_seconds,
+            letter_county=plan.letter_county,
+            to_path=plan.to_path,
         )
 
     async def _complete(self, report: ReportRequest) -> None:

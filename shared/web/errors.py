@@ -57,6 +57,9 @@ def handle_domain_error(error: NuanliuError) -> tuple[Response, int]:
     response = jsonify(error_body(error.status, error.message, errors))
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:  # a 429 says when to try again
+        response.headers["Retry-After"] = str(retry_after)
     return response, error.status
 
 

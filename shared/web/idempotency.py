@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -87,3 +89,53 @@ def record_outcome(response: Response) -> Response:
         else:
             store.finish(owner, key, response.status_code, response.get_data())
     return response
+
+
+# --- items of a batch (POST /transfers/decisions): each item is as safe to retry as the single
+# request it stands for. An item's key is the request's key and the item's own key; a batch whose
+# items all ended below 500 is stored as any answer is, and one with a failed item lets its key go,
+# so its retry runs again and replays the items that were done.
+
+
+ItemRunner = Callable[[str, bytes, Callable[[], tuple[int, bytes]]], tuple[int, bytes]]
+
+
+def item_runner() -> ItemRunner:
+    """A runner for the items of this request (usable from other threads): each item runs under
+    the request's Idempotency-Key and the item's own key, or replays its first outcome.
+
+    The runner takes the item's key, its fingerprint (a different item under the same keys is a
+    409) and the item's work, which answers (status, JSON body)."""
+    pending = g.get("idempotency")
+    store: IdempotencyStore | None = current_app.extensions.get(_EXTENSION)
+
+    def run_once(item_key: str, item: bytes, run: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
+        if not pending or store is None:
+            return run()
+        owner, key = pending
+        item_store_key = hashlib.sha256(f"{key}\0{item_key}".encode()).hexdigest()
+        outcome = store.begin(owner, item_store_key, hashlib.sha256(item).hexdigest())
+        if outcome.replay is not None:
+            return outcome.replay
+        if outcome.conflict:
+            return 409, json.dumps(error_body(409, outcome.conflict)).encode()
+        try:
+            status, body = run()
+        except BaseException:
+            store.abandon(owner, item_store_key)
+            raise
+        if status >= 500:
+            store.abandon(owner, item_store_key)
+        else:
+            store.finish(owner, item_store_key, status, body)
+        return status, body
+
+    return run_once
+
+
+def release_request_key() -> None:
+    """Let this request's Idempotency-Key go, as a 5xx does: its retry runs again."""
+    pending = g.pop("idempotency", None)
+    store: IdempotencyStore | None = current_app.extensions.get(_EXTENSION)
+    if pending and store:
+        store.abandon(*pending)

@@ -33,8 +33,19 @@ MEMBERS = frozenset(a for a in ACTORS if a.startswith("member_"))
 OWN_ORG = frozenset({"secretary_own", "officer_own", "department_own", "admin"})  # B and above
 OFFICERS_OWN = frozenset({"officer_own", "department_own", "admin"})  # T and above
 UNDER_T = frozenset({"member_self", "member_peer", "member_sib_branch"})  # members whose branch is under T
-# The orgs with a part in a transfer from B to BR: its stages are held by B, T, K and BR.
-TRANSFER_PARTIES = frozenset({"secretary_own", "officer_own", "department_own", "secretary_receiving"})
+# The orgs with a part in a transfer from B to BR: its stages are held by B, T, K, KR and BR.
+TRANSFER_PARTIES = frozenset(
+    {"secretary_own", "officer_own", "department_own", "department_receiving", "secretary_receiving"}
+)
+# Issue 21, 代办: the org departments above each stage's org. Before the stage is overdue they
+# are refused (403); the decision after it is overdue is in tests/integration/test_transfer_approval.py.
+DEPARTMENTS_ABOVE = {
+    "pending_sending_branch": {"department_own"},
+    "pending_township": {"department_own"},
+    "pending_county": set(),
+    "pending_receiving_county": set(),
+    "pending_receiving_branch": {"department_receiving"},
+}
 
 
 def allow(status: int, who: Iterable[str], refused: int = DENY, **special: int) -> Expected:
@@ -43,10 +54,12 @@ def allow(status: int, who: Iterable[str], refused: int = DENY, **special: int) 
     return {actor: special.get(actor, status if actor in allowed else refused) for actor in ACTORS}
 
 
-def decisions(holder: str) -> Expected:
+def decisions(holder: str, status: str) -> Expected:
     """At an open stage its holder and the admin decide; another party to the transfer is at the
-    wrong stage (409); anyone else is the wrong org (403)."""
-    return allow(200, {holder, "admin"}, **{party: 409 for party in TRANSFER_PARTIES - {holder}})
+    wrong stage (409), but an org department above the stage's org, which may act for it only
+    once it is overdue (403); anyone else is the wrong org (403)."""
+    parties = TRANSFER_PARTIES - {holder} - DEPARTMENTS_ABOVE[status]
+    return allow(200, {holder, "admin"}, **{party: 409 for party in parties})
 
 
 # --- the requests -----------------------------------------------------------------------------
@@ -61,6 +74,21 @@ def get(service: str, path: Callable[[World, Target], str]) -> Call:
 
 def post(service: str, path: Callable[[World, Target], str], body: Callable[[World, Target], object]) -> Call:
     return lambda w, t, actor: send("POST", w.url(service, path(w, t)), w.headers(actor, t), body(w, t))
+
+
+class ItemStatus:
+    """A batch's answer as the row sees it: the status of its one item (or the batch's refusal)."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self.status_code = response.status_code
+        if response.status_code == 200:
+            (result,) = response.json()["results"]
+            self.status_code = result["status"]
+
+
+def batch_item_status(w: World, t: Target, actor: str) -> ItemStatus:
+    body = {"items": [{"transfer_id": t.ref, "decision": "approve"}]}
+    return ItemStatus(send("POST", w.url("transfer", "/transfers/decisions"), w.headers(actor, t), body))
 
 
 def create_org(w: World, t: Target, actor: str) -> requests.Response:
@@ -388,7 +416,7 @@ MATRIX: dict[str, Row] = {
     # Both sides of a transfer read it: the receiving branch prepares for the member.
     "GET /transfers/{id}": Row(
         get("transfer", lambda w, t: f"/transfers/{t.ref}"),
-        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "service"}),
+        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "department_receiving", "service"}),
         setup=World.transfer,
     ),
     **{
@@ -396,7 +424,7 @@ MATRIX: dict[str, Row] = {
             post(
                 "transfer", lambda w, t: f"/transfers/{t.ref}/decisions", lambda w, t: {"decision": "approve"}
             ),
-            decisions(holder),
+            decisions(holder, status),
             setup=transfer_at(status),
             consumes=True,
         )
@@ -404,6 +432,7 @@ MATRIX: dict[str, Row] = {
             ("pending_sending_branch", "secretary_own"),
             ("pending_township", "officer_own"),
             ("pending_county", "department_own"),
+            ("pending_receiving_county", "department_receiving"),
             ("pending_receiving_branch", "secretary_receiving"),
         )
     },
@@ -445,10 +474,40 @@ MATRIX: dict[str, Row] = {
         allow(409, {"secretary_own", "admin"}),
         setup=World.transfer,
     ),
+    # Issue 21, 催办: the applicant (here the sending secretary, for member_self), the member, the
+    # sending secretary, and staff of the orgs above the open stage's org (B: T and K). The admin is
+    # no stage's superior, and the receiving side is not above the sending branch. Each urge is once
+    # a day per caller and stage: the target is new after each success.
+    "POST /transfers/{id}/urge": Row(
+        post("transfer", lambda w, t: f"/transfers/{t.ref}/urge", lambda w, t: {"note": "请尽快办理"}),
+        allow(200, {"member_self", "secretary_own", "officer_own", "department_own"}),
+        setup=World.transfer,
+        consumes=True,
+    ),
+    # Issue 21, 代办 before the stage is overdue: the org department above the township (K) is
+    # refused (403) even with a reason, as every outsider; the parties at other stages get 409.
+    "POST /transfers/{id}/decisions (act for, not overdue)": Row(
+        post(
+            "transfer",
+            lambda w, t: f"/transfers/{t.ref}/decisions",
+            lambda w, t: {"decision": "return", "reason": "逾期代办"},
+        ),
+        decisions("officer_own", "pending_township"),
+        setup=transfer_at("pending_township"),
+        consumes=True,
+    ),
+    # Issue 21, batch decisions: each item answers as the single endpoint would (its status is the
+    # row's status); the batch itself is for the roles of the single endpoint (others 403).
+    "POST /transfers/decisions": Row(
+        lambda w, t, actor: batch_item_status(w, t, actor),
+        decisions("secretary_own", "pending_sending_branch"),
+        setup=World.transfer,
+        consumes=True,
+    ),
     # Issue 20: the letter's PDF, as API.md lists its readers (the service reads no full particulars).
     "GET /transfers/{id}/letter.pdf": Row(
         get("transfer", lambda w, t: f"/transfers/{t.ref}/letter.pdf"),
-        allow(200, OWN_ORG | {"member_self", "secretary_receiving"}),
+        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "department_receiving"}),
         setup=transfer_at("letter_issued"),
     ),
     # Public (API.md: no auth): whoever holds a letter verifies it; a wrong code is a 404 to all.
@@ -468,7 +527,15 @@ MATRIX: dict[str, Row] = {
     "GET /tasks?org=": Row(
         get("tasks", lambda w, t: f"/tasks?org={w.org['T']}"),
         allow(
-            200, EVERYONE - {"officer_sib_township", "officer_far", "department_sib_county", "department_far"}
+            200,
+            EVERYONE
+            - {
+                "officer_sib_township",
+                "officer_far",
+                "department_sib_county",
+                "department_far",
+                "department_receiving",
+            },
         ),
     ),
     # A secretary sees the tasks open to their branch, like its members (to rally them).

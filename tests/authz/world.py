@@ -10,7 +10,8 @@
     │   │       └── BT ────────────── secretary_sib_township, member_sib_township
     │   └── KS (county) ──────────── department_sib_county                        (sibling county)
     ├── PF → KF → TF → BF ─────────── department_far, officer_far, secretary_far, member_far
-    └── PR → KR → TR → BR ─────────── secretary_receiving (where transfers go: cross_province)
+    └── PR → KR → TR → BR ─────────── department_receiving (KR), secretary_receiving (BR)
+                                      (where transfers go: cross_province)
 
 A row acts on a target at B: its member (member_self is that member; member_peer is another
 member of the same branch), its transfer, task or notification.
@@ -52,6 +53,7 @@ ACTORS = (
     "department_own",
     "department_sib_county",
     "department_far",
+    "department_receiving",
     "admin",
     "service",
 )
@@ -68,6 +70,7 @@ ORG_ACTORS = {
     "department_own": ("org_department", "K"),
     "department_sib_county": ("org_department", "KS"),
     "department_far": ("org_department", "KF"),
+    "department_receiving": ("org_department", "KR"),
 }
 # The members other than member_self, each a member of the branch named.
 MEMBER_ACTORS = {
@@ -171,11 +174,12 @@ class World:
         target.extra["card"] = expect_ok(send("POST", url, ADMIN, outflow), 201)["activity_card_no"]
         return target
 
-    # --- transfers (from B to BR, cross_province: four stages) --------------------------------
+    # --- transfers (from B to BR, cross_province: five stages, the receiving county's included) --
 
     def transfer(self, approvals: int = 0) -> Target:
         """A transfer of a new member of B, applied for by B's secretary, then approved by the
-        admin `approvals` times (1: at the township; 3: at the receiving branch; 4: letter issued)."""
+        admin `approvals` times (1: at the township; 3: at the receiving county; 4: at the receiving
+        branch; 5: letter issued)."""
         target = self.member_target()
         body = {"member_id": target.member, "to_branch_code": self.org["BR"], "reason": "工作调动"}
         view = expect_ok(
@@ -299,8 +303,9 @@ APPROVALS_TO_REACH = {
     "pending_sending_branch": 0,
     "pending_township": 1,
     "pending_county": 2,
-    "pending_receiving_branch": 3,
-    "letter_issued": 4,
+    "pending_receiving_county": 3,
+    "pending_receiving_branch": 4,
+    "letter_issued": 5,
 }
 
 

@@ -25,8 +25,8 @@ def drive(transfer: str, transfer_id: str, tokens: list[dict[str, str]], member:
     url = f"{transfer}/api/v1/transfers/{transfer_id}"
     steps = [(f"{url}/decisions", {"decision": "approve"}, headers) for headers in tokens]
     steps.append((f"{url}/report", {}, member))
-    waiting_on = ["pending_sending_branch", "pending_township", "pending_county", "pending_receiving_branch"]
-    waiting_on.append("letter_issued")
+    waiting_on = ["pending_sending_branch", "pending_township", "pending_county", "pending_receiving_county"]
+    waiting_on += ["pending_receiving_branch", "letter_issued"]
     deadline = time.monotonic() + 240
     for (step_url, body, headers), status in zip(steps, waiting_on, strict=True):
         while requests.get(url, headers=headers, timeout=60).json()["status"] == status:
@@ -46,6 +46,7 @@ def test_worker_killed_mid_flight_every_transfer_completes_once(transfer_stack: 
         bearer("branch_secretary", lichuan["branch"], "s1"),
         bearer("township_officer", lichuan["township"], "t1"),
         bearer("org_department", lichuan["county"], "c1"),
+        bearer("org_department", shaoxing["county"], "rc1"),  # issue 21: the receiving county
         bearer("branch_secretary", shaoxing["branch"], "r1"),
     ]
     with ThreadPoolExecutor(max_workers=TRANSFERS) as pool:

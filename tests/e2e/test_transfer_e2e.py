@@ -10,6 +10,7 @@ import time
 
 import requests
 
+from shared.clock import local_today, month_of
 from tests.e2e.transfer_stack import lichuan_and_shaoxing, new_member, transfer_stack_fixture  # noqa: F401
 from tests.support.stack import Stack
 from tests.support.tokens import ADMIN, bearer
@@ -23,6 +24,8 @@ def test_cross_province_transfer_end_to_end(transfer_stack: Stack) -> None:
     sending = bearer("branch_secretary", lichuan["branch"], "secretary-yumu")
     township = bearer("township_officer", lichuan["township"], "officer-moudao")
     county = bearer("org_department", lichuan["county"], "zuzhibu-lichuan")
+    # Issue 21: a cross-province chain has the receiving side's county org department too.
+    receiving_county = bearer("org_department", shaoxing["county"], "zuzhibu-keqiao")
     receiving = bearer("branch_secretary", shaoxing["branch"], "secretary-hongjian")
     outsider = bearer("branch_secretary", shaoxing["township"], "someone-else")
 
@@ -75,8 +78,19 @@ def test_cross_province_transfer_end_to_end(transfer_stack: Stack) -> None:
     todo = requests.get(f"{transfer}/api/v1/transfers?box=todo", headers=sending, timeout=10).json()
     assert transfer_id in [item["id"] for item in todo["items"]]
 
-    expected = ["pending_township", "pending_county", "pending_receiving_branch", "letter_issued"]
-    for headers, status in zip((sending, township, county, receiving), expected, strict=True):
+    expected = [
+        "pending_township",
+        "pending_county",
+        "pending_receiving_county",
+        "pending_receiving_branch",
+        "letter_issued",
+    ]
+    holders = (sending, township, county, receiving_county, receiving)
+    for headers, status in zip(holders, expected, strict=True):
+        if status == "pending_receiving_branch":  # the receiving county's turn: it is in its todo box
+            todo = requests.get(f"{transfer}/api/v1/transfers?box=todo", headers=headers, timeout=10).json()
+            assert transfer_id in [item["id"] for item in todo["items"]]
+            assert decide(receiving).status_code == 409  # the branch's stage is not open yet
         response = decide(headers)
         assert response.status_code == 200, response.text
         assert response.json()["status"] == status
@@ -88,7 +102,7 @@ def test_cross_province_transfer_end_to_end(transfer_stack: Stack) -> None:
         "letter"
     ]
     assert letter["number"].startswith(lichuan["county"] + "-")
-    assert letter["dues_paid_through"] == "2026-10"
+    assert letter["dues_paid_through"] == month_of(local_today())  # paid up, as the sending branch approved
 
     reported = requests.post(
         f"{transfer}/api/v1/transfers/{transfer_id}/report", json={}, headers=member, timeout=60
@@ -98,6 +112,7 @@ def test_cross_province_transfer_end_to_end(transfer_stack: Stack) -> None:
     assert final["status"] == "completed"
     assert [entry["action"] for entry in final["timeline"]] == [
         "apply",
+        "approve",
         "approve",
         "approve",
         "approve",

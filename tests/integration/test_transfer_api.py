@@ -506,11 +506,8 @@ def test_a_county_dashboard_counts_its_townships_and_branches(live, registration
 
 def test_an_expired_letter_is_reissued_by_the_sending_secretary(live, registration_url, tree):
     far = new_org(registration_url, "province", "CN")
-    far_branch = new_org(
-        registration_url,
-        "branch",
-        new_org(registration_url, "township", new_org(registration_url, "county", far)),
-    )
+    far_county = new_org(registration_url, "county", far)
+    far_branch = new_org(registration_url, "branch", new_org(registration_url, "township", far_county))
     transfer_id, member_id = apply_for(live, registration_url, tree["B1"], far_branch)
     url = f"/api/v1/transfers/{transfer_id}"
     sending = bearer("branch_secretary", tree["B1"])
@@ -524,6 +521,7 @@ def test_an_expired_letter_is_reissued_by_the_sending_secretary(live, registrati
         sending,
         bearer("township_officer", tree["T1"]),
         bearer("org_department", tree["C1"]),
+        bearer("org_department", far_county),  # issue 21: the receiving county
         bearer("branch_secretary", far_branch),
     ):
         decide(live, transfer_id, headers)

@@ -179,11 +179,8 @@ def test_a_reissued_letter_prints_its_new_serial_and_the_old_one_is_superseded(
     live, registration_url, tree, tmp_path
 ):
     far = new_org(registration_url, "province", "CN")
-    far_branch = new_org(
-        registration_url,
-        "branch",
-        new_org(registration_url, "township", new_org(registration_url, "county", far)),
-    )
+    far_county = new_org(registration_url, "county", far)
+    far_branch = new_org(registration_url, "branch", new_org(registration_url, "township", far_county))
     member_id = zhu_ming(registration_url, tree["B1"])
     transfer_id, _ = apply_for_member(live, tree["B1"], member_id, far_branch)
     url = f"/api/v1/transfers/{transfer_id}"
@@ -191,6 +188,7 @@ def test_a_reissued_letter_prints_its_new_serial_and_the_old_one_is_superseded(
         bearer("branch_secretary", tree["B1"]),
         bearer("township_officer", tree["T1"]),
         bearer("org_department", tree["C1"]),
+        bearer("org_department", far_county),  # issue 21: the receiving county
         bearer("branch_secretary", far_branch),
     ):
         decide(live, transfer_id, headers)

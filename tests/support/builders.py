@@ -7,6 +7,7 @@ import random
 from datetime import date
 
 from services.registration.domain import id_check_digit
+from shared.clock import local_today, month_of
 
 _counter = itertools.count(1)
 
@@ -32,7 +33,8 @@ def member_body(branch_code: str, **overrides: object) -> dict[str, object]:
         "status": "full",
         "branch_code": branch_code,
         "joined_on": "2015-07-01",
-        "dues_paid_through": "2026-10",
+        # Paid up (China time): the sending branch approves a transfer only then (issue 21).
+        "dues_paid_through": month_of(local_today()),
     }
     body.update(overrides)
     return body

@@ -28,8 +28,10 @@ def test_stage_holders_and_escalation():
         "BR-YUMU",
         "TW-MOUDAO",
         "CO-LICHUAN",
+        "CO-KEQIAO",  # receiving_county: the county above the receiving branch
         "BR-HONGJIAN",
     ]
+    assert domain.escalation_org("receiving_county", SENDING, RECEIVING) == "CI-SHAOXING"
     assert domain.escalation_org("sending_branch", SENDING, RECEIVING) == "TW-MOUDAO"
     assert domain.escalation_org("county", SENDING, RECEIVING) == "CI-ENSHI"
     assert domain.escalation_org("receiving_branch", SENDING, RECEIVING) == "TW-KEQIAO"

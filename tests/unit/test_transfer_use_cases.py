@@ -16,6 +16,7 @@ from services.transfer.messages import DecisionRequest, TransferInput
 from services.transfer.models import TimelineEntry, Transfer
 from services.transfer.settings import TransferSettings
 from shared.auth import Principal
+from shared.clock import local_today, month_of
 from shared.contracts import transfer as events
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unavailable
@@ -81,6 +82,12 @@ class FakeRegistration:
 
     def path(self, code: str) -> str:
         return PATHS[code]
+
+    def org_name(self, code: str | None) -> str | None:
+        return f"{code} 党组织" if code else None
+
+    def org_names(self, codes: Any) -> dict[str, str]:
+        return {code: f"{code} 党组织" for code in codes if code}
 
 
 @dataclass
@@ -153,9 +160,13 @@ class FakeTransferUnitOfWork(UnitOfWork):
             raise NotFound(f"transfer {transfer_id} does not exist")
         return row
 
+    def current_with_chain(self, transfer_id: str) -> tuple[Transfer, frozenset[str]]:
+        return self.current(transfer_id), frozenset()
+
 
 def member_of_sending_branch(uow: FakeTransferUnitOfWork, member_id: str = "m-1") -> Principal:
-    uow.registration.members[member_id] = MemberInfo(member_id, "王芳", "BR-S", "2026-11")
+    paid_up = month_of(local_today())
+    uow.registration.members[member_id] = MemberInfo(member_id, "王芳", "BR-S", paid_up)
     return Principal(member_id, "member", "BR-S")
 
 
@@ -265,6 +276,7 @@ def test_a_decision_by_a_participant_whose_stage_is_not_open_is_a_409_before_tem
 
 def test_a_decision_sends_its_audit_with_the_update_and_writes_none_itself():
     uow = FakeTransferUnitOfWork()
+    member_of_sending_branch(uow)
     open_transfer(uow)
     holder = Principal("sec-s", "branch_secretary", "BR-S")
     commands.decide(uow, holder, commands.Decide("t-1", "approve"))  # type: ignore[arg-type]
@@ -283,6 +295,7 @@ def test_a_decision_sends_its_audit_with_the_update_and_writes_none_itself():
 
 def test_a_decision_the_workflow_refuses_is_a_409_and_leaves_no_audit_entry():
     uow = FakeTransferUnitOfWork()
+    member_of_sending_branch(uow)
     open_transfer(uow)
     uow.processes.refuse = "the sending_branch stage is already decided; now pending_township"
     holder = Principal("sec-s", "branch_secretary", "BR-S")

@@ -44,10 +44,14 @@ async def record(target: Path) -> None:
                 handle, _, member_id, plan = await start_transfer(env.client, queue, database, settings)
                 for stage in plan.chain:
                     who = AuditItem(f"actor-{stage}", "branch_secretary", "decide:approve", f"req-{stage}")
-                    await handle.execute_update(
-                        TransferWorkflow.decide,
-                        DecisionRequest("approve", f"actor-{stage}", expected_stage=stage, audit=who),
+                    request = DecisionRequest(
+                        "approve", f"actor-{stage}", expected_stage=stage, audit=who, actor_name="张三"
                     )
+                    if stage == "receiving_county":  # since v5: one stage decided for by the org above
+                        request.acted_for_org_code = plan.stage_orgs[stage]
+                        request.acted_for_org_name = "接收方县委组织部"
+                        request.reason = "逾期代办"
+                    await handle.execute_update(TransferWorkflow.decide, request)
                 report = ReportRequest(member_id, AuditItem(member_id, "member", "report", "req-report"))
                 await handle.execute_update(TransferWorkflow.report, report)
                 await handle.result()

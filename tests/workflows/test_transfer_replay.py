@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from services.transfer.workflows import UPDATE_LOCK_PATCH, TransferWorkflow
+from services.transfer.workflows import STAGE_CHAINS_PATCH, UPDATE_LOCK_PATCH, TransferWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("transfer_*.json"))
 
@@ -25,13 +25,37 @@ async def test_saved_history_replays(path: Path):
     await Replayer(workflows=[TransferWorkflow]).replay_workflow(history)
 
 
-def test_the_newest_history_runs_the_update_handlers_under_the_lock():
-    """The history saved last was recorded on the v4 path, so its replay covers that path."""
-    history = WorkflowHistory.from_json("newest", HISTORIES[-1].read_text())
-    patches = [
+def _patches(history: WorkflowHistory) -> list[str]:
+    return [
         json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
         for event in history.events
         if event.HasField("marker_recorded_event_attributes")
         and "patch-data" in event.marker_recorded_event_attributes.details
     ]
-    assert UPDATE_LOCK_PATCH in patches
+
+
+def test_the_newest_history_runs_the_update_handlers_under_the_lock():
+    """The history saved last was recorded on the v4 path, so its replay covers that path."""
+    history = WorkflowHistory.from_json("newest", HISTORIES[-1].read_text())
+    assert UPDATE_LOCK_PATCH in _patches(history)
+
+
+def test_the_newest_history_runs_a_chain_with_the_receiving_county():
+    """v5 (stage chains as data): the newest history was recorded with the patch, and its
+    cross-province chain waited at the receiving county between the county and the branch."""
+    history = WorkflowHistory.from_json("newest", HISTORIES[-1].read_text())
+    assert STAGE_CHAINS_PATCH in _patches(history)
+    statuses = [
+        json.loads(payload.data)
+        for event in history.events
+        if event.HasField("upsert_workflow_search_attributes_event_attributes")
+        for name, payload in event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields.items()
+        if name == "TransferStatus"
+    ]
+    assert "pending_receiving_county" in statuses
+    at = statuses.index("pending_receiving_county")
+    assert statuses[at - 1 : at + 2] == [
+        "pending_county",
+        "pending_receiving_county",
+        "pending_receiving_branch",
+    ]

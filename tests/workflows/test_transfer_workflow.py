@@ -75,6 +75,8 @@ async def test_approve_all_the_way_then_report_in_completes(
         expected_chain = ["sending_branch", "township", "receiving_branch"]
         if route != "same_county":
             expected_chain.insert(2, "county")
+        if route == "cross_province":  # issue 21: the receiving side's county org department
+            expected_chain.insert(3, "receiving_county")
         assert plan.chain == expected_chain
         await approve_all(handle, plan, audited=True)
         letter_row, _ = projection(database, transfer_id)
@@ -167,6 +169,7 @@ async def test_return_then_resubmit_starts_again_at_the_sending_branch(
         "pending_sending_branch",
         "pending_township",
         "pending_county",
+        "pending_receiving_county",
         "pending_receiving_branch",
         "returned",
         "letter_issued",
