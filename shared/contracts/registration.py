@@ -70,6 +70,86 @@ class RelationshipMoved(MemberEvent):
     from_branch_code = fields.String(required=True)
 
 
+def _optional_string() -> fields.String:
+    return fields.String(allow_none=True, load_default=None)
+
+
+class MemberUpdated(MemberEvent):
+    """The names of the changed fields (e.g. `phone`, `six_facts.current_address`), never values."""
+
+    # `fields` on the wire; a schema's own `fields` attribute forbids the name in Python.
+    changed_fields = fields.List(fields.String(), required=True, data_key="fields")
+    actor = fields.String(required=True)
+    actor_name = _optional_string()
+    actor_role = _optional_string()
+    actor_org_code = _optional_string()
+
+
+class DuesRecorded(MemberEvent):
+    dues_id = fields.String(required=True)
+    paid_through = fields.String(required=True)  # YYYY-MM
+    amount = fields.String(required=True)  # yuan, a decimal string
+    paid_on = fields.String(required=True)  # YYYY-MM-DD
+    actor = fields.String(required=True)
+    actor_name = _optional_string()
+    actor_org_code = _optional_string()
+
+
+class MemberReturned(MemberEvent):
+    outflow_id = fields.String(required=True)
+    activity_card_no = fields.String(required=True)
+    returned_on = fields.String(required=True)
+    destination_region = fields.String(required=True)
+    destination_region_name = _optional_string()
+    actor = fields.String(required=True)
+    actor_name = _optional_string()
+    actor_org_code = _optional_string()
+
+
+class ContactAttempted(MemberEvent):
+    attempt_id = fields.String(required=True)
+    method = fields.String(required=True)  # phone|visit|relative|online|letter|other
+    result = fields.String(required=True)  # reached|not_reached
+    attempted_at = fields.String(required=True)
+    actor = fields.String(required=True)
+    actor_name = _optional_string()
+    actor_org_code = _optional_string()
+    inflow_branch_code = _optional_string()
+
+
+class MemberSuspensionDue(MemberEvent):
+    """Once per lost-contact episode: the branch and the county org department must decide."""
+
+    lost_contact_since = fields.String(required=True)  # YYYY-MM-DD
+    not_reached_attempts = fields.Integer(required=True)
+    county_code = fields.String(required=True)
+    county_name = _optional_string()
+
+
+class MemberStandingChanged(MemberEvent):
+    standing = fields.String(required=True)  # suspended|restored|removed, as requested
+    new_standing = fields.String(required=True)  # normal|suspended|removed
+    previous_standing = fields.String(required=True)
+    reason = fields.String(required=True)
+    decided_on = fields.String(required=True)
+    actor = fields.String(required=True)
+    actor_name = _optional_string()
+    actor_org_code = _optional_string()
+    actor_org_name = _optional_string()
+
+
+class CoverageReminderDue(EventData):
+    """The monthly coverage check (每月一摸排) of one branch with members not reached that month."""
+
+    branch_code = fields.String(required=True)
+    branch_name = _optional_string()
+    branch_path = fields.List(fields.String(), load_default=list)
+    month = fields.String(required=True)  # YYYY-MM
+    mobile_members = fields.Integer(required=True)
+    not_reached = fields.Integer(required=True)
+    not_reached_names = fields.List(fields.String(), load_default=list)
+
+
 class StaffEvent(EventData):
     """A change of the staff directory; `org_path` routes it to the org and those above."""
 
@@ -98,6 +178,13 @@ MEMBER_LOST_CONTACT = "registration.member_lost_contact.v1"
 RELATIONSHIP_MOVED = "registration.relationship_moved.v1"
 STAFF_ASSIGNED = "registration.staff_assigned.v1"
 STAFF_REMOVED = "registration.staff_removed.v1"
+MEMBER_UPDATED = "registration.member_updated.v1"
+DUES_RECORDED = "registration.dues_recorded.v1"
+MEMBER_RETURNED = "registration.member_returned.v1"
+CONTACT_ATTEMPTED = "registration.contact_attempted.v1"
+MEMBER_SUSPENSION_DUE = "registration.member_suspension_due.v1"
+MEMBER_STANDING_CHANGED = "registration.member_standing_changed.v1"
+COVERAGE_REMINDER_DUE = "registration.coverage_reminder_due.v1"
 
 # Every event type this service publishes, with the schema of its data.
 SCHEMAS: dict[str, EventData] = {
@@ -110,4 +197,11 @@ SCHEMAS: dict[str, EventData] = {
     RELATIONSHIP_MOVED: RelationshipMoved(),
     STAFF_ASSIGNED: StaffAssigned(),
     STAFF_REMOVED: StaffRemoved(),
+    MEMBER_UPDATED: MemberUpdated(),
+    DUES_RECORDED: DuesRecorded(),
+    MEMBER_RETURNED: MemberReturned(),
+    CONTACT_ATTEMPTED: ContactAttempted(),
+    MEMBER_SUSPENSION_DUE: MemberSuspensionDue(),
+    MEMBER_STANDING_CHANGED: MemberStandingChanged(),
+    COVERAGE_REMINDER_DUE: CoverageReminderDue(),
 }

@@ -21,6 +21,21 @@ class TransferEvent(EventData):
     stage = fields.String(allow_none=True, load_default=None)
     stage_org_code = fields.String(allow_none=True, load_default=None)
     due_at = fields.String(allow_none=True, load_default=None)
+    # Names where the producer knows them, so notices need not look them up.
+    from_branch_name = fields.String(allow_none=True, load_default=None)
+    to_branch_name = fields.String(allow_none=True, load_default=None)
+    stage_label = fields.String(allow_none=True, load_default=None)  # the Chinese label of `stage`
+    stage_org_name = fields.String(allow_none=True, load_default=None)
+
+
+class ActedFor(TransferEvent):
+    """A decision, return or refusal; `acted_for_*` when an org department above decided an
+    overdue stage for its org (代办)."""
+
+    actor_name = fields.String(allow_none=True, load_default=None)
+    actor_org_code = fields.String(allow_none=True, load_default=None)
+    acted_for_org_code = fields.String(allow_none=True, load_default=None)
+    acted_for_org_name = fields.String(allow_none=True, load_default=None)
 
 
 class TransferRequested(TransferEvent):
@@ -28,7 +43,7 @@ class TransferRequested(TransferEvent):
     applicant = fields.String(required=True)
 
 
-class StageDecided(TransferEvent):
+class StageDecided(ActedFor):
     decided_stage = fields.String(required=True)
     decided_org_code = fields.String(required=True)
     decision = fields.String(required=True)
@@ -45,13 +60,13 @@ class StageReminder(TransferEvent):
     pass
 
 
-class Returned(TransferEvent):
+class Returned(ActedFor):
     returned_stage = fields.String(required=True)
     reason = fields.String(required=True)
     actor = fields.String(required=True)
 
 
-class Rejected(TransferEvent):
+class Rejected(ActedFor):
     rejected_stage = fields.String(required=True)
     reason = fields.String(required=True)
     actor = fields.String(required=True)
@@ -88,6 +103,19 @@ class Failed(TransferEvent):
     reason = fields.String(required=True)
 
 
+class Urged(TransferEvent):
+    """Someone pressed the holder of the waiting stage (催办)."""
+
+    urged_stage = fields.String(required=True)
+    urged_stage_org_code = fields.String(required=True)
+    urged_stage_org_name = fields.String(allow_none=True, load_default=None)
+    waiting_since = fields.String(required=True)  # ISO UTC: when the stage started waiting
+    note = fields.String(allow_none=True, load_default=None)
+    actor = fields.String(required=True)
+    actor_name = fields.String(allow_none=True, load_default=None)
+    actor_org_code = fields.String(allow_none=True, load_default=None)
+
+
 REQUESTED = "transfer.requested.v1"
 STAGE_DECIDED = "transfer.stage_decided.v1"
 STAGE_REMINDER = "transfer.stage_reminder.v1"
@@ -102,6 +130,7 @@ EXPIRED = "transfer.expired.v1"
 RESUBMITTED = "transfer.resubmitted.v1"
 REPORTED_IN = "transfer.reported_in.v1"
 FAILED = "transfer.failed.v1"
+URGED = "transfer.urged.v1"
 
 # Every event type this service publishes, with the schema of its data.
 SCHEMAS: dict[str, EventData] = {
@@ -119,4 +148,5 @@ SCHEMAS: dict[str, EventData] = {
     RESUBMITTED: Resubmitted(),
     REPORTED_IN: ReportedIn(),
     FAILED: Failed(),
+    URGED: Urged(),
 }
