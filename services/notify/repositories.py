@@ -309,10 +309,12 @@ class TodoRepository:
 
 def reach_of(row: Preference) -> dict[str, Any]:
     """The addresses the channel rules read for a person: a member's SMS goes to the phone they
-    registered, looked up at send time (`member:<id>`), never to one notify keeps."""
+    registered, looked up at send time (`member:<id>`), never to one notify keeps; staff, who
+    have no registered phone, give theirs in their preferences."""
     reach = preferences_of(row).as_mapping()
     if row.role == "member":
-        reach["phone"] = domain.registered_phone(row.sub)
+        # Only when they chose SMS: a registered phone is no consent to be texted as a fallback.
+        reach["phone"] = domain.registered_phone(row.sub) if row.sms else None
     return reach
 
 
