@@ -127,7 +127,9 @@ class NotifySettings(Settings):
         if self.smtp_host.strip().lower() in LOCAL_HOSTS:
             found.append(f"NUANLIU_SMTP_HOST is {self.smtp_host} (the development mail sink)")
         if self.sms_provider == "file":
-            found.append("NUANLIU_SMS_PROVIDER is file (set disabled until a gateway is configured)")
+            found.append(
+                "NUANLIU_SMS_PROVIDER is file (set aliyun with the gateway's keys, sign name and templates, or disabled)"
+            )
         return found
 
     def sms_template_codes(self) -> dict[str, str]:
