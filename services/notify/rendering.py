@@ -206,7 +206,12 @@ def fields_of(data: dict[str, Any], module: ModuleType, zone: str, today: date |
             )
     if data.get("stage_label") and module is zh_CN:
         fields["stage_name"] = data["stage_label"]
-    orgs = _names(data, "org")
+    # A name the event gives one field names that org wherever else it appears (the urging
+    # secretary's org is often the sending branch).
+    orgs = {
+        **_names(data, "org"),
+        **{data[c]: data[n] for c, n, _ in ORG_FIELDS if data.get(c) and data.get(n)},
+    }
     for code_field, name_field, placeholder in ORG_FIELDS:
         code = data.get(code_field)
         org_name = data.get(name_field) or (orgs.get(code) if code else None)
@@ -220,6 +225,7 @@ def fields_of(data: dict[str, Any], module: ModuleType, zone: str, today: date |
             fields[placeholder] = same or module.SOMEONE
     fields["member_name"] = data.get("member_name") or module.SOMEONE
     fields["actor_text"] = _actor_text(data, module, members)
+    fields["actor_party"] = _actor_party(data, module, fields)
     fields["acted_for_text"] = (
         module.ACTED_FOR_TEXT.format(actor_org=fields["actor_org"], acted_for_org=fields["acted_for_org"])
         if data.get("acted_for_org_code")
@@ -287,6 +293,18 @@ def _actor_text(data: dict[str, Any], module: ModuleType, members: dict[str, str
     if not name and actor:
         name = members.get(str(actor))
     return module.ACTOR_TEXT.format(actor=name) if name else ""
+
+
+def _actor_party(data: dict[str, Any], module: ModuleType, fields: dict[str, Any]) -> str:
+    """Who acted, as the subject of a sentence: the member themself, or an org and its person."""
+    actor = data.get("actor")
+    if actor and actor == data.get("member_id"):
+        return str(module.SELF_ACTOR.format(member_name=fields["member_name"]))
+    org_code = data.get("actor_org_code")
+    if org_code:
+        return f"{fields['actor_org']}{fields['actor_text']}"
+    name = data.get("actor_name")
+    return str(name) if name else str(module.STAFF_ACTOR)
 
 
 def _digest_lines(data: dict[str, Any], kind: str, module: ModuleType, zone: str, today: date | None) -> str:

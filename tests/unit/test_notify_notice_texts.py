@@ -138,7 +138,13 @@ def test_urge_says_who_urged_and_how_long_it_waited() -> None:
     envelope = make_envelope("transfer.urged.v1", "test", "s", data)
     envelope = envelope.__class__(**{**envelope.__dict__, "time": datetime(2026, 11, 29, 3, 0, tzinfo=UTC)})
     ((template, title, body),) = _texts(envelope)
-    assert title.startswith("催办") and "（经办人：王芳）" in body and "已等待 3 天" in body, body
+    assert title.startswith("催办") and body.startswith("王芳本人催办") and "已等待 3 天" in body, body
+    # A secretary of the sending branch urging: named with their branch.
+    by_staff = {**data, "actor": "sub-1", "actor_name": "李书记", "actor_org_code": data["from_branch_code"],
+                "from_branch_name": "杨村第一支部"}
+    envelope = make_envelope("transfer.urged.v1", "test", "s", by_staff)
+    ((_, _, body),) = _texts(envelope)
+    assert body.startswith("杨村第一支部（经办人：李书记）催办"), body
 
 
 def test_user_text_ending_in_a_full_stop_is_not_doubled() -> None:

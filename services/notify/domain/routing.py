@@ -202,11 +202,12 @@ def _urged(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
 def _decided(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
     # A return or refusal is told by transfer.returned / transfer.rejected, and the last approval
     # by transfer.letter_issued, from the same step: one notice per fact, not two (issue 21).
-    if d.get("decision") != "approve" or not d.get("stage"):
+    if d.get("decision") != "approve":
         return []
     # The next stage must act; the member follows their case; an org an office above acted for
     # (代办) learns what was decided in its name.
-    return [*_next_stage_and_member(d), (org(d.get("acted_for_org_code")), "acted_for")]
+    routes = _next_stage_and_member(d) if d.get("stage") else []
+    return [*routes, (org(d.get("acted_for_org_code")), "acted_for")]
 
 
 def _ended_by(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
@@ -440,7 +441,6 @@ ACTIONS: dict[tuple[str, str], Callable[[dict[str, Any]], str | None]] = {
     (trf.LETTER_ISSUED, "to"): lambda d: "report",
     (trf.LETTER_EXPIRING, "member"): lambda d: "report",
     (trf.LETTER_EXPIRING, "to"): lambda d: "report",
-    (trf.EXPIRED, "org"): lambda d: "reissue" if d.get("from_branch_code") else None,
     (reg.MEMBER_LOST_CONTACT, "branch"): lambda d: "contact",
     (reg.MEMBER_SUSPENSION_DUE, "branch"): lambda d: "standing",
     (reg.MEMBER_SUSPENSION_DUE, "county"): lambda d: "standing",
@@ -472,8 +472,6 @@ def resolutions_for(envelope: Envelope) -> list[Resolution]:
         taken.append("resubmit")
     elif kind in (trf.REPORTED_IN, trf.EXPIRED):
         taken.append("report")
-    elif kind == trf.LETTER_ISSUED and d.get("reissued"):
-        taken.append("reissue")
     elif kind == tsk.TASK_COMPLETED:
         taken.append("complete")
     elif kind == reg.MEMBER_CHECKED_IN or (kind == reg.CONTACT_ATTEMPTED and d.get("result") == "reached"):

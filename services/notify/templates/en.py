@@ -193,11 +193,11 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     ),
     "registration.contact_attempted.v1/branch": (
         "Contact attempt: {member_name} ({result_name})",
-        "{actor_org}{actor_text} tried to reach your member {member_name} {method_name} on {attempted}: {result_name}.",
+        "{actor_party} tried to reach your member {member_name} {method_name} on {attempted}: {result_name}.",
     ),
     "registration.contact_attempted.v1/inflow": (
         "Contact attempt: {member_name} ({result_name})",
-        "{actor_org}{actor_text} tried to reach {member_name}, an inflow member of your branch, {method_name} on "
+        "{actor_party} tried to reach {member_name}, an inflow member of your branch, {method_name} on "
         "{attempted}: {result_name}.",
     ),
     "registration.member_suspension_due.v1/branch": (
@@ -252,7 +252,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     ),
     "transfer.urged.v1/stage": (
         "Urged: {member_name}'s transfer awaits you",
-        "{actor_org}{actor_text} urges the {urged_stage_name} of {member_name}'s transfer from {from_branch} to "
+        "{actor_party} urges the {urged_stage_name} of {member_name}'s transfer from {from_branch} to "
         "{to_branch}, waiting for {waited}{note_text}. Please act soon{due_text}.",
     ),
     "transfer.stage_reminder.v1/stage": (
@@ -450,6 +450,8 @@ AWARD_TEXT = "You earned {points} points."
 NONE_TEXT = "none"
 STATION_TEXT = " at {station_name}"
 ACTOR_TEXT = " (by {actor})"
+SELF_ACTOR = "{member_name} themself"
+STAFF_ACTOR = "a staff member"
 ACTED_FOR_TEXT = " ({actor_org} acting for {acted_for_org})"
 NOTE_TEXT = "; note: {note}"
 CONTACT_TEXT = ", contact {contact_person}"

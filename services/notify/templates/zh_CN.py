@@ -190,11 +190,11 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     ),
     "registration.contact_attempted.v1/branch": (
         "联系记录：{member_name}（{result_name}）",
-        "{actor_org}{actor_text}于{attempted}以{method_name}联系本支部党员{member_name}，结果：{result_name}。",
+        "{actor_party}于{attempted}以{method_name}联系本支部党员{member_name}，结果：{result_name}。",
     ),
     "registration.contact_attempted.v1/inflow": (
         "联系记录：{member_name}（{result_name}）",
-        "{actor_org}{actor_text}于{attempted}以{method_name}联系在本支部流入的党员{member_name}，结果：{result_name}。",
+        "{actor_party}于{attempted}以{method_name}联系在本支部流入的党员{member_name}，结果：{result_name}。",
     ),
     "registration.member_suspension_due.v1/branch": (
         "待处理：{member_name}失联已满期限",
@@ -247,7 +247,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     ),
     "transfer.urged.v1/stage": (
         "催办：{member_name}的转接待您审批",
-        "{actor_org}{actor_text}催办：{member_name}由{from_branch}转至{to_branch}的申请在“{urged_stage_name}”"
+        "{actor_party}催办：{member_name}由{from_branch}转至{to_branch}的申请在“{urged_stage_name}”"
         "已等待 {waited}{note_text}。请尽快办理{due_text}。",
     ),
     "transfer.stage_reminder.v1/stage": (
@@ -439,6 +439,8 @@ NONE_TEXT = "无"
 # Where a check-in by scan happened: the station's name (流动党员之家, 驿站, 服务站).
 STATION_TEXT = "（{station_name}）"
 ACTOR_TEXT = "（经办人：{actor}）"
+SELF_ACTOR = "{member_name}本人"
+STAFF_ACTOR = "工作人员"
 ACTED_FOR_TEXT = "（由{actor_org}代{acted_for_org}办理）"
 NOTE_TEXT = "，留言：{note}"
 CONTACT_TEXT = "，联系人 {contact_person}"
