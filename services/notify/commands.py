@@ -83,8 +83,11 @@ def with_names(envelopes: tuple[Envelope, ...], names: Names) -> tuple[Envelope,
         for code_field, name_field, _ in ORG_FIELDS:
             if data.get(code_field) and not data.get(name_field):
                 wanted_orgs.add(str(data[code_field]))
-        if not data.get("member_name"):
-            wanted_members.update(str(data[f]) for f in _MEMBER_ID_FIELDS if data.get(f))
+        for id_field in _MEMBER_ID_FIELDS:
+            member_id = data.get(id_field)
+            # `member_name` names the member of `member_id`; a task's lead is named by id only.
+            if member_id and not (data.get("member_name") and member_id == data.get("member_id")):
+                wanted_members.add(str(member_id))
     if not wanted_orgs and not wanted_members:
         return envelopes
     orgs = names.org_names(sorted(wanted_orgs)) if wanted_orgs else {}

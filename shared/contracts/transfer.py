@@ -21,16 +21,16 @@ class TransferEvent(EventData):
     stage = fields.String(allow_none=True, load_default=None)
     stage_org_code = fields.String(allow_none=True, load_default=None)
     due_at = fields.String(allow_none=True, load_default=None)
-    # Names where the producer knows them, so notices need not look them up.
+    # Issue 21: names where the producer knows them, so notify writes Chinese texts without asking.
     from_branch_name = fields.String(allow_none=True, load_default=None)
     to_branch_name = fields.String(allow_none=True, load_default=None)
     stage_label = fields.String(allow_none=True, load_default=None)  # the Chinese label of `stage`
     stage_org_name = fields.String(allow_none=True, load_default=None)
 
 
-class ActedFor(TransferEvent):
-    """A decision, return or refusal; `acted_for_*` when an org department above decided an
-    overdue stage for its org (代办)."""
+class DecisionNames(TransferEvent):
+    """Who decided, by name, and the org an org department above decided an overdue stage for
+    (代办). All optional: events before issue 21 carry none of them."""
 
     actor_name = fields.String(allow_none=True, load_default=None)
     actor_org_code = fields.String(allow_none=True, load_default=None)
@@ -43,7 +43,7 @@ class TransferRequested(TransferEvent):
     applicant = fields.String(required=True)
 
 
-class StageDecided(ActedFor):
+class StageDecided(DecisionNames):
     decided_stage = fields.String(required=True)
     decided_org_code = fields.String(required=True)
     decision = fields.String(required=True)
@@ -60,13 +60,13 @@ class StageReminder(TransferEvent):
     pass
 
 
-class Returned(ActedFor):
+class Returned(DecisionNames):
     returned_stage = fields.String(required=True)
     reason = fields.String(required=True)
     actor = fields.String(required=True)
 
 
-class Rejected(ActedFor):
+class Rejected(DecisionNames):
     rejected_stage = fields.String(required=True)
     reason = fields.String(required=True)
     actor = fields.String(required=True)
@@ -104,12 +104,12 @@ class Failed(TransferEvent):
 
 
 class Urged(TransferEvent):
-    """Someone pressed the holder of the waiting stage (催办)."""
+    """催办: someone asked the holders of the open stage to act; a notice goes to them."""
 
     urged_stage = fields.String(required=True)
     urged_stage_org_code = fields.String(required=True)
     urged_stage_org_name = fields.String(allow_none=True, load_default=None)
-    waiting_since = fields.String(required=True)  # ISO UTC: when the stage started waiting
+    waiting_since = fields.String(required=True)  # ISO UTC: when the stage began
     note = fields.String(allow_none=True, load_default=None)
     actor = fields.String(required=True)
     actor_name = fields.String(allow_none=True, load_default=None)
