@@ -162,6 +162,11 @@ class OrgDirectory:
         self._cache[code] = info
         return info
 
+    def name_of(self, code: str) -> str | None:
+        """The org's name (e.g. for a notice that must not show its code), or None if unknown."""
+        info = self.get(code)
+        return info.name if info is not None else None
+
     def in_subtree(self, code: str, ancestor: str) -> bool:
         """Is `code` the org `ancestor` or below it?"""
         info = self.get(code)

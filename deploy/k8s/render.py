@@ -47,7 +47,15 @@ TEMPORAL_CLIENTS = {
 }
 # Who calls whose HTTP API inside the cluster (services/*/clients, the console's backend).
 API_CALLERS = {
-    "registration-api": {"console-web", "tasks-api", "transfer-api", "transfer-worker"},
+    # notify reads org and member names for its notices, and a member's phone to send their SMS.
+    "registration-api": {
+        "console-web",
+        "tasks-api",
+        "transfer-api",
+        "transfer-worker",
+        "notify-consumer",
+        "notify-dispatcher",
+    },
     "transfer-api": {"console-web"},
     "tasks-api": {"console-web"},
     "notify-api": {"console-web"},

@@ -63,12 +63,21 @@ class UnreadCount(MethodView):
         return queries.unread_count(context().database, principal)
 
 
-@notifications.route("/read_all")
+@notifications.route("/read-all")
 class ReadAll(MethodView):
+    @authenticated()
+    @notifications.response(200, schemas.UpdatedSchema)
+    def post(self, principal: Principal) -> commands.Marked:
+        """Mark every unread notification of the caller read; `updated` says how many."""
+        return commands.mark_all_read(_uow(), principal, commands.MarkAllRead())
+
+
+@notifications.route("/read_all")
+class ReadAllFormer(MethodView):
     @authenticated()
     @notifications.response(200, schemas.MarkedSchema)
     def post(self, principal: Principal) -> commands.Marked:
-        """Mark every unread notification of the caller read."""
+        """The former spelling of `read-all`, answering `{marked}` (kept for existing clients)."""
         return commands.mark_all_read(_uow(), principal, commands.MarkAllRead())
 
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from services.notify import domain
 from services.notify.channels import OutgoingMessage
+from services.notify.directory import Names, NoNames
 from services.notify.models import Delivery, Preference
 from services.notify.queries import NotificationView
-from services.notify.rendering import RenderedMessage, render_message
-from services.notify.repositories import preferences_of
+from services.notify.rendering import NAMES_FIELD, ORG_FIELDS, RenderedMessage, render_message
+from services.notify.repositories import preferences_of, reach_of
 from services.notify.unit_of_work import NotifyUnitOfWork
 from services.notify.webhook_address import WebhookGuard, subscriber_secret
 from shared.db import new_id, utcnow
@@ -36,43 +37,87 @@ class HandleEvents:
 
 
 def handle_events(
-    uow: NotifyUnitOfWork, command: HandleEvents, policy: domain.DeliveryPolicy = DEFAULT_POLICY
+    uow: NotifyUnitOfWork,
+    command: HandleEvents,
+    policy: domain.DeliveryPolicy = DEFAULT_POLICY,
+    names: Names | None = None,
 ) -> int:
-    """Store the notifications and deliveries of a batch of events, and what now waits on orgs.
+    """Store the notifications and deliveries of a batch of events, and what now waits on orgs;
+    resolve the notices whose action these events take.
 
     An event seen before (in an earlier batch, or twice in this one) adds nothing: the inbox
-    rows are written in the same transaction. Returns how many notifications were added."""
+    rows are written in the same transaction. Names the events lack are looked up (`names`)
+    before the transaction begins. Returns how many notifications were added."""
+    envelopes = with_names(command.envelopes, names or NoNames())
     with uow:
         now = utcnow()
-        fresh = uow.inbox.first_deliveries(command.envelopes, now)
+        fresh = uow.inbox.first_deliveries(envelopes, now)
         if not fresh:
             return 0  # nothing written: leaving without a commit rolls back nothing
-        planned = [(e.id, e.type, message) for e in fresh for message in domain.messages_for(e)]
+        planned = [(e.id, e.time, message) for e in fresh for message in domain.messages_for(e)]
         added = _store_messages(uow, planned, now, policy)
         changes = [c for c in map(domain.todo_change, fresh) if c is not None]
         # Versions decide which change wins, so the order of applying is free: sorted, concurrent
         # batches lock the same refs in the same order and cannot deadlock on them.
         for change in sorted(changes, key=lambda c: (c.kind, c.ref_id, c.version)):
             uow.todos.apply(change, now)
+        taken = [(r, e.time) for e in fresh for r in domain.resolutions_for(e)]
+        for resolution, event_at in sorted(taken, key=lambda t: (t[0].ref.type, t[0].ref.id, t[0].action)):
+            uow.actions.take(resolution, event_at, now)
+            uow.notifications.resolve(resolution, event_at, now)
         uow.commit()
         return added
 
 
+# Task events name members by id only; older events name orgs by code only.
+_MEMBER_ID_FIELDS = ("member_id", "lead_member_id")
+
+
+def with_names(envelopes: tuple[Envelope, ...], names: Names) -> tuple[Envelope, ...]:
+    """The envelopes, each with the directory names of the orgs and members it names by code or
+    id alone (under `NAMES_FIELD`), so its notices can name them."""
+    wanted_orgs: set[str] = set()
+    wanted_members: set[str] = set()
+    for envelope in envelopes:
+        data = envelope.data
+        for code_field, name_field, _ in ORG_FIELDS:
+            if data.get(code_field) and not data.get(name_field):
+                wanted_orgs.add(str(data[code_field]))
+        for id_field in _MEMBER_ID_FIELDS:
+            member_id = data.get(id_field)
+            # `member_name` names the member of `member_id`; a task's lead is named by id only.
+            if member_id and not (data.get("member_name") and member_id == data.get("member_id")):
+                wanted_members.add(str(member_id))
+    if not wanted_orgs and not wanted_members:
+        return envelopes
+    orgs = names.org_names(sorted(wanted_orgs)) if wanted_orgs else {}
+    members = names.member_names(sorted(wanted_members)) if wanted_members else {}
+    if not orgs and not members:
+        return envelopes
+    found = {"org": orgs, "member": members}
+    return tuple(replace(e, data={**e.data, NAMES_FIELD: found}) for e in envelopes)
+
+
 def _store_messages(
     uow: NotifyUnitOfWork,
-    planned: list[tuple[str, str, domain.Message]],
+    planned: list[tuple[str, datetime, domain.Message]],
     now: datetime,
     policy: domain.DeliveryPolicy,
 ) -> int:
     """Each message as a notification (its words made now), delivered in-app at once and queued
-    on every outside channel of the people who read that inbox."""
+    on every outside channel of the people who read that inbox: once per person and event, even
+    when the event reaches them through several inboxes (their own and their org's)."""
     if not planned:
         return 0
     people = uow.preferences.of_recipients({message.recipient for _, _, message in planned})
+    taken = uow.actions.taken({m.ref for _, _, m in planned if m.ref is not None and m.action})
+    reached: set[tuple[str, str, str]] = set()
     notifications: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
-    for event_id, event_type, message in planned:
-        notification = _notification_row(event_id, event_type, render_message(message, policy.zone), now)
+    for event_id, event_at, message in planned:
+        notification = _notification_row(event_id, event_at, message, render_message(message, policy.zone), now)
+        if message.action and message.ref and _already_taken(taken, message.ref, message.action, event_at):
+            notification["resolved_at"] = now
         notifications.append(notification)
         base = {
             "event_id": event_id,
@@ -100,28 +145,48 @@ def _store_messages(
             }
         )
         for preference in people.get(message.recipient, []):
-            deliveries.extend(_outside_deliveries(base, preference, message.urgent, now, policy))
+            for delivery in _outside_deliveries(base, preference, message.urgent, now, policy):
+                key = (event_id, delivery["person"], delivery["channel"])
+                if key not in reached:
+                    reached.add(key)
+                    deliveries.append(delivery)
     uow.notifications.add_all(notifications)
     uow.deliveries.add_all(deliveries)
     return len(notifications)
 
 
+def _already_taken(
+    taken: dict[tuple[str, str, str], datetime], ref: domain.Ref, action: str, event_at: datetime
+) -> bool:
+    """Whether a later event already took the action (a notice that arrives after its answer)."""
+    return any(
+        (at := taken.get((ref.type, ref.id, key))) is not None and at > event_at for key in (action, domain.ANY)
+    )
+
+
 def _notification_row(
-    event_id: str, event_type: str, message: RenderedMessage, now: datetime
+    event_id: str, event_at: datetime, message: domain.Message, rendered: RenderedMessage, now: datetime
 ) -> dict[str, Any]:
-    title_en, body_en = message.text("en")
+    title_en, body_en = rendered.text("en")
     return {
         "id": new_id(),
         "event_id": event_id,
-        "type": event_type,
+        "type": message.template.split("/", 1)[0],
         "recipient_kind": message.recipient.kind,
         "recipient": message.recipient.id,
-        "title": message.title[:300],
-        "body": message.body,
+        "title": rendered.title[:300],
+        "body": rendered.body,
         "title_en": title_en[:300],
         "body_en": body_en,
         "urgent": message.urgent,
         "created_at": now,
+        "link": message.link,
+        "ref_type": message.ref.type if message.ref else None,
+        "ref_id": message.ref.id if message.ref else None,
+        "action": message.action,
+        "action_required": message.action_required,
+        "resolved_at": None,
+        "event_at": event_at,
     }
 
 
@@ -145,7 +210,7 @@ def _outside_deliveries(
             "next_attempt_at": held or now,
             "sent_at": None,
         }
-        for channel, address in domain.planned_channels(preferences_of(preference).as_mapping())
+        for channel, address in domain.planned_channels(reach_of(preference))
     ]
 
 
@@ -165,6 +230,10 @@ class MarkAllRead:
 @dataclass(frozen=True)
 class Marked:
     marked: int
+
+    @property
+    def updated(self) -> int:
+        return self.marked
 
 
 def mark_read(uow: NotifyUnitOfWork, actor: domain.Reader, command: MarkRead) -> NotificationView:
@@ -204,7 +273,11 @@ def update_preferences(
     messages go out on the channels of that org's people). A webhook URL must reach a public
     address (`guard`); a new one gets a new signing secret, shown in this answer only."""
     wanted = command.preferences
-    domain.check_preferences(wanted)
+    # A member's SMS goes to the phone they registered, read when it is sent: none is kept here.
+    is_member = actor.role == "member"
+    if is_member:
+        wanted = replace(wanted, phone=None)
+    domain.check_preferences(wanted, has_registered_phone=is_member)
     guard.check_saved(wanted.webhook_url)
     with uow:
         preference = uow.preferences.get(actor.sub)
@@ -258,6 +331,7 @@ def claim_due(uow: NotifyUnitOfWork, command: ClaimDue) -> list[OutgoingMessage]
             delivery.status,
             delivery.attempts,
             secrets.get(delivery.person) if delivery.channel == "webhook" else None,
+            notification.type,
         )
         for delivery, notification in claimed
     ]
@@ -335,7 +409,7 @@ def settle_failed(
             preference = uow.preferences.get(delivery.person)
             tried = uow.deliveries.channels_tried(delivery.notification_id, delivery.person)
             fallback = (
-                domain.fallback_channel(delivery.channel, preferences_of(preference).as_mapping(), tried)
+                domain.fallback_channel(delivery.channel, reach_of(preference), tried)
                 if preference
                 else None
             )
@@ -382,17 +456,22 @@ class DigestRun:
 
 
 def send_digests(
-    uow: NotifyUnitOfWork, command: SendDigests, policy: domain.DeliveryPolicy = DEFAULT_POLICY
+    uow: NotifyUnitOfWork,
+    command: SendDigests,
+    policy: domain.DeliveryPolicy = DEFAULT_POLICY,
+    names: Names | None = None,
 ) -> DigestRun:
-    """One digest per org with something waiting, at most once per org and day."""
+    """One digest per org with something waiting, at most once per org and day, naming the org."""
     now = utcnow()
     day = command.day or domain.in_zone(now, policy.zone).date()
     with uow:
         by_org = uow.todos.by_org()
+        # Once a day, and names are cached: looked up within the transaction.
+        org_names = (names or NoNames()).org_names(sorted(by_org)) if by_org else {}
         event_ids = {org_code: f"digest-{day.isoformat()}-{org_code}" for org_code in by_org}
         done = uow.notifications.event_ids_among(list(event_ids.values()))
         planned = [
-            (event_ids[org_code], domain.DIGEST_TYPE, domain.digest_message(org_code, todos))
+            (event_ids[org_code], now, domain.digest_message(org_code, todos, org_names.get(org_code)))
             for org_code, todos in by_org.items()
             if event_ids[org_code] not in done
         ]

@@ -14,17 +14,20 @@ from services.notify import commands, domain
 from services.notify.channels import Channel, DeliveryError, OutgoingMessage, PermanentFailure
 from services.notify.channels.email import SmtpChannel
 from services.notify.channels.inapp import InAppChannel
-from services.notify.channels.sms import FileSmsProvider, SmsChannel
+from services.notify.channels.sms import FileSmsProvider, GatewaySmsProvider, SmsChannel
 from services.notify.channels.webhook import WebhookChannel
+from services.notify.directory import Names, Phones
 from services.notify.settings import NotifySettings
 from services.notify.unit_of_work import NotifyUnitOfWork
 from shared import metrics
 from shared.db import Database, utcnow
+from shared.sms import AliyunSmsClient, AliyunSmsConfig
 
 log = logging.getLogger(__name__)
 
 
-def default_channels(settings: NotifySettings) -> dict[str, Channel]:
+def default_channels(settings: NotifySettings, phones: Phones | None = None) -> dict[str, Channel]:
+    """The channels as configured; `phones` reads a member's registered phone for their SMS."""
     channels: dict[str, Channel] = {
         "inapp": InAppChannel(),
         "email": SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender),
@@ -32,8 +35,19 @@ def default_channels(settings: NotifySettings) -> dict[str, Channel]:
             settings.webhook_secret, settings.webhook_timeout, settings.webhook_guard()
         ),
     }
-    if settings.sms_provider == "file":  # `disabled`: SMS deliveries fail over to other channels
-        channels["sms"] = SmsChannel(FileSmsProvider(settings.sms_outbox_file))
+    # `disabled`: no SMS channel, so SMS deliveries fail over to other channels.
+    if settings.sms_provider == "file":
+        channels["sms"] = SmsChannel(FileSmsProvider(settings.sms_outbox_file), phones)
+    elif settings.sms_provider == "aliyun":
+        config = AliyunSmsConfig(
+            settings.sms_access_key_id,
+            settings.sms_access_key_secret,
+            settings.sms_sign_name,
+            settings.sms_gateway_url,
+            settings.sms_region,
+        )
+        gateway = GatewaySmsProvider(AliyunSmsClient(config), settings.sms_template_codes())
+        channels["sms"] = SmsChannel(gateway, phones)
     return channels
 
 
@@ -46,12 +60,14 @@ class Dispatcher:
         batch_size: int = 50,
         concurrency: int = 8,
         digest_hour: int | None = None,
+        names: Names | None = None,
     ) -> None:
         self.database = database
         self.channels = dict(channels)
         self.policy = policy
         self.batch_size = batch_size
         self.digest_hour = digest_hour
+        self.names = names
         # Slow channels (a webhook timing out) must not hold the others back.
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="notify-send")
         self._stop = threading.Event()
@@ -102,7 +118,9 @@ class Dispatcher:
         if local.hour >= self.digest_hour and self._digest_sent_for != local.date():
             # send_digests is idempotent per org and day, so a restart or a second dispatcher is harmless.
             try:
-                run = commands.send_digests(self._uow(), commands.SendDigests(local.date()), self.policy)
+                run = commands.send_digests(
+                    self._uow(), commands.SendDigests(local.date()), self.policy, self.names
+                )
             except Exception:
                 metrics.SCHEDULE_RUNS.labels("daily_digest", "failed").inc()
                 raise

@@ -6,17 +6,20 @@ import signal
 from types import FrameType
 
 from services.notify.app import open_database
+from services.notify.directory import registration_directory
 from services.notify.dispatcher import Dispatcher, default_channels
 from services.notify.retention import start_retention_thread
 from services.notify.settings import NotifySettings
 
 
 def build_dispatcher(settings: NotifySettings) -> Dispatcher:
+    directory = registration_directory(settings)
     return Dispatcher(
         open_database(settings),
-        default_channels(settings),
+        default_channels(settings, directory),
         settings.delivery_policy(),
         digest_hour=settings.digest_hour,
+        names=directory,
     )
 
 

@@ -34,6 +34,16 @@ class Notification(Base):
     title_en: Mapped[str | None] = mapped_column(String(300))
     body_en: Mapped[str | None] = mapped_column(Text)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # What the notice is about (the console path of it, and its kind and id), and the action it
+    # asks for (`decide:township`, `report`, ...), resolved for every recipient once anyone takes it.
+    link: Mapped[str | None] = mapped_column(String(300))
+    ref_type: Mapped[str | None] = mapped_column(String(20))
+    ref_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(60))
+    action_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the event happened: only a later event resolves the action it asks for.
+    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def text(self, locale: str) -> tuple[str, str]:
         """(title, body) in `locale`: English if asked for and stored, else the default zh-CN."""
@@ -45,6 +55,7 @@ class Notification(Base):
         # A second delivery of the same event can never add the same notification twice.
         UniqueConstraint("event_id", "recipient_kind", "recipient", name="uq_notifications_event_recipient"),
         Index("ix_notifications_recipient_id", "recipient_kind", "recipient", "id"),
+        Index("ix_notifications_ref", "ref_type", "ref_id"),
     )
 
 
@@ -129,6 +140,19 @@ class TodoVersionRow(Base):
     ref_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_time: Mapped[datetime] = mapped_column(UTCDateTime())
     event_id: Mapped[str] = mapped_column(String(64))
+
+
+class ActionTaken(Base):
+    """The latest event that took an action on a subject (`*`: closed it): a notice asking for it
+    that arrives later but stems from an earlier event is resolved as it is stored."""
+
+    __tablename__ = "actions_taken"
+
+    ref_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    ref_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(String(60), primary_key=True)
+    event_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 # Notifications past the retention window (a year), moved out of the live inbox table in batches:

@@ -27,10 +27,19 @@ class NotificationView:
     body: str
     created_at: datetime
     read_at: datetime | None
+    link: str | None
+    ref: dict[str, str] | None
+    action_required: bool
+    resolved_at: datetime | None
 
     @classmethod
     def of(cls, notification: Notification, locale: str = domain.DEFAULT_LOCALE) -> NotificationView:
         title, body = notification.text(locale)
+        ref = (
+            {"type": notification.ref_type, "id": notification.ref_id}
+            if notification.ref_type and notification.ref_id
+            else None
+        )
         return cls(
             notification.id,
             notification.event_id,
@@ -39,6 +48,10 @@ class NotificationView:
             body,
             notification.created_at,
             notification.read_at,
+            notification.link,
+            ref,
+            bool(notification.action_required),
+            notification.resolved_at,
         )
 
 

@@ -12,7 +12,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.notify import domain
-from services.notify.models import Delivery, Notification, OrgTodo, Preference, TodoVersionRow, inbox
+from services.notify.models import (
+    ActionTaken,
+    Delivery,
+    Notification,
+    OrgTodo,
+    Preference,
+    TodoVersionRow,
+    inbox,
+)
 from shared.auth import ORG_ROLES
 from shared.db import table_of
 from shared.events import Envelope
@@ -80,11 +88,67 @@ class NotificationRepository:
         )
         return result.rowcount or 0  # type: ignore[attr-defined]
 
+    def resolve(self, resolution: domain.Resolution, before: datetime, now: datetime) -> int:
+        """Resolve, for all recipients, the open notices asking for `resolution`'s action on its
+        subject that stem from events before `before`. Returns how many."""
+        conditions = [
+            Notification.ref_type == resolution.ref.type,
+            Notification.ref_id == resolution.ref.id,
+            Notification.action_required.is_(True),
+            Notification.resolved_at.is_(None),
+            Notification.event_at < before,
+        ]
+        if resolution.action != domain.ANY:
+            conditions.append(Notification.action == resolution.action)
+        result = self.session.execute(
+            update(Notification)
+            .where(*conditions)
+            .values(resolved_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount or 0  # type: ignore[attr-defined]
+
     def event_ids_among(self, event_ids: list[str]) -> set[str]:
         """Which of these event ids already have a notification."""
         return set(
             self.session.scalars(select(Notification.event_id).where(Notification.event_id.in_(event_ids)))
         )
+
+
+class ActionRepository:
+    """When each action on each subject was last taken (by event time)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def take(self, resolution: domain.Resolution, event_at: datetime, now: datetime) -> None:
+        """Record the action as taken by an event at `event_at`, keeping the latest such event."""
+        table = ActionTaken.__table__
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table).values(
+            ref_type=resolution.ref.type,
+            ref_id=resolution.ref.id,
+            action=resolution.action,
+            event_at=event_at,
+            taken_at=now,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.ref_type, table.c.ref_id, table.c.action],
+            set_={"event_at": statement.excluded.event_at, "taken_at": statement.excluded.taken_at},
+            where=table.c.event_at < statement.excluded.event_at,
+        )
+        self.session.execute(statement)
+
+    def taken(self, refs: set[domain.Ref]) -> dict[tuple[str, str, str], datetime]:
+        """(ref type, ref id, action) → the latest event time it was taken, for these subjects."""
+        if not refs:
+            return {}
+        rows = self.session.execute(
+            select(ActionTaken.ref_type, ActionTaken.ref_id, ActionTaken.action, ActionTaken.event_at).where(
+                tuple_(ActionTaken.ref_type, ActionTaken.ref_id).in_([(r.type, r.id) for r in refs])
+            )
+        ).all()
+        return {(t, i, a): at for t, i, a, at in rows}
 
 
 class DeliveryRepository:
@@ -241,6 +305,17 @@ class TodoRepository:
         for org_code, kind, label, due in rows:
             found.setdefault(org_code, []).append((kind, label, due))
         return found
+
+
+def reach_of(row: Preference) -> dict[str, Any]:
+    """The addresses the channel rules read for a person: a member's SMS goes to the phone they
+    registered, looked up at send time (`member:<id>`), never to one notify keeps; staff, who
+    have no registered phone, give theirs in their preferences."""
+    reach = preferences_of(row).as_mapping()
+    if row.role == "member":
+        # Only when they chose SMS: a registered phone is no consent to be texted as a fallback.
+        reach["phone"] = domain.registered_phone(row.sub) if row.sms else None
+    return reach
 
 
 def preferences_of(row: Preference | None) -> domain.Preferences:

@@ -23,6 +23,11 @@ class NotificationQuery(PageQuery):
     unread = fields.Boolean(load_default=None)
 
 
+class RefSchema(Schema):
+    type = fields.String(required=True, metadata={"description": "transfer, task, member or org"})
+    id = fields.String(required=True)
+
+
 class NotificationSchema(Schema):
     id = fields.String(required=True)
     event_id = fields.String(required=True)
@@ -31,6 +36,14 @@ class NotificationSchema(Schema):
     body = fields.String(required=True)
     created_at = fields.DateTime(required=True)
     read_at = fields.DateTime(allow_none=True, required=True)
+    link = fields.String(
+        allow_none=True, required=True, metadata={"description": "The console path of the subject"}
+    )
+    ref = fields.Nested(RefSchema, allow_none=True, required=True)
+    action_required = fields.Boolean(required=True)
+    resolved_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When anyone took the action asked for"}
+    )
 
 
 NotificationPageSchema = page_schema(NotificationSchema)
@@ -42,6 +55,10 @@ class UnreadCountSchema(Schema):
 
 class MarkedSchema(Schema):
     marked = fields.Integer(required=True)
+
+
+class UpdatedSchema(Schema):
+    updated = fields.Integer(required=True)
 
 
 class ChannelsSchema(Schema):
@@ -95,11 +112,12 @@ class PreferencesSchema(Schema):
     @validates_schema
     def _addresses_for_channels(self, data: dict[str, Any], **_kwargs: object) -> None:
         # A channel without an address could never deliver: say so now, not at the first event.
+        # (SMS is checked by the use case: a member's goes to their registered phone.)
         channels: dict[str, bool] = data.get("channels") or {}
         missing = {
             field: [f"required when channels.{channel} is true"]
             for channel, field in CONTACT_FIELD.items()
-            if channels.get(channel) and not data.get(field)
+            if channel != "sms" and channels.get(channel) and not data.get(field)
         }
         if missing:
             raise ValidationError(missing)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Self
 
 from services.notify.repositories import (
+    ActionRepository,
     DeliveryRepository,
     InboxRepository,
     NotificationRepository,
@@ -25,6 +26,7 @@ class NotifyUnitOfWork(SqlUnitOfWork):
     deliveries: DeliveryRepository
     preferences: PreferenceRepository
     todos: TodoRepository
+    actions: ActionRepository
 
     def __init__(self, database: Database) -> None:
         # No outbox and no audit table: see the module's docstring (emit and audit refuse).
@@ -38,6 +40,7 @@ class NotifyUnitOfWork(SqlUnitOfWork):
         self.deliveries = DeliveryRepository(session, lock_rows=not self.database.is_sqlite)
         self.preferences = PreferenceRepository(session)
         self.todos = TodoRepository(session)
+        self.actions = ActionRepository(session)
         return self
 
     def emit(self, event_type: str, subject: str, data: dict[str, Any]) -> None:

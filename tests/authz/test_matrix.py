@@ -658,6 +658,9 @@ MATRIX: dict[str, Row] = {
     "POST /notifications/read_all": Row(
         post("notify", lambda w, t: "/notifications/read_all", nothing), allow(200, EVERYONE)
     ),
+    "POST /notifications/read-all": Row(
+        post("notify", lambda w, t: "/notifications/read-all", nothing), allow(200, EVERYONE)
+    ),
     # Someone else's notification is an unknown id (404), even to the admin: marking it read is
     # acting for its addressee, and its existence is not revealed.
     "POST /notifications/{id}/read (to the member)": Row(

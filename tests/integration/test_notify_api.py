@@ -42,7 +42,13 @@ def test_inbox_for_member_and_org_roles(client, database):
     mine = client.get("/api/v1/notifications", headers=member).get_json()["items"]
     assert [n["event_id"] for n in mine] == [envelope.id]
     assert data["letter_number"] in mine[0]["body"] and mine[0]["read_at"] is None
-    assert set(mine[0]) == {"id", "event_id", "type", "title", "body", "created_at", "read_at"}
+    assert set(mine[0]) == {
+        "id", "event_id", "type", "title", "body", "created_at", "read_at",
+        "link", "ref", "action_required", "resolved_at",
+    }  # fmt: skip
+    assert mine[0]["link"] == f"/transfers/{data['transfer_id']}"
+    assert mine[0]["ref"] == {"type": "transfer", "id": data["transfer_id"]}
+    assert mine[0]["action_required"] is True and mine[0]["resolved_at"] is None  # go and report in
     theirs = client.get("/api/v1/notifications", headers=secretary).get_json()["items"]
     assert [n["event_id"] for n in theirs] == [envelope.id] and theirs[0]["id"] != mine[0]["id"]
     # A member of that same branch does not read the org's inbox.
@@ -195,7 +201,7 @@ def test_daily_digest_lists_what_waits_on_each_org_once_a_day(client, database):
         for n in client.get("/api/v1/notifications", headers=town).get_json()["items"]
         if n["type"] == "notify.digest"
     )
-    assert data["member_name"] in digest["body"] and "1 件转接待办" in digest["title"]
+    assert data["member_name"] in digest["body"] and "1 件转接待审批" in digest["title"]
     task_town = bearer("township_officer", task["org_code"], "o2")
     task_digest = next(
         n

@@ -119,15 +119,15 @@ def dispatcher(database, smtp_port: int, sms_file: Path, webhook_timeout: float 
     )
 
 
-def person(database, **fields: object) -> str:
-    """A member with saved preferences; returns their member id."""
+def person(database, role: str = "member", **fields: object) -> str:
+    """A person with saved preferences (a member unless `role` says otherwise); returns their id."""
     sub = f"m-{new_id()}"
     channels = {"email": False, "sms": False, "webhook": False, **fields.pop("channels", {})}
     with database.transaction() as session:
         session.add(
             Preference(
                 sub=sub,
-                role="member",
+                role=role,
                 org="B",
                 inapp=True,
                 quiet_start=None,
@@ -231,7 +231,11 @@ def test_webhook_500s_retry_then_fall_back_to_email(database, smtp, robot, sms_f
 
 
 def test_webhook_timeouts_retry_then_fall_back_to_sms(database, smtp, robot, sms_file):
-    member_id = person(database, channels={"webhook": True}, webhook_url=f"{robot}/slow", phone="13700003333")
+    # Staff keep a phone in their preferences (a member's SMS goes to their registered phone:
+    # test_notify_sms_gateway.py).
+    member_id = person(
+        database, "branch_secretary", channels={"webhook": True}, webhook_url=f"{robot}/slow", phone="13700003333"
+    )
     event_id = letter_for(database, member_id)
     hook, sms = drain(dispatcher(database, smtp[0], sms_file, webhook_timeout=0.2), event_id, member_id)
     assert (hook.status, hook.attempts) == ("dead", 3) and "timed out" in (hook.last_error or "")

@@ -49,7 +49,7 @@ def test_checkin_text_names_the_member_branch_and_local_time():
     (branch, _home) = messages_of(envelope_of("registration.member_checked_in.v1", data))
     assert branch.recipient == domain.Recipient("org", data["branch_code"])
     assert "王芳" in branch.title
-    assert "2026-11-05 16:00" in branch.body  # 08:00 UTC read in Asia/Shanghai
+    assert "11月5日 16:00" in branch.body  # 08:00 UTC read in Asia/Shanghai
     assert "checked in" in branch.text("en")[0]
 
 
@@ -57,7 +57,7 @@ def test_transfer_text_says_who_acts_by_when():
     data, _ = samples()["transfer.stage_decided.v1"]
     messages = messages_of(envelope_of("transfer.stage_decided.v1", data))
     stage = next(m for m in messages if m.recipient.kind == "org")
-    assert "乡镇（街道）党委审批" in stage.body and "2026-11-29 18:00" in stage.body
+    assert "乡镇（街道）党委审批" in stage.body and "11月29日 18:00" in stage.body
     assert "township committee approval" in stage.text("en")[1]
 
 
@@ -164,7 +164,7 @@ def test_digest_lists_todo_transfers_and_overdue_tasks():
         )
     )
     assert message.recipient == domain.Recipient("org", "T-1")
-    assert "1 件转接待办" in message.title and "1 项任务超期" in message.title
+    assert "1 件转接待审批" in message.title and "1 项任务超期" in message.title
     assert "王芳：B1 → B2" in message.body and "送餐" in message.body
     empty = render_message(domain.digest_message("T-1", [("task", "送餐", None)]))
     assert "无" in empty.body
@@ -181,10 +181,10 @@ def test_the_readers_zone_is_china_time_unless_settings_name_another():
     assert domain.quiet_until(winter_night, "22:00", "07:00", "Europe/London") == datetime(
         2026, 12, 8, 7, 0, tzinfo=UTC
     )
-    data = {"member_name": "王芳", "branch_code": "B-1", "occurred_at": winter_night.isoformat()}
-    assert "2026-12-08 06:30" in render("registration.member_checked_in.v1/branch", "zh-CN", data)[1]
+    data = {"member_name": "王芳", "branch_code": "B-1", "kind": "self", "occurred_at": winter_night.isoformat()}
+    assert "12月8日 06:30" in render("registration.member_checked_in.v1/branch", "zh-CN", data)[1]
     london = render("registration.member_checked_in.v1/branch", "zh-CN", data, "Europe/London")
-    assert "2026-12-07 22:30" in london[1]
+    assert "12月7日 22:30" in london[1]
 
 
 def test_a_check_in_by_scan_names_the_station_to_the_home_branch():

@@ -60,6 +60,33 @@ class FakeNotifications:
     def event_ids_among(self, event_ids: list[str]) -> set[str]:
         return {n.event_id for n in self.rows.values()} & set(event_ids)
 
+    def resolve(self, resolution: domain.Resolution, before: datetime, now: datetime) -> int:
+        open_ones = [
+            n
+            for n in self.rows.values()
+            if (n.ref_type, n.ref_id) == (resolution.ref.type, resolution.ref.id)
+            and n.action_required
+            and n.resolved_at is None
+            and n.event_at is not None
+            and n.event_at < before
+            and resolution.action in (domain.ANY, n.action)
+        ]
+        for notification in open_ones:
+            notification.resolved_at = now
+        return len(open_ones)
+
+
+class FakeActions:
+    def __init__(self) -> None:
+        self.taken_at: dict[tuple[str, str, str], datetime] = {}
+
+    def take(self, resolution: domain.Resolution, event_at: datetime, now: datetime) -> None:
+        key = (resolution.ref.type, resolution.ref.id, resolution.action)
+        self.taken_at[key] = max(event_at, self.taken_at.get(key, event_at))
+
+    def taken(self, refs: set[domain.Ref]) -> dict[tuple[str, str, str], datetime]:
+        return {k: v for k, v in self.taken_at.items() if domain.Ref(k[0], k[1]) in refs}
+
 
 class FakeDeliveries:
     def __init__(self, notifications: FakeNotifications) -> None:
@@ -160,6 +187,7 @@ class FakeNotifyUnitOfWork(UnitOfWork):
         self.deliveries = FakeDeliveries(self.notifications)
         self.preferences = FakePreferences()
         self.todos = FakeTodos()
+        self.actions = FakeActions()
         self.commits = 0
 
     def commit(self) -> None:

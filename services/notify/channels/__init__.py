@@ -21,6 +21,8 @@ class OutgoingMessage:
     attempts: int
     # A webhook subscriber's own signing secret (None: saved before each had one).
     secret: str | None = field(default=None, repr=False)
+    # The notice's event type: an SMS gateway picks its template by the kind of notice.
+    event_type: str = ""
 
 
 class DeliveryError(Exception):

@@ -93,8 +93,17 @@ class Preferences:
 DEFAULT_PREFERENCES = Preferences()
 
 
-def check_preferences(preferences: Preferences) -> None:
-    """Quiet hours are two different HH:MM clocks; a chosen channel has an address to reach.
+# A member's SMS address: their registered phone, read from registration when it is sent.
+REGISTERED_PHONE = "member:"
+
+
+def registered_phone(member_id: str) -> str:
+    return f"{REGISTERED_PHONE}{member_id}"
+
+
+def check_preferences(preferences: Preferences, has_registered_phone: bool = False) -> None:
+    """Quiet hours are two different HH:MM clocks; a chosen channel has an address to reach (a
+    member's SMS has their registered phone).
 
     The request schema says the same to a caller at once; this keeps a command built any other
     way from storing preferences no delivery could honour."""
@@ -108,6 +117,8 @@ def check_preferences(preferences: Preferences) -> None:
     if preferences.locale not in LOCALES:
         raise InvalidInput(f"must be one of {', '.join(LOCALES)}", field="locale")
     for channel, contact in CONTACT_FIELD.items():
+        if channel == "sms" and has_registered_phone:
+            continue
         if getattr(preferences.channels, channel) and not getattr(preferences, contact):
             raise InvalidInput(f"required when channels.{channel} is true", field=contact)
 

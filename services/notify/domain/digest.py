@@ -7,11 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.notify.domain.routing import Message, Recipient
+from services.notify.domain.routing import Message, Recipient, Ref
 from shared.contracts import tasks as tsk
 from shared.events import Envelope
 
-TRANSFER_OPEN = {"pending_sending_branch", "pending_township", "pending_county", "pending_receiving_branch"}
+TRANSFER_OPEN = {
+    "pending_sending_branch",
+    "pending_township",
+    "pending_county",
+    "pending_receiving_county",
+    "pending_receiving_branch",
+}
+# Where the consumer puts the names it looked up (as services.notify.rendering reads them).
+NAMES_FIELD = "directory_names"
 TASK_CLOSED = {tsk.TASK_COMPLETED, tsk.TASK_EVALUATED, tsk.TASK_CANCELLED}
 DIGEST_TYPE = "notify.digest"
 DIGEST_TEMPLATE = f"{DIGEST_TYPE}/org"
@@ -49,7 +57,7 @@ def todo_change(envelope: Envelope) -> TodoChange | None:
     d = envelope.data
     version = TodoVersion(envelope.time, envelope.id)
     if envelope.type.startswith("transfer."):
-        label = f"{d['member_name']}：{d['from_branch_code']} → {d['to_branch_code']}"
+        label = transfer_label(d)
         waiting = d.get("stage_org_code") and d.get("status") in TRANSFER_OPEN
         add = (d["stage_org_code"], label, d.get("due_at")) if waiting else None
         return TodoChange("transfer", d["transfer_id"], add, version)
@@ -60,18 +68,37 @@ def todo_change(envelope: Envelope) -> TodoChange | None:
     return None
 
 
-def digest_data(org_code: str, todos: list[tuple[str, str, str | None]]) -> dict[str, Any]:
-    """Template fields of one org's digest from its (kind, label, due) rows."""
-    transfers = [f"{label}（{due or '—'}）" for kind, label, due in todos if kind == "transfer"]
-    tasks = [f"{label}（{due or '—'}）" for kind, label, due in todos if kind == "task"]
+def transfer_label(d: dict[str, Any]) -> str:
+    """A transfer as the digest lists it: the member and both branches by name (the neutral
+    words where neither the event nor the directory names a branch)."""
+    orgs = (d.get(NAMES_FIELD) or {}).get("org") or {}
+    sender = d.get("from_branch_name") or orgs.get(d["from_branch_code"]) or "转出支部"
+    receiver = d.get("to_branch_name") or orgs.get(d["to_branch_code"]) or "接收支部"
+    return f"{d['member_name']}：{sender} → {receiver}"
+
+
+def digest_data(
+    org_code: str, todos: list[tuple[str, str, str | None]], org_name: str | None = None
+) -> dict[str, Any]:
+    """Template fields of one org's digest from its (kind, label, due) rows; the renderer writes
+    the lines, with the due times on the readers' clock."""
     return {
         "org_code": org_code,
-        "todo_count": len(transfers),
-        "overdue_count": len(tasks),
-        "todo_lines": "；".join(transfers),
-        "overdue_lines": "；".join(tasks),
+        "org_name": org_name,
+        "todo_count": sum(1 for kind, _, _ in todos if kind == "transfer"),
+        "overdue_count": sum(1 for kind, _, _ in todos if kind == "task"),
+        "todos": [list(row) for row in todos],
     }
 
 
-def digest_message(org_code: str, todos: list[tuple[str, str, str | None]]) -> Message:
-    return Message(Recipient("org", org_code), DIGEST_TEMPLATE, False, digest_data(org_code, todos))
+def digest_message(
+    org_code: str, todos: list[tuple[str, str, str | None]], org_name: str | None = None
+) -> Message:
+    return Message(
+        Recipient("org", org_code),
+        DIGEST_TEMPLATE,
+        False,
+        digest_data(org_code, todos, org_name),
+        Ref("org", org_code),
+        "/inbox",
+    )

@@ -29,6 +29,14 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class Ref:
+    """What a notice is about: a transfer, task, member or org, by id."""
+
+    type: str  # transfer | task | member | org
+    id: str
+
+
+@dataclass(frozen=True)
 class Route:
     """One recipient of an event and the template that speaks to them."""
 
@@ -40,12 +48,33 @@ class Route:
 
 @dataclass(frozen=True)
 class Message:
-    """What one recipient is told: a template key and the data that fills it (not yet words)."""
+    """What one recipient is told: a template key and the data that fills it (not yet words),
+    what it is about (`ref`, `link`), and the action it asks of them, if any (`action`: a key
+    such as `decide:township`, resolved by the event that takes it)."""
 
     recipient: Recipient
     template: str  # "<event type>/<audience>", e.g. "transfer.stage_decided.v1/stage"
     urgent: bool
     data: dict[str, Any] = field(hash=False, compare=False)
+    ref: Ref | None = None
+    link: str | None = None
+    action: str | None = None
+
+    @property
+    def action_required(self) -> bool:
+        return self.action is not None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """An event takes the action `action` (ANY: every action) on `ref`: the notices asking for it
+    that came from earlier events are resolved for all their recipients."""
+
+    ref: Ref
+    action: str
+
+
+ANY = "*"
 
 
 def member(member_id: str | None) -> Recipient | None:
@@ -119,6 +148,80 @@ def _relationship_moved(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]
         (org(d["branch_code"]), "branch"),
         (org(d["from_branch_code"]), "from"),
     ]
+
+
+def _not_the_actor(d: dict[str, Any]) -> Recipient | None:
+    # A person is not told of what they did themself.
+    return None if d.get("actor") == d["member_id"] else member(d["member_id"])
+
+
+def _member_updated(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    # A secretary changed the record: the member hears of it; the member changed it: the branch.
+    if d.get("actor") == d["member_id"]:
+        return [(org(d["branch_code"]), "branch")]
+    return [(member(d["member_id"]), "member")]
+
+
+def _dues_recorded(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    return [(member(d["member_id"]), "member")]
+
+
+def _member_returned(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    return [(org(d["branch_code"]), "branch"), (_not_the_actor(d), "member")]
+
+
+def _contact_attempted(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    # The branch that did not make the attempt learns of it (the home branch of an attempt by the
+    # inflow branch, and the reverse); one who made it needs no notice.
+    acting = d.get("actor_org_code")
+    routes: list[tuple[Recipient | None, str]] = []
+    if acting != d["branch_code"]:
+        routes.append((org(d["branch_code"]), "branch"))
+    inflow = d.get("inflow_branch_code")
+    if inflow and inflow != d["branch_code"] and acting != inflow:
+        routes.append((org(inflow), "inflow"))
+    return routes
+
+
+def _suspension_due(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    return [(org(d["branch_code"]), "branch"), (org(d.get("county_code")), "county")]
+
+
+def _standing_changed(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    return [(member(d["member_id"]), "member"), (org(d["branch_code"]), "branch")]
+
+
+def _coverage_due(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    return [(org(d["branch_code"]), "branch")]
+
+
+def _urged(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    return [(org(d.get("urged_stage_org_code")), "stage")]
+
+
+def _decided(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    # A return or refusal is told by transfer.returned / transfer.rejected, and the last approval
+    # by transfer.letter_issued, from the same step: one notice per fact, not two (issue 21).
+    if d.get("decision") != "approve":
+        return []
+    # The next stage must act; the member follows their case; an org an office above acted for
+    # (代办) learns what was decided in its name.
+    routes = _next_stage_and_member(d) if d.get("stage") else []
+    return [*routes, (org(d.get("acted_for_org_code")), "acted_for")]
+
+
+def _ended_by(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    return [*_member_and_sender(d), (org(d.get("acted_for_org_code")), "acted_for")]
+
+
+def _nobody(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    return []
+
+
+def _reported_in(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
+    # The sending branch hears once, when the move completes (transfer.completed); the member
+    # hears of the report only when someone else recorded it for them.
+    return [(_not_the_actor(d), "member")]
 
 
 def _next_stage_and_member(d: dict[str, Any]) -> list[tuple[Recipient | None, str]]:
@@ -205,20 +308,30 @@ ROUTES: dict[str, Router] = {
     reg.INFLOW_REGISTERED: _inflow,
     reg.MEMBER_CHECKED_IN: _checked_in,
     reg.MEMBER_LOST_CONTACT: _lost_contact,
-    reg.RELATIONSHIP_MOVED: _relationship_moved,
+    # The move is the transfer's completion, which transfer.completed tells the member and both
+    # branches: a second notice of the same fact would be a duplicate (issue 21).
+    reg.RELATIONSHIP_MOVED: _nobody,
+    reg.MEMBER_UPDATED: _member_updated,
+    reg.DUES_RECORDED: _dues_recorded,
+    reg.MEMBER_RETURNED: _member_returned,
+    reg.CONTACT_ATTEMPTED: _contact_attempted,
+    reg.MEMBER_SUSPENSION_DUE: _suspension_due,
+    reg.MEMBER_STANDING_CHANGED: _standing_changed,
+    reg.COVERAGE_REMINDER_DUE: _coverage_due,
     trf.REQUESTED: _next_stage_and_member,
-    trf.STAGE_DECIDED: _next_stage_and_member,
+    trf.STAGE_DECIDED: _decided,
+    trf.URGED: _urged,
     trf.STAGE_REMINDER: _stage_only,
     trf.STAGE_OVERDUE: _overdue_stage,
-    trf.RETURNED: _member_and_sender,
-    trf.REJECTED: _member_and_sender,
+    trf.RETURNED: _ended_by,
+    trf.REJECTED: _ended_by,
     trf.LETTER_ISSUED: _member_and_receiver,
     trf.LETTER_EXPIRING: _member_and_receiver,
     trf.COMPLETED: _member_and_both,
     trf.CANCELLED: _member_and_orgs,
     trf.EXPIRED: _member_and_orgs,
     trf.RESUBMITTED: _next_stage_and_member,
-    trf.REPORTED_IN: _member_and_sender,
+    trf.REPORTED_IN: _reported_in,
     trf.FAILED: _member_and_sender,
     tsk.TASK_PUBLISHED: _task_org,
     tsk.TASK_CLAIMED: _task_org_and_member,
@@ -256,16 +369,116 @@ def routes_for(envelope: Envelope) -> list[Route]:
 
 
 def messages_for(envelope: Envelope) -> list[Message]:
-    """The notifications an event produces, one per recipient; unrouted types produce none."""
+    """The notifications an event produces, one per recipient; unrouted types produce none.
+
+    The data gains `event_time` (ISO): a notice may say how long something has waited."""
+    ref = ref_of(envelope.type, envelope.data)
+    data = {**envelope.data, "event_time": envelope.time.isoformat()}
     return [
         Message(
             route.recipient,
             f"{envelope.type}/{route.audience}",
             route.urgent,
-            {**envelope.data, **route.extra},
+            {**data, **route.extra},
+            ref,
+            link_of(envelope.type, envelope.data, route.recipient),
+            action_of(envelope.type, route.audience, envelope.data),
         )
         for route in routes_for(envelope)
     ]
+
+
+# --- what a notice is about, and what it asks ------------------------------------------------
+
+
+def _stage_key(value: object) -> str:
+    """A stage as its short key (`township`), whether given so or as its status (`pending_township`)."""
+    return str(value or "").removeprefix("pending_")
+
+
+def ref_of(event_type: str, d: dict[str, Any]) -> Ref | None:
+    if event_type.startswith("transfer.") and d.get("transfer_id"):
+        return Ref("transfer", str(d["transfer_id"]))
+    if event_type.startswith("tasks.") and d.get("task_id"):
+        return Ref("task", str(d["task_id"]))
+    if d.get("member_id"):
+        return Ref("member", str(d["member_id"]))
+    code = d.get("branch_code") or d.get("org_code") or d.get("code")
+    return Ref("org", str(code)) if code else None
+
+
+def link_of(event_type: str, d: dict[str, Any], recipient: Recipient) -> str | None:
+    """The console path of the notice's subject (the member's own page for a member's notice
+    about themself)."""
+    if event_type == reg.COVERAGE_REMINDER_DUE:
+        return f"/members?org={d['branch_code']}&mobile=true&not_reached_in={d['month']}"
+    ref = ref_of(event_type, d)
+    if ref is None:
+        return None
+    if ref.type == "member":
+        return "/me" if recipient == member(ref.id) else f"/members/{ref.id}"
+    if ref.type == "org":
+        return f"/roster?org={ref.id}"
+    return f"/{ref.type}s/{ref.id}"
+
+
+def _decide(d: dict[str, Any]) -> str | None:
+    return f"decide:{_stage_key(d.get('stage'))}" if d.get("stage") else None
+
+
+# (event type, audience) → the action the notice asks for, from the event's data.
+ACTIONS: dict[tuple[str, str], Callable[[dict[str, Any]], str | None]] = {
+    (trf.REQUESTED, "stage"): _decide,
+    (trf.STAGE_DECIDED, "stage"): _decide,
+    (trf.RESUBMITTED, "stage"): _decide,
+    (trf.STAGE_REMINDER, "stage"): _decide,
+    (trf.STAGE_OVERDUE, "stage"): _decide,
+    # The org above follows up, and may act for the overdue stage (代办).
+    (trf.STAGE_OVERDUE, "escalate"): _decide,
+    (trf.URGED, "stage"): lambda d: f"decide:{_stage_key(d.get('urged_stage'))}",
+    (trf.RETURNED, "member"): lambda d: "resubmit",
+    (trf.LETTER_ISSUED, "member"): lambda d: "report",
+    (trf.LETTER_ISSUED, "to"): lambda d: "report",
+    (trf.LETTER_EXPIRING, "member"): lambda d: "report",
+    (trf.LETTER_EXPIRING, "to"): lambda d: "report",
+    (reg.MEMBER_LOST_CONTACT, "branch"): lambda d: "contact",
+    (reg.MEMBER_SUSPENSION_DUE, "branch"): lambda d: "standing",
+    (reg.MEMBER_SUSPENSION_DUE, "county"): lambda d: "standing",
+    (reg.COVERAGE_REMINDER_DUE, "branch"): lambda d: f"coverage:{d['month']}",
+    (tsk.TASK_COMPLETED, "org"): lambda d: "evaluate",
+    (tsk.TASK_OVERDUE, "member"): lambda d: "complete",
+}
+
+
+def action_of(event_type: str, audience: str, d: dict[str, Any]) -> str | None:
+    rule = ACTIONS.get((event_type, audience))
+    return rule(d) if rule else None
+
+
+def resolutions_for(envelope: Envelope) -> list[Resolution]:
+    """The actions this event takes: the notices that asked for them are done, for everyone."""
+    d, kind = envelope.data, envelope.type
+    ref = ref_of(kind, d)
+    if ref is None:
+        return []
+    taken: list[str] = []
+    if kind == trf.STAGE_DECIDED:
+        taken.append(f"decide:{_stage_key(d.get('decided_stage'))}")
+    elif kind == trf.RETURNED:
+        taken.append(f"decide:{_stage_key(d.get('returned_stage'))}")
+    elif kind in (trf.REJECTED, trf.COMPLETED, trf.CANCELLED, trf.FAILED, tsk.TASK_CANCELLED, tsk.TASK_EVALUATED):
+        taken.append(ANY)  # the case is closed: nothing it asked for is still to do
+    elif kind == trf.RESUBMITTED:
+        taken.append("resubmit")
+    elif kind in (trf.REPORTED_IN, trf.EXPIRED):
+        taken.append("report")
+    elif kind == tsk.TASK_COMPLETED:
+        taken.append("complete")
+    elif kind == reg.MEMBER_CHECKED_IN or (kind == reg.CONTACT_ATTEMPTED and d.get("result") == "reached"):
+        taken.append("contact")
+    elif kind == reg.MEMBER_STANDING_CHANGED:
+        taken.append("standing")
+    return [Resolution(ref, action) for action in taken]
 
 
 class Reader(Protocol):
