@@ -45,6 +45,9 @@ def register_outflow(uow: RegistrationUnitOfWork, actor: Principal, command: Reg
     today = clock.local_today(now)
     with uow:
         member = member_for(uow.members, actor, command.member_id, "register an outflow of")
+        if uow.mobility.open_outflow(member.id) is not None:
+            # One open outflow, one live activity card (a race is settled by a unique index).
+            raise Conflict("the member already has an open outflow; record their return first")
         domain.check_contact_phone(command.contact_phone)
         domain.check_outflow_dates(command.departed_on, command.expected_return_on, today)
         branch = uow.orgs.get(member.branch_code)
@@ -135,7 +138,10 @@ def _arriving_member(uow: RegistrationUnitOfWork, actor: Principal, command: Reg
         raise InvalidInput(
             "activity_card_no is required: the card of the member's open outflow", field="activity_card_no"
         )
-    if member is None or not domain.card_matches(member.mobile, member.activity_card_no, card):
+    away = uow.mobility.open_outflow(member.id) if member is not None else None
+    if member is None or not domain.card_matches(
+        away is not None, away.activity_card_no if away else None, card
+    ):
         raise InvalidInput(
             "activity_card_no does not match an open outflow of this member", field="activity_card_no"
         )
@@ -153,6 +159,8 @@ def register_inflow(uow: RegistrationUnitOfWork, actor: Principal, command: Regi
         if command.arrived_on > clock.local_today(now):
             raise InvalidInput("arrived_on cannot be in the future", field="arrived_on")
         member = _arriving_member(uow, actor, command)
+        # An arrival elsewhere ends the inflow before it: one branch manages the member at a time.
+        uow.mobility.end_inflows(member.id, command.arrived_on)
         inflow = Inflow(
             id=new_id(),
             member_id=member.id,
@@ -170,6 +178,7 @@ def register_inflow(uow: RegistrationUnitOfWork, actor: Principal, command: Regi
         if branch.code != member.branch_code:
             member.mobile = True
         member.inflow_branch_code = branch.code
+        member.inflow_branch_path = branch.path
         member.arrived_on = inflow.arrived_on
         member.current_address = inflow.current_address
         member.occupation = inflow.occupation
@@ -255,9 +264,16 @@ def _move(uow: RegistrationUnitOfWork, actor: Principal, command: MoveRelationsh
         )
         member.branch_code = branch.code
         member.branch_path = branch.path
-        # A formal transfer ends the mobile state: the member now belongs where they live.
+        # A formal transfer ends the mobile state: the member now belongs where they live, and
+        # neither the old outflow nor an inflow stays open.
+        today = clock.local_today()
+        away = uow.mobility.open_outflow(member.id)
+        if away is not None:
+            uow.mobility.close_outflow(away, max(today, away.departed_on), "moved", actor.sub)
+        uow.mobility.end_inflows(member.id, today)
         member.mobile = False
         member.inflow_branch_code = None
+        member.inflow_branch_path = None
         member.version += 1
         uow.emit(
             RELATIONSHIP_MOVED,

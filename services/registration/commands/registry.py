@@ -211,6 +211,7 @@ class OpenLedger:
     # The secretaries' own sheet (full ID numbers and phones, so it imports back) instead of the
     # masked listing: for the people who may read these members in full, never for a service.
     masked: bool = True
+    side: str = "outflow"
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,9 @@ def open_ledger(uow: RegistrationUnitOfWork, actor: Principal, command: OpenLedg
             raise Forbidden("a service reads the ledger masked only")
         org = uow.orgs.get(command.org_code)
         assert org is not None  # scope_path found it
-        detail = None if command.masked else "full"
+        # "full" for the secretaries' own sheet, "inflow" for the inflow side's ledger.
+        parts = ([] if command.masked else ["full"]) + ([command.side] if command.side != "outflow" else [])
+        detail = ",".join(parts) or None
         uow.audit(actor, "export_ledger", "org", command.org_code, detail=detail)
         uow.commit()
         return LedgerScope(path, org.code, org.name, command.masked)
