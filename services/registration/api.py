@@ -144,6 +144,17 @@ class MemberById(MethodView):
     @members.response(200, schemas.MemberSchema)
     @members.alt_response(412, description="If-Match names a version that is no longer current")
     @members.alt_response(428, description="If-Match is missing")
+    @members.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "If-Match",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "the ETag of the member as read (GET /members/{id})",
+            }
+        ]
+    )
     def patch(self, body: dict[str, Any], principal: Principal, member_id: str) -> Any:
         """Edit a member record with `If-Match: <ETag>`: a secretary of the member's branch or above
         (name, gender, birth_date, phone, status, six facts), or the member (phone and current
