@@ -102,14 +102,16 @@ def downgrade() -> None:
     op.drop_index("ix_members_inflow_path_id", table_name="members")
     op.drop_index("uq_inflows_open_member", table_name="inflows")
     op.drop_index("uq_outflows_open_member", table_name="outflows")
-    with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.drop_column("inflow_branch_path")
-    with op.batch_alter_table("inflows", schema=None) as batch_op:
-        batch_op.drop_column("ended_on")
-    with op.batch_alter_table("outflows", schema=None) as batch_op:
-        batch_op.drop_column("close_note")
-        batch_op.drop_column("closed_by")
-        batch_op.drop_column("closed_reason")
-        batch_op.drop_column("closed_on")
+    # Plain DROP COLUMN (SQLite 3.35+, PostgreSQL): a batch copy of `members` would drop the
+    # table that other tables' rows reference, which SQLite's foreign keys refuse.
+    for table, column in (
+        ("members", "inflow_branch_path"),
+        ("inflows", "ended_on"),
+        ("outflows", "close_note"),
+        ("outflows", "closed_by"),
+        ("outflows", "closed_reason"),
+        ("outflows", "closed_on"),
+    ):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     op.drop_index("ix_dues_payments_member_id", table_name="dues_payments")
     op.drop_table("dues_payments")
