@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -580,3 +581,81 @@ def test_the_seeded_lichuan_members_show_in_the_shaoxing_inflow_ledger(client, d
     rows = response.get_json()["items"]
     assert expected <= {row["member_id"] for row in rows}
     assert all(row["inflow_branch_code"].startswith("ZJ-SX-YC") for row in rows)
+
+
+# --- races: the database decides ----------------------------------------------------------
+
+
+def race(calls) -> list[int]:
+    """Run the calls at once (a barrier releases them together); their statuses."""
+    barrier = threading.Barrier(len(calls))
+    statuses: list[int] = []
+
+    def run(call) -> None:
+        barrier.wait()
+        statuses.append(call())
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return statuses
+
+
+RACERS = 6
+
+
+def test_of_editors_holding_one_etag_exactly_one_writes(client, database, home):
+    member = new_member(client, home["branch"])
+    etag = read(client, member["id"]).headers["ETag"]
+    app = client.application
+    names = [f"赵{'一二三四五六'[index]}" for index in range(RACERS)]  # none is the name it has
+
+    def edit(name: str):
+        headers = {**ADMIN, "If-Match": etag}
+        return lambda: (
+            app.test_client()
+            .patch(f"/api/v1/members/{member['id']}", json={"name": name}, headers=headers)
+            .status_code
+        )
+
+    statuses = race([edit(name) for name in names])
+    assert sorted(statuses) == [200] + [412] * (RACERS - 1), statuses
+    assert read(client, member["id"]).get_json()["name"] in names
+    assert len(events_of(database, member["id"], "registration.member_updated.v1")) == 1
+
+
+def test_of_payments_racing_for_one_month_exactly_one_lands(client, database, home):
+    member = new_member(client, home["branch"], dues_paid_through=next_month(-1))
+    app = client.application
+    body = {"paid_through": next_month(1), "amount": "10.00"}
+
+    def pay():
+        return (
+            app.test_client()
+            .post(f"/api/v1/members/{member['id']}/dues", json=body, headers=ADMIN)
+            .status_code
+        )
+
+    statuses = race([pay for _ in range(RACERS)])
+    assert sorted(statuses) == [201] + [409] * (RACERS - 1), statuses
+    assert len(client.get(f"/api/v1/members/{member['id']}/dues", headers=ADMIN).get_json()["items"]) == 1
+
+
+def test_of_outflows_racing_for_one_member_exactly_one_opens(client, database, home):
+    member = new_member(client, home["branch"])
+    app = client.application
+
+    def leave():
+        return (
+            app.test_client()
+            .post(f"/api/v1/members/{member['id']}/outflows", json=outflow_body(), headers=ADMIN)
+            .status_code
+        )
+
+    statuses = race([leave for _ in range(RACERS)])
+    assert sorted(statuses) == [201] + [409] * (RACERS - 1), statuses
+    with database.reader() as session:
+        opened = session.scalars(select(Outflow.id).where(Outflow.member_id == member["id"])).all()
+    assert len(opened) == 1
