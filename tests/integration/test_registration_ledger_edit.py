@@ -659,3 +659,28 @@ def test_of_outflows_racing_for_one_member_exactly_one_opens(client, database, h
     with database.reader() as session:
         opened = session.scalars(select(Outflow.id).where(Outflow.member_id == member["id"])).all()
     assert len(opened) == 1
+
+
+def test_a_write_landing_during_an_edit_makes_the_edits_etag_stale(client, database, home):
+    """A check-in that read the member before an edit committed, and writes after it: its version
+    step is counted in SQL (version + 1), so the edit's ETag is stale afterwards and cannot
+    overwrite what the check-in wrote. (SQLite serializes whole write transactions, so only
+    PostgreSQL can interleave them like this.)"""
+    if database.is_sqlite:
+        pytest.skip("SQLite serializes writers: the interleaving cannot happen")
+    from services.registration.commands.registry import follow_checkin
+
+    member = new_member(client, home["branch"])
+    with RegistrationUnitOfWork(database) as uow:
+        loaded = uow.members.get(member["id"])
+        assert loaded is not None
+        edited = patch(client, member["id"], {"name": "孙七"})
+        assert edited.status_code == 200
+        now = clock.utcnow()
+        follow_checkin(loaded, now, now - timedelta(days=180))
+        uow.commit()
+    current = read(client, member["id"])
+    assert current.headers["ETag"] != edited.headers["ETag"]
+    assert current.get_json()["name"] == "孙七" and current.get_json()["last_contact_at"] is not None
+    stale = patch(client, member["id"], {"name": "周八"}, etag=edited.headers["ETag"])
+    assert stale.status_code == 412

@@ -8,7 +8,13 @@ from datetime import date, datetime
 from sqlalchemy.exc import IntegrityError
 
 from services.registration import domain
-from services.registration.commands.common import branch_or_422, member_event, member_for, member_or_404
+from services.registration.commands.common import (
+    branch_or_422,
+    bump_version,
+    member_event,
+    member_for,
+    member_or_404,
+)
 from services.registration.models import Inflow, Member, Outflow, RelationshipMove
 from services.registration.queries import MemberRecord
 from services.registration.unit_of_work import RegistrationUnitOfWork
@@ -104,7 +110,7 @@ def _follow_outflow(member: Member, outflow: Outflow) -> None:
     member.contact_phone = outflow.contact_phone
     member.activity_card_no = outflow.activity_card_no
     member.destination_region = outflow.destination_region
-    member.version += 1
+    bump_version(member)
 
 
 # --- inflows ------------------------------------------------------------------------------
@@ -183,7 +189,7 @@ def register_inflow(uow: RegistrationUnitOfWork, actor: Principal, command: Regi
         member.current_address = inflow.current_address
         member.occupation = inflow.occupation
         member.employer = inflow.employer
-        member.version += 1
+        bump_version(member)
         uow.emit(
             INFLOW_REGISTERED,
             member.id,
@@ -274,16 +280,16 @@ def _move(uow: RegistrationUnitOfWork, actor: Principal, command: MoveRelationsh
         member.mobile = False
         member.inflow_branch_code = None
         member.inflow_branch_path = None
-        member.version += 1
+        bump_version(member)
         uow.emit(
             RELATIONSHIP_MOVED,
             member.id,
             {**member_event(member), "transfer_id": command.transfer_id, "from_branch_code": from_branch},
         )
         uow.audit(actor, "move_relationship", "member", member.id, command.transfer_id)
-        record = MemberRecord.of(member, full=False)
         uow.commit()
-        return record
+        # After the commit: the version counted in SQL is read back now.
+        return MemberRecord.of(member, full=False)
 
 
 # --- the lost-contact sweep ---------------------------------------------------------------
@@ -312,7 +318,7 @@ def sweep_lost_contact(uow: RegistrationUnitOfWork, actor: Principal, command: S
             members = uow.members.out_of_contact(cutoff, command.batch)
             for member in members:
                 member.lost_contact = True
-                member.version += 1
+                bump_version(member)
                 uow.emit(
                     MEMBER_LOST_CONTACT,
                     member.id,

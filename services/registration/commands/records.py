@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from services.registration import domain
-from services.registration.commands.common import member_event, member_for
+from services.registration.commands.common import bump_version, member_event, member_for
 from services.registration.models import DuesPayment, Member
 from services.registration.queries import MemberRecord, open_outflow_view
 from services.registration.unit_of_work import RegistrationUnitOfWork
@@ -180,4 +180,4 @@ def end_mobility(member: Member) -> None:
     member.mobile = False
     member.inflow_branch_code = None
     member.inflow_branch_path = None
-    member.version += 1
+    bump_version(member)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from services.registration import domain
-from services.registration.commands.common import branch_or_422, member_event
+from services.registration.commands.common import branch_or_422, bump_version, member_event
 from services.registration.models import Checkin, Member, Org
 from services.registration.queries import MemberRecord, scope_path
 from services.registration.unit_of_work import RegistrationUnitOfWork
@@ -199,7 +199,7 @@ def follow_checkin(member: Member, occurred_at: datetime, cutoff: datetime) -> N
     if member.last_contact_at >= cutoff:
         member.lost_contact = False
     if (member.last_contact_at, member.lost_contact) != before:
-        member.version += 1
+        bump_version(member)
 
 
 # --- the ledger export --------------------------------------------------------------------
