@@ -334,31 +334,31 @@ MATRIX: dict[str, Row] = {
         consumes=True,
     ),
     # 双向管理: a member of BR with an open inflow at B is read by B and those above B as by
-    # their own branch BR (the home side); B's members are no fellow members of theirs.
+    # their own branch BR and its county KR (the home side); B's members are no fellow members of theirs.
     "GET /members/{id} (open inflow at B)": Row(
         get("registration", lambda w, t: f"/members/{t.member}"),
-        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "service"}),
+        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "department_receiving", "service"}),
         setup=member_arrived_at_b,
     ),
     "GET /members/{id}/mobility (open inflow at B)": Row(
         get("registration", lambda w, t: f"/members/{t.member}/mobility"),
-        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "service"}),
+        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "department_receiving", "service"}),
         setup=member_arrived_at_b,
     ),
     "GET /members/{id}/dues (open inflow at B)": Row(
         get("registration", lambda w, t: f"/members/{t.member}/dues"),
-        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "service"}),
+        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "department_receiving", "service"}),
         setup=member_arrived_at_b,
     ),
     # Managing is not editing: the record and the dues stay with the home side.
     "PATCH /members/{id} (open inflow at B)": Row(
         patch_member,
-        allow(200, {"member_self", "secretary_receiving", "admin"}),
+        allow(200, {"member_self", "secretary_receiving", "department_receiving", "admin"}),
         setup=member_arrived_at_b,
     ),
     "POST /members/{id}/dues (open inflow at B)": Row(
         post("registration", lambda w, t: f"/members/{t.member}/dues", dues_body),
-        allow(201, {"secretary_receiving", "admin"}),
+        allow(201, {"secretary_receiving", "department_receiving", "admin"}),
         setup=member_arrived_at_b,
         consumes=True,
     ),
