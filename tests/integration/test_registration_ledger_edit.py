@@ -581,6 +581,23 @@ def test_the_seeded_lichuan_members_show_in_the_shaoxing_inflow_ledger(client, d
     rows = response.get_json()["items"]
     assert expected <= {row["member_id"] for row in rows}
     assert all(row["inflow_branch_code"].startswith("ZJ-SX-YC") for row in rows)
+    # The sheets people keep, of the inflow side: the Lichuan branches by name, the Shaoxing one.
+    sheet = client.get(
+        "/api/v1/ledger?org=ZJ-SX-YC&side=inflow&format=csv", headers=bearer("org_department", "ZJ-SX-YC")
+    )
+    assert sheet.status_code == 200
+    text = sheet.get_data(as_text=True)
+    from deploy.seed import ORGS
+
+    lichuan_branches = {
+        name for code, name, level, _, _ in ORGS if code.startswith("HB-LC-") and level == "branch"
+    }
+    assert "灵芝街道新业社区党支部" in text and any(name in text for name in lichuan_branches)
+    assert text.count("\n") >= len(expected) + 2  # the title row, the headers, the members
+    xlsx = client.get(
+        "/api/v1/ledger?org=ZJ-SX-YC&side=inflow&format=xlsx", headers=bearer("org_department", "ZJ-SX-YC")
+    )
+    assert xlsx.status_code == 200 and xlsx.get_data()[:2] == b"PK"
 
 
 # --- races: the database decides ----------------------------------------------------------
