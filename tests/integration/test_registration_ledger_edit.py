@@ -393,6 +393,7 @@ def test_outflow_return_outflow(client, database, home):
     [event] = events_of(database, member["id"], "registration.member_returned.v1")
     assert event["outflow_id"] == first["id"] and event["activity_card_no"] == first["activity_card_no"]
     assert event["returned_on"] == today().isoformat() and event["destination_region"] == "330602"
+    assert event["destination_region_name"] == "浙江省绍兴市越城区"
     assert event["actor"] == member["id"]
     second = go_away(client, member, secretary(home["branch"]))
     assert second["activity_card_no"] != first["activity_card_no"]

@@ -11,6 +11,7 @@ from services.registration import domain
 from services.registration.commands.common import bump_version, member_event, member_for
 from services.registration.models import DuesPayment, Member
 from services.registration.queries import MemberRecord, open_outflow_view
+from services.registration.regions import region_name
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared import clock
 from shared.auth import ORG_ROLES, Principal
@@ -159,7 +160,7 @@ def record_return(uow: RegistrationUnitOfWork, actor: Principal, command: Record
                 "activity_card_no": outflow.activity_card_no,
                 "returned_on": command.returned_on.isoformat(),
                 "destination_region": outflow.destination_region,
-                "destination_region_name": None,
+                "destination_region_name": region_name(outflow.destination_region) or None,
                 **actor_fields(actor),
             },
         )
