@@ -29,6 +29,18 @@ class Conflict(NuanliuError):
     status = 409
 
 
+class PreconditionFailed(NuanliuError):
+    """A conditional request whose precondition (If-Match) no longer holds: 412."""
+
+    status = 412
+
+
+class PreconditionRequired(NuanliuError):
+    """A change that must be conditional (If-Match) came without its condition: 428."""
+
+    status = 428
+
+
 class NotFound(NuanliuError):
     status = 404
 

@@ -53,7 +53,12 @@ def status() -> Page:
     backend = api()
     member = backend.get(f"/api/v1/members/{user()['sub']}")  # type: ignore[index]
     checkins = backend.get_or_none("/api/v1/checkins", {"member_id": member["id"], "limit": 5})
-    return render_template("status.html", member=member, checkins=items_of(checkins))
+    dues = backend.get_or_none(f"/api/v1/members/{member['id']}/dues", {"limit": 5})
+    away = member.get("open_outflow")
+    province = PROVINCES.get(str(away["destination_region"])[:2], "") if away else ""
+    return render_template(
+        "status.html", member=member, checkins=items_of(checkins), dues=items_of(dues), province=province
+    )
 
 
 @blueprint.post("/me/checkin")

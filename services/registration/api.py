@@ -133,9 +133,64 @@ class MemberById(MethodView):
     @members.arguments(schemas.MemberReadQuery, location="query", unknown=RAISE)
     @members.response(200, schemas.MemberSchema)
     def get(self, query: dict[str, Any], principal: Principal, member_id: str) -> Any:
-        """One member in full, for the member, their secretary and those above (audited);
-        `masked=true` asks for the record with its ID and phone numbers masked (not audited)."""
-        return queries.get_member(_uow(), principal, member_id, masked=query["masked"])
+        """One member in full, for the member, their secretary and those above, and those over the
+        branch of an open inflow (audited); `masked=true` asks for the record with its ID and
+        phone numbers masked (not audited). The `ETag` header is what PATCH needs in `If-Match`."""
+        record = queries.get_member(_uow(), principal, member_id, masked=query["masked"])
+        return record, 200, {"ETag": record.etag}
+
+    @authenticated("member", "branch_secretary", "township_officer", "org_department", "admin")
+    @members.arguments(schemas.MemberPatchSchema)
+    @members.response(200, schemas.MemberSchema)
+    @members.alt_response(412, description="If-Match names a version that is no longer current")
+    @members.alt_response(428, description="If-Match is missing")
+    @members.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "If-Match",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "the ETag of the member as read (GET /members/{id})",
+            }
+        ]
+    )
+    def patch(self, body: dict[str, Any], principal: Principal, member_id: str) -> Any:
+        """Edit a member record with `If-Match: <ETag>`: a secretary of the member's branch or above
+        (name, gender, birth_date, phone, status, six facts), or the member (phone and current
+        facts). A stale ETag never overwrites (412)."""
+        facts = body.pop("six_facts", None) or {}
+        changes = {**body, **{f"six_facts.{name}": value for name, value in facts.items()}}
+        command = commands.UpdateMember(member_id, request.headers.get("If-Match"), changes)
+        record = commands.update_member(_uow(), principal, command)
+        return record, 200, {"ETag": record.etag}
+
+
+@members.route("/<string:member_id>/dues")
+class MemberDues(MethodView):
+    @authenticated()
+    @members.arguments(schemas.DuesListQuery, location="query", unknown=RAISE)
+    @members.response(200, schemas.DuesPageSchema)
+    def get(self, query: dict[str, Any], principal: Principal, member_id: str) -> Any:
+        """The member's dues payments, newest first (for whoever may read the member)."""
+        return queries.list_dues(context().database, principal, member_id, queries.DuesList(**query))
+
+    @authenticated("branch_secretary", "township_officer", "org_department", "admin")
+    @members.arguments(schemas.DuesCreateSchema)
+    @members.response(201, schemas.DuesSchema)
+    def post(self, body: dict[str, Any], principal: Principal, member_id: str) -> Any:
+        """Record a dues payment (党费): the member's dues_paid_through becomes `paid_through`."""
+        return commands.record_dues(_uow(), principal, commands.RecordDues(member_id=member_id, **body))
+
+
+@members.route("/<string:member_id>/returns")
+class MemberReturns(MethodView):
+    @authenticated("member", "branch_secretary", "township_officer", "org_department", "admin")
+    @members.arguments(schemas.ReturnCreateSchema)
+    @members.response(201, schemas.ReturnSchema)
+    def post(self, body: dict[str, Any], principal: Principal, member_id: str) -> Any:
+        """The member is back: the open outflow closes (an open inflow ends), `mobile` becomes false."""
+        return commands.record_return(_uow(), principal, commands.RecordReturn(member_id=member_id, **body))
 
 
 @checkins.route("")
@@ -221,15 +276,18 @@ class Ledger(MethodView):
     @ledger.response(200, description="csv, json or xlsx, streamed")
     def get(self, query: dict[str, Any], principal: Principal) -> Response:
         """The mobile-member ledger (台账) of a subtree with the six facts, streamed: json for
-        programs; csv and xlsx for people, in Chinese, and importable back with masked=false."""
-        scope = commands.open_ledger(_uow(), principal, commands.OpenLedger(query["org"], query["masked"]))
+        programs; csv and xlsx for people, in Chinese, and importable back with masked=false.
+        `side=outflow` (default): the subtree's members who are away; `side=inflow`: the members
+        with an open inflow at a branch of the subtree (双向管理)."""
+        command = commands.OpenLedger(query["org"], masked=query["masked"], side=query["side"])
+        scope = commands.open_ledger(_uow(), principal, command)
         database = context().database
-        rows = ledger_export.ledger_rows(database, scope.path, masked=scope.masked)
+        rows = ledger_export.ledger_rows(database, scope.path, masked=scope.masked, side=query["side"])
         filename = f"ledger-{query['org']}"
         if query["format"] == "json":
             return Response(ledger_export.json_stream(query["org"], rows), mimetype="application/json")
         if query["format"] == "xlsx":
-            size = ledger_export.ledger_size(database, scope.path)
+            size = ledger_export.ledger_size(database, scope.path, query["side"])
             return Response(
                 ledger_export.xlsx_stream(scope.org_name, rows, size),
                 mimetype=XLSX,

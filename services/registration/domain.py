@@ -11,10 +11,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.auth import ORG_ROLES, Principal
-from shared.errors import Conflict, Forbidden, InvalidInput
+from shared.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed, PreconditionRequired
 
 LEVELS = ("central", "province", "city", "county", "township", "branch")
 ROOT_CODE = "CN"
@@ -41,11 +42,16 @@ def require_scope(principal: Principal, org_path: str, what: str) -> None:
         raise Forbidden(f"{principal.role} of {principal.org} may not {what} outside its subtree")
 
 
-def may_read_member(principal: Principal, member_id: str, branch_path: str) -> bool:
-    """The member themself, or an org role whose subtree holds the member's branch."""
+def may_read_member(
+    principal: Principal, member_id: str, branch_path: str, inflow_branch_path: str | None = None
+) -> bool:
+    """The member themself, or an org role whose subtree holds the member's branch, or (双向管理)
+    the branch of the member's open inflow, when the caller passes its path."""
     if principal.role == "member":
         return principal.sub == member_id
-    return acts_for(principal, branch_path)
+    return acts_for(principal, branch_path) or (
+        inflow_branch_path is not None and acts_for(principal, inflow_branch_path)
+    )
 
 
 # The org levels each staff role may be held at (the API's "role fits the org's level").
@@ -305,3 +311,124 @@ def bounding_box(lat: float, lon: float, radius_km: float) -> Box:
     if lon - dlon < -180 or lon + dlon > 180:
         return Box(min_lat, max_lat, None, None)
     return Box(min_lat, max_lat, lon - dlon, lon + dlon)
+
+
+# --- editing a member record (PATCH with If-Match) ------------------------------------------
+
+# What a secretary of the member's branch (or anyone above it) may change; `six_facts.x` are the
+# member's current facts.
+STAFF_PATCHABLE = frozenset(
+    {
+        "name",
+        "gender",
+        "birth_date",
+        "phone",
+        "status",
+        "six_facts.occupation",
+        "six_facts.employer",
+        "six_facts.current_address",
+        "six_facts.contact_phone",
+    }
+)
+# The member corrects their own phone and current facts, nothing of their party record.
+MEMBER_PATCHABLE = frozenset(
+    {
+        "phone",
+        "six_facts.current_address",
+        "six_facts.occupation",
+        "six_facts.employer",
+        "six_facts.contact_phone",
+    }
+)
+# Set by other processes (the ID by registration, the branch by a transfer, dues by payments).
+NOT_PATCHABLE = ("id_number", "branch_code", "dues_paid_through")
+
+
+def member_etag(version: int) -> str:
+    """The member record's entity tag (strong: If-Match compares it byte for byte)."""
+    return f'"{version}"'
+
+
+def expected_version(if_match: str | None) -> int:
+    """The record version an If-Match header names: none → 428; anything but one strong tag of
+    ours (a list, `*`, a weak tag) → 412, since it cannot prove the caller saw this version."""
+    if if_match is None or not if_match.strip():
+        raise PreconditionRequired(
+            "send If-Match with the ETag of the record you edited", field="If-Match", location="headers"
+        )
+    value = if_match.strip()
+    if value == "*":
+        raise PreconditionRequired(
+            "If-Match must name the ETag of the record you edited, not *",
+            field="If-Match",
+            location="headers",
+        )
+    if len(value) < 3 or value[0] != '"' or value[-1] != '"' or not value[1:-1].isdigit():
+        raise PreconditionFailed("If-Match does not name a current version of this member")
+    return int(value[1:-1])
+
+
+def check_patch_fields(by_member: bool, fields: set[str]) -> None:
+    """403 naming the first field the caller may not change (a member: their phone and current facts)."""
+    allowed = MEMBER_PATCHABLE if by_member else STAFF_PATCHABLE
+    refused = sorted(fields - allowed)
+    if refused:
+        who = "a member" if by_member else "staff"
+        raise Forbidden(f"{who} may not change {refused[0]}", field=refused[0])
+
+
+def changed_fields(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """The names (in `wanted`'s order) whose wanted value differs from the current one."""
+    return [name for name, value in wanted.items() if current.get(name) != value]
+
+
+# --- dues (党费) ---------------------------------------------------------------------------
+
+MAX_DUES_MONTHS_AHEAD = 12
+MAX_DUES_AMOUNT = Decimal("99999999.99")
+
+
+def month_index(year_month: str) -> int:
+    year, month = year_month.split("-")
+    return int(year) * 12 + int(month) - 1
+
+
+def check_dues_month(paid_through: str, current: str, today: date) -> None:
+    """A payment moves the dues forward, at most 12 months beyond this month (China time)."""
+    if month_index(paid_through) - month_index(today.strftime("%Y-%m")) > MAX_DUES_MONTHS_AHEAD:
+        raise InvalidInput(
+            f"paid_through is more than {MAX_DUES_MONTHS_AHEAD} months after this month",
+            field="paid_through",
+        )
+    if paid_through <= current:
+        raise Conflict(f"dues are already paid through {current}", field="paid_through")
+
+
+def dues_amount(text: str) -> Decimal:
+    """The amount in yuan as a Decimal: digits with at most 2 decimals, above zero (never a float)."""
+    if not re.fullmatch(r"\d{1,8}(\.\d{1,2})?", text):
+        raise InvalidInput(
+            'amount must be a decimal string of yuan with at most 2 decimals, e.g. "12.50"', field="amount"
+        )
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:  # pragma: no cover (the pattern admits only decimals)
+        raise InvalidInput("amount is not a decimal", field="amount") from None
+    if amount <= 0:
+        raise InvalidInput("amount must be more than 0", field="amount")
+    return amount
+
+
+def check_paid_on(paid_on: date, today: date) -> None:
+    if paid_on > today:
+        raise InvalidInput("paid_on cannot be in the future", field="paid_on")
+
+
+# --- returns (the end of a mobility) -------------------------------------------------------
+
+
+def check_returned_on(returned_on: date, departed_on: date, today: date) -> None:
+    if returned_on > today:
+        raise InvalidInput("returned_on cannot be in the future", field="returned_on")
+    if returned_on < departed_on:
+        raise InvalidInput("returned_on is before the outflow's departed_on", field="returned_on")

@@ -111,7 +111,19 @@ _MEMBER_COLUMNS = (
 )
 
 
-def _statement(path: str) -> Any:
+def _in_ledger(statement: Any, path: str, side: str) -> Any:
+    """The ledger's members: on the outflow side the subtree's members who are away, on the
+    inflow side (双向管理) the members with an open inflow at a branch of the subtree. Paths end
+    with "/", so a prefix match is exactly the subtree (the indexes serve both)."""
+    if side == "inflow":
+        return statement.where(Member.inflow_branch_path.like(f"{path}%"))
+    statement = statement.where(Member.mobile.is_(True))
+    if path != f"/{domain.ROOT_CODE}/":
+        statement = statement.where(Member.branch_path.like(f"{path}%"))
+    return statement
+
+
+def _statement(path: str, side: str = "outflow") -> Any:
     branch, inflow = aliased(Org), aliased(Org)
     statement = (
         select(
@@ -121,23 +133,21 @@ def _statement(path: str) -> Any:
         )
         .join(branch, branch.code == Member.branch_code)
         .outerjoin(inflow, inflow.code == Member.inflow_branch_code)
-        .where(Member.mobile.is_(True))
         .order_by(Member.id)
     )
-    if path != f"/{domain.ROOT_CODE}/":
-        # Paths end with "/", so a prefix match is exactly the subtree (the index serves it).
-        statement = statement.where(Member.branch_path.like(f"{path}%"))
-    return statement
+    return _in_ledger(statement, path, side)
 
 
-def ledger_rows(database: Database, path: str, masked: bool = True, batch: int = 2000) -> Iterator[Row]:
-    """The mobile members of a subtree, one dict each, streamed from a server-side cursor so
+def ledger_rows(
+    database: Database, path: str, masked: bool = True, batch: int = 2000, side: str = "outflow"
+) -> Iterator[Row]:
+    """The ledger's members (`_in_ledger`), one dict each, streamed from a server-side cursor so
     memory stays flat however large the subtree is. Masked (a listing, as every list is): the
     ID number and phones masked, the birth date as its year. The caller checked the scope and
     audited the export first (commands.open_ledger)."""
     with database.reader() as session:
         # yield_per implies stream_results: PostgreSQL uses a named (server-side) cursor.
-        for record in session.execute(_statement(path).execution_options(yield_per=batch)):
+        for record in session.execute(_statement(path, side).execution_options(yield_per=batch)):
             row = dict(record._mapping)
             row["member_id"] = row.pop("id")
             if masked:
@@ -149,11 +159,9 @@ def ledger_rows(database: Database, path: str, masked: bool = True, batch: int =
             yield row
 
 
-def ledger_size(database: Database, path: str) -> int:
+def ledger_size(database: Database, path: str, side: str = "outflow") -> int:
     """How many rows ledger_rows will give (for the xlsx's declared dimension)."""
-    statement = select(func.count()).select_from(Member).where(Member.mobile.is_(True))
-    if path != f"/{domain.ROOT_CODE}/":
-        statement = statement.where(Member.branch_path.like(f"{path}%"))
+    statement = _in_ledger(select(func.count()).select_from(Member), path, side)
     with database.reader() as session:
         return int(session.scalar(statement) or 0)
 

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import ClassVar
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import audit_table
@@ -63,13 +76,16 @@ class Member(Base):
     departed_on: Mapped[date | None] = mapped_column(Date)
     contact_phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Bumped by every change of the member's record (MemberRecord.version): the base of the
-    # members' ETag (If-Match) to come.
+    # Bumped by every change of the member's record (MemberRecord.version): the member's ETag;
+    # PATCH writes only where it still holds the version the caller read (If-Match).
     version: Mapped[int] = mapped_column(Integer, default=1)
-    # The latest outflow's card and the latest inflow branch, denormalised for the ledger.
+    # The latest outflow's card and the open inflow's branch, denormalised for the ledger. The
+    # inflow branch and its path are NULL once that inflow ends (a return, a move, a new inflow):
+    # the inflow side reads and lists members by the path (双向管理).
     activity_card_no: Mapped[str | None] = mapped_column(String(40))
     destination_region: Mapped[str | None] = mapped_column(String(40))
     inflow_branch_code: Mapped[str | None] = mapped_column(String(40))
+    inflow_branch_path: Mapped[str | None] = mapped_column(String(500))
     arrived_on: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (
@@ -80,6 +96,13 @@ class Member(Base):
             postgresql_ops={"branch_path": "text_pattern_ops"},
         ),
         Index("ix_members_branch_id", "branch_code", "id"),
+        # The inflow side's lists and ledger: a prefix of the open inflow's branch path.
+        Index(
+            "ix_members_inflow_path_id",
+            "inflow_branch_path",
+            "id",
+            postgresql_ops={"inflow_branch_path": "text_pattern_ops"},
+        ),
         # The daily sweep looks only at members still in contact, oldest contact first.
         Index("ix_members_contact", "lost_contact", "last_contact_at"),
     )
@@ -164,10 +187,25 @@ class Outflow(Base):
     contact_phone: Mapped[str] = mapped_column(String(20))
     recorded_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # NULL while the outflow is open. Closed by the member's return ("returned"), by a move of
+    # the relationship ("moved"), or, for outflows from before returns existed, by a later
+    # outflow ("superseded").
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    closed_reason: Mapped[str | None] = mapped_column(String(20))
+    closed_by: Mapped[str | None] = mapped_column(String(80))
+    close_note: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (
         UniqueConstraint("county_code", "activity_card_no", name="uq_outflows_county_card"),
         Index("ix_outflows_member_id", "member_id", "id"),
+        # One open outflow per member: the database decides a race of two registrations.
+        Index(
+            "uq_outflows_open_member",
+            "member_id",
+            unique=True,
+            sqlite_where=text("closed_on IS NULL"),
+            postgresql_where=text("closed_on IS NULL"),
+        ),
     )
 
 
@@ -188,8 +226,38 @@ class Inflow(Base):
     contact_person: Mapped[str | None] = mapped_column(String(100))
     recorded_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # NULL while the member is there: ended by a return, a move of the relationship, or the
+    # member's next inflow elsewhere.
+    ended_on: Mapped[date | None] = mapped_column(Date)
 
-    __table_args__ = (Index("ix_inflows_member_id", "member_id", "id"),)
+    __table_args__ = (
+        Index("ix_inflows_member_id", "member_id", "id"),
+        # One open inflow per member ("open inflow" is one branch, never two).
+        Index(
+            "uq_inflows_open_member",
+            "member_id",
+            unique=True,
+            sqlite_where=text("ended_on IS NULL"),
+            postgresql_where=text("ended_on IS NULL"),
+        ),
+    )
+
+
+class DuesPayment(Base):
+    """A dues payment (党费) a secretary recorded: it moves the member's dues_paid_through."""
+
+    __tablename__ = "dues_payments"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    paid_through: Mapped[str] = mapped_column(String(7))
+    # Yuan with fen: a Decimal end to end, never a float.
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 2, asdecimal=True))
+    paid_on: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_dues_payments_member_id", "member_id", "id"),)
 
 
 class CardCounter(Base):

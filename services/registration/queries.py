@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from marshmallow import missing
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.registration import domain
-from services.registration.models import Checkin, Inflow, Member, Org, Outflow
+from services.registration.models import Checkin, DuesPayment, Inflow, Member, Org, Outflow
 from services.registration.repositories import OrgRepository
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared.auth import Principal
@@ -40,6 +41,43 @@ class SixFacts:
 
 
 @dataclass(frozen=True)
+class OpenOutflow:
+    id: str
+    activity_card_no: str
+    destination_region: str
+    destination_address: str
+    departed_on: date
+    expected_return_on: date | None
+
+    @classmethod
+    def of(cls, outflow: Outflow | None) -> OpenOutflow | None:
+        if outflow is None:
+            return None
+        return cls(
+            outflow.id,
+            outflow.activity_card_no,
+            outflow.destination_region,
+            outflow.destination_address,
+            outflow.departed_on,
+            outflow.expected_return_on,
+        )
+
+
+class _OpenOutflows(Protocol):
+    def open_outflow(self, member_id: str) -> Outflow | None: ...
+
+
+def open_outflow_view(mobility: _OpenOutflows, member_id: str) -> OpenOutflow | None:
+    return OpenOutflow.of(mobility.open_outflow(member_id))
+
+
+def _open_outflow_in(session: Session, member_id: str) -> OpenOutflow | None:
+    return OpenOutflow.of(
+        session.scalar(select(Outflow).where(Outflow.member_id == member_id, Outflow.closed_on.is_(None)))
+    )
+
+
+@dataclass(frozen=True)
 class MemberRecord:
     """A member as MemberSchema dumps it: personal numbers masked unless `full`."""
 
@@ -59,11 +97,20 @@ class MemberRecord:
     lost_contact: bool
     last_contact_at: datetime | None
     six_facts: SixFacts
-    # Not in the API yet: the base of the members' ETag.
+    # The base of the member's ETag (the API sends it as a header, not in the body).
     version: int
+    # The branch of the member's open inflow (双向管理), None when there is none.
+    inflow_branch_code: str | None = None
+    # The open outflow (None when there is none); `missing` (left out of the answer) in lists and
+    # for callers who may not see it (a fellow member of the branch).
+    open_outflow: OpenOutflow | None | Any = missing
+
+    @property
+    def etag(self) -> str:
+        return domain.member_etag(self.version)
 
     @classmethod
-    def of(cls, member: Member, full: bool) -> MemberRecord:
+    def of(cls, member: Member, full: bool, open_outflow: OpenOutflow | None | Any = missing) -> MemberRecord:
         def phone(number: str | None) -> str | None:
             return None if number is None else number if full else domain.mask_phone(number)
 
@@ -91,6 +138,8 @@ class MemberRecord:
                 dues_paid_through=member.dues_paid_through,
             ),
             version=member.version,
+            inflow_branch_code=member.inflow_branch_code,
+            open_outflow=open_outflow,
         )
 
 
@@ -245,21 +294,30 @@ def get_member(
         # A masked read writes nothing: a read-only session, no audit entry.
         with uow.database.reader() as session:
             found = _member_or_refused(principal, session.get(Member, member_id), member_id)
-            return MemberRecord.of(_readable(principal, found)[0], full=False)
+            member, full = _readable(principal, found)
+            away = _open_outflow_in(session, member.id) if full else missing
+            return MemberRecord.of(member, full=False, open_outflow=away)
     with uow:
         member = _member_or_refused(principal, uow.members.get(member_id), member_id)
         member, full = _readable(principal, member)
         if full:
-            uow.audit(principal, "read_full", "member", member.id)
-        record = MemberRecord.of(member, full=full)
+            side = None if domain.may_read_member(principal, member.id, member.branch_path) else "inflow side"
+            uow.audit(principal, "read_full", "member", member.id, side)
+        away = open_outflow_view(uow.mobility, member.id) if full else missing
+        record = MemberRecord.of(member, full=full, open_outflow=away)
         uow.commit()
         return record
+
+
+def may_read(principal: Principal, member: Member) -> bool:
+    """The member, those over their branch, and (双向管理) those over the branch of their open inflow."""
+    return domain.may_read_member(principal, member.id, member.branch_path, member.inflow_branch_path)
 
 
 def _readable(principal: Principal, member: Member) -> tuple[Member, bool]:
     """The member and whether the caller sees it in full; fellow members of the same branch see
     it masked (docs/api.md: "for other members"); anyone else is refused."""
-    full = domain.may_read_member(principal, member.id, member.branch_path)
+    full = may_read(principal, member)
     if not full and not (principal.role == "member" and principal.org == member.branch_code):
         raise Forbidden("you may not read this member")
     return member, full
@@ -272,6 +330,8 @@ class MemberList:
     branch: str | None = None
     mobile: bool | None = None
     lost_contact: bool | None = None
+    # 双向管理: members whose open inflow is at this org (a branch) or in its subtree.
+    inflow_branch: str | None = None
 
 
 def list_members(uow: RegistrationUnitOfWork, principal: Principal, query: MemberList) -> dict[str, Any]:
@@ -279,7 +339,7 @@ def list_members(uow: RegistrationUnitOfWork, principal: Principal, query: Membe
     result = _member_page(uow.database, principal, query)
     if len(result["items"]) > 1:
         with uow:
-            target = query.branch or principal.org
+            target = query.inflow_branch or query.branch or principal.org
             detail = f"{len(result['items'])} members"
             uow.audit(principal, "list_masked", "org", target, detail)
             uow.commit()
@@ -290,13 +350,22 @@ def _member_page(database: Database, principal: Principal, query: MemberList) ->
     after = decode_cursor(query.cursor)
     with database.reader() as session:
         orgs = OrgRepository(session)
-        path = scope_path(orgs, principal, query.branch)
         statement = select(Member).order_by(Member.id).limit(query.limit + 1)
-        code = [code for code in path.split("/") if code][-1]
-        if query.branch and orgs.get(code).level == "branch":  # type: ignore[union-attr]
-            statement = statement.where(Member.branch_code == code)
-        elif path != f"/{domain.ROOT_CODE}/":
-            statement = statement.where(_under(path))
+        if query.inflow_branch:
+            if query.branch:
+                raise InvalidInput(
+                    "give branch or inflow_branch, not both", field="inflow_branch", location="query"
+                )
+            inflow_path = scope_path(orgs, principal, query.inflow_branch)
+            # Paths end with "/": a prefix is the branch itself or exactly the subtree.
+            statement = statement.where(Member.inflow_branch_path.like(f"{inflow_path}%"))
+        else:
+            path = scope_path(orgs, principal, query.branch)
+            code = [code for code in path.split("/") if code][-1]
+            if query.branch and orgs.get(code).level == "branch":  # type: ignore[union-attr]
+                statement = statement.where(Member.branch_code == code)
+            elif path != f"/{domain.ROOT_CODE}/":
+                statement = statement.where(_under(path))
         if query.mobile is not None:
             statement = statement.where(Member.mobile.is_(query.mobile))
         if query.lost_contact is not None:
@@ -322,7 +391,7 @@ def mobility_history(
     full the read is audited (as a full member read is); `masked` gives it masked, unaudited."""
     with uow.database.reader() as session:
         member = _member_or_refused(principal, session.get(Member, member_id), member_id)
-        if not domain.may_read_member(principal, member.id, member.branch_path):
+        if not may_read(principal, member):
             raise Forbidden("you may not read this member")
         rows: list[Outflow | Inflow] = [
             *session.scalars(select(Outflow).where(Outflow.member_id == member.id)),
@@ -367,7 +436,7 @@ def list_checkins(database: Database, principal: Principal, query: CheckinList) 
         statement = select(Checkin).order_by(Checkin.id).limit(query.limit + 1)
         if query.member_id:
             member = _member_or_404(session, query.member_id)
-            if not domain.may_read_member(principal, member.id, member.branch_path):
+            if not may_read(principal, member):
                 raise Forbidden("you may not read this member's check-ins")
             statement = statement.where(Checkin.member_id == member.id)
         elif principal.role == "member":
@@ -387,3 +456,30 @@ def list_checkins(database: Database, principal: Principal, query: CheckinList) 
         if after:
             statement = statement.where(Checkin.id > after[0])
         return _detached(session, page(session.scalars(statement).all(), query.limit, key=lambda c: (c.id,)))
+
+
+# --- dues ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DuesList:
+    limit: int
+    cursor: str | None = None
+
+
+def list_dues(database: Database, principal: Principal, member_id: str, query: DuesList) -> dict[str, Any]:
+    """A member's dues payments, newest first (each moved the month forward, so also by month)."""
+    after = decode_cursor(query.cursor)
+    with database.reader() as session:
+        member = _member_or_refused(principal, session.get(Member, member_id), member_id)
+        if not may_read(principal, member):
+            raise Forbidden("you may not read this member")
+        statement = (
+            select(DuesPayment)
+            .where(DuesPayment.member_id == member.id)
+            .order_by(DuesPayment.id.desc())
+            .limit(query.limit + 1)
+        )
+        if after:
+            statement = statement.where(DuesPayment.id < after[0])
+        return _detached(session, page(session.scalars(statement).all(), query.limit, key=lambda d: (d.id,)))

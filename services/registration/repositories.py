@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from services.registration.domain import Box
 from services.registration.models import (
     CardCounter,
     Checkin,
+    DuesPayment,
     Inflow,
     Member,
     Org,
@@ -80,6 +81,35 @@ class MemberRepository:
             ).all()
             found.update({number: branch for number, branch in rows})
         return found
+
+    def update_if_version(self, member: Member, version: int, values: dict[str, Any]) -> bool:
+        """Write `values` and bump the version in one conditional UPDATE, only where the row still
+        has `version` (the ETag the caller read): False if another change came first. The
+        database decides, so two editors holding one ETag can never both write."""
+        result = self.session.execute(
+            update(Member)
+            .where(Member.id == member.id, Member.version == version)
+            .values(**values, version=Member.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        self.session.refresh(member)
+        return True
+
+    def advance_dues(self, member: Member, paid_through: str) -> bool:
+        """Move dues_paid_through forward to `paid_through`, only if it is still before it (one
+        conditional UPDATE: of two payments racing for one month, one wins)."""
+        result = self.session.execute(
+            update(Member)
+            .where(Member.id == member.id, Member.dues_paid_through < paid_through)
+            .values(dues_paid_through=paid_through, version=Member.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        self.session.refresh(member)
+        return True
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         """Many new members as one multi-row insert: 10,000 rows must import in seconds."""
@@ -174,6 +204,37 @@ class MobilityRepository:
     def add_inflow(self, inflow: Inflow) -> None:
         self.session.add(inflow)
 
+    def open_outflow(self, member_id: str) -> Outflow | None:
+        """The member's open outflow (at most one: a partial unique index)."""
+        return self.session.scalar(
+            select(Outflow).where(Outflow.member_id == member_id, Outflow.closed_on.is_(None))
+        )
+
+    def close_outflow(
+        self, outflow: Outflow, on: date, reason: str, by: str, note: str | None = None
+    ) -> bool:
+        """Close an open outflow; False if it was closed meanwhile (a conditional UPDATE)."""
+        result = self.session.execute(
+            update(Outflow)
+            .where(Outflow.id == outflow.id, Outflow.closed_on.is_(None))
+            .values(closed_on=on, closed_reason=reason, closed_by=by, close_note=note)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        self.session.refresh(outflow)
+        return True
+
+    def end_inflows(self, member_id: str, on: date) -> int:
+        """End the member's open inflow, if any (written now, so a new one may follow)."""
+        result = self.session.execute(
+            update(Inflow)
+            .where(Inflow.member_id == member_id, Inflow.ended_on.is_(None))
+            .values(ended_on=on)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     def next_card_number(self, county_code: str, year: int) -> int:
         """Sequential per county and year: one atomic upsert, so concurrent outflows queue on the
         counter row (PostgreSQL row lock, SQLite write lock) and never share or skip a number."""
@@ -188,6 +249,16 @@ class MobilityRepository:
             .returning(CardCounter.last_no)
         )
         return int(self.session.execute(statement).scalar_one())
+
+
+class DuesRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, payment: DuesPayment) -> None:
+        self.session.add(payment)
+        # Written now: the answer carries the amount as the database keeps it.
+        self.session.flush()
 
 
 class RelationshipMoveRepository:

@@ -5,7 +5,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.registration.domain import LEVELS, ORG_CODE, STATION_KINDS
+from services.registration.domain import LEVELS, ORG_CODE, PHONE, STATION_KINDS
 from shared.pagination import PageQuery, page_schema
 from shared.text import no_control_characters
 
@@ -73,6 +73,15 @@ class BirthDate(fields.String):
         )
 
 
+class OpenOutflowSchema(Schema):
+    id = fields.String(required=True)
+    activity_card_no = fields.String(required=True)
+    destination_region = fields.String(required=True)
+    destination_address = fields.String(required=True)
+    departed_on = fields.Date(required=True)
+    expected_return_on = fields.Date(allow_none=True, required=True)
+
+
 class MemberSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
@@ -90,6 +99,48 @@ class MemberSchema(Schema):
     lost_contact = fields.Boolean(required=True)
     last_contact_at = fields.DateTime(allow_none=True)
     six_facts = fields.Nested(SixFactsSchema, required=True)
+    inflow_branch_code = fields.String(
+        allow_none=True, metadata={"description": "the branch of the open inflow (双向管理), or null"}
+    )
+    open_outflow = fields.Nested(
+        OpenOutflowSchema,
+        allow_none=True,
+        metadata={"description": "the open outflow, or null; in a single member's record only"},
+    )
+
+
+phone_number = validate.Regexp(PHONE.pattern, error="must be an 11-digit mainland mobile number")
+fact_text = no_control_characters
+
+
+class SixFactsPatchSchema(Schema):
+    occupation = fields.String(allow_none=True, validate=[validate.Length(min=1, max=200), fact_text])
+    employer = fields.String(allow_none=True, validate=[validate.Length(max=200), fact_text])
+    current_address = fields.String(allow_none=True, validate=[validate.Length(min=1, max=300), fact_text])
+    contact_phone = fields.String(allow_none=True, validate=phone_number)
+
+
+class MemberPatchSchema(Schema):
+    """Any of these; `id_number`, `branch_code` and `dues_paid_through` change by other means."""
+
+    name = fields.String(validate=[validate.Length(min=1, max=100), no_control_characters])
+    gender = fields.String(validate=validate.OneOf(["male", "female"]))
+    birth_date = fields.Date()
+    phone = fields.String(validate=phone_number)
+    status = fields.String(validate=validate.OneOf(["full", "probationary"]))
+    six_facts = fields.Nested(SixFactsPatchSchema)
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _not_patchable(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        reasons = {
+            "id_number": "the ID number is fixed at registration",
+            "branch_code": "the branch changes by a transfer",
+            "dues_paid_through": "dues move forward by POST /members/{id}/dues",
+        }
+        if isinstance(original, dict):
+            for name, reason in reasons.items():
+                if name in original:
+                    raise ValidationError(f"{name} is not patchable: {reason}", name)
 
 
 class CheckinCreateSchema(Schema):
@@ -261,10 +312,16 @@ class MemberListQuery(PageQuery):
     )
     mobile = fields.Boolean(load_default=None, allow_none=True)
     lost_contact = fields.Boolean(load_default=None, allow_none=True)
+    inflow_branch = fields.String(
+        load_default=None,
+        validate=org_code,
+        metadata={"description": "members with an open inflow at this branch (or in this subtree)"},
+    )
 
 
 class MaskedMemberSchema(MemberSchema):
-    pass
+    class Meta:
+        exclude = ("open_outflow",)
 
 
 MemberPageSchema = page_schema(MaskedMemberSchema, "MemberPage")
@@ -372,6 +429,11 @@ CheckinPageSchema = page_schema(CheckinSchema)
 
 class LedgerQuery(Schema):
     org = fields.String(required=True, validate=org_code)
+    side = fields.String(
+        load_default="outflow",
+        validate=validate.OneOf(["outflow", "inflow"]),
+        metadata={"description": "outflow: members of the subtree away; inflow: open inflows in it"},
+    )
     format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "json", "xlsx"]))
     masked = fields.Boolean(
         load_default=True,
@@ -399,3 +461,46 @@ class ImportResultSchema(Schema):
     created = fields.Integer()
     existing = fields.Integer(metadata={"description": "rows already registered at this branch (re-import)"})
     errors = fields.List(fields.Nested(ImportErrorSchema), required=True)
+
+
+class DuesCreateSchema(Schema):
+    paid_through = fields.String(required=True, validate=YEAR_MONTH)
+    # A string, so no float ever carries the money (the use case checks it and makes a Decimal).
+    amount = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=20),
+        metadata={"description": 'yuan as a decimal string with at most 2 decimals, e.g. "12.50"'},
+    )
+    paid_on = fields.Date(load_default=None, allow_none=True)
+
+
+class DuesSchema(Schema):
+    id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    paid_through = fields.String(required=True)
+    amount = fields.Decimal(required=True, places=2, as_string=True)
+    paid_on = fields.Date(required=True)
+    recorded_by = fields.String(required=True)
+
+
+class DuesListQuery(PageQuery):
+    pass
+
+
+DuesPageSchema = page_schema(DuesSchema, "DuesPage")
+
+
+class ReturnCreateSchema(Schema):
+    returned_on = fields.Date(required=True)
+    note = fields.String(
+        load_default=None, allow_none=True, validate=[validate.Length(max=500), no_control_characters]
+    )
+
+
+class ReturnSchema(Schema):
+    outflow_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    activity_card_no = fields.String(required=True)
+    returned_on = fields.Date(required=True)
+    note = fields.String(allow_none=True)
+    mobile = fields.Boolean(required=True)

@@ -7,6 +7,7 @@ from typing import Self
 from services.registration.models import audit_log, outbox
 from services.registration.repositories import (
     CheckinRepository,
+    DuesRepository,
     MemberRepository,
     MobilityRepository,
     OrgRepository,
@@ -29,6 +30,7 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
     moves: RelationshipMoveRepository
     stations: StationRepository
     staff: StaffRepository
+    dues: DuesRepository
 
     def __init__(self, database: Database) -> None:
         super().__init__(database, outbox, audit_log)
@@ -43,4 +45,5 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
         self.moves = RelationshipMoveRepository(session)
         self.stations = StationRepository(session)
         self.staff = StaffRepository(session)
+        self.dues = DuesRepository(session)
         return self

@@ -181,6 +181,30 @@ def import_members(w: World, t: Target, actor: str) -> requests.Response:
     )
 
 
+def patch_member(w: World, t: Target, actor: str) -> requests.Response:
+    """PATCH with the ETag the admin just read: the row checks who may edit, not concurrency."""
+    url = w.url("registration", f"/members/{t.member}")
+    etag = send("GET", url, ADMIN).headers["ETag"]
+    body = {"six_facts": {"current_address": f"南京市玄武区{random.randrange(1000)}号"}}
+    return send("PATCH", url, {**w.headers(actor, t), "If-Match": etag}, body)
+
+
+def dues_body(w: World, t: Target) -> dict[str, object]:
+    # member_body pays through 2026-10: a month after the present one is always forward.
+    month = date.today().replace(day=1) + timedelta(days=32)
+    return {"paid_through": month.strftime("%Y-%m"), "amount": "15.00"}
+
+
+def member_arrived_at_b(w: World) -> Target:
+    """A member of BR away from home with an open inflow at B (双向管理: B manages them too)."""
+    target = w.mobile_member_target("BR")
+    arrived = send(
+        "POST", w.url("registration", f"/members/{target.member}/inflows"), ADMIN, inflow_body(w, target)
+    )
+    assert arrived.status_code == 201, arrived.text
+    return target
+
+
 def task_body(w: World, t: Target) -> dict[str, object]:
     return {
         "title": "清理河道",
@@ -282,6 +306,76 @@ MATRIX: dict[str, Row] = {
         get("registration", lambda w, t: f"/members/{t.member}"),
         allow(200, OWN_ORG | {"member_self", "member_peer", "service"}),
         setup=World.member_target,
+    ),
+    # Issue 18: the secretary of the member's branch or above edits; the member, their phone and
+    # current facts (this row changes current_address).
+    "PATCH /members/{id}": Row(
+        patch_member, allow(200, OWN_ORG | {"member_self"}), setup=World.member_target
+    ),
+    "POST /members/{id}/dues": Row(
+        post("registration", lambda w, t: f"/members/{t.member}/dues", dues_body),
+        allow(201, OWN_ORG),
+        setup=World.member_target,
+        consumes=True,
+    ),
+    "GET /members/{id}/dues": Row(
+        get("registration", lambda w, t: f"/members/{t.member}/dues"),
+        allow(200, OWN_ORG | {"member_self", "service"}),
+        setup=World.member_target,
+    ),
+    "POST /members/{id}/returns": Row(
+        post(
+            "registration",
+            lambda w, t: f"/members/{t.member}/returns",
+            lambda w, t: {"returned_on": date.today().isoformat()},
+        ),
+        allow(201, OWN_ORG | {"member_self"}),
+        setup=lambda w: member_away(w),
+        consumes=True,
+    ),
+    # 双向管理: a member of BR with an open inflow at B is read by B and those above B as by
+    # their own branch BR and its county KR (the home side); B's members are no fellow members of theirs.
+    "GET /members/{id} (open inflow at B)": Row(
+        get("registration", lambda w, t: f"/members/{t.member}"),
+        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "department_receiving", "service"}),
+        setup=member_arrived_at_b,
+    ),
+    "GET /members/{id}/mobility (open inflow at B)": Row(
+        get("registration", lambda w, t: f"/members/{t.member}/mobility"),
+        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "department_receiving", "service"}),
+        setup=member_arrived_at_b,
+    ),
+    "GET /members/{id}/dues (open inflow at B)": Row(
+        get("registration", lambda w, t: f"/members/{t.member}/dues"),
+        allow(200, OWN_ORG | {"member_self", "secretary_receiving", "department_receiving", "service"}),
+        setup=member_arrived_at_b,
+    ),
+    # Managing is not editing: the record and the dues stay with the home side.
+    "PATCH /members/{id} (open inflow at B)": Row(
+        patch_member,
+        allow(200, {"member_self", "secretary_receiving", "department_receiving", "admin"}),
+        setup=member_arrived_at_b,
+    ),
+    "POST /members/{id}/dues (open inflow at B)": Row(
+        post("registration", lambda w, t: f"/members/{t.member}/dues", dues_body),
+        allow(201, {"secretary_receiving", "department_receiving", "admin"}),
+        setup=member_arrived_at_b,
+        consumes=True,
+    ),
+    # B records check-ins (grid surveys at B) of the members who flowed in; BR's secretary, the
+    # home side, records at its own branch, not at B.
+    "POST /checkins (open inflow at B)": Row(
+        checkin,
+        allow(201, {"member_self", "secretary_own", "officer_own", "admin", "service"}),
+        setup=member_arrived_at_b,
+    ),
+    "GET /members?inflow_branch=": Row(
+        get("registration", lambda w, t: f"/members?inflow_branch={w.org['B']}"),
+        allow(200, OWN_ORG | {"service"}),
+    ),
+    "GET /ledger?org=&side=inflow": Row(
+        get("registration", lambda w, t: f"/ledger?org={w.org['B']}&side=inflow&format=json"),
+        allow(200, OWN_ORG | {"service"}),
     ),
     "GET /members/{id}/mobility": Row(
         get("registration", lambda w, t: f"/members/{t.member}/mobility"),

@@ -519,7 +519,7 @@ def test_malformed_ids_in_paths_are_a_422_naming_them(client, path):
         "/api/v1/members?brnch=X",
         "/api/v1/members?limit=5&mobil=true",
         "/api/v1/orgs?parent=CN&sort=name",
-        "/api/v1/ledger?org=CN&side=inflow&format=json",
+        "/api/v1/ledger?org=CN&sides=inflow&format=json",
         "/api/v1/members/abc?full=true",
     ],
 )

@@ -89,6 +89,23 @@ class FakeMobility:
         self.counters[county_code, year] = self.counters.get((county_code, year), 0) + 1
         return self.counters[county_code, year]
 
+    def open_outflow(self, member_id: str) -> Outflow | None:
+        return next((o for o in self.outflows if o.member_id == member_id and o.closed_on is None), None)
+
+    def close_outflow(
+        self, outflow: Outflow, on: date, reason: str, by: str, note: str | None = None
+    ) -> bool:
+        if outflow.closed_on is not None:
+            return False
+        outflow.closed_on, outflow.closed_reason, outflow.closed_by, outflow.close_note = on, reason, by, note
+        return True
+
+    def end_inflows(self, member_id: str, on: date) -> int:
+        open_ones = [i for i in self.inflows if i.member_id == member_id and i.ended_on is None]
+        for inflow in open_ones:
+            inflow.ended_on = on
+        return len(open_ones)
+
 
 class FakeMoves:
     def __init__(self) -> None:

@@ -21,6 +21,14 @@ from services.registration.commands.mobility import (
     register_outflow,
     sweep_lost_contact,
 )
+from services.registration.commands.records import (
+    RecordDues,
+    RecordReturn,
+    UpdateMember,
+    record_dues,
+    record_return,
+    update_member,
+)
 from services.registration.commands.registry import (
     CreateMember,
     CreateOrg,
@@ -43,9 +51,12 @@ __all__ = [
     "MoveRelationship",
     "OpenLedger",
     "RecordCheckin",
+    "RecordDues",
+    "RecordReturn",
     "RegisterInflow",
     "RegisterOutflow",
     "SweepLostContact",
+    "UpdateMember",
     "check_import_scope",
     "create_member",
     "create_org",
@@ -53,7 +64,10 @@ __all__ = [
     "move_relationship",
     "open_ledger",
     "record_checkin",
+    "record_dues",
+    "record_return",
     "register_inflow",
     "register_outflow",
     "sweep_lost_contact",
+    "update_member",
 ]

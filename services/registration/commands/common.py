@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from sqlalchemy.orm import object_session
+
 from services.registration import domain
 from services.registration.models import Member, Org
 from shared.auth import Principal
@@ -52,3 +54,13 @@ def member_event(member: Member, branch_path: str | None = None) -> dict[str, An
         "branch_code": member.branch_code,
         "branch_path": [code for code in (branch_path or member.branch_path).split("/") if code],
     }
+
+
+def bump_version(member: Member) -> None:
+    """Count a change of the record: `version = version + 1` in SQL, not the value read plus one,
+    so a change written while a PATCH commits can never leave that PATCH's ETag current (a stale
+    ETag would then overwrite it). In memory (unit tests) the count is plain."""
+    if object_session(member) is None:
+        member.version += 1
+    else:
+        member.version = Member.version + 1

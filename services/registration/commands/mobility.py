@@ -8,7 +8,13 @@ from datetime import date, datetime
 from sqlalchemy.exc import IntegrityError
 
 from services.registration import domain
-from services.registration.commands.common import branch_or_422, member_event, member_for, member_or_404
+from services.registration.commands.common import (
+    branch_or_422,
+    bump_version,
+    member_event,
+    member_for,
+    member_or_404,
+)
 from services.registration.models import Inflow, Member, Outflow, RelationshipMove
 from services.registration.queries import MemberRecord
 from services.registration.unit_of_work import RegistrationUnitOfWork
@@ -45,6 +51,9 @@ def register_outflow(uow: RegistrationUnitOfWork, actor: Principal, command: Reg
     today = clock.local_today(now)
     with uow:
         member = member_for(uow.members, actor, command.member_id, "register an outflow of")
+        if uow.mobility.open_outflow(member.id) is not None:
+            # One open outflow, one live activity card (a race is settled by a unique index).
+            raise Conflict("the member already has an open outflow; record their return first")
         domain.check_contact_phone(command.contact_phone)
         domain.check_outflow_dates(command.departed_on, command.expected_return_on, today)
         branch = uow.orgs.get(member.branch_code)
@@ -101,7 +110,7 @@ def _follow_outflow(member: Member, outflow: Outflow) -> None:
     member.contact_phone = outflow.contact_phone
     member.activity_card_no = outflow.activity_card_no
     member.destination_region = outflow.destination_region
-    member.version += 1
+    bump_version(member)
 
 
 # --- inflows ------------------------------------------------------------------------------
@@ -135,7 +144,10 @@ def _arriving_member(uow: RegistrationUnitOfWork, actor: Principal, command: Reg
         raise InvalidInput(
             "activity_card_no is required: the card of the member's open outflow", field="activity_card_no"
         )
-    if member is None or not domain.card_matches(member.mobile, member.activity_card_no, card):
+    away = uow.mobility.open_outflow(member.id) if member is not None else None
+    if member is None or not domain.card_matches(
+        away is not None, away.activity_card_no if away else None, card
+    ):
         raise InvalidInput(
             "activity_card_no does not match an open outflow of this member", field="activity_card_no"
         )
@@ -153,6 +165,8 @@ def register_inflow(uow: RegistrationUnitOfWork, actor: Principal, command: Regi
         if command.arrived_on > clock.local_today(now):
             raise InvalidInput("arrived_on cannot be in the future", field="arrived_on")
         member = _arriving_member(uow, actor, command)
+        # An arrival elsewhere ends the inflow before it: one branch manages the member at a time.
+        uow.mobility.end_inflows(member.id, command.arrived_on)
         inflow = Inflow(
             id=new_id(),
             member_id=member.id,
@@ -170,11 +184,12 @@ def register_inflow(uow: RegistrationUnitOfWork, actor: Principal, command: Regi
         if branch.code != member.branch_code:
             member.mobile = True
         member.inflow_branch_code = branch.code
+        member.inflow_branch_path = branch.path
         member.arrived_on = inflow.arrived_on
         member.current_address = inflow.current_address
         member.occupation = inflow.occupation
         member.employer = inflow.employer
-        member.version += 1
+        bump_version(member)
         uow.emit(
             INFLOW_REGISTERED,
             member.id,
@@ -255,19 +270,26 @@ def _move(uow: RegistrationUnitOfWork, actor: Principal, command: MoveRelationsh
         )
         member.branch_code = branch.code
         member.branch_path = branch.path
-        # A formal transfer ends the mobile state: the member now belongs where they live.
+        # A formal transfer ends the mobile state: the member now belongs where they live, and
+        # neither the old outflow nor an inflow stays open.
+        today = clock.local_today()
+        away = uow.mobility.open_outflow(member.id)
+        if away is not None:
+            uow.mobility.close_outflow(away, max(today, away.departed_on), "moved", actor.sub)
+        uow.mobility.end_inflows(member.id, today)
         member.mobile = False
         member.inflow_branch_code = None
-        member.version += 1
+        member.inflow_branch_path = None
+        bump_version(member)
         uow.emit(
             RELATIONSHIP_MOVED,
             member.id,
             {**member_event(member), "transfer_id": command.transfer_id, "from_branch_code": from_branch},
         )
         uow.audit(actor, "move_relationship", "member", member.id, command.transfer_id)
-        record = MemberRecord.of(member, full=False)
         uow.commit()
-        return record
+        # After the commit: the version counted in SQL is read back now.
+        return MemberRecord.of(member, full=False)
 
 
 # --- the lost-contact sweep ---------------------------------------------------------------
@@ -296,7 +318,7 @@ def sweep_lost_contact(uow: RegistrationUnitOfWork, actor: Principal, command: S
             members = uow.members.out_of_contact(cutoff, command.batch)
             for member in members:
                 member.lost_contact = True
-                member.version += 1
+                bump_version(member)
                 uow.emit(
                     MEMBER_LOST_CONTACT,
                     member.id,

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from services.registration import domain
-from services.registration.commands.common import branch_or_422, member_event
+from services.registration.commands.common import branch_or_422, bump_version, member_event
 from services.registration.models import Checkin, Member, Org
 from services.registration.queries import MemberRecord, scope_path
 from services.registration.unit_of_work import RegistrationUnitOfWork
@@ -199,7 +199,7 @@ def follow_checkin(member: Member, occurred_at: datetime, cutoff: datetime) -> N
     if member.last_contact_at >= cutoff:
         member.lost_contact = False
     if (member.last_contact_at, member.lost_contact) != before:
-        member.version += 1
+        bump_version(member)
 
 
 # --- the ledger export --------------------------------------------------------------------
@@ -211,6 +211,7 @@ class OpenLedger:
     # The secretaries' own sheet (full ID numbers and phones, so it imports back) instead of the
     # masked listing: for the people who may read these members in full, never for a service.
     masked: bool = True
+    side: str = "outflow"
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,9 @@ def open_ledger(uow: RegistrationUnitOfWork, actor: Principal, command: OpenLedg
             raise Forbidden("a service reads the ledger masked only")
         org = uow.orgs.get(command.org_code)
         assert org is not None  # scope_path found it
-        detail = None if command.masked else "full"
+        # "full" for the secretaries' own sheet, "inflow" for the inflow side's ledger.
+        parts = ([] if command.masked else ["full"]) + ([command.side] if command.side != "outflow" else [])
+        detail = ",".join(parts) or None
         uow.audit(actor, "export_ledger", "org", command.org_code, detail=detail)
         uow.commit()
         return LedgerScope(path, org.code, org.name, command.masked)
