@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import secrets
+import tempfile
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -74,7 +76,9 @@ class Settings:
     database_url: str = ""
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     broker_prefix: str = ""
-    jwt_secret: str = DEV_JWT_SECRET
+    jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
+    # NUANLIU_JWT_SECRET was in the environment (production refuses it, whatever its value).
+    jwt_secret_set: bool = False
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     # mTLS to Temporal (PEM file paths, and the name its certificate carries); unset: plaintext.
@@ -178,6 +182,7 @@ class Settings:
             variable = f"TEMPORAL_TLS_{part.upper()}"
             if variable not in env and f"{variable}_FILE" in env:
                 values[f"temporal_tls_{part}"] = env[f"{variable}_FILE"]
+        values["jwt_secret_set"] = "NUANLIU_JWT_SECRET" in env
         if "NUANLIU_PUBLIC_DOCS" in env:
             try:
                 values["public_docs"] = parse_bool(env["NUANLIU_PUBLIC_DOCS"])
@@ -199,7 +204,7 @@ class Settings:
             raise SettingsError(
                 f"NUANLIU_ENV must be exactly 'development' or 'production', not {self.environment!r}"
             )
-        if len(self.jwt_secret.encode()) < 32:
+        if not self.is_production and len(self.jwt_secret.encode()) < 32:
             raise SettingsError("NUANLIU_JWT_SECRET must be at least 32 bytes")
         if self.db_search_path not in SEARCH_PATH_MODES:
             raise SettingsError(f"NUANLIU_DB_SEARCH_PATH must be one of {', '.join(SEARCH_PATH_MODES)}")
@@ -215,8 +220,12 @@ class Settings:
         """What this process would run on that is only fit for development (a subclass adds its
         own knobs). The console and the launcher use no database or broker of their own."""
         found = []
-        if self.jwt_secret == DEV_JWT_SECRET:
-            found.append("NUANLIU_JWT_SECRET is the development secret")
+        if self.jwt_secret_set or self.jwt_secret != DEV_JWT_SECRET:
+            # The shared HS256 secret lets whoever holds it mint any token, an admin's included:
+            # production tokens are RS256 from the token service, and nothing there reads it.
+            found.append(
+                "NUANLIU_JWT_SECRET is set: the shared HS256 secret is for development only; unset it"
+            )
         if self.service in SERVICES:
             if _amqp_user(self.amqp_url) == "guest":
                 found.append("AMQP_URL uses the broker's default guest credentials")
@@ -225,6 +234,25 @@ class Settings:
             if not self.ratelimit_storage or self.ratelimit_storage.startswith("memory"):
                 found.append("NUANLIU_RATELIMIT_STORAGE unset: rate limits counted per process")
         return found
+
+
+def development_secret(var_dir: Path, name: str) -> str:
+    """A development secret at `var/<name>` (0600), made on first use. Written to a private
+    temporary file and linked into place, so that processes starting together all read the same
+    one. Production never calls this: it configures its secrets."""
+    path = var_dir / name
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor, temporary = tempfile.mkstemp(dir=var_dir, prefix=f".{name}-")  # 0600
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()
 
 
 def _amqp_user(url: str) -> str:
