@@ -31,6 +31,8 @@ SERVICES = ("registration", "transfer", "tasks", "notify")
 DEFAULT_PORTS = {"console": 5000, "registration": 5001, "transfer": 5002, "tasks": 5003, "notify": 5004}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEARCH_PATH_MODES = ("options", "role")
+# Writes per caller and app unless NUANLIU_WRITE_RATE_LIMIT says otherwise.
+WRITE_RATE_LIMITS = {"development": "100000/hour", "production": "60/minute;1000/hour"}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -110,6 +112,10 @@ class Settings:
     # Where rate limits count: memory per process in development; a shared store (e.g.
     # redis://host:6379) in production, where several workers and pods must share the counts.
     ratelimit_storage: str = ""
+    # Writes (POST, PUT, PATCH, DELETE) per caller and app (shared.web.limits), as limit strings
+    # ("60/minute;1000/hour"). Unset: WRITE_RATE_LIMITS of the environment (development's is
+    # high enough for the tests' and benchmarks' load; production's is a person's pace).
+    write_rate_limit: str = ""
     # /docs and /openapi.json on the public port: unset means on in development, off in production.
     public_docs: bool | None = None
 
@@ -136,6 +142,7 @@ class Settings:
         "retention_every": "NUANLIU_RETENTION_EVERY",
         "request_telemetry": "NUANLIU_REQUEST_TELEMETRY",
         "ratelimit_storage": "NUANLIU_RATELIMIT_STORAGE",
+        "write_rate_limit": "NUANLIU_WRITE_RATE_LIMIT",
     }
     # The service a subclass configures (so `TransferSettings.from_env()` needs no name).
     SERVICE: ClassVar[str] = ""
@@ -147,6 +154,10 @@ class Settings:
     @property
     def serves_docs(self) -> bool:
         return (not self.is_production) if self.public_docs is None else self.public_docs
+
+    @property
+    def effective_write_rate_limit(self) -> str:
+        return self.write_rate_limit or WRITE_RATE_LIMITS[self.environment]
 
     @property
     def is_sqlite(self) -> bool:
@@ -208,6 +219,15 @@ class Settings:
             raise SettingsError("NUANLIU_JWT_SECRET must be at least 32 bytes")
         if self.db_search_path not in SEARCH_PATH_MODES:
             raise SettingsError(f"NUANLIU_DB_SEARCH_PATH must be one of {', '.join(SEARCH_PATH_MODES)}")
+        if self.write_rate_limit:
+            from limits import parse_many
+
+            try:
+                parse_many(self.write_rate_limit)
+            except ValueError as error:
+                raise SettingsError(
+                    f"NUANLIU_WRITE_RATE_LIMIT: {error} (use e.g. 60/minute;1000/hour)"
+                ) from error
         if self.db_pool_size < 1 or self.db_max_overflow < 0:
             raise SettingsError("NUANLIU_DB_POOL_SIZE must be at least 1, NUANLIU_DB_MAX_OVERFLOW at least 0")
         if self.is_production:
