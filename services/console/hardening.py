@@ -4,12 +4,12 @@ the vendored htmx and ECharts pass: scripts only from the console itself, no fra
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask, current_app, session
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 
 from services.console.settings import ConsoleSettings
-from shared.web.limits import client_address, init_limits, limiter
+from shared.web.limits import CALLER_CONFIG, client_address, init_limits, limiter
 
 SIGNIN_LIMIT_CONFIG = "NUANLIU_SIGNIN_RATE_LIMIT"
 
@@ -25,6 +25,11 @@ CSP = {
     "base-uri": "'self'",
     "object-src": "'none'",
 }
+
+
+def signed_in_subject() -> str | None:
+    person = session.get("user")
+    return str(person["sub"]) if isinstance(person, dict) and person.get("sub") else None
 
 
 def _signin_limit() -> str:
@@ -43,7 +48,9 @@ def init_rate_limits(app: Flask, settings: ConsoleSettings) -> None:
 
 
 def init_hardening(app: Flask, settings: ConsoleSettings) -> None:
-    # The shared limiter first: its write budget counts a POST that CSRF then refuses.
+    # The shared limiter first: its write budget counts a POST that CSRF then refuses. People
+    # reach the console through one proxy address: the signed-in ones are counted each by name.
+    app.config[CALLER_CONFIG] = signed_in_subject
     init_limits(app, settings)
     # The token lives in the server-side session, valid as long as the session is.
     app.config.update(WTF_CSRF_TIME_LIMIT=None, WTF_CSRF_HEADERS=["X-CSRFToken"])

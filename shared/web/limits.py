@@ -16,6 +16,7 @@ memory rather than refusing every request. A refusal is a 429 with `Retry-After`
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
@@ -29,17 +30,25 @@ STORAGE_VARIABLE = "NUANLIU_RATELIMIT_STORAGE"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The app's write budget per caller (app.config, from Settings.write_rate_limit).
 WRITE_LIMIT_CONFIG = "NUANLIU_WRITE_RATE_LIMIT"
+# An app whose people carry no bearer token (the console, behind one proxy address) names the
+# signed-in person here (app.config: a callable answering their `sub`, or None).
+CALLER_CONFIG = "NUANLIU_RATELIMIT_CALLER"
 
 
 def caller_key() -> str:
-    """Who is counted: the verified caller (`sub`), else the client address. An invalid token
+    """Who is counted: the verified caller (`sub`), else the person an app knows otherwise (the
+    console: its signed-in session, `CALLER_CONFIG`), else the client address. An invalid token
     counts against the address, so forging tokens does not buy fresh counts."""
     try:
         principal = bearer_principal()
     except NuanliuError:
         principal = None
-    if principal is not None:
-        return "sub:" + hashlib.sha256(principal.sub.encode()).hexdigest()[:32]
+    subject = principal.sub if principal is not None else None
+    signed_in: Callable[[], str | None] | None = current_app.config.get(CALLER_CONFIG)
+    if subject is None and signed_in is not None:
+        subject = signed_in()
+    if subject:
+        return "sub:" + hashlib.sha256(subject.encode()).hexdigest()[:32]
     return "addr:" + (request.remote_addr or "unknown")
 
 

@@ -106,3 +106,18 @@ def test_the_write_limit_is_configurable_and_checked():
     assert custom.effective_write_rate_limit == "5/second"
     with pytest.raises(SettingsError, match="NUANLIU_WRITE_RATE_LIMIT"):
         Settings.from_env("tasks", {"NUANLIU_WRITE_RATE_LIMIT": "lots"})
+
+
+def test_console_people_are_counted_each_by_name_not_by_the_proxy_address(settings_for, migrated, tmp_path):
+    from flask import session
+
+    from shared.web.limits import caller_key
+
+    app = app_of("console", settings_for, migrated, tmp_path, "1/hour")
+    keys = []
+    for person in ("sec-1", "sec-2", None):
+        with app.test_request_context("/", method="POST", environ_base={"REMOTE_ADDR": "10.0.0.1"}):
+            if person:
+                session["user"] = {"sub": person, "role": "branch_secretary", "org": "B1", "name": "王书记"}
+            keys.append(caller_key())
+    assert keys[0] != keys[1] and keys[0].startswith("sub:") and keys[2] == "addr:10.0.0.1"
