@@ -7,12 +7,15 @@ honcho until Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,6 +24,8 @@ from shared.bus import BrokerUnavailable, connect
 from shared.settings import DEFAULT_PORTS, PROJECT_ROOT, SERVICES, Settings
 
 PROCFILE = PROJECT_ROOT / "deploy" / "Procfile"
+DEMO_USERS = PROJECT_ROOT / "deploy" / "idp" / "users.json"
+DEV_ISSUER = "http://127.0.0.1:5009"
 PRIVATE_NODE = "nuanliu@localhost"
 
 
@@ -176,15 +181,69 @@ def prepare(settings: Settings) -> dict[str, str]:
     return private_node
 
 
-def print_urls() -> None:
+def sign_in_help(var_dir: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+    """How to sign in to the development stack: the demo staff of the development OpenID
+    provider (deploy/idp/users.json) with their password, and where members' SMS codes land."""
+    env = os.environ if environ is None else environ
+    console = f"http://127.0.0.1:{DEFAULT_PORTS['console']}"
+    users = json.loads(DEMO_USERS.read_text())["users"]
+    passwords = sorted({user["password"] for user in users})
+    sms_file = env.get("NUANLIU_SMS_OUTBOX_FILE") or str(var_dir / "sms.log")
+    lines = [
+        "sign in (development only):",
+        f"  staff: {console}/signin → the development OpenID provider ({DEV_ISSUER}),",
+        f"         user name as below, password {' / '.join(passwords)}",
+    ]
+    for user in users:
+        roles = ", ".join(f"{role['role']} {role['org']}" for role in user.get("roles", [])) or "admin"
+        lines.append(f"    {user['sub']:<15} {user['name']}  ({roles})")
+    lines += [
+        f"  members: {console}/signin/sms with a seeded member's phone; the 6-digit code is",
+        f"           written to {sms_file} (one JSON line per SMS, the newest last)",
+    ]
+    return lines
+
+
+def print_urls(settings: Settings) -> None:
     say("the stack is starting; when ready:")
-    say(f"  {'console':<13} http://127.0.0.1:{DEFAULT_PORTS['console']}/   (sign in as a demo identity)")
+    say(f"  {'console':<13} http://127.0.0.1:{DEFAULT_PORTS['console']}/")
     for name, port in DEFAULT_PORTS.items():
         if name in SERVICES:
             say(f"  {name:<13} http://127.0.0.1:{port}/docs   (ready: /readyz)")
     say("  Temporal UI   http://127.0.0.1:8233")
     say("  a token:      .venv/bin/nuanliu token --role admin --org CN --sub admin")
     say("Ctrl-C stops everything.")
+
+
+def announce_sign_in_when_up(settings: Settings, timeout: float = 300.0) -> threading.Thread:
+    """Print how to sign in once the console and the OpenID provider answer (the lines would
+    scroll away among the processes' start-up logs if printed before)."""
+
+    def wait_and_print() -> None:
+        deadline = time.monotonic() + timeout
+        targets = (
+            f"http://127.0.0.1:{DEFAULT_PORTS['console']}/healthz",
+            f"{DEV_ISSUER}/.well-known/openid-configuration",
+        )
+        while time.monotonic() < deadline:
+            if all(_answers(url) for url in targets):
+                say("the stack is up.")
+                for line in sign_in_help(settings.var_dir):
+                    say(line)
+                return
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=wait_and_print, name="sign-in-help", daemon=True)
+    thread.start()
+    return thread
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 def run() -> int:
@@ -196,7 +255,8 @@ def run() -> int:
     manager = Manager()
     for name, command in read_procfile().items():
         manager.add_process(name, command, env=env, cwd=str(PROJECT_ROOT))
-    print_urls()
+    print_urls(settings)
+    announce_sign_in_when_up(settings)
     try:
         manager.loop()
     finally:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import secrets
+import tempfile
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -29,6 +31,8 @@ SERVICES = ("registration", "transfer", "tasks", "notify")
 DEFAULT_PORTS = {"console": 5000, "registration": 5001, "transfer": 5002, "tasks": 5003, "notify": 5004}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEARCH_PATH_MODES = ("options", "role")
+# Writes per caller and app unless NUANLIU_WRITE_RATE_LIMIT says otherwise.
+WRITE_RATE_LIMITS = {"development": "100000/hour", "production": "60/minute;1000/hour"}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -74,7 +78,9 @@ class Settings:
     database_url: str = ""
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     broker_prefix: str = ""
-    jwt_secret: str = DEV_JWT_SECRET
+    jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
+    # NUANLIU_JWT_SECRET was in the environment (production refuses it, whatever its value).
+    jwt_secret_set: bool = False
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     # mTLS to Temporal (PEM file paths, and the name its certificate carries); unset: plaintext.
@@ -106,6 +112,10 @@ class Settings:
     # Where rate limits count: memory per process in development; a shared store (e.g.
     # redis://host:6379) in production, where several workers and pods must share the counts.
     ratelimit_storage: str = ""
+    # Writes (POST, PUT, PATCH, DELETE) per caller and app (shared.web.limits), as limit strings
+    # ("60/minute;1000/hour"). Unset: WRITE_RATE_LIMITS of the environment (development's is
+    # high enough for the tests' and benchmarks' load; production's is a person's pace).
+    write_rate_limit: str = ""
     # /docs and /openapi.json on the public port: unset means on in development, off in production.
     public_docs: bool | None = None
 
@@ -132,6 +142,7 @@ class Settings:
         "retention_every": "NUANLIU_RETENTION_EVERY",
         "request_telemetry": "NUANLIU_REQUEST_TELEMETRY",
         "ratelimit_storage": "NUANLIU_RATELIMIT_STORAGE",
+        "write_rate_limit": "NUANLIU_WRITE_RATE_LIMIT",
     }
     # The service a subclass configures (so `TransferSettings.from_env()` needs no name).
     SERVICE: ClassVar[str] = ""
@@ -143,6 +154,10 @@ class Settings:
     @property
     def serves_docs(self) -> bool:
         return (not self.is_production) if self.public_docs is None else self.public_docs
+
+    @property
+    def effective_write_rate_limit(self) -> str:
+        return self.write_rate_limit or WRITE_RATE_LIMITS[self.environment]
 
     @property
     def is_sqlite(self) -> bool:
@@ -178,6 +193,7 @@ class Settings:
             variable = f"TEMPORAL_TLS_{part.upper()}"
             if variable not in env and f"{variable}_FILE" in env:
                 values[f"temporal_tls_{part}"] = env[f"{variable}_FILE"]
+        values["jwt_secret_set"] = "NUANLIU_JWT_SECRET" in env
         if "NUANLIU_PUBLIC_DOCS" in env:
             try:
                 values["public_docs"] = parse_bool(env["NUANLIU_PUBLIC_DOCS"])
@@ -199,10 +215,19 @@ class Settings:
             raise SettingsError(
                 f"NUANLIU_ENV must be exactly 'development' or 'production', not {self.environment!r}"
             )
-        if len(self.jwt_secret.encode()) < 32:
+        if not self.is_production and len(self.jwt_secret.encode()) < 32:
             raise SettingsError("NUANLIU_JWT_SECRET must be at least 32 bytes")
         if self.db_search_path not in SEARCH_PATH_MODES:
             raise SettingsError(f"NUANLIU_DB_SEARCH_PATH must be one of {', '.join(SEARCH_PATH_MODES)}")
+        if self.write_rate_limit:
+            from limits import parse_many
+
+            try:
+                parse_many(self.write_rate_limit)
+            except ValueError as error:
+                raise SettingsError(
+                    f"NUANLIU_WRITE_RATE_LIMIT: {error} (use e.g. 60/minute;1000/hour)"
+                ) from error
         if self.db_pool_size < 1 or self.db_max_overflow < 0:
             raise SettingsError("NUANLIU_DB_POOL_SIZE must be at least 1, NUANLIU_DB_MAX_OVERFLOW at least 0")
         if self.is_production:
@@ -215,8 +240,12 @@ class Settings:
         """What this process would run on that is only fit for development (a subclass adds its
         own knobs). The console and the launcher use no database or broker of their own."""
         found = []
-        if self.jwt_secret == DEV_JWT_SECRET:
-            found.append("NUANLIU_JWT_SECRET is the development secret")
+        if self.jwt_secret_set or self.jwt_secret != DEV_JWT_SECRET:
+            # The shared HS256 secret lets whoever holds it mint any token, an admin's included:
+            # production tokens are RS256 from the token service, and nothing there reads it.
+            found.append(
+                "NUANLIU_JWT_SECRET is set: the shared HS256 secret is for development only; unset it"
+            )
         if self.service in SERVICES:
             if _amqp_user(self.amqp_url) == "guest":
                 found.append("AMQP_URL uses the broker's default guest credentials")
@@ -225,6 +254,25 @@ class Settings:
             if not self.ratelimit_storage or self.ratelimit_storage.startswith("memory"):
                 found.append("NUANLIU_RATELIMIT_STORAGE unset: rate limits counted per process")
         return found
+
+
+def development_secret(var_dir: Path, name: str) -> str:
+    """A development secret at `var/<name>` (0600), made on first use. Written to a private
+    temporary file and linked into place, so that processes starting together all read the same
+    one. Production never calls this: it configures its secrets."""
+    path = var_dir / name
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor, temporary = tempfile.mkstemp(dir=var_dir, prefix=f".{name}-")  # 0600
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()
 
 
 def _amqp_user(url: str) -> str:

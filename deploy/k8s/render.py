@@ -130,7 +130,6 @@ def env_of(process: Process) -> list[dict[str, Any]]:
         env.append(
             secret_env(f"{process.service.upper()}_DATABASE_URL", f"nuanliu-db-{process.service}", "uri")
         )
-    env.append(secret_env("NUANLIU_JWT_SECRET", "nuanliu-app", "jwt-secret"))
     if process.name in BROKER_CLIENTS or process.kind == "api":
         env.append(secret_env("AMQP_URL", "nuanliu-app", "amqp-url"))
     if process.name.startswith("notify"):

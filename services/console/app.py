@@ -5,9 +5,7 @@ It holds no business rules and no database; the only state is the signed session
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
@@ -40,15 +38,6 @@ from shared.orgs import credentials_of
 from shared.settings import SERVICES, Settings
 
 log = logging.getLogger(__name__)
-
-
-def session_secret(settings: Settings) -> str:
-    # Derived from the JWT secret so that production (which must set its own) needs no extra
-    # variable; NUANLIU_CONSOLE_SECRET overrides it.
-    explicit = os.environ.get("NUANLIU_CONSOLE_SECRET")
-    if explicit:
-        return explicit
-    return hashlib.sha256(f"nuanliu-console-session:{settings.jwt_secret}".encode()).hexdigest()
 
 
 # China keeps one time zone; the APIs speak UTC, people read Beijing time.
@@ -90,7 +79,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         credentials_of(settings, "console")  # refuse to start without the console's client secret
     configure_logging("console-web")
     app = Flask(__name__)
-    app.secret_key = session_secret(settings)
+    app.secret_key = settings.session_secret()
     app.config.update(
         # `__Host-`: the browser sends it only over HTTPS, to this host, for every path.
         SESSION_COOKIE_NAME="__Host-nuanliu" if settings.is_production else "nuanliu_session",

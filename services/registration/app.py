@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask import Flask, current_app
 
 from services.registration import activity_card, api, api_stations
 from services.registration.identity import api as identity_api
@@ -16,8 +14,19 @@ from services.registration.settings import RegistrationSettings
 from shared.db import Database, database_of
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
+from shared.web.limits import client_address, limiter
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+AUTH_LIMIT_CONFIG = "NUANLIU_AUTH_RATE_LIMIT"
+
+
+def _auth_limit() -> str:
+    return str(current_app.config[AUTH_LIMIT_CONFIG])
+
+
+# The endpoints that take secrets (tokens, SMS codes), per client address and endpoint, at the
+# app's NUANLIU_AUTH_RATE_LIMIT; besides the write budget every write has (shared.web.limits).
+limiter.limit(_auth_limit, key_func=client_address)(identity_api.token_service)
 
 
 def open_database(settings: Settings) -> Database:
@@ -56,20 +65,5 @@ def create_app(settings: RegistrationSettings | None = None) -> Flask:
         ],
     )
     identity_api.init_jwks(app)
-    init_rate_limits(app, settings)
+    app.config[AUTH_LIMIT_CONFIG] = settings.auth_rate_limit
     return app
-
-
-def init_rate_limits(app: Flask, settings: RegistrationSettings) -> None:
-    """Flask-Limiter on the endpoints that take secrets (tokens, SMS codes): per client address,
-    in memory in development and in Redis (or another shared store) in production."""
-    limiter = Limiter(
-        get_remote_address,
-        app=app,
-        storage_uri=settings.ratelimit_storage or "memory://",
-        headers_enabled=True,
-        retry_after="delta-seconds",
-        key_prefix="nuanliu-registration",
-    )
-    limiter.limit(settings.auth_rate_limit)(identity_api.token_service)
-    app.extensions["nuanliu"].extras["limiter"] = limiter

@@ -7,14 +7,17 @@ The org tree comes from registration (shared.orgs.OrgDirectory); anything with i
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from services.tasks import domain
 from shared.auth import Principal
 from shared.errors import Forbidden, InvalidInput
 from shared.orgs import OrgInfo
 
-OFFICER_ROLES = ("township_officer", "org_department")
+if TYPE_CHECKING:
+    from services.tasks.repositories import ClaimRepository, EvaluationRepository, LeadRepository
+
+OFFICER_ROLES = domain.OFFICER_ROLES
 
 
 class OrgLookup(Protocol):
@@ -120,3 +123,60 @@ def require_stats_reader(principal: Principal, info: OrgInfo) -> None:
     if principal.role in OFFICER_ROLES and principal.org in info.path:
         return
     raise Forbidden(f"{principal.role} of {principal.org} may not read stats of {info.code}")
+
+
+class Task(Placed, Scoped, Protocol):
+    """What the rules read of a task row."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def capacity(self) -> int: ...
+
+    @property
+    def claimed(self) -> int: ...
+
+    @property
+    def lead_member_id(self) -> str | None: ...
+
+
+class StandingReads(Protocol):
+    """The repositories a standing is read from: a unit of work's, or a read snapshot's."""
+
+    @property
+    def claims(self) -> ClaimRepository: ...
+
+    @property
+    def leads(self) -> LeadRepository: ...
+
+    @property
+    def evaluations(self) -> EvaluationRepository: ...
+
+
+def standing_of(orgs: OrgLookup, reads: StandingReads, actor: Principal, task: Task) -> domain.Standing:
+    """Everything domain's rules need to decide what `actor` may do on `task`. A member's or a
+    secretary's org must be a known branch (403 otherwise); a member's claim, leads and
+    evaluation are read; an officer's scope is the task's path."""
+    open_to_branch = False
+    if actor.role in ("member", "branch_secretary"):
+        open_to_branch = visible(task, branch_of(orgs, actor))
+    member = actor.role == "member"
+    return domain.Standing(
+        role=actor.role,
+        subject=actor.sub,
+        org=actor.org,
+        in_scope=officer_in_scope(actor, task),
+        open_to_branch=open_to_branch,
+        status=task.status,
+        capacity=task.capacity,
+        claimed=task.claimed,
+        lead_member_id=task.lead_member_id,
+        claimant=member and reads.claims.held(task.id, actor.sub),
+        leads=reads.leads.led_by(actor.sub) if member else 0,
+        max_led=reads.leads.cap,
+        evaluated=member and reads.evaluations.given(task.id, "member", actor.sub),
+    )

@@ -51,7 +51,7 @@ class Tasks(MethodView):
     def post(self, body: dict[str, Any], principal: Principal) -> TaskDetail:
         """Create a task (draft) for a township in the officer's subtree."""
         task = commands.create_task(uow(), principal, commands.CreateTask(**body))
-        return queries.task_view(deps().database, task)
+        return queries.task_view(deps(), principal, task)
 
 
 @tasks.route("/<string:task_id>")
@@ -70,7 +70,7 @@ class Publish(MethodView):
     def post(self, task_id: str, principal: Principal) -> TaskDetail:
         """Publish a draft: it becomes open for claims."""
         task = commands.publish_task(uow(), principal, commands.PublishTask(task_id))
-        return queries.task_view(deps().database, task)
+        return queries.task_view(deps(), principal, task)
 
 
 @tasks.route("/<string:task_id>/cancel")
@@ -81,7 +81,7 @@ class Cancel(MethodView):
     def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> TaskDetail:
         """Cancel a task before completion."""
         command = commands.CancelTask(task_id, (body or {}).get("reason"))
-        return queries.task_view(deps().database, commands.cancel_task(uow(), principal, command))
+        return queries.task_view(deps(), principal, commands.cancel_task(uow(), principal, command))
 
 
 @tasks.route("/<string:task_id>/claims")
@@ -101,7 +101,7 @@ class ClaimByMember(MethodView):
     def delete(self, task_id: str, member_id: str, principal: Principal) -> TaskDetail:
         """Withdraw a claim (the claimant), or remove a claimant (an officer), before completion."""
         task = commands.withdraw_claim(uow(), principal, commands.WithdrawClaim(task_id, member_id))
-        return queries.task_view(deps().database, task)
+        return queries.task_view(deps(), principal, task)
 
 
 @tasks.route("/<string:task_id>/assignments")
@@ -132,7 +132,7 @@ class Complete(MethodView):
     def post(self, body: dict[str, Any], task_id: str, principal: Principal) -> TaskDetail:
         """The lead claimant completes the task with a summary."""
         task = commands.complete_task(uow(), principal, commands.CompleteTask(task_id, body["summary"]))
-        return queries.task_view(deps().database, task)
+        return queries.task_view(deps(), principal, task)
 
 
 @tasks.route("/<string:task_id>/evaluations")

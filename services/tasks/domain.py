@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 
-from shared.errors import Conflict, InvalidInput
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 DRAFT = "draft"
 OPEN = "open"
@@ -197,3 +197,193 @@ def parse_quarter(text: str) -> tuple[date, date]:
     start = date(year, 3 * (quarter - 1) + 1, 1)
     end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
     return start, end
+
+
+# --- who may do what on a task ---------------------------------------------------------------
+#
+# One function per action decides, from a caller's Standing on a task, whether the action is
+# allowed: it returns quietly, or raises the refusal (403 who, 404 whose claim, 409 when). The
+# use cases call it before their atomic SQL; the task detail calls the same functions to list
+# the caller's `allowed_actions`, so the two cannot disagree.
+
+ACTIONS = ("publish", "claim", "withdraw", "assign", "progress", "complete", "evaluate", "cancel")
+OFFICER_ROLES = ("township_officer", "org_department")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the rules know of one caller on one task (gathered by access.standing_of)."""
+
+    role: str
+    subject: str  # the caller's sub: a member's id
+    org: str
+    in_scope: bool  # the task lies in the caller's subtree (an officer, an admin or a service)
+    open_to_branch: bool  # the task is open to the caller's branch (members and secretaries)
+    status: str
+    capacity: int
+    claimed: int
+    lead_member_id: str | None
+    claimant: bool  # the caller holds a claim on the task
+    leads: int = 0  # live tasks the caller leads
+    max_led: int = 5
+    evaluated: bool = False  # the caller has given their member evaluation
+
+
+def _require_officer(standing: Standing, what: str) -> None:
+    """An officer or admin whose subtree holds the task; services act through no endpoint here."""
+    officer = standing.role in OFFICER_ROLES or standing.role == "admin"
+    if not officer or not standing.in_scope:
+        raise Forbidden(f"{standing.role} of {standing.org} may not {what} outside its subtree")
+
+
+def check_place(
+    open_to_branch: bool,
+    status: str,
+    member_id: str,
+    already: bool,
+    claimed: int,
+    capacity: int,
+    not_open: str,
+) -> None:
+    """Whether a member may take a place on a task (a claim or an assignment), in the order of
+    precedence of the refusals: 403 not open to their branch, then 409 closed, repeat, full."""
+    if not open_to_branch:
+        raise Forbidden(not_open)
+    require_status(status, CLAIMABLE, "claim")
+    if already:
+        raise Conflict(f"member {member_id} has already claimed this task")
+    if claimed >= capacity:
+        raise Conflict(f"this task is full: all {capacity} places are taken")
+
+
+def check_publish(standing: Standing) -> None:
+    _require_officer(standing, "publish tasks")
+    require_status(standing.status, (DRAFT,), "publish")
+
+
+def check_cancel(standing: Standing) -> None:
+    _require_officer(standing, "cancel tasks")
+    require_status(standing.status, CANCELLABLE, "cancel")
+
+
+def check_claim(standing: Standing, not_open: str = "this task is not open to your branch") -> None:
+    """A member takes a place on a task: by their own claim, or assigned (`not_open` then
+    names them)."""
+    if standing.role != "member":
+        raise Forbidden("only a member claims a task; officers assign members")
+    check_place(
+        standing.open_to_branch,
+        standing.status,
+        standing.subject,
+        standing.claimant,
+        standing.claimed,
+        standing.capacity,
+        not_open,
+    )
+    if standing.lead_member_id is None and standing.leads >= standing.max_led:
+        raise Conflict(f"a member may lead at most {standing.max_led} open tasks at once")
+
+
+def check_assign(standing: Standing, member_id: str | None = None, member_holds_claim: bool = False) -> None:
+    """The officer's part, and the place (a repeat before a full task, as a claim's refusals go);
+    the assigned member's own standing is then checked like a claim (check_claim)."""
+    if standing.role not in OFFICER_ROLES and standing.role != "admin":
+        raise Forbidden("only an officer assigns members")
+    _require_officer(standing, "assign members")
+    require_status(standing.status, CLAIMABLE, "claim")
+    if member_holds_claim:
+        raise Conflict(f"member {member_id} has already claimed this task")
+    if standing.claimed >= standing.capacity:
+        raise Conflict(f"this task is full: all {standing.capacity} places are taken")
+
+
+def check_withdraw(
+    standing: Standing, member_id: str | None = None, member_holds_claim: bool | None = None
+) -> None:
+    """The claimant withdraws, or an officer removes a claimant. `member_id` None: the caller
+    themself (a member) or any claimant (an officer)."""
+    if standing.role == "member":
+        if member_id not in (None, standing.subject):
+            raise Forbidden("a member withdraws only their own claim")
+        holds = standing.claimant
+    else:
+        _require_officer(standing, "remove claimants")
+        holds = member_holds_claim if member_holds_claim is not None else standing.claimed > 0
+    if not holds:
+        raise NotFound(f"member {member_id or standing.subject} has not claimed this task")
+    require_status(standing.status, CLAIMABLE, "withdraw from")
+
+
+def check_report_progress(standing: Standing) -> None:
+    if standing.role != "member" or not standing.claimant:
+        raise Forbidden("only a claimant of this task reports progress")
+    require_status(standing.status, (IN_PROGRESS,), "report progress on")
+
+
+def check_complete(standing: Standing) -> None:
+    if standing.role != "member" or standing.subject != standing.lead_member_id:
+        raise Forbidden("only the lead claimant completes the task")
+    require_status(standing.status, (IN_PROGRESS,), "complete")
+
+
+def check_evaluate(standing: Standing, source: str) -> None:
+    """Who may give which evaluation: the org's (an officer in scope; it closes the task), a
+    member's (one per member of a branch it is open to, not a claimant), a resident's (recorded
+    by an officer in scope or a secretary of a branch it is open to)."""
+    if source == "org":
+        _require_officer(standing, "evaluate tasks")
+        require_status(standing.status, (COMPLETED,), "evaluate")
+        return
+    if source == "member":
+        if standing.role != "member":
+            raise Forbidden("a member evaluation comes from a member")
+        if not standing.open_to_branch:
+            raise Forbidden("this task is not open to your branch")
+        if standing.claimant:
+            raise Forbidden("claimants do not evaluate their own task")
+    elif standing.role == "branch_secretary":
+        if not standing.open_to_branch:
+            raise Forbidden("this task is not open to your branch")
+    elif standing.role in OFFICER_ROLES or standing.role == "admin":
+        _require_officer(standing, "record public ratings")
+    else:
+        raise Forbidden("public ratings are recorded by officers and branch secretaries")
+    require_status(standing.status, (COMPLETED,), f"add a {source} evaluation to")
+    if source == "member" and standing.evaluated:
+        raise Conflict("this task already has your member evaluation")
+
+
+def _any_evaluation(standing: Standing) -> None:
+    refusal: Forbidden | Conflict | None = None
+    for source in SOURCES:
+        try:
+            check_evaluate(standing, source)
+            return
+        except (Forbidden, Conflict) as error:
+            refusal = refusal or error
+    assert refusal is not None
+    raise refusal
+
+
+_CHECKS = {
+    "publish": check_publish,
+    "claim": check_claim,
+    "withdraw": check_withdraw,
+    "assign": check_assign,
+    "progress": check_report_progress,
+    "complete": check_complete,
+    "evaluate": _any_evaluation,
+    "cancel": check_cancel,
+}
+
+
+def allowed_actions(standing: Standing) -> list[str]:
+    """The actions the caller may take on the task now, in ACTIONS order."""
+    allowed = []
+    for action in ACTIONS:
+        try:
+            _CHECKS[action](standing)
+        except (Forbidden, Conflict, NotFound):
+            continue
+        allowed.append(action)
+    return allowed

@@ -14,9 +14,9 @@ from services.tasks import access, domain
 from services.tasks.domain import CLAIMABLE, IN_PROGRESS, LIVE, OPEN
 from services.tasks.models import Award, Evaluation, Progress, Task
 from services.tasks.repositories import ClaimRepository, TaskRepository
+from services.tasks.unit_of_work import TaskReads
 from shared.auth import Principal
 from shared.clock import local_today, quarter_of
-from shared.db import Database
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.orgs import OrgInfo
 from shared.pagination import decode_cursor, encode_cursor
@@ -112,6 +112,7 @@ class TaskDetail(TaskSummary):
     progress: list[Progress]
     evaluations: list[Evaluation]
     awards: list[Award]
+    allowed_actions: list[str]
 
 
 @dataclass(frozen=True)
@@ -140,10 +141,10 @@ class TaskStats:
 # --- one task ------------------------------------------------------------------------------
 
 
-def task_view(database: Database, task: Task) -> TaskDetail:
+def task_view(deps: TasksDeps, actor: Principal, task: Task) -> TaskDetail:
     """The detail of a task a use case just changed (and authorized)."""
-    with database.reader() as session:
-        return _detail(session, task)
+    with deps.database.reader() as session:
+        return _detail(session, task, _allowed_actions(deps, session, actor, task))
 
 
 def get_task(deps: TasksDeps, actor: Principal, task_id: str) -> TaskDetail:
@@ -158,10 +159,16 @@ def get_task(deps: TasksDeps, actor: Principal, task_id: str) -> TaskDetail:
             shown = task.status != domain.DRAFT and access.visible(task, access.branch_of(deps.orgs, actor))
             if not (is_claimant or shown):
                 raise Forbidden("this task is not open to your branch")
-        return _detail(session, task)
+        return _detail(session, task, _allowed_actions(deps, session, actor, task))
 
 
-def _detail(session: Session, task: Task) -> TaskDetail:
+def _allowed_actions(deps: TasksDeps, session: Session, actor: Principal, task: Task) -> list[str]:
+    """What the caller may do now: decided by the same rules the use cases apply."""
+    standing = access.standing_of(deps.orgs, TaskReads.on(session, deps.max_led_open_tasks), actor, task)
+    return domain.allowed_actions(standing)
+
+
+def _detail(session: Session, task: Task, allowed_actions: list[str]) -> TaskDetail:
     claims = [
         ClaimView(
             member_id=claim.member_id,
@@ -182,6 +189,7 @@ def _detail(session: Session, task: Task) -> TaskDetail:
         progress=list(session.scalars(progress)),
         evaluations=list(session.scalars(evaluations)),
         awards=list(session.scalars(awards)),
+        allowed_actions=allowed_actions,
     )
     # The rows leave the session whole: the reader's closing rollback would expire them.
     session.expunge_all()

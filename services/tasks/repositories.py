@@ -194,6 +194,11 @@ class LeadRepository:
         """Count one more live task led by `member_id`; False (nothing counted) past the cap."""
         return self.cap >= 1 and self._upsert(member_id, self.cap)
 
+    def led_by(self, member_id: str) -> int:
+        """How many live tasks `member_id` leads now."""
+        count = self.session.scalar(select(MemberLeads.leading).where(MemberLeads.member_id == member_id))
+        return int(count or 0)
+
     def promote(self, member_id: str) -> None:
         """A promotion is never refused: the task needs its lead more than the cap matters."""
         self._upsert(member_id, None)
@@ -211,7 +216,9 @@ class LeadRepository:
     def _upsert(self, member_id: str, cap: int | None) -> bool:
         """One upsert: a member's first lead inserts the row, later ones increment it under its
         row lock, and only while below the cap (the conflict update's WHERE)."""
-        insert: Any = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert: Any = (
+            postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
         leads = table_of(MemberLeads)
         statement = insert(leads).values(member_id=member_id, leading=1)
         statement = statement.on_conflict_do_update(
@@ -235,6 +242,12 @@ class ProgressRepository:
 class EvaluationRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def given(self, task_id: str, source: str, dedup_key: str) -> bool:
+        statement = select(Evaluation.id).where(
+            Evaluation.task_id == task_id, Evaluation.source == source, Evaluation.dedup_key == dedup_key
+        )
+        return self.session.scalar(statement) is not None
 
     def add(self, evaluation: Evaluation) -> bool:
         """False when its key is taken (one org evaluation per task, one per member): the unit

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from services.tasks.domain import MAX_CAPACITY, SOURCES, STATUSES
+from services.tasks.domain import ACTIONS, MAX_CAPACITY, SOURCES, STATUSES
 from shared.pagination import PageQuery, page_schema
 from shared.text import no_control_characters, valid_id
 
@@ -89,6 +89,11 @@ class TaskSchema(TaskSummarySchema):
     progress = fields.List(fields.Nested(ProgressSchema), required=True)
     evaluations = fields.List(fields.Nested(EvaluationSchema), required=True)
     awards = fields.List(fields.Nested(AwardSchema), required=True)
+    allowed_actions = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "What the caller may do now, out of " + ", ".join(ACTIONS)},
+    )
 
 
 TaskPageSchema = page_schema(TaskSummarySchema, "TaskPage")

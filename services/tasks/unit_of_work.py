@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Self
 
+from sqlalchemy.orm import Session
+
 from services.tasks.access import OrgLookup
 from services.tasks.clients import MemberLookup, RegistrationMembers
 from services.tasks.models import audit_log, outbox
@@ -36,6 +38,17 @@ class TaskReads:
 
     tasks: TaskRepository
     claims: ClaimRepository
+    leads: LeadRepository
+    evaluations: EvaluationRepository
+
+    @classmethod
+    def on(cls, session: Session, max_led_open_tasks: int) -> TaskReads:
+        return cls(
+            TaskRepository(session),
+            ClaimRepository(session),
+            LeadRepository(session, max_led_open_tasks),
+            EvaluationRepository(session),
+        )
 
 
 class TasksUnitOfWork(SqlUnitOfWork):
@@ -90,7 +103,7 @@ class TasksUnitOfWork(SqlUnitOfWork):
     def reading(self) -> Iterator[TaskReads]:
         """Reads on a snapshot, without the write lock (SQLite) or a writer transaction."""
         with self.database.reader() as session:
-            yield TaskReads(TaskRepository(session), ClaimRepository(session))
+            yield TaskReads.on(session, self.max_led_open_tasks)
 
 
 @dataclass

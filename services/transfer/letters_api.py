@@ -1,9 +1,9 @@
 """Endpoints of the introduction letter (issue 20): its PDF, and its public verification.
 
 `install(app, ...)` is the one hook in the application factory: it registers both blueprints,
-puts the letter dependencies in the service context, and sets up the verification's rate limit
-(Flask-Limiter; memory storage per process unless `NUANLIU_RATELIMIT_STORAGE` names another,
-e.g. `redis://host:6379`, which every worker then shares).
+puts the letter dependencies in the service context, and sets the verification's rate limit
+(`NUANLIU_LETTER_VERIFY_RATE` per client address, counted by the service's limiter in
+shared.web.limits: memory per process unless `NUANLIU_RATELIMIT_STORAGE` names a shared store).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request
 from flask.views import MethodView
-from flask_limiter import Limiter
 from marshmallow import Schema, fields, validate
 
 from services.transfer import letters
@@ -24,11 +23,11 @@ from shared.db import Database
 from shared.errors import NuanliuError
 from shared.settings import Settings
 from shared.web import Blueprint, authenticated, bearer_principal, context
+from shared.web.limits import limiter
 
 PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
 
 RATE_ENV = "NUANLIU_LETTER_VERIFY_RATE"
-STORAGE_ENV = "NUANLIU_RATELIMIT_STORAGE"
 DEFAULT_RATE = "30/minute"
 
 letter_files = Blueprint(
@@ -86,7 +85,6 @@ class LetterVerification(MethodView):
     @verification.doc(security=[])
     def get(self, query: dict[str, Any], number: str) -> dict[str, Any]:
         """Verify a letter from its QR (no sign-in): status, validity, org names, masked name."""
-        limiter: Limiter = current_app.extensions["nuanliu_letter_limiter"]
         with limiter.limit(lambda: current_app.config["LETTER_VERIFY_RATE"], key_func=client_key):
             return letters.verify(deps(), number, query["code"])
 
@@ -110,19 +108,9 @@ def install(app: Flask, settings: Settings, database: Database, registration: Re
     app.extensions["nuanliu"].extras["letters"] = letters.LetterDeps(
         database, registration, LetterCodes.from_settings(settings)
     )
+    # Counted by the service's limiter (shared.web.limits: its store, and this process's memory
+    # while a shared store is away, so that verification does not go down with it).
     app.config["LETTER_VERIFY_RATE"] = os.environ.get(RATE_ENV, DEFAULT_RATE)
-    app.extensions["nuanliu_letter_limiter"] = Limiter(
-        client_key,
-        app=app,
-        storage_uri=os.environ.get(STORAGE_ENV, "memory://"),
-        default_limits=[],
-        headers_enabled=True,
-        key_prefix="nuanliu-letters",
-        # A shared store (Redis) that goes away must not take verification down with it: count in
-        # this process's memory until it is back.
-        swallow_errors=True,
-        in_memory_fallback_enabled=True,
-    )
     api = app.extensions["smorest_api"]
     api.register_blueprint(letter_files)
     api.register_blueprint(verification)

@@ -17,6 +17,10 @@ class TaskEvent(EventData):
     status = fields.String(required=True)
     claimant_ids = fields.List(fields.String(), load_default=list)
     lead_member_id = fields.String(allow_none=True, load_default=None)
+    # The name of the member the event is about (the claimant, the reporter, the lead), when the
+    # use case knew it (the member's own token, or registration's masked read of an assigned
+    # member), so that a notice can say "张三 认领了…". None when it did not.
+    member_name = fields.String(allow_none=True, load_default=None)
 
 
 class TaskPublished(TaskEvent):

@@ -57,7 +57,13 @@ def console(settings_for, registration, idp, tmp_path, **overrides):
         database_url=f"sqlite:///{tmp_path / 'console.db'}",
     )
     settings = ConsoleSettings.of(base).with_overrides(
-        **{"oidc_issuer": idp.issuer, "public_url": CONSOLE_URL, **overrides}
+        **{
+            "oidc_issuer": idp.issuer,
+            "public_url": CONSOLE_URL,
+            "secret_key": "c" * 40,
+            "ratelimit_storage": "memory://",
+            **overrides,
+        }
     )
     client = console_app(settings).test_client()
     if settings.is_production:

@@ -26,7 +26,8 @@ def test_every_procfile_process_is_a_compose_service_with_the_same_program():
 def test_compose_needs_a_real_secret_and_production_mode():
     environment = COMPOSE["x-nuanliu"]["environment"]
     assert environment["NUANLIU_ENV"] == "production"
-    assert "?" in environment["NUANLIU_JWT_SECRET"]
+    assert "NUANLIU_JWT_SECRET" not in environment  # production refuses the shared HS256 secret
+    assert "?" in environment["NUANLIU_CONSOLE_SECRET"]
 
 
 def test_procfile_temporal_uses_wal_and_the_search_attributes():

@@ -19,7 +19,6 @@ from shared.sms import canonical_query, percent_encode, string_to_sign
 STRONG = "s" * 40
 PRODUCTION = {
     "NUANLIU_ENV": "production",
-    "NUANLIU_JWT_SECRET": STRONG,
     "AMQP_URL": "amqps://nuanliu:pw@broker.internal:5671/%2F",
     "DATABASE_URL": "postgresql://nuanliu@db.internal/nuanliu",
     "NUANLIU_RATELIMIT_STORAGE": "redis://cache.internal:6379",

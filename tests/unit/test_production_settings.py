@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from deploy.processes import settings_of
+from services.console.settings import ConsoleSettings
 from services.notify.app import create_app
 from services.notify.settings import NotifySettings
 from services.transfer.settings import PROOF_KEY_FILE, TransferSettings
@@ -21,7 +22,6 @@ from shared.settings import Settings, SettingsError
 STRONG = "s" * 40
 PRODUCTION = {
     "NUANLIU_ENV": "production",
-    "NUANLIU_JWT_SECRET": STRONG,
     "AMQP_URL": "amqps://nuanliu:pw@broker.internal:5671/%2F",
     "DATABASE_URL": "postgresql://nuanliu@db.internal/nuanliu",
     "NUANLIU_RATELIMIT_STORAGE": "redis://cache.internal:6379",
@@ -39,7 +39,6 @@ def test_every_development_default_is_named_in_one_message(tmp_path: Path) -> No
         settings_of("notify", {"NUANLIU_ENV": "production", "NUANLIU_VAR_DIR": str(tmp_path)})
     message = str(refused.value)
     for named in (
-        "NUANLIU_JWT_SECRET",
         "guest",
         "SQLite",
         "NUANLIU_WEBHOOK_SECRET",
@@ -74,8 +73,14 @@ def test_production_starts_once_every_default_is_replaced(tmp_path: Path) -> Non
         },
     )
     assert isinstance(notify, NotifySettings) and not notify.serves_docs
-    # The console has no database or broker of its own: only its secret matters.
-    assert Settings.from_env("console", {"NUANLIU_ENV": "production", "NUANLIU_JWT_SECRET": STRONG})
+    # The console has no database or broker of its own: its secrets and rate-limit store matter.
+    console = {
+        "NUANLIU_ENV": "production",
+        "NUANLIU_CONSOLE_SECRET": STRONG,
+        "NUANLIU_CONSOLE_OIDC_CLIENT_SECRET": STRONG,
+        "NUANLIU_RATELIMIT_STORAGE": "redis://cache.internal:6379",
+    }
+    assert ConsoleSettings.from_env(environ=console).is_production
 
 
 def test_the_development_proof_key_is_made_once_and_private(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from services.tasks import commands
+from services.tasks.clients import MemberRef
 from services.tasks.domain import CLAIMABLE, IN_PROGRESS, LIVE, OPEN
 from services.tasks.models import Award, Claim, Evaluation, Progress, Task
 from services.tasks.repositories import ClaimedTask, ClaimRepository
@@ -124,6 +125,9 @@ class FakeLeads:
     def promote(self, member_id: str) -> None:
         self.leading[member_id] = self.leading.get(member_id, 0) + 1
 
+    def led_by(self, member_id: str) -> int:
+        return self.leading.get(member_id, 0)
+
     def release(self, member_id: str | None) -> None:
         if member_id is not None and self.leading.get(member_id, 0) > 0:
             self.leading[member_id] -= 1
@@ -146,6 +150,9 @@ class FakeRows:
         for row in rows:
             assert self.add(row), f"a second award: {row}"
 
+    def given(self, *key: Any) -> bool:
+        return any(self.key(row) == key for row in self.rows)
+
 
 class Orgs:
     def __init__(self, *infos: OrgInfo) -> None:
@@ -159,8 +166,9 @@ class Orgs:
 class Members:
     branches: dict[str, str] = field(default_factory=dict)
 
-    def branch_code_of(self, member_id: str) -> str | None:
-        return self.branches.get(member_id)
+    def member_of(self, member_id: str) -> MemberRef | None:
+        branch = self.branches.get(member_id)
+        return MemberRef(branch, f"党员{member_id}") if branch is not None else None
 
 
 class FakeTasksUnitOfWork(UnitOfWork):

@@ -21,7 +21,7 @@ from services.tasks.unit_of_work import TaskReads, TasksUnitOfWork
 from shared.auth import Principal
 from shared.contracts import tasks as events
 from shared.db import new_id, utcnow
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput
 from shared.orgs import OrgInfo
 
 
@@ -67,13 +67,16 @@ class _Placement:
     branch: OrgInfo
     commitment: str | None
     assigned_by: str | None  # None: the member claims it themself
+    member_name: str | None = None
 
 
 def claim_task(uow: TasksUnitOfWork, actor: Principal, command: ClaimTask) -> ClaimPlaced:
     if actor.role != "member":
         raise Forbidden("only a member claims a task; officers assign members")
     branch = access.branch_of(uow.orgs, actor)
-    placement = _Placement(command.task_id, actor.sub, branch, command.commitment, assigned_by=None)
+    placement = _Placement(
+        command.task_id, actor.sub, branch, command.commitment, assigned_by=None, member_name=actor.name
+    )
     return _add_claimant(uow, actor, placement)
 
 
@@ -81,12 +84,16 @@ def assign_member(uow: TasksUnitOfWork, actor: Principal, command: AssignMember)
     if actor.role not in access.OFFICER_ROLES and not actor.is_admin:
         raise Forbidden("only an officer assigns members")
     with uow.reading() as reads:
-        access.require_officer(actor, load_task(reads, command.task_id), "assign members")
-    branch_code = uow.members.branch_code_of(command.member_id)
-    if branch_code is None:
+        task = load_task(reads, command.task_id)
+        already = reads.claims.held(task.id, command.member_id)
+        domain.check_assign(access.standing_of(uow.orgs, reads, actor, task), command.member_id, already)
+    member = uow.members.member_of(command.member_id)
+    if member is None:
         raise InvalidInput(f"member {command.member_id} does not exist", field="member_id")
-    branch = access.org_of(uow.orgs, branch_code, "member_id")
-    placement = _Placement(command.task_id, command.member_id, branch, command.commitment, actor.sub)
+    branch = access.org_of(uow.orgs, member.branch_code, "member_id")
+    placement = _Placement(
+        command.task_id, command.member_id, branch, command.commitment, actor.sub, member.name
+    )
     return _add_claimant(uow, actor, placement)
 
 
@@ -96,7 +103,7 @@ def _add_claimant(uow: TasksUnitOfWork, actor: Principal, placement: _Placement)
         # so that a rush on a full task does not queue behind it. (PostgreSQL's conditional
         # UPDATE refuses a full task without waiting on anything.)
         with uow.reading() as reads:
-            _explain_refusal(reads, placement, before_update=True)
+            _explain_refusal(uow.orgs, reads, placement, before_update=True)
     with uow:
         task = _take_place(uow, placement)
         placed = _record_claim(uow, actor, placement, task)
@@ -111,7 +118,7 @@ def _take_place(uow: TasksUnitOfWork, placement: _Placement) -> ClaimedTask:
     """The atomic part: a place is taken, or the reason it cannot be is raised."""
     task = uow.tasks.add_claimant(placement.task_id, placement.member_id)
     if task is None:
-        _explain_refusal(uow, placement, before_update=False)
+        _explain_refusal(uow.orgs, uow, placement, before_update=False)
         raise Conflict("this task cannot be claimed now; try again")
     if not access.visible(task, placement.branch):
         raise Forbidden(access.not_open_message(placement.member_id, placement.assigned_by))
@@ -155,6 +162,7 @@ def _record_claim(
             "lead_member_id": task.lead_member_id,
             "claimant_ids": task.claimant_ids,
             "member_id": placement.member_id,
+            "member_name": placement.member_name,
             "lead": becomes_lead,
             "commitment": placement.commitment,
             "assigned_by": placement.assigned_by,
@@ -165,17 +173,17 @@ def _record_claim(
 
 
 def _explain_refusal(
-    repositories: TasksUnitOfWork | TaskReads, placement: _Placement, before_update: bool
+    orgs: access.OrgLookup,
+    repositories: TasksUnitOfWork | TaskReads,
+    placement: _Placement,
+    before_update: bool,
 ) -> None:
-    """Raise the reason a claim is refused (404, 403, 409), in that order of precedence."""
+    """Raise the reason a claim is refused (404, 403, 409), in that order of precedence: the
+    rule of a claim (domain.check_claim), applied to the member who takes the place."""
     task = load_task(repositories, placement.task_id)
-    if not access.visible(task, placement.branch):
-        raise Forbidden(access.not_open_message(placement.member_id, placement.assigned_by))
-    domain.require_status(task.status, CLAIMABLE, "claim")
-    if repositories.claims.held(task.id, placement.member_id):
-        raise Conflict(f"member {placement.member_id} has already claimed this task")
-    if task.claimed >= task.capacity:
-        raise Conflict(f"this task is full: all {task.capacity} places are taken")
+    member = Principal(sub=placement.member_id, role="member", org=placement.branch.code)
+    standing = access.standing_of(orgs, repositories, member, task)
+    domain.check_claim(standing, access.not_open_message(placement.member_id, placement.assigned_by))
     if not before_update:
         raise Conflict("this task cannot be claimed now; try again")
 
@@ -186,14 +194,9 @@ def withdraw_claim(uow: TasksUnitOfWork, actor: Principal, command: WithdrawClai
     with uow:
         task = load_task(uow, command.task_id, lock=True)
         is_self = actor.role == "member" and actor.sub == member_id
-        if not is_self:
-            if actor.role == "member":
-                raise Forbidden("a member withdraws only their own claim")
-            access.require_officer(actor, task, "remove claimants")
         claim = uow.claims.get(task.id, member_id)
-        if claim is None:
-            raise NotFound(f"member {member_id} has not claimed this task")
-        domain.require_status(task.status, CLAIMABLE, "withdraw from")
+        domain.check_withdraw(access.standing_of(uow.orgs, uow, actor, task), member_id, claim is not None)
+        assert claim is not None  # check_withdraw refuses a member who holds no claim
         uow.claims.delete(claim)
         remaining = [claim.member_id for claim in uow.claims.of_task(task.id)]
         lead = _hand_over_lead(uow, task, member_id, remaining)
@@ -201,7 +204,16 @@ def withdraw_claim(uow: TasksUnitOfWork, actor: Principal, command: WithdrawClai
             domain.require_status(task.status, CLAIMABLE, "withdraw from")
             raise Conflict("cannot withdraw from this task now; try again")
         removed_by = None if is_self else actor.sub
-        emit_task_event(uow, events.CLAIM_WITHDRAWN, task, member_id=member_id, removed_by=removed_by)
+        # The member's own token names them; an officer's removal does not fetch the member.
+        member_name = actor.name if is_self else None
+        emit_task_event(
+            uow,
+            events.CLAIM_WITHDRAWN,
+            task,
+            member_id=member_id,
+            member_name=member_name,
+            removed_by=removed_by,
+        )
         uow.audit(actor, "withdraw", "task", task.id, detail=member_id)
         uow.commit()
     return task

@@ -15,7 +15,7 @@ from shared.auth import Principal
 from shared.clock import local_today, quarter_of
 from shared.contracts import tasks as events
 from shared.db import new_id, utcnow
-from shared.errors import Conflict, Forbidden
+from shared.errors import Conflict
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,7 @@ def report_progress(uow: TasksUnitOfWork, actor: Principal, command: ReportProgr
     percent = command.percent
     with uow:
         task = load_task(uow, command.task_id)
-        if actor.role != "member" or not uow.claims.held(task.id, actor.sub):
-            raise Forbidden("only a claimant of this task reports progress")
-        domain.require_status(task.status, (IN_PROGRESS,), "report progress on")
+        domain.check_report_progress(access.standing_of(uow.orgs, uow, actor, task))
         if not uow.tasks.raise_progress(task, percent):
             domain.require_status(task.status, (IN_PROGRESS,), "report progress on")
             domain.check_progress(percent, task.progress)
@@ -60,7 +58,13 @@ def report_progress(uow: TasksUnitOfWork, actor: Principal, command: ReportProgr
         )
         uow.progress.add(report)
         emit_task_event(
-            uow, events.PROGRESS_REPORTED, task, member_id=actor.sub, percent=percent, note=command.note
+            uow,
+            events.PROGRESS_REPORTED,
+            task,
+            member_id=actor.sub,
+            member_name=actor.name,
+            percent=percent,
+            note=command.note,
         )
         uow.commit()
     return report
@@ -69,13 +73,11 @@ def report_progress(uow: TasksUnitOfWork, actor: Principal, command: ReportProgr
 def complete_task(uow: TasksUnitOfWork, actor: Principal, command: CompleteTask) -> Task:
     with uow:
         task = load_task(uow, command.task_id, lock=True)
-        if actor.role != "member" or actor.sub != task.lead_member_id:
-            raise Forbidden("only the lead claimant completes the task")
-        domain.require_status(task.status, (IN_PROGRESS,), "complete")
+        domain.check_complete(access.standing_of(uow.orgs, uow, actor, task))
         values = {"status": COMPLETED, "summary": command.summary, "completed_at": utcnow()}
         transition(uow, task, (IN_PROGRESS,), "complete", **values)
         uow.leads.release(task.lead_member_id)
-        emit_task_event(uow, events.TASK_COMPLETED, task, summary=command.summary)
+        emit_task_event(uow, events.TASK_COMPLETED, task, summary=command.summary, member_name=actor.name)
         uow.audit(actor, "complete", "task", task.id)
         uow.commit()
     return task
@@ -86,13 +88,11 @@ def evaluate_task(uow: TasksUnitOfWork, actor: Principal, command: EvaluateTask)
     source = command.source
     with uow:
         task = load_task(uow, command.task_id, lock=True)
-        dedup_key = _authorize_evaluation(uow, actor, task, source)
+        domain.check_evaluate(access.standing_of(uow.orgs, uow, actor, task), source)
+        # One org evaluation per task (it closes the task), one per member; residents' many.
+        dedup_key = {"org": "org", "member": actor.sub}.get(source) or new_id()
         now = utcnow()
-        if source == "org":
-            awards = _close_and_award(uow, task, now)
-        else:
-            domain.require_status(task.status, (COMPLETED,), f"add a {source} evaluation to")
-            awards = {}
+        awards = _close_and_award(uow, task, now) if source == "org" else {}
         evaluation = Evaluation(
             id=new_id(),
             task_id=task.id,
@@ -141,29 +141,3 @@ def _close_and_award(uow: TasksUnitOfWork, task: Task, now: datetime) -> dict[st
         ]
     )
     return awards
-
-
-def _authorize_evaluation(uow: TasksUnitOfWork, actor: Principal, task: Task, source: str) -> str:
-    """Who may give which evaluation; returns the key that keeps one per evaluator."""
-    if source == "org":
-        access.require_officer(actor, task, "evaluate tasks")
-        if actor.is_service:
-            raise Forbidden("a service does not evaluate tasks")
-        return "org"  # one org evaluation per task: it closes the task
-    if source == "member":
-        if actor.role != "member":
-            raise Forbidden("a member evaluation comes from a member")
-        if not access.visible(task, access.branch_of(uow.orgs, actor)):
-            raise Forbidden("this task is not open to your branch")
-        if uow.claims.held(task.id, actor.sub):
-            raise Forbidden("claimants do not evaluate their own task")
-        return actor.sub
-    # A resident's rating, recorded by an officer in scope or a secretary of a branch it serves.
-    if actor.role == "branch_secretary":
-        if not access.visible(task, access.branch_of(uow.orgs, actor)):
-            raise Forbidden("this task is not open to your branch")
-    elif actor.role in access.OFFICER_ROLES or actor.is_admin:
-        access.require_officer(actor, task, "record public ratings")
-    else:
-        raise Forbidden("public ratings are recorded by officers and branch secretaries")
-    return new_id()

@@ -78,8 +78,7 @@ def create_task(uow: TasksUnitOfWork, actor: Principal, command: CreateTask) -> 
 def publish_task(uow: TasksUnitOfWork, actor: Principal, command: PublishTask) -> Task:
     with uow:
         task = load_task(uow, command.task_id)
-        access.require_officer(actor, task, "publish tasks")
-        domain.require_status(task.status, (DRAFT,), "publish")
+        domain.check_publish(access.standing_of(uow.orgs, uow, actor, task))
         transition(uow, task, (DRAFT,), "publish", status=OPEN, published_at=utcnow())
         emit_task_event(
             uow,
@@ -98,8 +97,7 @@ def publish_task(uow: TasksUnitOfWork, actor: Principal, command: PublishTask) -
 def cancel_task(uow: TasksUnitOfWork, actor: Principal, command: CancelTask) -> Task:
     with uow:
         task = load_task(uow, command.task_id, lock=True)
-        access.require_officer(actor, task, "cancel tasks")
-        domain.require_status(task.status, domain.CANCELLABLE, "cancel")
+        domain.check_cancel(access.standing_of(uow.orgs, uow, actor, task))
         lead = task.lead_member_id
         transition(uow, task, domain.CANCELLABLE, "cancel", status=domain.CANCELLED, cancelled_at=utcnow())
         uow.leads.release(lead)
