@@ -32,17 +32,17 @@ def service_module(service: str, module: str) -> ModuleType:
     return importlib.import_module(f"services.{service}.{module}")
 
 
-def settings_of(service: str, environ: Mapping[str, str] | None = None) -> Settings:
+def settings_of(service: str, environ: Mapping[str, str] | None = None, *, check: bool = True) -> Settings:
     """A service's settings, with its own knobs (`services/<name>/settings.py`); the shared ones
     for a process that is no service's (the console, the launcher)."""
     if service not in SERVICES:
-        return Settings.from_env(service, environ)
+        return Settings.from_env(service, environ, check=check)
     own: type[Settings] = next(
         value
         for value in vars(service_module(service, "settings")).values()
         if isinstance(value, type) and issubclass(value, Settings) and service == value.SERVICE
     )
-    return own.from_env(service, environ)
+    return own.from_env(service, environ, check=check)
 
 
 # Held while migrating on PostgreSQL, so that two migrate runs (a Job retried, two rollouts)
@@ -54,7 +54,9 @@ def migrate_services(services: Iterable[str] = SERVICES, report: Callable[[str],
     """Bring each service's database to its newest schema, under an advisory lock on PostgreSQL."""
     for service in services:
         app_module = service_module(service, "app")
-        database = app_module.open_database(settings_of(service))
+        # Only the database: the migrate Job gets no other secret, so production's refusal of
+        # development defaults (signing keys, client secrets, the broker...) is the processes' job.
+        database = app_module.open_database(settings_of(service, check=False))
         try:
             with _migration_lock(database):
                 migrate(database, app_module.MIGRATIONS)

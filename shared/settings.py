@@ -170,7 +170,11 @@ class Settings:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, service: str | None = None, environ: Mapping[str, str] | None = None) -> Self:
+    def from_env(
+        cls, service: str | None = None, environ: Mapping[str, str] | None = None, *, check: bool = True
+    ) -> Self:
+        """The settings from the environment, checked (`check=False` only for a process that
+        uses nothing but the database, the migrate Job: it holds no other secret to check)."""
         env = os.environ if environ is None else environ
         name = service or cls.SERVICE
         if not name:
@@ -200,7 +204,10 @@ class Settings:
             except ValueError as error:
                 raise SettingsError(f"NUANLIU_PUBLIC_DOCS: {error}") from error
         settings = cls(**values)
-        settings.check()
+        if check:
+            settings.check()
+        elif settings.db_search_path not in SEARCH_PATH_MODES:
+            raise SettingsError(f"NUANLIU_DB_SEARCH_PATH must be one of {', '.join(SEARCH_PATH_MODES)}")
         return settings
 
     @classmethod

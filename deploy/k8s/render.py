@@ -33,6 +33,7 @@ DEVELOPMENT_ONLY = ("temporal", "idp")
 INGRESS_NAMESPACE = "ingress-nginx"
 POOLER = "nuanliu-pooler-rw"
 RABBITMQ = "nuanliu-rabbitmq"
+REDIS = "nuanliu-redis"
 SERVICES = ("registration", "transfer", "tasks", "notify")
 # Processes that open a Temporal client: the transfer API starts workflows; the three workers poll
 # task queues (registration's and tasks' run their schedules). No other process may reach Temporal.
@@ -123,19 +124,51 @@ def selector(process: Process) -> dict[str, str]:
     return {"app.kubernetes.io/name": "nuanliu", "app.kubernetes.io/component": process.name}
 
 
+# Which service's client credentials a process presents when it calls another service (the
+# token service's client-credentials grant): the callers of API_CALLERS, by their service.
+SERVICE_CALLERS = {"transfer", "tasks", "notify", "console"}
+
+
 def env_of(process: Process) -> list[dict[str, Any]]:
+    """What a process needs to start in production beyond the ConfigMap: every value that
+    production refuses to default (shared/settings.py `development_defaults`) comes from a
+    Secret here; tests/deploy checks that each process's settings load from exactly this."""
     env: list[dict[str, Any]] = []
+    owner = process.service or ("console" if process.kind == "console" else None)
     if process.service:
         # The role's URL through the pooler, composed by the ExternalSecret (base/external-secrets.yaml).
         env.append(
             secret_env(f"{process.service.upper()}_DATABASE_URL", f"nuanliu-db-{process.service}", "uri")
         )
-    if process.name in BROKER_CLIENTS or process.kind == "api":
+        # Every process of a service loads the same settings, which refuse the broker's default
+        # credentials; only the broker's clients may reach it (network-policies.yaml).
         env.append(secret_env("AMQP_URL", "nuanliu-app", "amqp-url"))
-    if process.name.startswith("notify"):
-        env.append(secret_env("NUANLIU_WEBHOOK_SECRET", "nuanliu-app", "webhook-secret"))
+    # Rate-limit counters shared by every worker and pod (Redis in the data namespace).
+    env.append(secret_env("NUANLIU_RATELIMIT_STORAGE", "nuanliu-app", "ratelimit-storage"))
+    if owner in SERVICE_CALLERS:
+        env.append(secret_env("NUANLIU_CLIENT_SECRET", "nuanliu-app", f"client-secret-{owner}"))
+    if process.service == "registration":
+        # The token service: its signing key (and the previous one during a rollover, see
+        # docs/identity.md), the services' client secrets, and the pepper of SMS codes.
+        env += [
+            secret_env("NUANLIU_SIGNING_KEY", "nuanliu-signing-keys", "current.pem"),
+            secret_env("NUANLIU_SIGNING_KEY_PREVIOUS", "nuanliu-signing-keys", "previous.pem", optional=True),
+            secret_env("NUANLIU_CLIENT_SECRETS", "nuanliu-app", "client-secrets"),
+            secret_env("NUANLIU_OTP_PEPPER", "nuanliu-app", "otp-pepper"),
+        ]
+    if process.service == "transfer":
+        env.append(secret_env("NUANLIU_TRANSFER_PROOF_KEY", "nuanliu-app", "transfer-proof-key"))
+    if process.service == "notify":
+        env += [
+            secret_env("NUANLIU_WEBHOOK_SECRET", "nuanliu-app", "webhook-secret"),
+            secret_env("NUANLIU_SMS_ACCESS_KEY_ID", "nuanliu-sms", "access-key-id"),
+            secret_env("NUANLIU_SMS_ACCESS_KEY_SECRET", "nuanliu-sms", "access-key-secret"),
+        ]
     if process.kind == "console":
-        env.append(secret_env("NUANLIU_CONSOLE_SECRET", "nuanliu-app", "console-secret"))
+        env += [
+            secret_env("NUANLIU_CONSOLE_SECRET", "nuanliu-app", "console-secret"),
+            secret_env("NUANLIU_CONSOLE_OIDC_CLIENT_SECRET", "nuanliu-app", "console-oidc-client-secret"),
+        ]
     if process.kind == "background":
         env.append({"name": "NUANLIU_HEALTH_PORT", "value": str(HEALTH_PORT)})
     if process.name in TEMPORAL_CLIENTS:
@@ -151,8 +184,11 @@ def env_of(process: Process) -> list[dict[str, Any]]:
     return env
 
 
-def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+def secret_env(name: str, secret: str, key: str, optional: bool = False) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": secret, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
 
 
 def probes(process: Process) -> dict[str, Any]:
@@ -226,9 +262,7 @@ def deployment(process: Process) -> dict[str, Any]:
         }
         for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
     ]
-    spec: dict[str, Any] = (
-        {} if process.kind == "api" else {"replicas": 2}
-    )
+    spec: dict[str, Any] = {} if process.kind == "api" else {"replicas": 2}
     # The APIs' replica count belongs to their HPA: a replicas field here would reset it on every apply.
     return {
         "apiVersion": "apps/v1",
@@ -398,6 +432,11 @@ def process_policies(process: Process, by_name: dict[str, Process]) -> list[dict
     if process.name in BROKER_CLIENTS or process.kind == "api":
         egress.append(
             {"to": [in_namespace(DATA_NAMESPACE, {"app.kubernetes.io/name": RABBITMQ})], "ports": tcp(5671)}
+        )
+    if process.kind in ("api", "console"):
+        # The rate limiters' shared counters (data/redis.yaml).
+        egress.append(
+            {"to": [in_namespace(DATA_NAMESPACE, {"app.kubernetes.io/name": REDIS})], "ports": tcp(6379)}
         )
     if process.name in TEMPORAL_CLIENTS:
         frontend = {"app.kubernetes.io/name": "temporal", "app.kubernetes.io/component": "frontend"}

@@ -36,7 +36,13 @@ KUBERNETES_VERSION = "1.34.0"
 SERVICES = ("registration", "transfer", "tasks", "notify")
 # The processes that open a Temporal client (services/*/worker.py, the transfer API's gateway, and
 # the notify dispatcher, whose retention worker runs on a thread of it).
-TEMPORAL_CLIENTS = {"transfer-api", "transfer-worker", "registration-worker", "tasks-worker", "notify-dispatcher"}
+TEMPORAL_CLIENTS = {
+    "transfer-api",
+    "transfer-worker",
+    "registration-worker",
+    "tasks-worker",
+    "notify-dispatcher",
+}
 PUBLIC = {"console-web", "registration-api", "transfer-api", "tasks-api", "notify-api"}
 
 
@@ -337,7 +343,9 @@ def test_processes_find_their_schema_by_role_behind_the_transaction_pooler(overl
     assert config["data"]["NUANLIU_DB_SEARCH_PATH"] == "role"
     for deployment in [*of_kind(docs, "Deployment"), *of_kind(docs, "Job")]:
         for container in deployment["spec"]["template"]["spec"]["containers"]:
-            sources = {ref["configMapRef"]["name"] for ref in container.get("envFrom", []) if "configMapRef" in ref}
+            sources = {
+                ref["configMapRef"]["name"] for ref in container.get("envFrom", []) if "configMapRef" in ref
+            }
             assert config["metadata"]["name"] in sources, deployment["metadata"]["name"]
             assert "NUANLIU_DB_SEARCH_PATH" not in {item["name"] for item in container.get("env", [])}
 
@@ -348,6 +356,91 @@ def test_every_background_process_runs_two_replicas(overlays):
     for deployment in of_kind(overlays["production"], "Deployment"):
         if component(deployment) not in PUBLIC:
             assert deployment["spec"]["replicas"] >= 2, deployment["metadata"]["name"]
+
+
+def secret_values(docs: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """What each Secret key would hold: the ExternalSecrets' templates rendered with a placeholder
+    for every value of the store (long enough for every minimum length), so a template that
+    composes a URL is checked too."""
+
+    def store_value(name: str) -> str:
+        return f"placeholder-{name}-".ljust(48, "x")
+
+    def render(template: str) -> str:
+        return re.sub(
+            r"\{\{\s*\.(\w+)(\s*\|\s*urlquery)?\s*\}\}", lambda m: store_value(m.group(1)), template
+        )
+
+    values: dict[tuple[str, str], str] = {}
+    for external in of_kind(docs, "ExternalSecret"):
+        target = external["spec"]["target"]["name"]
+        template = external["spec"]["target"].get("template", {}).get("data")
+        if template:
+            values.update({(target, key): render(text) for key, text in template.items()})
+        else:
+            values.update(
+                {
+                    (target, item["secretKey"]): store_value(item["secretKey"])
+                    for item in external["spec"]["data"]
+                }
+            )
+    return values
+
+
+def process_environment(docs: list[dict[str, Any]], workload: dict[str, Any]) -> dict[str, str]:
+    """The environment a container starts with: its ConfigMaps, then its own env (secrets resolved
+    through `secret_values`; an optional key that no secret holds is left out, as the kubelet does)."""
+    configs = {c["metadata"]["name"]: c["data"] for c in of_kind(docs, "ConfigMap")}
+    secrets = secret_values(docs)
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(configs[source["configMapRef"]["name"]])
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+            continue
+        ref = item["valueFrom"]["secretKeyRef"]
+        value = secrets.get((ref["name"], ref["key"]))
+        assert value is not None or ref.get("optional"), f"{item['name']}: no secret holds {ref}"
+        if value is not None:
+            env[item["name"]] = value
+    return env
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_starts_in_production_from_what_the_manifests_give_it(overlays, overlay):
+    """Each process loads its settings from exactly the environment its manifest gives it, and
+    production refuses every development default: a key a process needs but the manifests never
+    give it fails here, not at a county's first rollout."""
+    from deploy.processes import settings_of
+    from services.console.settings import ConsoleSettings
+    from shared.orgs import credentials_of
+
+    docs = overlays[overlay]
+    for deployment in of_kind(docs, "Deployment"):
+        process = component(deployment)
+        env = process_environment(docs, deployment)
+        assert env["NUANLIU_ENV"] == "production"
+        if process == "console-web":
+            settings = ConsoleSettings.from_env("console", env)
+            credentials_of(settings, "console", env)
+            continue
+        service = process.split("-")[0]
+        settings = settings_of(service, env)
+        assert settings.is_production and not settings.database_url.startswith("sqlite"), process
+        if service != "registration":  # the others call registration with client credentials
+            credentials_of(settings, service, env)
+    (job,) = of_kind(docs, "Job")
+    env = process_environment(docs, job)
+    for service in SERVICES:  # the migrate Job: the databases only, nothing else to refuse
+        assert settings_of(service, env, check=False).database_url.startswith("postgresql")
+
+
+def test_the_migrate_job_holds_no_secret_but_the_databases(overlays):
+    (job,) = of_kind(overlays["production"], "Job")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert {item["name"] for item in container["env"]} == {f"{s.upper()}_DATABASE_URL" for s in SERVICES}
 
 
 # --- the engines ---------------------------------------------------------------------------------
@@ -506,4 +599,50 @@ def test_compose_starts_in_order_publishes_on_loopback_and_never_seeds_outside_d
         assert re.fullmatch(r"\$\{" + key + r":\?[^}]+\}", secrets[key]), key
     assert "NUANLIU_JWT_SECRET" not in secrets  # production refuses the shared HS256 secret
     for example in re.findall(r"^([A-Z_]+)=", (DEPLOY / "env.example").read_text(), re.M):
-        assert "${" + example + ":?" in text, f"env.example names {example}, which compose.yaml does not use"
+        assert re.search(r"\$\{" + example + r"(:[?-]|\})", text), (
+            f"env.example names {example}, which compose.yaml does not use"
+        )
+
+
+def compose_environment(service: dict[str, Any]) -> dict[str, str]:
+    """A compose service's environment as `docker compose` would pass it: `${VAR:?…}` and `${VAR}`
+    from a deploy/.env holding a placeholder for every secret, `${VAR:-default}` as its default."""
+
+    def substitute(value: object) -> str:
+        def one(match: re.Match[str]) -> str:
+            name, operator, rest = match.group(1), match.group(2), match.group(3)
+            if operator == ":-":
+                return rest
+            return f"placeholder-{name}-".ljust(48, "x")
+
+        return re.sub(r"\$\{(\w+)(?:(:\?|:-)([^}]*))?\}", one, str(value))
+
+    return {key: substitute(value) for key, value in (service.get("environment") or {}).items()}
+
+
+def test_every_compose_process_starts_in_production_from_its_environment():
+    """The one-host shape runs in production mode too: each process's settings load from the
+    environment compose gives it (deploy/.env filled in), refusing no development default."""
+    from deploy.processes import settings_of
+    from services.console.settings import ConsoleSettings
+    from shared.orgs import credentials_of
+
+    services = yaml.safe_load(COMPOSE_PATH.read_text())["services"]
+    started = set()
+    for name, service in services.items():
+        command = service.get("command") or []
+        if command[:1] not in (["gunicorn"], ["nuanliu"]) or name in ("migrate", "seed"):
+            continue
+        env = compose_environment(service)
+        assert env["NUANLIU_ENV"] == "production", name
+        if name == "console-web":
+            settings = ConsoleSettings.from_env("console", env)
+            credentials_of(settings, "console", env)
+        else:
+            owner = name.split("-")[0]
+            settings = settings_of(owner, env)
+            if owner != "registration":
+                credentials_of(settings, owner, env)
+        started.add(name)
+    assert len(started) == 13
+    assert "./keys:/keys:ro" in services["registration-api"]["volumes"]
