@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import ClassVar
 from urllib.parse import quote
 
 import requests
@@ -156,3 +157,83 @@ class AliyunSmsClient:
         if answer.status_code >= 500 or answer.status_code == 429 or code in TRANSIENT_CODES:
             raise SmsUnavailable(f"SMS gateway answered {answer.status_code} {code or 'without a code'}")
         raise SmsRefused(f"SMS gateway refused: {answer.status_code} {code or 'without a code'}")
+
+
+SMS_PROVIDERS = ("file", "aliyun", "disabled")
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    """The SMS knobs of a service that sends SMS (notify's channel, registration's sign-in
+    codes): one set of variables, so an installation configures its gateway once. Mixed into a
+    service's settings before `Settings` (`class X(SmsSettings, Settings)`)."""
+
+    SMS_ENV: ClassVar[Mapping[str, str]] = {
+        "sms_provider": "NUANLIU_SMS_PROVIDER",
+        "sms_gateway_url": "NUANLIU_SMS_GATEWAY_URL",
+        "sms_access_key_id": "NUANLIU_SMS_ACCESS_KEY_ID",
+        "sms_access_key_secret": "NUANLIU_SMS_ACCESS_KEY_SECRET",
+        "sms_sign_name": "NUANLIU_SMS_SIGN_NAME",
+        "sms_region": "NUANLIU_SMS_REGION",
+        "sms_templates": "NUANLIU_SMS_TEMPLATES",
+    }
+    # The template kinds this service sends and must have a code for when the gateway is on.
+    SMS_REQUIRED_TEMPLATES: ClassVar[tuple[str, ...]] = ("default",)
+
+    # `file` (development: a file under var/), `aliyun` (the gateway below), or `disabled`.
+    sms_provider: str = "file"
+    sms_gateway_url: str = DEFAULT_URL
+    sms_access_key_id: str = ""
+    sms_access_key_secret: str = field(default="", repr=False)
+    sms_sign_name: str = ""
+    sms_region: str = DEFAULT_REGION
+    # Template codes per kind, `kind=code` comma-separated (e.g. `default=SMS_100,otp=SMS_102`).
+    sms_templates: str = ""
+
+    def sms_template_codes(self) -> dict[str, str]:
+        """`NUANLIU_SMS_TEMPLATES` as {kind: template code}."""
+        codes: dict[str, str] = {}
+        for part in self.sms_templates.split(","):
+            if not part.strip():
+                continue
+            kind, sep, code = part.partition("=")
+            if not sep or not kind.strip() or not code.strip():
+                raise ValueError(f"{part.strip()!r} is not kind=code")
+            codes[kind.strip()] = code.strip()
+        return codes
+
+    def sms_problems(self) -> list[str]:
+        """What makes these SMS settings unusable (checked at start, all named at once)."""
+        if self.sms_provider not in SMS_PROVIDERS:
+            return [f"NUANLIU_SMS_PROVIDER must be one of {', '.join(SMS_PROVIDERS)}"]
+        if self.sms_provider != "aliyun":
+            return []
+        missing = [
+            name
+            for name, value in (
+                ("NUANLIU_SMS_ACCESS_KEY_ID", self.sms_access_key_id),
+                ("NUANLIU_SMS_ACCESS_KEY_SECRET", self.sms_access_key_secret),
+                ("NUANLIU_SMS_SIGN_NAME", self.sms_sign_name),
+            )
+            if not value
+        ]
+        problems = [f"NUANLIU_SMS_PROVIDER=aliyun needs {', '.join(missing)}"] if missing else []
+        try:
+            templates = self.sms_template_codes()
+        except ValueError as error:
+            return [*problems, f"NUANLIU_SMS_TEMPLATES: {error}"]
+        problems += [
+            f"NUANLIU_SMS_TEMPLATES needs a {kind} template ({kind}=<code>)"
+            for kind in self.SMS_REQUIRED_TEMPLATES
+            if kind not in templates
+        ]
+        return problems
+
+    def sms_gateway(self) -> AliyunSmsConfig:
+        return AliyunSmsConfig(
+            self.sms_access_key_id,
+            self.sms_access_key_secret,
+            self.sms_sign_name,
+            self.sms_gateway_url,
+            self.sms_region,
+        )

@@ -159,8 +159,10 @@ def env_of(process: Process) -> list[dict[str, Any]]:
     if process.service == "transfer":
         env.append(secret_env("NUANLIU_TRANSFER_PROOF_KEY", "nuanliu-app", "transfer-proof-key"))
     if process.service == "notify":
+        env.append(secret_env("NUANLIU_WEBHOOK_SECRET", "nuanliu-app", "webhook-secret"))
+    if process.service in ("notify", "registration"):
+        # The SMS gateway: notify's SMS channel, and registration's sign-in codes.
         env += [
-            secret_env("NUANLIU_WEBHOOK_SECRET", "nuanliu-app", "webhook-secret"),
             secret_env("NUANLIU_SMS_ACCESS_KEY_ID", "nuanliu-sms", "access-key-id"),
             secret_env("NUANLIU_SMS_ACCESS_KEY_SECRET", "nuanliu-sms", "access-key-secret"),
         ]

@@ -21,7 +21,7 @@ from services.notify.settings import NotifySettings
 from services.notify.unit_of_work import NotifyUnitOfWork
 from shared import metrics
 from shared.db import Database, utcnow
-from shared.sms import AliyunSmsClient, AliyunSmsConfig
+from shared.sms import AliyunSmsClient
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,7 @@ def default_channels(settings: NotifySettings, phones: Phones | None = None) -> 
     if settings.sms_provider == "file":
         channels["sms"] = SmsChannel(FileSmsProvider(settings.sms_outbox_file), phones)
     elif settings.sms_provider == "aliyun":
-        config = AliyunSmsConfig(
-            settings.sms_access_key_id,
-            settings.sms_access_key_secret,
-            settings.sms_sign_name,
-            settings.sms_gateway_url,
-            settings.sms_region,
-        )
-        gateway = GatewaySmsProvider(AliyunSmsClient(config), settings.sms_template_codes())
+        gateway = GatewaySmsProvider(AliyunSmsClient(settings.sms_gateway()), settings.sms_template_codes())
         channels["sms"] = SmsChannel(gateway, phones)
     return channels
 

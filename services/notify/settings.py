@@ -12,30 +12,26 @@ from services.notify.domain import DeliveryPolicy
 from services.notify.webhook_address import Resolver, WebhookGuard, parse_networks
 from shared.clock import CHINA_ZONE_NAME
 from shared.settings import PROJECT_ROOT, Settings, SettingsError
+from shared.sms import SmsSettings
 
 DEV_WEBHOOK_SECRET = "nuanliu-dev-webhook-secret"
-SMS_PROVIDERS = ("file", "aliyun", "disabled")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 
 
 @dataclass(frozen=True)
-class NotifySettings(Settings):
+class NotifySettings(SmsSettings, Settings):
     SERVICE: ClassVar[str] = "notify"
+    # Template kinds: transfer, tasks, registration, digest, and `default` for any other.
+    SMS_REQUIRED_TEMPLATES: ClassVar[tuple[str, ...]] = ("default",)
     ENV: ClassVar[Mapping[str, str]] = {
         **Settings.ENV,
+        **SmsSettings.SMS_ENV,
         "consumer_delivery_limit": "NUANLIU_DELIVERY_LIMIT",
         "consumer_prefetch": "NUANLIU_PREFETCH",
         "smtp_host": "NUANLIU_SMTP_HOST",
         "smtp_port": "NUANLIU_SMTP_PORT",
         "smtp_sender": "NUANLIU_SMTP_SENDER",
         "sms_outbox_file": "NUANLIU_SMS_OUTBOX_FILE",
-        "sms_provider": "NUANLIU_SMS_PROVIDER",
-        "sms_gateway_url": "NUANLIU_SMS_GATEWAY_URL",
-        "sms_access_key_id": "NUANLIU_SMS_ACCESS_KEY_ID",
-        "sms_access_key_secret": "NUANLIU_SMS_ACCESS_KEY_SECRET",
-        "sms_sign_name": "NUANLIU_SMS_SIGN_NAME",
-        "sms_region": "NUANLIU_SMS_REGION",
-        "sms_templates": "NUANLIU_SMS_TEMPLATES",
         "webhook_secret": "NUANLIU_WEBHOOK_SECRET",
         "webhook_timeout": "NUANLIU_WEBHOOK_TIMEOUT",
         "webhook_allow_networks": "NUANLIU_WEBHOOK_ALLOW_NETWORKS",
@@ -59,17 +55,7 @@ class NotifySettings(Settings):
     smtp_sender: str = "nuanliu@localhost"
     # The development SMS provider writes messages to this file.
     sms_outbox_file: Path = PROJECT_ROOT / "var" / "sms.log"
-    # `file` (development: the file above), `aliyun` (the SMS gateway below), or `disabled` (no SMS
-    # channel: SMS deliveries fail over to other channels).
-    sms_provider: str = "file"
-    sms_gateway_url: str = "https://dysmsapi.aliyuncs.com/"
-    sms_access_key_id: str = ""
-    sms_access_key_secret: str = field(default="", repr=False)
-    sms_sign_name: str = ""
-    sms_region: str = "cn-hangzhou"
-    # Template codes per kind of notice, `kind=code` comma-separated: transfer, tasks,
-    # registration, digest, and `default` for any other (e.g. `default=SMS_100,transfer=SMS_101`).
-    sms_templates: str = ""
+    # (SMS: `shared.sms.SmsSettings`; with `file`, messages go to the file above.)
     # Signs webhooks of subscribers saved before each got a secret of their own.
     webhook_secret: str = field(default=DEV_WEBHOOK_SECRET, repr=False)
     webhook_timeout: float = 5.0
@@ -94,26 +80,9 @@ class NotifySettings(Settings):
         return {} if "NUANLIU_SMS_OUTBOX_FILE" in env else {"sms_outbox_file": var_dir / "sms.log"}
 
     def check(self) -> None:
-        if self.sms_provider not in SMS_PROVIDERS:
-            raise SettingsError(f"NUANLIU_SMS_PROVIDER must be one of {', '.join(SMS_PROVIDERS)}")
-        if self.sms_provider == "aliyun":
-            missing = [
-                name
-                for name, value in (
-                    ("NUANLIU_SMS_ACCESS_KEY_ID", self.sms_access_key_id),
-                    ("NUANLIU_SMS_ACCESS_KEY_SECRET", self.sms_access_key_secret),
-                    ("NUANLIU_SMS_SIGN_NAME", self.sms_sign_name),
-                )
-                if not value
-            ]
-            if missing:
-                raise SettingsError(f"NUANLIU_SMS_PROVIDER=aliyun needs {', '.join(missing)}")
-            try:
-                templates = self.sms_template_codes()
-            except ValueError as error:
-                raise SettingsError(f"NUANLIU_SMS_TEMPLATES: {error}") from error
-            if "default" not in templates:
-                raise SettingsError("NUANLIU_SMS_TEMPLATES needs a default template (default=<code>)")
+        problems = self.sms_problems()
+        if problems:
+            raise SettingsError("; ".join(problems))
         try:
             parse_networks(self.webhook_allow_networks)
         except ValueError as error:
@@ -131,18 +100,6 @@ class NotifySettings(Settings):
                 "NUANLIU_SMS_PROVIDER is file (set aliyun with the gateway's keys, sign name and templates, or disabled)"
             )
         return found
-
-    def sms_template_codes(self) -> dict[str, str]:
-        """`NUANLIU_SMS_TEMPLATES` as {kind: template code}."""
-        codes: dict[str, str] = {}
-        for part in self.sms_templates.split(","):
-            if not part.strip():
-                continue
-            kind, sep, code = part.partition("=")
-            if not sep or not kind.strip() or not code.strip():
-                raise ValueError(f"{part.strip()!r} is not kind=code")
-            codes[kind.strip()] = code.strip()
-        return codes
 
     def webhook_guard(self, resolver: Resolver | None = None) -> WebhookGuard:
         """Public https addresses only; plain http too in development; plus the allowed networks."""

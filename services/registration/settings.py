@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from shared.settings import PROJECT_ROOT, Settings, SettingsError
+from shared.sms import SmsSettings
 
 # Development client secrets of the services' client-credentials grant; production refuses them.
 DEV_CLIENT_SECRETS = (
@@ -18,10 +19,14 @@ DEV_OTP_PEPPER = "nuanliu-dev-otp-pepper-not-for-production"
 
 
 @dataclass(frozen=True)
-class RegistrationSettings(Settings):
+class RegistrationSettings(SmsSettings, Settings):
     SERVICE: ClassVar[str] = "registration"
+    # Sign-in codes go out under the provider's verification-code template, `otp=<code>`, whose
+    # one variable is `code`.
+    SMS_REQUIRED_TEMPLATES: ClassVar[tuple[str, ...]] = ("otp",)
     ENV: ClassVar[Mapping[str, str]] = {
         **Settings.ENV,
+        **SmsSettings.SMS_ENV,
         "lost_contact_days": "NUANLIU_LOST_CONTACT_DAYS",
         "qr_ttl": "NUANLIU_QR_TTL",
         "signing_keys_dir": "NUANLIU_SIGNING_KEYS_DIR",
@@ -56,7 +61,8 @@ class RegistrationSettings(Settings):
     # Subjects at the OpenID provider who act as nuanliu admins (comma-separated).
     admin_subjects: str = "admin"
     access_token_ttl: timedelta = timedelta(hours=1)
-    # Development delivery of SMS codes: the same file notify's development SMS provider writes.
+    # Development delivery of SMS codes (NUANLIU_SMS_PROVIDER=file): the same file notify's
+    # development SMS provider writes. Production sends through the gateway of `SmsSettings`.
     sms_outbox_file: Path = PROJECT_ROOT / "var" / "sms.log"
     # Per client address on the token and SMS-code endpoints (Flask-Limiter's notation).
     auth_rate_limit: str = "30/minute;300/hour"
@@ -73,6 +79,9 @@ class RegistrationSettings(Settings):
         return None
 
     def check(self) -> None:
+        problems = self.sms_problems()
+        if problems:
+            raise SettingsError("; ".join(problems))
         if self.access_token_ttl > timedelta(hours=1) or self.access_token_ttl <= timedelta(0):
             raise SettingsError("NUANLIU_ACCESS_TOKEN_TTL must be positive and at most 1h")
         super().check()
@@ -86,4 +95,9 @@ class RegistrationSettings(Settings):
             found.append("NUANLIU_OTP_PEPPER is the development pepper")
         if not (self.signing_keys_dir or self.signing_key):
             found.append("NUANLIU_SIGNING_KEYS_DIR or NUANLIU_SIGNING_KEY unset: keys generated under var/")
+        if self.sms_provider == "file":
+            found.append(
+                "NUANLIU_SMS_PROVIDER is file: members' sign-in codes would go to a file "
+                "(set aliyun with the gateway's keys, sign name and an otp template, or disabled)"
+            )
         return found

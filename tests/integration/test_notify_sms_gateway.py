@@ -6,19 +6,13 @@ as the provider would: accepted, throttled, failing, or refusing."""
 
 from __future__ import annotations
 
-import base64
 import email
 import email.policy
-import hashlib
-import hmac
 import json
-import re
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, quote
+from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -42,110 +36,20 @@ from shared.settings import DEV_JWT_SECRET
 from shared.sms import AliyunSmsClient, AliyunSmsConfig
 from tests.support.builders import member_body, org_tree
 from tests.support.notify_events import samples
+from tests.support.sms_gateway import KEY_ID, KEY_SECRET, SIGN_NAME, Gateway, running_gateway
 from tests.support.stack import free_port
 from tests.support.tokens import ADMIN
 
-KEY_ID, KEY_SECRET, SIGN_NAME = "LTAI-test-key", "test-secret/with+odd=chars", "暖流"
 TEMPLATES = {"default": "SMS_100000001", "registration": "SMS_100000002", "transfer": "SMS_100000003"}
-FAST = DeliveryPolicy(max_attempts=4, retry_base=timedelta(milliseconds=10), retry_cap=timedelta(milliseconds=50))
-REQUIRED = {
-    "AccessKeyId", "Action", "Format", "PhoneNumbers", "RegionId", "SignName", "Signature", "SignatureMethod",
-    "SignatureNonce", "SignatureVersion", "TemplateCode", "TemplateParam", "Timestamp", "Version",
-}  # fmt: skip
-
-
-def documented_encode(text: str) -> str:
-    # As the provider's signature page says: URL-encode in UTF-8, then "+" → "%20", "*" → "%2A",
-    # "%7E" → "~" (written out step by step, independent of the client's code).
-    return quote(text, safe="").replace("+", "%20").replace("*", "%2A").replace("%7E", "~")
-
-
-def documented_signature(method: str, params: dict[str, str]) -> str:
-    canonical = "&".join(
-        f"{documented_encode(k)}={documented_encode(v)}" for k, v in sorted(params.items()) if k != "Signature"
-    )
-    to_sign = method + "&" + documented_encode("/") + "&" + documented_encode(canonical)
-    return base64.b64encode(hmac.new((KEY_SECRET + "&").encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
-
-
-class Gateway(BaseHTTPRequestHandler):
-    """Checks each SendSms request; `script` lists the answers to give (then OK)."""
-
-    accepted: list[dict[str, str]] = []
-    refused: list[str] = []
-    nonces: set[str] = set()
-    script: list[tuple[int, str]] = []
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-    def _answer(self, status: int, code: str) -> None:
-        body = json.dumps({"Code": code, "Message": code, "RequestId": "r-1", "BizId": "b-1"}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        raw = self.rfile.read(length).decode()
-        params = dict(parse_qsl(raw, keep_blank_values=True))
-        problem = self._check(params)
-        if problem:
-            Gateway.refused.append(problem)
-            return self._answer(400, problem)
-        if Gateway.script:
-            status, code = Gateway.script.pop(0)
-            return self._answer(status, code)
-        Gateway.accepted.append(params)
-        return self._answer(200, "OK")
-
-    def _check(self, params: dict[str, str]) -> str | None:
-        if set(params) - {"OutId"} != REQUIRED:
-            return f"MissingParameter {sorted(REQUIRED ^ (set(params) - {'OutId'}))}"
-        expected = {
-            "AccessKeyId": KEY_ID,
-            "Action": "SendSms",
-            "Format": "JSON",
-            "RegionId": "cn-hangzhou",
-            "SignName": SIGN_NAME,
-            "SignatureMethod": "HMAC-SHA1",
-            "SignatureVersion": "1.0",
-            "Version": "2017-05-25",
-        }
-        wrong = [k for k, v in expected.items() if params[k] != v]
-        if wrong:
-            return f"InvalidParameter {wrong}"
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", params["Timestamp"]):
-            return "InvalidTimeStamp.Format"
-        sent = datetime.strptime(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        if abs((datetime.now(UTC) - sent).total_seconds()) > 900:
-            return "InvalidTimeStamp.Expired"
-        if params["SignatureNonce"] in Gateway.nonces:
-            return "SignatureNonceUsed"
-        Gateway.nonces.add(params["SignatureNonce"])
-        if params["Signature"] != documented_signature("POST", params):
-            return "SignatureDoesNotMatch"
-        if params["TemplateCode"] not in TEMPLATES.values():
-            return "isv.SMS_TEMPLATE_ILLEGAL"
-        if not re.fullmatch(r"1\d{10}", params["PhoneNumbers"]):
-            return "isv.MOBILE_NUMBER_ILLEGAL"
-        variables = json.loads(params["TemplateParam"])
-        if set(variables) != {"title", "content"} or any(len(v) > 35 for v in variables.values()):
-            return "isv.TEMPLATE_PARAMS_ILLEGAL"
-        return None
+FAST = DeliveryPolicy(
+    max_attempts=4, retry_base=timedelta(milliseconds=10), retry_cap=timedelta(milliseconds=50)
+)
 
 
 @pytest.fixture
 def gateway() -> Iterator[str]:
-    Gateway.accepted, Gateway.refused, Gateway.nonces, Gateway.script = [], [], set(), []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with running_gateway({code: {"title", "content"} for code in TEMPLATES.values()}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +132,9 @@ def settle(worker: Dispatcher, event_id: str, timeout: float = 15.0) -> list[Del
     while time.monotonic() < deadline:
         worker.run_once()
         with worker.database.reader() as session:
-            rows = list(session.scalars(select(Delivery).where(Delivery.event_id == event_id).order_by(Delivery.id)))
+            rows = list(
+                session.scalars(select(Delivery).where(Delivery.event_id == event_id).order_by(Delivery.id))
+            )
             session.expunge_all()
         outside = [d for d in rows if d.channel != "inapp"]
         if outside and all(d.status in ("sent", "dead") for d in outside):
@@ -277,7 +183,9 @@ def test_a_refused_message_is_not_retried_and_falls_back_to_email(database, regi
     envelope = dues_event(member_id, branch)
     notify_events.handle_event(database, envelope, FAST)
     worker = dispatcher(database, gateway, registration_url)
-    worker.channels["email"] = SmtpChannel("127.0.0.1", smtp[0], "nuanliu@test", timeout=2, local_hostname="localhost")
+    worker.channels["email"] = SmtpChannel(
+        "127.0.0.1", smtp[0], "nuanliu@test", timeout=2, local_hostname="localhost"
+    )
     sms, mail = settle(worker, envelope.id)
     assert (sms.status, sms.attempts, mail.channel, mail.status, mail.fallback_for) == (
         "dead", 1, "email", "sent", sms.id

@@ -24,6 +24,7 @@ REGISTRATION = {
     "NUANLIU_RATELIMIT_STORAGE": "redis://cache.internal:6379",
     "NUANLIU_CLIENT_SECRETS": "transfer:" + "t" * 40,
     "NUANLIU_OTP_PEPPER": "p" * 40,
+    "NUANLIU_SMS_PROVIDER": "disabled",
 }
 CONSOLE = {
     "NUANLIU_ENV": "production",

@@ -59,8 +59,16 @@ def test_production_starts_once_every_default_is_replaced(tmp_path: Path) -> Non
         "NUANLIU_CLIENT_SECRETS": "transfer:" + "t" * 40 + ",tasks:" + "k" * 40,
         "NUANLIU_OTP_PEPPER": "p" * 40,
         "NUANLIU_SIGNING_KEYS_DIR": str(tmp_path / "keys"),
+        "NUANLIU_SMS_PROVIDER": "aliyun",
+        "NUANLIU_SMS_ACCESS_KEY_ID": "LTAI-key",
+        "NUANLIU_SMS_ACCESS_KEY_SECRET": "s" * 30,
+        "NUANLIU_SMS_SIGN_NAME": "暖流",
+        "NUANLIU_SMS_TEMPLATES": "otp=SMS_100",
     }
     assert settings_of("registration", {**env, **identity}).is_production
+    # Members' sign-in codes go out under a verification-code template of their own.
+    with pytest.raises(SettingsError, match="otp template"):
+        settings_of("registration", {**env, **identity, "NUANLIU_SMS_TEMPLATES": "default=SMS_100"})
     transfer = settings_of("transfer", {**env, "NUANLIU_TRANSFER_PROOF_KEY": "k" * 40})
     assert isinstance(transfer, TransferSettings) and transfer.transfer_proof_key == "k" * 40
     notify = settings_of(
