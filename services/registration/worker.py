@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 
 from services.registration.activities import RegistrationActivities
 from services.registration.app import open_database
+from services.registration.id_hashes import backfill_id_number_hashes
 from services.registration.models import idempotency_keys, outbox
 from services.registration.settings import RegistrationSettings
 from services.registration.workflows import (
@@ -127,4 +128,10 @@ async def run_worker(settings: RegistrationSettings) -> None:
 
 
 def main(settings: RegistrationSettings) -> None:
+    # Members the migration could not hash (it ran without the key) get their search hash now.
+    database = open_database(settings)
+    try:
+        backfill_id_number_hashes(database, settings.id_hash_key)
+    finally:
+        database.dispose()
     asyncio.run(run_worker(settings))

@@ -482,3 +482,18 @@ def test_time_filters_at_the_ends_of_the_calendar_are_refused_not_failed(client)
         refused = client.get(f"/api/v1/checkins?since={since}", headers=ADMIN)
         assert refused.status_code == 422 and "since" in refused.get_json()["errors"]["query"], since
     assert client.get("/api/v1/checkins?since=2026-01-01T00:00:00%2B08:00", headers=ADMIN).status_code == 200
+
+
+def test_members_without_a_hash_are_hashed_by_the_one_time_step(client, database, settings_for):
+    from services.registration.id_hashes import backfill_id_number_hashes
+
+    codes = org_tree(client, ADMIN)
+    number = id_number()
+    member = new_member(client, codes["branch"], id_number=number)
+    with database.transaction() as session:
+        session.execute(update(Member).where(Member.id == member["id"]).values(id_number_hash=None))
+    assert client.get(f"{MEMBERS}?id_number={number}", headers=ADMIN).get_json()["items"] == []
+    assert backfill_id_number_hashes(database, settings_for("registration").id_hash_key, batch=500) >= 1
+    found = client.get(f"{MEMBERS}?id_number={number}", headers=ADMIN).get_json()["items"]
+    assert [item["id"] for item in found] == [member["id"]]
+    assert backfill_id_number_hashes(database, settings_for("registration").id_hash_key) == 0

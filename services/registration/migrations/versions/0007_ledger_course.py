@@ -12,6 +12,7 @@ Revises: 0006
 """
 
 import logging
+import os
 
 import sqlalchemy as sa
 from alembic import op
@@ -133,11 +134,18 @@ def _name_search_index() -> None:
 
 
 def _backfill_id_number_hashes() -> None:
-    """One keyed hash per existing member, in batches, with the key the service runs with."""
+    """One keyed hash per existing member, in batches, where this migration knows the key the
+    service runs with: in development, or with NUANLIU_ID_HASH_KEY in its environment. Otherwise
+    (production's migrate Job holds the database URLs only) the registration worker fills them
+    at its start (services/registration/id_hashes.py)."""
     from services.registration.domain import id_number_hash
     from services.registration.settings import RegistrationSettings
 
-    key = RegistrationSettings.from_env("registration").id_hash_key
+    settings = RegistrationSettings.from_env("registration")
+    if settings.is_production and not os.environ.get("NUANLIU_ID_HASH_KEY"):
+        log.warning("NUANLIU_ID_HASH_KEY not in the migration's environment: the worker hashes ID numbers")
+        return
+    key = settings.id_hash_key
     bind = op.get_bind()
     members = sa.table("members", sa.column("id"), sa.column("id_number"), sa.column("id_number_hash"))
     after = ""
