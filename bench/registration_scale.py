@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from bench.common import emit
@@ -64,7 +64,7 @@ def org_lines(total: int, now: str) -> Iterator[str]:
             yield f"{township}B{b}\t支部\tbranch\t{township}\t{path}{township}B{b}/\t{region}\t{now}\n"
 
 
-def seed(url: str, orgs: int, members: int) -> tuple[float, int]:
+def seed(url: str, orgs: int, members: int, name_of: Callable[[int], str] | None = None) -> tuple[float, int]:
     from sqlalchemy import text
 
     from services.registration.app import MIGRATIONS
@@ -105,7 +105,7 @@ def seed(url: str, orgs: int, members: int) -> tuple[float, int]:
                 branch = f"{township}B{rng.randrange(max(count, 1))}"
                 first17 = f"{110000 + n // 1000:06d}19850301{n % 1000:03d}"
                 batch.append(
-                    f"{new_id()}\t成员{n}\tmale\t1985-03-01\t{first17}{id_check_digit(first17)}\t139{n:08d}\tfull"
+                    f"{new_id()}\t{name_of(n) if name_of else f'成员{n}'}\tmale\t1985-03-01\t{first17}{id_check_digit(first17)}\t139{n:08d}\tfull"
                     f"\t{branch}\t{path}{branch}/\t2010-07-01\t2026-10\t{'t' if n % 10 == 0 else 'f'}\tf"
                     f"\t{now}\t{now}\t1\n"
                 )

@@ -286,7 +286,9 @@ def _id_number(rng: random.Random, region: str, born: date) -> str:
     return first17 + id_check_digit(first17)
 
 
-def seed_members(database: object, rng: random.Random | None = None, force: bool = False) -> int:
+def seed_members(
+    database: object, rng: random.Random | None = None, force: bool = False, id_hash_key: str | None = None
+) -> int:
     """A few hundred members through the use cases, some mobile with outflows, inflows and
     check-ins; only when there are no members yet (or when forced). Returns how many were created."""
     from services.registration import commands
@@ -302,6 +304,8 @@ def seed_members(database: object, rng: random.Random | None = None, force: bool
     counties = {code: code for code, _, level, _, _ in ORGS if level == "county"}
     created = 0
     used_ids: set[str] = set()
+    # The configured key of the ID-number search, so seeded members are found by number.
+    key = id_hash_key or RegistrationSettings.from_env().id_hash_key
     for code, _name, level, _parent, region in ORGS:
         if level != "branch" or region is None:
             continue
@@ -315,7 +319,7 @@ def seed_members(database: object, rng: random.Random | None = None, force: bool
             joined = born + timedelta(days=365 * 18 + rng.randint(30, 365 * 15))
             joined = min(joined, today - timedelta(days=30))
             dues = today - timedelta(days=rng.choice([0, 0, 0, 31, 62, 95]))
-            uow = RegistrationUnitOfWork(database)  # type: ignore[arg-type]
+            uow = RegistrationUnitOfWork(database, key)  # type: ignore[arg-type]
             member = commands.create_member(
                 uow,
                 SEED_ADMIN,
@@ -405,13 +409,14 @@ def seed_staff(database: object) -> int:
 def seed_all(force: bool = False) -> None:
     from services.registration.app import open_database
 
-    database = open_database(RegistrationSettings.from_env())
+    settings = RegistrationSettings.from_env()
+    database = open_database(settings)
     created = seed_orgs(database)
     print(f"[nuanliu] seeded {created} orgs" if created else "[nuanliu] demo orgs already present")
     stations = seed_stations(database)
     print(f"[nuanliu] seeded {stations} stations" if stations else "[nuanliu] demo stations already present")
     staff = seed_staff(database)
     print(f"[nuanliu] seeded {staff} staff roles" if staff else "[nuanliu] demo staff already present")
-    members = seed_members(database, force=force)
+    members = seed_members(database, force=force, id_hash_key=settings.id_hash_key)
     print(f"[nuanliu] seeded {members} members" if members else "[nuanliu] demo members already present")
     database.dispose()

@@ -73,14 +73,16 @@ def make_envelope(
     subject: str,
     data: dict[str, Any],
     correlation_id: str | None = None,
+    event_id: str | None = None,
 ) -> Envelope:
-    """Build an envelope, validating `data` against the registered contract."""
+    """Build an envelope, validating `data` against the registered contract. `event_id` is given
+    where a fact must have one id however often it is announced (consumers dedupe by it)."""
     schema = schema_for(event_type)
     try:
         loaded = schema.load(data)  # one pass validates and loads (validate() would load it twice)
     except ValidationError as error:
         raise ValueError(f"{event_type} data breaks its contract: {error.messages}") from error
-    event_id = str(uuid.uuid4())
+    event_id = event_id or str(uuid.uuid4())
     return Envelope(
         id=event_id,
         type=event_type,

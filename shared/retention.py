@@ -23,17 +23,15 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 
 from shared.db import Database, utcnow
 from shared.retention_workflow import RETENTION_ACTIVITY, RetentionInput, RetentionResult, RetentionWorkflow
+from shared.temporal import ensure_schedule
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +180,4 @@ def retention_schedule(task_queue: str, service: str, every: timedelta) -> Sched
 
 async def ensure_retention_schedule(client: Client, service: str, task_queue: str, every: timedelta) -> None:
     """Create `<service>-retention`, or bring it to the current queue and interval."""
-    schedule_id = f"{service}-retention"
-    schedule = retention_schedule(task_queue, service, every)
-    try:
-        await client.create_schedule(schedule_id, schedule)
-    except ScheduleAlreadyRunningError:
-
-        async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(schedule_id).update(replace)
+    await ensure_schedule(client, f"{service}-retention", retention_schedule(task_queue, service, every))

@@ -17,7 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleAlreadyRunningError,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
@@ -138,3 +144,20 @@ async def serve_until_signalled(
             if on_started is not None:
                 await on_started()
             await stop.wait()
+
+
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> bool:
+    """Create the schedule `schedule_id`, or bring an existing one to `schedule` (its queue,
+    spec and policy as this release defines them): every worker start runs this. True if this
+    call created it."""
+    try:
+        await client.create_schedule(schedule_id, schedule)
+    except ScheduleAlreadyRunningError:
+
+        async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(replace)
+        return False
+    log.info("created schedule %s", schedule_id)
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from marshmallow import ValidationError
 
@@ -25,3 +26,25 @@ def valid_id(value: str) -> None:
     """A marshmallow validator for an id sent in a body or query."""
     if not ID_PATTERN.fullmatch(value):
         raise ValidationError("must be 1-80 characters of A-Z, a-z, 0-9, _ and -")
+
+
+# A month (YYYY-MM) of this era in ASCII digits: a month's bounds are computed from it, and the
+# year 0000 or 9999 would overflow those (a 500 instead of a 422).
+YEAR_MONTH_OF_ERA = re.compile(r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")
+
+
+def month_of_era(value: str) -> None:
+    """A marshmallow validator: `YYYY-MM` between 1900-01 and 2099-12."""
+    if not YEAR_MONTH_OF_ERA.fullmatch(value):
+        raise ValidationError("must be YYYY-MM, a month from 1900-01 to 2099-12")
+
+
+def instant_of_era(value: datetime) -> None:
+    """A marshmallow validator for a time filter: a year from 1900 to 2999 in UTC (an offset at
+    the ends of the calendar would overflow the conversion to UTC: a 500 instead of a 422)."""
+    try:
+        year = value.astimezone(UTC).year
+    except (OverflowError, ValueError) as error:
+        raise ValidationError("must be a time between the years 1900 and 2999") from error
+    if not 1900 <= year <= 2999:
+        raise ValidationError("must be a time between the years 1900 and 2999")

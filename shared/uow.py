@@ -18,7 +18,7 @@ fakes for the service layer) and eShop's `TransactionBehavior` + `IntegrationEve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -63,6 +63,7 @@ class RaisedEvent:
     event_type: str
     subject: str
     data: dict[str, Any]
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class AuditEntry:
     object_id: str
     request_id: str | None = None
     detail: str | None = None
+    org: audit.OrgScope | None = None
 
 
 @dataclass
@@ -86,8 +88,9 @@ class UnitOfWork:
     audits: list[AuditEntry] = field(default_factory=list, init=False)
     committed: bool = field(default=False, init=False)
 
-    def emit(self, event_type: str, subject: str, data: dict[str, Any]) -> None:
-        self.events.append(RaisedEvent(event_type, subject, data))
+    def emit(self, event_type: str, subject: str, data: dict[str, Any], event_id: str | None = None) -> None:
+        """Raise an event; `event_id` only where the fact has a deterministic id of its own."""
+        self.events.append(RaisedEvent(event_type, subject, data, event_id))
 
     def audit(
         self,
@@ -97,8 +100,10 @@ class UnitOfWork:
         object_id: str,
         detail: str | None = None,
         request_id: str | None = None,
+        org: audit.OrgScope | None = None,
     ) -> None:
-        """Audit an action. The request id defaults to the current request's."""
+        """Audit an action. The request id defaults to the current request's; the org it is
+        about, unless given, is looked up at commit (`audit_scope`)."""
         self.audits.append(
             AuditEntry(
                 actor=actor.sub,
@@ -108,6 +113,7 @@ class UnitOfWork:
                 object_id=object_id,
                 request_id=request_id if request_id is not None else current_request_id(),
                 detail=detail,
+                org=org,
             )
         )
 
@@ -180,8 +186,11 @@ class SqlUnitOfWork(UnitOfWork):
         session = self.session
         rows = [
             *self._together,
-            *(self.outbox.pending(event.event_type, event.subject, event.data) for event in self.events),
-            *(PendingInsert(self.audit_log, audit_row(entry)) for entry in self.audits),
+            *(
+                self.outbox.pending(event.event_type, event.subject, event.data, event.event_id)
+                for event in self.events
+            ),
+            *(PendingInsert(self.audit_log, audit_row(self._scoped(entry))) for entry in self.audits),
         ]
         if len(rows) <= _TOGETHER_LIMIT:
             insert_together(session, rows)
@@ -190,6 +199,17 @@ class SqlUnitOfWork(UnitOfWork):
         session.commit()
         self._together.clear()
         super().commit()
+
+    def audit_scope(self, object_type: str, object_id: str) -> audit.OrgScope | None:
+        """The org an audited object belongs to, for the audit reader's scope (each service
+        knows its own objects; None: the entry is for admins only)."""
+        return None
+
+    def _scoped(self, entry: AuditEntry) -> AuditEntry:
+        if entry.org is not None:
+            return entry
+        org = self.audit_scope(entry.object_type, entry.object_id)
+        return entry if org is None else replace(entry, org=org)
 
     def rollback(self) -> None:
         if self._session is not None:
@@ -207,6 +227,7 @@ def audit_row(entry: AuditEntry) -> dict[str, Any]:
         entry.object_id,
         entry.request_id,
         entry.detail,
+        entry.org,
     )
 
 

@@ -149,12 +149,14 @@ def env_of(process: Process) -> list[dict[str, Any]]:
         env.append(secret_env("NUANLIU_CLIENT_SECRET", "nuanliu-app", f"client-secret-{owner}"))
     if process.service == "registration":
         # The token service: its signing key (and the previous one during a rollover, see
-        # docs/identity.md), the services' client secrets, and the pepper of SMS codes.
+        # docs/identity.md), the services' client secrets, the pepper of SMS codes, and the key of
+        # the ID-number search's hashes.
         env += [
             secret_env("NUANLIU_SIGNING_KEY", "nuanliu-signing-keys", "current.pem"),
             secret_env("NUANLIU_SIGNING_KEY_PREVIOUS", "nuanliu-signing-keys", "previous.pem", optional=True),
             secret_env("NUANLIU_CLIENT_SECRETS", "nuanliu-app", "client-secrets"),
             secret_env("NUANLIU_OTP_PEPPER", "nuanliu-app", "otp-pepper"),
+            secret_env("NUANLIU_ID_HASH_KEY", "nuanliu-app", "id-hash-key"),
         ]
     if process.service == "transfer":
         env.append(secret_env("NUANLIU_TRANSFER_PROOF_KEY", "nuanliu-app", "transfer-proof-key"))

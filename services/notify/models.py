@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.audit import audit_table
 from shared.db import UTCDateTime, new_metadata
 from shared.idempotency import idempotency_table
 from shared.inbox import inbox_table
@@ -168,5 +169,7 @@ notifications_archive = Table(
 
 inbox = inbox_table(Base.metadata)
 idempotency_keys = idempotency_table(Base.metadata)
+# Read by GET /api/v1/audit like every service's; notify's use cases write no entries yet.
+audit_log = audit_table(Base.metadata)
 # The retention prune picks the oldest inbox rows by age (migration 0005).
 Index("ix_inbox_processed_at", inbox.c.processed_at)

@@ -1,8 +1,8 @@
 """The notify unit of work: one transaction on notify's database, with its repositories.
 
-Notify publishes no events and keeps no audit log of its own (it has neither an outbox nor an
-audit table): its use cases change rows only, so `emit` and `audit` refuse rather than lose
-what they are given."""
+Notify publishes no events and its use cases write no audit entries (it has no outbox; its audit
+table exists for the common audit reader): they change rows only, so `emit` and `audit` refuse
+rather than lose what they are given."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from services.notify.repositories import (
     PreferenceRepository,
     TodoRepository,
 )
+from shared.audit import OrgScope
 from shared.db import Database
 from shared.uow import Caller, SqlUnitOfWork
 
@@ -43,7 +44,7 @@ class NotifyUnitOfWork(SqlUnitOfWork):
         self.actions = ActionRepository(session)
         return self
 
-    def emit(self, event_type: str, subject: str, data: dict[str, Any]) -> None:
+    def emit(self, event_type: str, subject: str, data: dict[str, Any], event_id: str | None = None) -> None:
         raise NotImplementedError("notify has no outbox: its use cases publish no events")
 
     def audit(
@@ -54,5 +55,6 @@ class NotifyUnitOfWork(SqlUnitOfWork):
         object_id: str,
         detail: str | None = None,
         request_id: str | None = None,
+        org: OrgScope | None = None,
     ) -> None:
         raise NotImplementedError("notify has no audit log")

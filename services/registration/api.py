@@ -53,7 +53,9 @@ ORG_READERS = ("branch_secretary", "township_officer", "org_department", "admin"
 
 
 def _uow() -> RegistrationUnitOfWork:
-    return RegistrationUnitOfWork(context().database)
+    settings = context().settings
+    assert isinstance(settings, RegistrationSettings), "the registration app runs on its settings"
+    return RegistrationUnitOfWork(context().database, settings.id_hash_key)
 
 
 @orgs.route("")

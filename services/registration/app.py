@@ -6,14 +6,15 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from services.registration import activity_card, api, api_stations
+from services.registration import activity_card, api, api_course, api_stations
 from services.registration.identity import api as identity_api
 from services.registration.identity.keys import keyring_from_settings
-from services.registration.models import idempotency_keys
+from services.registration.models import audit_log, idempotency_keys
 from services.registration.settings import RegistrationSettings
 from shared.db import Database, database_of
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
+from shared.web.audit import audit_blueprint
 from shared.web.limits import client_address, limiter
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -59,9 +60,12 @@ def create_app(settings: RegistrationSettings | None = None) -> Flask:
             api.imports_blp,
             api_stations.stations,
             api_stations.station_stats,
+            api_course.member_course,
+            api_course.coverage_stats,
             activity_card.activity_cards,  # issue 20 hook: the activity card PDF
             identity_api.staff,
             identity_api.token_service,
+            audit_blueprint(audit_log),
         ],
     )
     identity_api.init_jwks(app)

@@ -5,6 +5,7 @@ Pure: no Flask, no SQLAlchemy, no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import re
@@ -169,6 +170,18 @@ def card_matches(mobile: bool, open_card: str | None, presented: str) -> bool:
 
 def mask_id_number(id_number: str) -> str:
     return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:] if len(id_number) > 8 else "****"
+
+
+def normalized_id_number(id_number: str) -> str:
+    """The ID number as stored and hashed: no surrounding blanks, the check character upper-case."""
+    return id_number.strip().upper()
+
+
+def id_number_hash(id_number: str, key: str) -> str:
+    """The keyed lookup hash of an ID number (members.id_number_hash): an exact search finds the
+    row by this index, and without the key the column tells nothing (a bare hash of 18 mostly
+    predictable digits would be brute-forced in minutes)."""
+    return hmac.new(key.encode(), normalized_id_number(id_number).encode(), hashlib.sha256).hexdigest()
 
 
 def mask_phone(phone: str) -> str:
@@ -432,3 +445,54 @@ def check_returned_on(returned_on: date, departed_on: date, today: date) -> None
         raise InvalidInput("returned_on cannot be in the future", field="returned_on")
     if returned_on < departed_on:
         raise InvalidInput("returned_on is before the outflow's departed_on", field="returned_on")
+
+
+# --- the lost-contact course and monthly coverage ----------------------------------------
+
+CONTACT_METHODS = ("phone", "visit", "relative", "online", "letter", "other")
+CONTACT_RESULTS = ("reached", "not_reached")
+STANDINGS = ("normal", "suspended", "removed")
+STANDING_DECISIONS = ("suspended", "restored", "removed")
+# Failed attempts since the member was lost before the suspension is due (with the days).
+SUSPENSION_DUE_ATTEMPTS = 3
+
+
+def standing_after(current: str, decision: str) -> str:
+    """The member's standing after an org department's decision; 409 where it makes no sense
+    (suspending a suspended member, restoring one in normal standing, anything after removal)."""
+    if current == "removed":
+        raise Conflict("the member's party membership was removed; no further decision", field="standing")
+    if decision == "suspended":
+        if current != "normal":
+            raise Conflict("the member is already suspended", field="standing")
+        return "suspended"
+    if decision == "restored":
+        if current != "suspended":
+            raise Conflict("only a suspended member can be restored", field="standing")
+        return "normal"
+    if decision == "removed":
+        return "removed"
+    raise InvalidInput(f"standing must be one of {', '.join(STANDING_DECISIONS)}", field="standing")
+
+
+def suspension_due(lost_since: date | None, today: date, due_days: int, failed_attempts: int) -> bool:
+    """Has a lost member been lost long enough, and searched for often enough, for the org
+    department to decide on stopping their membership (停止党籍)?"""
+    return (
+        lost_since is not None
+        and today >= lost_since + timedelta(days=due_days)
+        and failed_attempts >= SUSPENSION_DUE_ATTEMPTS
+    )
+
+
+def day_start(day: date, zone: Any) -> datetime:
+    """The instant a calendar day begins on the clock of `zone` (China time)."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+
+def month_bounds(month: str, zone: Any) -> tuple[datetime, datetime]:
+    """The instants [start, end) of a `YYYY-MM` month on the clock of `zone` (China time)."""
+    year, number = int(month[:4]), int(month[5:7])
+    start = datetime(year, number, 1, tzinfo=zone)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    return start, end

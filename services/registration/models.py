@@ -87,6 +87,13 @@ class Member(Base):
     inflow_branch_code: Mapped[str | None] = mapped_column(String(40))
     inflow_branch_path: Mapped[str | None] = mapped_column(String(500))
     arrived_on: Mapped[date | None] = mapped_column(Date)
+    # HMAC of the normalized ID number (domain.id_number_hash): the exact search's key.
+    id_number_hash: Mapped[str | None] = mapped_column(String(64))
+    # The China date the sweep found the member lost (NULL while in contact): a lost episode.
+    lost_contact_since: Mapped[date | None] = mapped_column(Date)
+    # When the suspension-due event of the current episode went out (once per episode).
+    suspension_due_on: Mapped[date | None] = mapped_column(Date)
+    standing: Mapped[str] = mapped_column(String(20), default="normal", server_default="normal")
 
     __table_args__ = (
         Index(
@@ -105,6 +112,17 @@ class Member(Base):
         ),
         # The daily sweep looks only at members still in contact, oldest contact first.
         Index("ix_members_contact", "lost_contact", "last_contact_at"),
+        Index("ix_members_id_number_hash", "id_number_hash"),
+        # The name search within a subtree, tested in the index (queries._name_matches).
+        Index(
+            "ix_members_branch_path_name",
+            "branch_path",
+            "name",
+            "id",
+            postgresql_ops={"branch_path": "text_pattern_ops"},
+        ),
+        # PostgreSQL also has ix_members_name_trgm (GIN, pg_trgm) when the extension could be
+        # created (migration 0007); it is not declared here, as SQLite has no such index.
     )
 
 
@@ -130,6 +148,8 @@ class Checkin(Base):
         # One scan check-in per member, station and China day: the database decides a race.
         UniqueConstraint("member_id", "station_code", "station_day", name="uq_checkins_station_day"),
         Index("ix_checkins_station_at", "station_code", "occurred_at"),
+        # Coverage: was a member reached within a month (member, then time range).
+        Index("ix_checkins_member_at", "member_id", "occurred_at"),
     )
 
 
@@ -258,6 +278,60 @@ class DuesPayment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_dues_payments_member_id", "member_id", "id"),)
+
+
+class ContactAttempt(Base):
+    """One attempt to reach a member (找寻): by phone, a visit, a relative…, reached or not."""
+
+    __tablename__ = "contact_attempts"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    method: Mapped[str] = mapped_column(String(20))
+    result: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The org the recorder acted for, and the member's inflow branch when that side recorded it.
+    recorder_org_code: Mapped[str] = mapped_column(String(40))
+    inflow_branch_code: Mapped[str | None] = mapped_column(String(40))
+    recorded_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_contact_attempts_member_id", "member_id", "id"),
+        # Coverage: was a member reached within a month (member, then time range).
+        Index("ix_contact_attempts_member_at", "member_id", "attempted_at"),
+    )
+
+
+class StandingDecision(Base):
+    """An org department's decision on a member's standing (停止党籍, 恢复, 除名)."""
+
+    __tablename__ = "standing_decisions"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    standing: Mapped[str] = mapped_column(String(20))
+    previous_standing: Mapped[str] = mapped_column(String(20))
+    new_standing: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    decided_on: Mapped[date] = mapped_column(Date)
+    decided_by: Mapped[str] = mapped_column(String(80))
+    decided_by_org_code: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_standing_decisions_member_id", "member_id", "id"),)
+
+
+class CoverageReminder(Base):
+    """A branch reminded of its members not reached in a month (每月一摸排): once per month."""
+
+    __tablename__ = "coverage_reminders"
+
+    branch_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    not_reached: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class CardCounter(Base):

@@ -13,13 +13,14 @@ from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from marshmallow import missing
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.registration import domain
-from services.registration.models import Checkin, DuesPayment, Inflow, Member, Org, Outflow
+from services.registration.models import Checkin, ContactAttempt, DuesPayment, Inflow, Member, Org, Outflow
 from services.registration.repositories import OrgRepository
 from services.registration.unit_of_work import RegistrationUnitOfWork
+from shared import clock
 from shared.auth import Principal
 from shared.db import Database
 from shared.errors import Forbidden, InvalidInput, NotFound
@@ -96,6 +97,8 @@ class MemberRecord:
     mobile: bool
     lost_contact: bool
     last_contact_at: datetime | None
+    lost_contact_since: date | None
+    standing: str
     six_facts: SixFacts
     # The base of the member's ETag (the API sends it as a header, not in the body).
     version: int
@@ -128,6 +131,8 @@ class MemberRecord:
             mobile=member.mobile,
             lost_contact=member.lost_contact,
             last_contact_at=member.last_contact_at,
+            lost_contact_since=member.lost_contact_since,
+            standing=member.standing or "normal",
             six_facts=SixFacts(
                 occupation=member.occupation,
                 employer=member.employer,
@@ -328,52 +333,208 @@ class MemberList:
     limit: int
     cursor: str | None = None
     branch: str | None = None
+    org: str | None = None
     mobile: bool | None = None
     lost_contact: bool | None = None
     # 双向管理: members whose open inflow is at this org (a branch) or in its subtree.
     inflow_branch: str | None = None
+    q: str | None = None
+    id_number: str | None = None
+    not_reached_in: str | None = None
 
 
 def list_members(uow: RegistrationUnitOfWork, principal: Principal, query: MemberList) -> dict[str, Any]:
-    """A page of members, masked; a page of more than one is audited once (who listed whom)."""
-    result = _member_page(uow.database, principal, query)
-    if len(result["items"]) > 1:
+    """A page of members, masked; a page of more than one is audited once (who listed whom), and
+    a search by ID number as a full read of whom it found (it ties a number to a person)."""
+    if query.branch and query.org and query.branch != query.org:
+        raise InvalidInput("give branch or org, not both", field="org", location="query")
+    id_hash = domain.id_number_hash(query.id_number, uow.id_hash_key) if query.id_number else None
+    result = _member_page(uow.database, principal, query, id_hash)
+    if id_hash is not None and result["items"]:
         with uow:
-            target = query.inflow_branch or query.branch or principal.org
+            for member in result["items"]:
+                uow.audit(principal, "read_full", "member", member.id, "search by id_number")
+            uow.commit()
+    elif len(result["items"]) > 1:
+        with uow:
+            target = query.inflow_branch or query.branch or query.org or principal.org
             detail = f"{len(result['items'])} members"
             uow.audit(principal, "list_masked", "org", target, detail)
             uow.commit()
     return result
 
 
-def _member_page(database: Database, principal: Principal, query: MemberList) -> dict[str, Any]:
+def _like_pattern(text: str) -> str:
+    """`%text%` with the text's own wildcards taken literally (escape character backslash)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def reached_between(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """The member (of the enclosing query) was reached in [start, end): a check-in, or a
+    contact attempt that reached them. Both are index ranges per member (member, time)."""
+    checked_in = (
+        select(Checkin.id)
+        .where(Checkin.member_id == Member.id, Checkin.occurred_at >= start, Checkin.occurred_at < end)
+        .exists()
+    )
+    attempted = (
+        select(ContactAttempt.id)
+        .where(
+            ContactAttempt.member_id == Member.id,
+            ContactAttempt.result == "reached",
+            ContactAttempt.attempted_at >= start,
+            ContactAttempt.attempted_at < end,
+        )
+        .exists()
+    )
+    return or_(checked_in, attempted)
+
+
+def _member_page(
+    database: Database, principal: Principal, query: MemberList, id_hash: str | None
+) -> dict[str, Any]:
     after = decode_cursor(query.cursor)
+    scope_code = query.branch or query.org
     with database.reader() as session:
         orgs = OrgRepository(session)
-        statement = select(Member).order_by(Member.id).limit(query.limit + 1)
+        conditions: list[ColumnElement[bool]] = []
         if query.inflow_branch:
-            if query.branch:
+            if scope_code:
                 raise InvalidInput(
                     "give branch or inflow_branch, not both", field="inflow_branch", location="query"
                 )
             inflow_path = scope_path(orgs, principal, query.inflow_branch)
             # Paths end with "/": a prefix is the branch itself or exactly the subtree.
-            statement = statement.where(Member.inflow_branch_path.like(f"{inflow_path}%"))
+            conditions.append(Member.inflow_branch_path.like(f"{inflow_path}%"))
         else:
-            path = scope_path(orgs, principal, query.branch)
+            path = scope_path(orgs, principal, scope_code)
             code = [code for code in path.split("/") if code][-1]
-            if query.branch and orgs.get(code).level == "branch":  # type: ignore[union-attr]
-                statement = statement.where(Member.branch_code == code)
+            if scope_code and orgs.get(code).level == "branch":  # type: ignore[union-attr]
+                conditions.append(Member.branch_code == code)
             elif path != f"/{domain.ROOT_CODE}/":
-                statement = statement.where(_under(path))
+                conditions.append(_under(path))
         if query.mobile is not None:
-            statement = statement.where(Member.mobile.is_(query.mobile))
+            conditions.append(Member.mobile.is_(query.mobile))
         if query.lost_contact is not None:
-            statement = statement.where(Member.lost_contact.is_(query.lost_contact))
+            conditions.append(Member.lost_contact.is_(query.lost_contact))
+        if id_hash is not None:
+            # The keyed hash's index finds the one row; the scope above still applies.
+            conditions.append(Member.id_number_hash == id_hash)
+        if query.not_reached_in:
+            start, end = domain.month_bounds(query.not_reached_in, clock.CHINA_TIME)
+            conditions.append(~reached_between(start, end))
         if after:
-            statement = statement.where(Member.id > after[0])
+            conditions.append(Member.id > after[0])
+        statement = select(Member).order_by(Member.id).limit(query.limit + 1)
+        if query.q:
+            statement = statement.where(Member.id.in_(_name_matches(conditions, query.q, query.limit + 1)))
+        else:
+            statement = statement.where(*conditions)
         result = page(session.scalars(statement).all(), query.limit, key=lambda m: (m.id,))
         result["items"] = [MemberRecord.of(member, full=False) for member in result["items"]]
+        return result
+
+
+def _name_matches(conditions: list[ColumnElement[bool]], text: str, limit: int) -> Any:
+    """The ids of the first `limit` members (by id) matching `conditions` whose name contains
+    `text`. Only ids: the scope's path and the name are both in ix_members_branch_path_name, so
+    the names of a subtree are tested in the index without reading the rows (a province is some
+    tens of thousands of rows spread over the whole table); with three characters or more the
+    trigram index on PostgreSQL (if the extension was available) finds them instead. Ordered by
+    an expression of the id, so the planner never walks the primary key testing every row's
+    name (a rare name would read the whole table); the few matches are sorted instead."""
+    return (
+        select(Member.id)
+        .where(*conditions, Member.name.like(_like_pattern(text), escape="\\"))
+        .order_by(Member.id + "")
+        .limit(limit)
+    )
+
+
+# --- the contact course and coverage ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Coverage:
+    org: str
+    month: str
+    mobile_members: int
+    reached: int
+    not_reached: int
+    lost_contact: int
+
+
+def _counted() -> ColumnElement[bool]:
+    # Mobile members still in the party: a removed member is no one's to reach.
+    return (Member.mobile.is_(True)) & (Member.standing != "removed")
+
+
+def coverage(database: Database, principal: Principal, org_code: str, month: str) -> Coverage:
+    """每月一摸排 of a subtree: its mobile members, how many were reached in the month (China
+    time) by a check-in or a reached contact attempt, how many not, how many are lost."""
+    start, end = domain.month_bounds(month, clock.CHINA_TIME)
+    with database.reader() as session:
+        path = scope_path(OrgRepository(session), principal, org_code)
+        reached = reached_between(start, end)
+        row = session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((reached, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((Member.lost_contact.is_(True), 1), else_=0)), 0),
+            ).where(_counted(), _under(path))
+        ).one()
+    mobile, reached_count, lost = (int(value) for value in row)
+    return Coverage(org_code, month, mobile, reached_count, mobile - reached_count, lost)
+
+
+def coverage_by_branch(database: Database, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
+    """(branch, mobile members, not reached in [start, end)) for every branch with mobile members."""
+    with database.reader() as session:
+        rows = session.execute(
+            select(
+                Member.branch_code,
+                func.count(),
+                func.coalesce(func.sum(case((reached_between(start, end), 0), else_=1)), 0),
+            )
+            .where(_counted())
+            .group_by(Member.branch_code)
+            .order_by(Member.branch_code)
+        ).all()
+    return [(code, int(mobile), int(missing)) for code, mobile, missing in rows]
+
+
+def not_reached_names(database: Database, branch_code: str, start: datetime, end: datetime, limit: int) -> list[str]:
+    """Names of a branch's mobile members not reached in [start, end), at most `limit`."""
+    with database.reader() as session:
+        return list(
+            session.scalars(
+                select(Member.name)
+                .where(_counted(), Member.branch_code == branch_code, ~reached_between(start, end))
+                .order_by(Member.id)
+                .limit(limit)
+            )
+        )
+
+
+def list_contact_attempts(
+    uow: RegistrationUnitOfWork, principal: Principal, member_id: str, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """A member's contact attempts, newest first, for those who may record them."""
+    from services.registration.commands.course import course_member
+
+    after = decode_cursor(cursor)
+    with uow:
+        member, _ = course_member(uow, principal, member_id, "read the contact attempts of")
+        statement = (
+            select(ContactAttempt)
+            .where(ContactAttempt.member_id == member.id)
+            .order_by(ContactAttempt.id.desc())
+            .limit(limit + 1)
+        )
+        if after:
+            statement = statement.where(ContactAttempt.id < after[0])
+        result = page(uow.session.scalars(statement).all(), limit, key=lambda attempt: (attempt.id,))
+        uow.session.expunge_all()
         return result
 
 

@@ -19,6 +19,7 @@ from services.registration.domain import Box
 from services.registration.models import (
     CardCounter,
     Checkin,
+    ContactAttempt,
     DuesPayment,
     Inflow,
     Member,
@@ -26,6 +27,7 @@ from services.registration.models import (
     Outflow,
     RelationshipMove,
     StaffAssignment,
+    StandingDecision,
     Station,
 )
 
@@ -126,6 +128,59 @@ class MemberRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
+
+
+    def lost_without_episode(self, day: date) -> int:
+        """Members flagged lost before episodes were dated (or by an older sweep) start their
+        episode on `day`. Returns how many."""
+        statement = (
+            update(Member)
+            .where(Member.lost_contact.is_(True), Member.lost_contact_since.is_(None))
+            .values(lost_contact_since=day)
+        )
+        return int(self.session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+
+    def suspension_candidates(self, lost_on_or_before: date, after: str, limit: int) -> Sequence[Member]:
+        """Lost members (by id, after `after`) whose episode began by `lost_on_or_before` and whose
+        suspension-due notice has not gone out, locked; rows another sweep holds are skipped."""
+        return self.session.scalars(
+            select(Member)
+            .where(
+                Member.lost_contact.is_(True),
+                Member.suspension_due_on.is_(None),
+                Member.lost_contact_since <= lost_on_or_before,
+                Member.id > after,
+            )
+            .order_by(Member.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+
+
+class ContactRepository:
+    """Contact attempts and standing decisions."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_attempt(self, attempt: ContactAttempt) -> None:
+        self.session.add(attempt)
+
+    def add_decision(self, decision: StandingDecision) -> None:
+        self.session.add(decision)
+
+    def failed_attempts_since(self, member_id: str, since: datetime) -> int:
+        """The member's not_reached attempts at or after `since`."""
+        return int(
+            self.session.scalar(
+                select(func.count()).where(
+                    ContactAttempt.member_id == member_id,
+                    ContactAttempt.result == "not_reached",
+                    ContactAttempt.attempted_at >= since,
+                )
+            )
+            or 0
+        )
 
 
 class CheckinRepository:

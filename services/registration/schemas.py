@@ -5,9 +5,18 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.registration.domain import LEVELS, ORG_CODE, PHONE, STATION_KINDS
+from services.registration.domain import (
+    CONTACT_METHODS,
+    CONTACT_RESULTS,
+    LEVELS,
+    ORG_CODE,
+    PHONE,
+    STANDING_DECISIONS,
+    STANDINGS,
+    STATION_KINDS,
+)
 from shared.pagination import PageQuery, page_schema
-from shared.text import no_control_characters
+from shared.text import instant_of_era, month_of_era, no_control_characters
 
 YEAR_MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="must be YYYY-MM")
 org_code = validate.Regexp(ORG_CODE.pattern, error="must be 2-40 characters of A-Z, 0-9 and -")
@@ -98,6 +107,10 @@ class MemberSchema(Schema):
     mobile = fields.Boolean(required=True)
     lost_contact = fields.Boolean(required=True)
     last_contact_at = fields.DateTime(allow_none=True)
+    lost_contact_since = fields.Date(
+        allow_none=True, metadata={"description": "the China date the member was found lost; null in contact"}
+    )
+    standing = fields.String(validate=validate.OneOf(STANDINGS), metadata={"description": "normal|suspended|removed"})
     six_facts = fields.Nested(SixFactsSchema, required=True)
     inflow_branch_code = fields.String(
         allow_none=True, metadata={"description": "the branch of the open inflow (双向管理), or null"}
@@ -310,6 +323,9 @@ class MemberListQuery(PageQuery):
     branch = fields.String(
         load_default=None, validate=org_code, metadata={"description": "a branch, or any org: its subtree"}
     )
+    org = fields.String(
+        load_default=None, validate=org_code, metadata={"description": "an org: its subtree (as branch)"}
+    )
     mobile = fields.Boolean(load_default=None, allow_none=True)
     lost_contact = fields.Boolean(load_default=None, allow_none=True)
     inflow_branch = fields.String(
@@ -317,6 +333,76 @@ class MemberListQuery(PageQuery):
         validate=org_code,
         metadata={"description": "members with an open inflow at this branch (or in this subtree)"},
     )
+    q = fields.String(
+        load_default=None,
+        validate=[validate.Length(min=1, max=50), no_control_characters],
+        metadata={"description": "names containing this text"},
+    )
+    id_number = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^ *[0-9]{17}[0-9Xx] *$", error="must be 18 characters: 17 digits and a digit or X"),
+        metadata={"description": "exact match (audited as a full read of whom it finds)"},
+    )
+    not_reached_in = fields.String(
+        load_default=None,
+        validate=month_of_era,
+        metadata={"description": "YYYY-MM: neither a check-in nor a reached contact attempt that month"},
+    )
+
+
+class ContactAttemptCreateSchema(Schema):
+    method = fields.String(required=True, validate=validate.OneOf(CONTACT_METHODS))
+    result = fields.String(required=True, validate=validate.OneOf(CONTACT_RESULTS))
+    note = fields.String(
+        load_default=None, allow_none=True, validate=[validate.Length(max=1000), no_control_characters]
+    )
+
+
+class ContactAttemptSchema(Schema):
+    id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    method = fields.String(required=True)
+    result = fields.String(required=True)
+    note = fields.String(allow_none=True)
+    attempted_at = fields.DateTime(required=True)
+    recorded_by = fields.String(required=True)
+    recorder_org_code = fields.String(required=True)
+    inflow_branch_code = fields.String(allow_none=True)
+
+
+ContactAttemptPageSchema = page_schema(ContactAttemptSchema)
+
+
+class StandingDecisionCreateSchema(Schema):
+    standing = fields.String(required=True, validate=validate.OneOf(STANDING_DECISIONS))
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=1000), no_control_characters])
+    decided_on = fields.Date(required=True)
+
+
+class StandingDecisionSchema(Schema):
+    id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    standing = fields.String(required=True, metadata={"description": "as decided: suspended|restored|removed"})
+    previous_standing = fields.String(required=True)
+    new_standing = fields.String(required=True, metadata={"description": "the member's standing now"})
+    reason = fields.String(required=True)
+    decided_on = fields.Date(required=True)
+    decided_by = fields.String(required=True)
+    decided_by_org_code = fields.String(required=True)
+
+
+class CoverageQuery(Schema):
+    org = fields.String(required=True, validate=org_code)
+    month = fields.String(required=True, validate=month_of_era)
+
+
+class CoverageSchema(Schema):
+    org = fields.String(required=True)
+    month = fields.String(required=True)
+    mobile_members = fields.Integer(required=True)
+    reached = fields.Integer(required=True, metadata={"description": "a check-in or reached attempt that month"})
+    not_reached = fields.Integer(required=True)
+    lost_contact = fields.Integer(required=True)
 
 
 class MaskedMemberSchema(MemberSchema):
@@ -421,7 +507,7 @@ class MobilitySchema(Schema):
 class CheckinListQuery(PageQuery):
     member_id = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
     branch = fields.String(load_default=None, validate=org_code)
-    since = fields.AwareDateTime(load_default=None)
+    since = fields.AwareDateTime(load_default=None, validate=instant_of_era)
 
 
 CheckinPageSchema = page_schema(CheckinSchema)

@@ -16,6 +16,8 @@ DEV_CLIENT_SECRETS = (
     "transfer:dev-transfer-secret,tasks:dev-tasks-secret,notify:dev-notify-secret,console:dev-console-secret"
 )
 DEV_OTP_PEPPER = "nuanliu-dev-otp-pepper-not-for-production"
+# The key of the ID-number lookup hash (members.id_number_hash); production sets its own.
+DEV_ID_HASH_KEY = "nuanliu-dev-id-hash-key-not-for-production"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class RegistrationSettings(SmsSettings, Settings):
         **Settings.ENV,
         **SmsSettings.SMS_ENV,
         "lost_contact_days": "NUANLIU_LOST_CONTACT_DAYS",
+        "suspension_due_days": "NUANLIU_SUSPENSION_DUE_DAYS",
+        "id_hash_key": "NUANLIU_ID_HASH_KEY",
         "qr_ttl": "NUANLIU_QR_TTL",
         "signing_keys_dir": "NUANLIU_SIGNING_KEYS_DIR",
         "signing_key": "NUANLIU_SIGNING_KEY",
@@ -45,6 +49,10 @@ class RegistrationSettings(SmsSettings, Settings):
     service: str = "registration"
     # Days without contact before a member is flagged lost (the daily sweep).
     lost_contact_days: int = 180
+    # Days lost (from lost_contact_since) before the sweep announces that a suspension is due.
+    suspension_due_days: int = 180
+    # HMAC key of the exact ID-number search: rows are found by the keyed hash, never by a scan.
+    id_hash_key: str = DEV_ID_HASH_KEY
     # How long a station's screen code stays valid (a poster's lasts until the key is rotated).
     qr_ttl: timedelta = timedelta(seconds=120)
     # RS256 signing keys: a directory of PEM files, or one PEM (and the previous one) in env.
@@ -93,6 +101,8 @@ class RegistrationSettings(SmsSettings, Settings):
             found.append("NUANLIU_CLIENT_SECRETS are the development client secrets")
         if self.otp_pepper == DEV_OTP_PEPPER:
             found.append("NUANLIU_OTP_PEPPER is the development pepper")
+        if self.id_hash_key == DEV_ID_HASH_KEY:
+            found.append("NUANLIU_ID_HASH_KEY is the development key")
         if not (self.signing_keys_dir or self.signing_key):
             found.append("NUANLIU_SIGNING_KEYS_DIR or NUANLIU_SIGNING_KEY unset: keys generated under var/")
         if self.sms_provider == "file":

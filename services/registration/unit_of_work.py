@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Self
 
-from services.registration.models import audit_log, outbox
+from services.registration.models import Checkin, Member, Org, StaffAssignment, Station, audit_log, outbox
 from services.registration.repositories import (
     CheckinRepository,
+    ContactRepository,
     DuesRepository,
     MemberRepository,
     MobilityRepository,
@@ -15,6 +16,8 @@ from services.registration.repositories import (
     StaffRepository,
     StationRepository,
 )
+from services.registration.settings import DEV_ID_HASH_KEY
+from shared.audit import OrgScope
 from shared.db import Database
 from shared.uow import SqlUnitOfWork
 
@@ -31,9 +34,12 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
     stations: StationRepository
     staff: StaffRepository
     dues: DuesRepository
+    contacts: ContactRepository
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, id_hash_key: str = DEV_ID_HASH_KEY) -> None:
         super().__init__(database, outbox, audit_log)
+        # The key of members.id_number_hash: the API passes the configured one.
+        self.id_hash_key = id_hash_key
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -46,4 +52,27 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
         self.stations = StationRepository(session)
         self.staff = StaffRepository(session)
         self.dues = DuesRepository(session)
+        self.contacts = ContactRepository(session)
         return self
+
+    def audit_scope(self, object_type: str, object_id: str) -> OrgScope | None:
+        """The org of an audited object: a member's branch, an org itself, where a check-in
+        landed, a station's host, a staff assignment's org. (Mostly already in the session.)"""
+        session = self.session
+        code: str | None = None
+        if object_type == "member":
+            member = session.get(Member, object_id)
+            return OrgScope(member.branch_code, member.branch_path) if member else None
+        if object_type == "org":
+            code = object_id
+        elif object_type == "checkin":
+            checkin = session.get(Checkin, object_id)
+            code = checkin.branch_code if checkin else None
+        elif object_type == "station":
+            station = session.get(Station, object_id)
+            return OrgScope(station.host_org_code, station.host_path) if station else None
+        elif object_type == "staff":
+            assignment = session.get(StaffAssignment, object_id)
+            code = assignment.org_code if assignment else None
+        org = session.get(Org, code) if code else None
+        return OrgScope(org.code, org.path) if org else None

@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 SWEEP_ACTIVITY = "registration.sweep_lost_contact"
+COVERAGE_ACTIVITY = "registration.remind_coverage"
 
 
 @dataclass
@@ -25,6 +26,20 @@ class SweepInput:
 @dataclass
 class SweepResult:
     flagged: int
+    # Members announced as due for a standing decision (older histories lack it: 0).
+    suspension_due: int = 0
+
+
+@dataclass
+class CoverageInput:
+    """None: the month in China when the activity runs (the 25th's month)."""
+
+    month: str | None = None
+
+
+@dataclass
+class CoverageResult:
+    reminded: int
 
 
 # One run per day from a Schedule; retried activity, since the sweep is idempotent (flags once).
@@ -36,6 +51,22 @@ class LostContactSweepWorkflow:
             SWEEP_ACTIVITY,
             sweep,
             result_type=SweepResult,
+            start_to_close_timeout=timedelta(minutes=30),
+            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=10),
+        )
+        return result
+
+
+# 每月一摸排: on the 25th (China time) the branches with mobile members not yet reached that month
+# are reminded; the activity is idempotent per branch and month, so it is simply retried.
+@workflow.defn(name="RegistrationCoverageReminder")
+class CoverageReminderWorkflow:
+    @workflow.run
+    async def run(self, given: CoverageInput) -> CoverageResult:
+        result: CoverageResult = await workflow.execute_activity(
+            COVERAGE_ACTIVITY,
+            given,
+            result_type=CoverageResult,
             start_to_close_timeout=timedelta(minutes=30),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=10),
         )

@@ -8,12 +8,13 @@ from flask import Flask
 
 from services.tasks import api
 from services.tasks.clients import OrgDirectory, registration_client
-from services.tasks.models import idempotency_keys
+from services.tasks.models import audit_log, idempotency_keys
 from services.tasks.settings import TasksSettings
 from services.tasks.unit_of_work import TasksDeps
 from shared.db import Database, database_of
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
+from shared.web.audit import audit_blueprint
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -37,6 +38,6 @@ def create_app(settings: TasksSettings | None = None) -> Flask:
     return create_service_app(
         service_context,
         title="nuanliu tasks",
-        blueprints=[api.tasks, api.points, api.stats],
+        blueprints=[api.tasks, api.points, api.stats, audit_blueprint(audit_log)],
         description="Adopted tasks: publish, claim, assign, progress, complete, evaluate, points.",
     )

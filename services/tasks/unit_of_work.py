@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.tasks.access import OrgLookup
 from services.tasks.clients import MemberLookup, RegistrationMembers
-from services.tasks.models import audit_log, outbox
+from services.tasks.models import Task, audit_log, outbox
 from services.tasks.repositories import (
     AwardRepository,
     ClaimRepository,
@@ -25,6 +25,7 @@ from services.tasks.repositories import (
     ProgressRepository,
     TaskRepository,
 )
+from shared.audit import OrgScope
 from shared.db import Database
 from shared.orgs import ServiceClient
 from shared.uow import SqlUnitOfWork
@@ -98,6 +99,13 @@ class TasksUnitOfWork(SqlUnitOfWork):
         self.evaluations = EvaluationRepository(session)
         self.awards = AwardRepository(session)
         return self
+
+    def audit_scope(self, object_type: str, object_id: str) -> OrgScope | None:
+        """A task's entries belong to its township."""
+        if object_type != "task":
+            return None
+        task = self.session.get(Task, object_id)
+        return OrgScope(task.org_code, task.org_path) if task else None
 
     @contextmanager
     def reading(self) -> Iterator[TaskReads]:

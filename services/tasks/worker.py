@@ -16,13 +16,10 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 from temporalio.worker import Worker
 
@@ -34,6 +31,7 @@ from services.tasks.workflows import SweepInput, TaskSweepWorkflow
 from shared.retention import RetentionActivities, ensure_retention_schedule, standard_rules
 from shared.retention_workflow import RetentionWorkflow
 from shared.temporal import connect_with_retry, serve_until_signalled, temporal_tls
+from shared.temporal import ensure_schedule as ensure_named_schedule
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +56,7 @@ def sweep_schedule(settings: TasksSettings) -> Schedule:
 
 async def ensure_schedule(client: Client, settings: TasksSettings) -> None:
     """Create the schedule, or bring an existing one to the current settings."""
-    schedule = sweep_schedule(settings)
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-
-        async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(SCHEDULE_ID).update(replace)
+    await ensure_named_schedule(client, SCHEDULE_ID, sweep_schedule(settings))
 
 
 async def ensure_schedules(client: Client, settings: TasksSettings) -> None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.transfer.models import idempotency_keys
+from services.transfer.models import audit_log, idempotency_keys
 from services.transfer.settings import TransferSettings
 from shared.db import Database, database_of
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
+from shared.web.audit import audit_blueprint
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -53,7 +54,7 @@ def create_app(settings: TransferSettings | None = None) -> Flask:
         service_context,
         title="nuanliu transfer",
         description="Relationship transfers driven by a Temporal workflow, with their projection.",
-        blueprints=[api.transfers, api.stats],
+        blueprints=[api.transfers, api.stats, audit_blueprint(audit_log)],
     )
     # Issue 20 hook: the letter PDF and its public verification (services/transfer/letters_api.py).
     from services.transfer import letters_api

@@ -20,6 +20,7 @@ from services.transfer import letter_store
 from services.transfer.clients import Registration
 from services.transfer.letter_codes import LetterCodes
 from services.transfer.models import Transfer, audit_log, outbox
+from shared.audit import OrgScope
 from shared.auth import ORG_ROLES, Principal
 from shared.clock import local_today
 from shared.db import Database
@@ -136,7 +137,9 @@ def letter_pdf(deps: LetterDeps, principal: Principal, transfer_id: str) -> tupl
     context = letter_context(deps, transfer)
     uow = SqlUnitOfWork(deps.database, outbox, audit_log)
     with uow:
-        uow.audit(principal, "read_letter", "transfer", transfer_id, transfer.letter_number)
+        # The letter's entry belongs to the sending branch, as the transfer's others do.
+        org = OrgScope(transfer.from_branch_code, transfer.from_path)
+        uow.audit(principal, "read_letter", "transfer", transfer_id, transfer.letter_number, org=org)
         uow.commit()
     return transfer.letter_number, render_pdf(LOADER, "letter.html", context)
 

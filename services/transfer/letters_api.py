@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from services.transfer import letters
 from services.transfer.clients import Registration
@@ -78,7 +78,7 @@ class LetterPdf(MethodView):
 
 @verification.route("/<string:number>")
 class LetterVerification(MethodView):
-    @verification.arguments(VerifyQuery, location="query")
+    @verification.arguments(VerifyQuery, location="query", unknown=RAISE)
     @verification.response(200, VerificationSchema)
     @verification.alt_response(404, response="DEFAULT_ERROR")
     @verification.alt_response(429, response="DEFAULT_ERROR")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
-from services.transfer.models import audit_log, outbox
+from services.transfer.models import Transfer, audit_log, outbox
 from services.transfer.queries import current_row, current_with_chain, last_urge
 from services.transfer.repositories import TransferRepository
+from shared.audit import OrgScope
 from shared.uow import SqlUnitOfWork
 
 if TYPE_CHECKING:
@@ -35,6 +36,13 @@ class ProjectionUnitOfWork(SqlUnitOfWork):
         super().__enter__()
         self.transfers = TransferRepository(self.session)
         return self
+
+    def audit_scope(self, object_type: str, object_id: str) -> OrgScope | None:
+        """A transfer's entries belong to its sending branch (where the member's record is)."""
+        if object_type != "transfer":
+            return None
+        transfer = self.session.get(Transfer, object_id)
+        return OrgScope(transfer.from_branch_code, transfer.from_path) if transfer else None
 
 
 class TransferUnitOfWork(ProjectionUnitOfWork):

@@ -256,6 +256,30 @@ def wrong_client(w: World, t: Target, actor: str) -> requests.Response:
     return send("POST", w.url("registration", "/tokens"), w.headers(actor, t), body)
 
 
+def attempt_body(w: World, t: Target) -> dict[str, object]:
+    return {"method": "phone", "result": "not_reached", "note": "电话未接"}
+
+
+def inflowed_at_b(w: World) -> Target:
+    """A member of BR away with an open inflow at B: B's side keeps their contact course too."""
+    target = w.mobile_member_target("BR")
+    arrived = send(
+        "POST", w.url("registration", f"/members/{target.member}/inflows"), ADMIN, inflow_body(w, target)
+    )
+    assert arrived.status_code == 201, arrived.text
+    return target
+
+
+def standing_body(w: World, t: Target) -> dict[str, object]:
+    return {"standing": "suspended", "reason": "失联超过六个月", "decided_on": date.today().isoformat()}
+
+
+# Every org department reads the audit entries about its own subtree; the admin all of them.
+AUDIT_READERS = frozenset(
+    {"department_own", "department_sib_county", "department_far", "department_receiving", "admin"}
+)
+
+
 # --- the matrix -------------------------------------------------------------------------------
 
 
@@ -485,6 +509,45 @@ MATRIX: dict[str, Row] = {
     "POST /imports/members (a row for the sibling branch)": Row(
         import_members, allow(422, OWN_ORG), setup=lambda w: w.import_file(row_branch="BS")
     ),
+    # Issue 18 (ledger course): the member's branch or inflow branch, or above (docs/api.md).
+    "POST /members/{id}/contact-attempts": Row(
+        post("registration", lambda w, t: f"/members/{t.member}/contact-attempts", attempt_body),
+        allow(201, OWN_ORG),
+        setup=World.member_target,
+    ),
+    "POST /members/{id}/contact-attempts (inflow at B)": Row(
+        post("registration", lambda w, t: f"/members/{t.member}/contact-attempts", attempt_body),
+        allow(201, OWN_ORG | {"secretary_receiving", "department_receiving"}),
+        setup=inflowed_at_b,
+    ),
+    "GET /members/{id}/contact-attempts": Row(
+        get("registration", lambda w, t: f"/members/{t.member}/contact-attempts"),
+        allow(200, OWN_ORG),
+        setup=World.member_target,
+    ),
+    # An org department above the member's branch, and no one else (not even the admin).
+    "POST /members/{id}/standing": Row(
+        post("registration", lambda w, t: f"/members/{t.member}/standing", standing_body),
+        allow(201, {"department_own"}),
+        setup=World.member_target,
+        consumes=True,
+    ),
+    "GET /members?org=&q=": Row(
+        get("registration", lambda w, t: f"/members?org={w.org['B']}&q=%E6%9D%8E"),
+        allow(200, OWN_ORG | {"service"}),
+    ),
+    "GET /members?org=&id_number=": Row(
+        get("registration", lambda w, t: f"/members?org={w.org['B']}&id_number=110101199003070011"),
+        allow(200, OWN_ORG | {"service"}),
+    ),
+    "GET /stats/coverage?org=": Row(
+        get("registration", lambda w, t: f"/stats/coverage?org={w.org['B']}&month=2026-03"),
+        allow(200, OWN_ORG | {"service"}),
+    ),
+    **{
+        f"GET /audit ({service})": Row(get(service, lambda w, t: "/audit"), allow(200, AUDIT_READERS))
+        for service in ("registration", "transfer", "tasks", "notify")
+    },
     # --- transfer ---
     # docs/api.md: the member, or the sending branch's secretary; nobody else applies, not even the admin.
     "POST /transfers": Row(

@@ -55,6 +55,7 @@ def test_production_refuses_every_development_default_at_once():
     for name in (
         "NUANLIU_CLIENT_SECRETS",
         "NUANLIU_OTP_PEPPER",
+        "NUANLIU_ID_HASH_KEY",
         "NUANLIU_SIGNING_KEY",
         "NUANLIU_RATELIMIT_STORAGE",
     ):

@@ -25,6 +25,7 @@ REGISTRATION = {
     "NUANLIU_CLIENT_SECRETS": "transfer:" + "t" * 40,
     "NUANLIU_OTP_PEPPER": "p" * 40,
     "NUANLIU_SMS_PROVIDER": "disabled",
+    "NUANLIU_ID_HASH_KEY": "h" * 40,
 }
 CONSOLE = {
     "NUANLIU_ENV": "production",

@@ -58,6 +58,7 @@ def test_production_starts_once_every_default_is_replaced(tmp_path: Path) -> Non
     identity = {
         "NUANLIU_CLIENT_SECRETS": "transfer:" + "t" * 40 + ",tasks:" + "k" * 40,
         "NUANLIU_OTP_PEPPER": "p" * 40,
+        "NUANLIU_ID_HASH_KEY": "h" * 40,
         "NUANLIU_SIGNING_KEYS_DIR": str(tmp_path / "keys"),
         "NUANLIU_SMS_PROVIDER": "aliyun",
         "NUANLIU_SMS_ACCESS_KEY_ID": "LTAI-key",

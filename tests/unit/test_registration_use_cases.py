@@ -129,6 +129,7 @@ class FakeRegistrationUnitOfWork(UnitOfWork):
         self.checkins = FakeCheckins()
         self.mobility = FakeMobility()
         self.moves = FakeMoves()
+        self.id_hash_key = "unit-test-id-hash-key"
         self.committed_events: list = []
         self.committed_audits: list = []
 

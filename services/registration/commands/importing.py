@@ -18,6 +18,7 @@ from services.registration.commands.registry import DUPLICATE, member_created, n
 from services.registration.models import Org
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared import clock
+from shared.audit import OrgScope
 from shared.auth import Principal
 from shared.contracts.registration import MEMBER_CREATED
 from shared.errors import InvalidInput
@@ -139,11 +140,13 @@ def import_members(
             return DryRunResult(command.rows, command.rows - bad_rows, existing, errors)
         if errors:
             raise ImportRejected(errors)
-        members = [new_member_row(_new_member(data), branch, now) for data in fresh]
+        members = [new_member_row(_new_member(data), branch, now, uow.id_hash_key) for data in fresh]
         uow.members.add_rows(members)
+        # The entries' org given, not looked up: 10,000 rows added by one insert are no ORM rows.
+        about = OrgScope(branch.code, branch.path)
         for member in members:
             member_id, name = str(member["id"]), str(member["name"])
             uow.emit(MEMBER_CREATED, member_id, member_created(member_id, name, branch))
-            uow.audit(actor, "import", "member", member_id)
+            uow.audit(actor, "import", "member", member_id, org=about)
         uow.commit()
         return ImportResult(command.rows, len(members), existing)

@@ -311,13 +311,16 @@ def sweep_lost_contact(uow: RegistrationUnitOfWork, actor: Principal, command: S
     check-in clears the flag. Batches keep each transaction short. Returns how many were flagged.
     The actor is the sweep (SWEEP_ACTOR) when the daily schedule runs it.
     """
-    cutoff = domain.contact_cutoff(command.now or clock.utcnow(), command.lost_contact_days)
+    now = command.now or clock.utcnow()
+    cutoff = domain.contact_cutoff(now, command.lost_contact_days)
     flagged = 0
     while True:
         with uow:
             members = uow.members.out_of_contact(cutoff, command.batch)
             for member in members:
                 member.lost_contact = True
+                # The lost episode begins (its China date): the suspension-due clock runs from here.
+                member.lost_contact_since = clock.local_today(now)
                 bump_version(member)
                 uow.emit(
                     MEMBER_LOST_CONTACT,

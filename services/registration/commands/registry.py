@@ -74,10 +74,15 @@ class CreateMember(domain.NewMember):
     """The member record as registered (the fields of domain.NewMember)."""
 
 
-def new_member_row(candidate: domain.NewMember, branch: Org, now: datetime) -> dict[str, object]:
-    """The columns of a member registered now: in contact, not mobile, version 1."""
+def new_member_row(
+    candidate: domain.NewMember, branch: Org, now: datetime, id_hash_key: str
+) -> dict[str, object]:
+    """The columns of a member registered now: in contact, not mobile, version 1, normal standing,
+    with the keyed hash of the ID number the exact search looks up."""
     return {
         **asdict(candidate),
+        "id_number_hash": domain.id_number_hash(candidate.id_number, id_hash_key),
+        "standing": "normal",
         "id": new_id(),
         "branch_path": branch.path,
         "mobile": False,
@@ -109,7 +114,7 @@ def create_member(uow: RegistrationUnitOfWork, actor: Principal, command: Create
         domain.check_new_member(command, clock.local_today(now))
         if uow.members.id_number_taken(command.id_number):
             raise Conflict(DUPLICATE, field="id_number")
-        member = Member(**new_member_row(command, branch, now))
+        member = Member(**new_member_row(command, branch, now, uow.id_hash_key))
         uow.members.add(member)
         uow.emit(MEMBER_CREATED, member.id, member_created(member.id, member.name, branch))
         uow.audit(actor, "create", "member", member.id)
@@ -198,6 +203,9 @@ def follow_checkin(member: Member, occurred_at: datetime, cutoff: datetime) -> N
     # (the next sweep would flag it again and announce the same lapse twice).
     if member.last_contact_at >= cutoff:
         member.lost_contact = False
+        # Contact ends the lost episode: a later one starts its own clock and its own notice.
+        member.lost_contact_since = None
+        member.suspension_due_on = None
     if (member.last_contact_at, member.lost_contact) != before:
         bump_version(member)
 
