@@ -1,15 +1,15 @@
 """audit reader: the org each audit entry is about (org_code, org_path), and entries by time
 
-Revision ID: 0005_audit_reader
-Revises: 0006_approval
+Revision ID: 0006_audit_reader
+Revises: 0005_approval
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_audit_reader"
+revision = "0006_audit_reader"
 # After the approval change on main (the file keeps the name it was given; the lead re-chains).
-down_revision = "0006_approval"
+down_revision = "0005_approval"
 branch_labels = None
 depends_on = None
 

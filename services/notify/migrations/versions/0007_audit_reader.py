@@ -1,6 +1,6 @@
 """audit reader: notify's audit table, read by GET /api/v1/audit as every service's is
 
-Revision ID: 0006_audit_reader
+Revision ID: 0007_audit_reader
 Revises: 0006
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 
 import shared.db
 
-revision = "0006_audit_reader"
+revision = "0007_audit_reader"
 # After 0006 (actionable notices) on main; the lead re-chains.
 down_revision = "0006"
 branch_labels = None

@@ -4,7 +4,7 @@
 limit is a conditional upsert on this row). Timeline entries gain `acted_for_org_code` and
 `note` (代办: "代 <org name> 办理"; an urge's note).
 
-Revision ID: 0006_approval
+Revision ID: 0005_approval
 Revises: 0004_letters
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import shared.db
 
 
-revision = "0006_approval"
+revision = "0005_approval"
 down_revision = "0004_letters"
 branch_labels = None
 depends_on = None
