@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import threading
 import time
 from typing import Any
 
@@ -30,10 +29,8 @@ import requests
 from sqlalchemy import func, select
 
 from bench.common import emit, running_stack
-from bench.notify_common import RawPika, checkin
+from bench.notify_throughput import baseline_rate
 from bench.registration_common import LoadResult, closed_loop, gunicorn
-from shared.contracts.registration import MEMBER_CHECKED_IN
-from shared.events import make_envelope
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MEMBERS = 400
@@ -162,27 +159,7 @@ def bare_endpoint(clients: int, seconds: float) -> LoadResult:
 
 def raw_pika(messages: int) -> float:
     """Messages per second through the broker alone: publish with confirms, consume with acks."""
-    raw = RawPika(f"bench-{secrets.token_hex(4)}.")
-    bodies = [
-        make_envelope(MEMBER_CHECKED_IN, "registration", "bench", checkin("RAW")) for _ in range(messages)
-    ]
-    consumer = threading.Thread(target=raw.consume_forever, daemon=True)
-    consumer.start()
-    raw.ready.wait(15)
-    connection, channel, state = raw.publisher()
-    started = time.perf_counter()
-    for envelope in bodies:
-        raw.publish(channel, state, envelope.to_json(), envelope.id)
-        while len(state.outstanding) >= 1000:
-            connection.process_data_events(time_limit=0)
-    while state.outstanding:
-        connection.process_data_events(time_limit=0.01)
-    while raw.received < messages:
-        time.sleep(0.01)
-    rate = messages / (time.perf_counter() - started)
-    connection.close()
-    raw.stop()
-    raw.delete()
+    rate = baseline_rate(messages)
     print(f"{'raw pika publish → consume (baseline)':<44} {rate:8.1f} msg/s  ({messages} messages)")
     return rate
 

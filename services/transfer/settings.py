@@ -5,16 +5,13 @@ into seconds; the approval chain of each route is configuration, not code."""
 
 from __future__ import annotations
 
-import os
-import secrets
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from shared.settings import Settings, SettingsError, parse_duration
+from shared.settings import Settings, SettingsError, development_secret, parse_duration
 
 PROOF_KEY_FILE = "transfer-proof.key"
 
@@ -94,19 +91,5 @@ class TransferSettings(Settings):
 
 
 def development_proof_key(var_dir: Path) -> str:
-    """The development proof key at `var/transfer-proof.key` (0600), made on first use. Written
-    to a private temporary file and linked into place, so that processes starting together all
-    end up reading the same key."""
-    path = var_dir / PROOF_KEY_FILE
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor, temporary = tempfile.mkstemp(dir=var_dir, prefix=".proof-key-")  # 0600
-        try:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_urlsafe(48))
-            os.link(temporary, path)
-        except FileExistsError:
-            pass  # another process made it first: use theirs
-        finally:
-            os.unlink(temporary)
-    return path.read_text().strip()
+    """The development proof key at `var/transfer-proof.key` (0600), made on first use."""
+    return development_secret(var_dir, PROOF_KEY_FILE)

@@ -10,33 +10,21 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 
 from tests.e2e.test_checkin_slice import create_branch
 from tests.support.builders import member_body
 from tests.support.infra import delete_topology
-from tests.support.stack import Stack, free_port
+from tests.support.mailbox import Mailbox, running_mailbox
+from tests.support.stack import Stack
 from tests.support.tokens import ADMIN, bearer
 
 PROCESSES = ("registration-api", "registration-relay", "notify-api", "notify-consumer", "notify-dispatcher")
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
 @pytest.fixture(scope="module")
 def mailbox() -> Iterator[tuple[int, Mailbox]]:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, box
-    controller.stop()
+    with running_mailbox() as relay:
+        yield relay
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ webhook server that answers, fails or hangs, and the SMS development provider.""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import hmac
 import json
 import threading
@@ -15,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from services.notify import consumer as notify_events
@@ -30,6 +27,7 @@ from services.notify.models import Delivery, Preference
 from services.notify.webhook_address import WebhookGuard, parse_networks
 from shared.db import Database, migrate, new_id, utcnow
 from shared.events import make_envelope
+from tests.support.mailbox import Mailbox, running_mailbox
 from tests.support.notify_events import samples
 from tests.support.stack import free_port
 
@@ -40,22 +38,10 @@ FAST = domain.DeliveryPolicy(
 )
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[int, Mailbox]]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, mailbox
-    controller.stop()
+    with running_mailbox() as relay:
+        yield relay
 
 
 class Robot(BaseHTTPRequestHandler):
@@ -234,7 +220,11 @@ def test_webhook_timeouts_retry_then_fall_back_to_sms(database, smtp, robot, sms
     # Staff keep a phone in their preferences (a member's SMS goes to their registered phone:
     # test_notify_sms_gateway.py).
     member_id = person(
-        database, "branch_secretary", channels={"webhook": True}, webhook_url=f"{robot}/slow", phone="13700003333"
+        database,
+        "branch_secretary",
+        channels={"webhook": True},
+        webhook_url=f"{robot}/slow",
+        phone="13700003333",
     )
     event_id = letter_for(database, member_id)
     hook, sms = drain(dispatcher(database, smtp[0], sms_file, webhook_timeout=0.2), event_id, member_id)

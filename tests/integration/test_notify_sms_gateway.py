@@ -6,8 +6,6 @@ as the provider would: accepted, throttled, failing, or refusing."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import threading
 import time
@@ -15,7 +13,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -35,6 +32,7 @@ from shared.orgs import ServiceClient, ServiceCredentials
 from shared.settings import DEV_JWT_SECRET
 from shared.sms import AliyunSmsClient, AliyunSmsConfig
 from tests.support.builders import member_body, org_tree
+from tests.support.mailbox import Mailbox, running_mailbox
 from tests.support.notify_events import samples
 from tests.support.sms_gateway import KEY_ID, KEY_SECRET, SIGN_NAME, Gateway, running_gateway
 from tests.support.stack import free_port
@@ -61,22 +59,10 @@ def database(test_databases) -> Iterator[Database]:
     db.dispose()
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[int, Mailbox]]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, mailbox
-    controller.stop()
+    with running_mailbox() as relay:
+        yield relay
 
 
 @pytest.fixture(scope="module")
