@@ -27,12 +27,13 @@ from services.console import (
     views_transfers,
 )
 from services.console.backend import ApiError
+from services.console.errors import plain_error
 from services.console.hardening import init_hardening, init_rate_limits
-from services.console.i18n import plain_error, translate
 from services.console.sessions import ServerSessionInterface, end_session, open_session_store
 from services.console.settings import ConsoleSettings
+from services.console.translation import has_message, init_translations, locale, t
 from services.console.views_signin import init_oidc
-from services.console.web import NAVIGATION, locale, t, user
+from services.console.web import NAVIGATION, user
 from shared.logging import configure_logging
 from shared.orgs import credentials_of
 from shared.settings import SERVICES, Settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         open_session_store(settings), settings.session_idle, settings.session_absolute
     )
     app.extensions["console"] = settings
+    init_translations(app)
     init_oidc(app, settings)
     init_hardening(app, settings)
     # views_documents: the public /verify page, the letter and activity-card PDFs; views_scan:
@@ -153,7 +155,7 @@ def init_error_pages(app: Flask) -> None:
         if error.status == 401:
             end_session(session)
             return redirect(url_for("common.signin", next=request.path))
-        message, fields = plain_error(error, locale())
+        message, fields = plain_error(error)
         details = "；".join(f"{name}: {text}" for name, text in fields.items())
         status = error.status if 400 <= error.status < 600 else 502
         return render_template("error.html", message=message, details=details), status
@@ -161,7 +163,7 @@ def init_error_pages(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
         key = f"error.{error.code}"
-        message = translate(key, locale()) if key in _known_errors() else error.name
+        message = t(key) if has_message(key) else t("error.other").rstrip("：: ")
         return render_template("error.html", message=message), error.code or 500
 
     @app.errorhandler(Exception)
@@ -174,12 +176,6 @@ def init_error_pages(app: Flask) -> None:
 def query_without_cursor() -> str:
     """The current filters, so that "next page" keeps them."""
     return urlencode([(key, value) for key, value in request.args.items(multi=True) if key != "cursor"])
-
-
-def _known_errors() -> set[str]:
-    from services.console.i18n import MESSAGES
-
-    return {key for key in MESSAGES if key.startswith("error.")}
 
 
 def unreachable_services(settings: Settings) -> list[str]:

@@ -9,8 +9,8 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 
 from services.console import signin
 from services.console.backend import ApiError, items_of
-from services.console.i18n import LOCALES, translate
 from services.console.sessions import end_session
+from services.console.translation import LOCALES
 from services.console.views_signin import safe_next, start_session
 from services.console.web import Page, api, failed, home_for, settings, signed_in, t, user
 
@@ -36,7 +36,7 @@ def signin_page() -> Page:
             identity = _chosen_identity(request.form)
             token = signin.token_for(config, identity)
         except signin.SignInRefused as refusal:
-            error_message = str(refusal)
+            error_message = t(str(refusal))
         except ApiError as error:
             return failed(error, "signin.html", demo=signin.DEMO_IDENTITIES, development=True)
         else:
@@ -70,7 +70,7 @@ def _chosen_identity(form: Any) -> signin.Identity:
         for identity in signin.DEMO_IDENTITIES:
             if identity.sub == form["demo"]:
                 return identity
-        raise signin.SignInRefused("未知的演示身份 / unknown demo identity")
+        raise signin.SignInRefused("signin.err_unknown_demo")
     if form.get("member_id", "").strip():
         return signin.member_identity(config, form["member_id"].strip())
     return signin.custom_identity(
@@ -167,7 +167,7 @@ def preferences() -> Page:
             return failed(error, "preferences.html", prefs=body)
         if saved.get("locale") in LOCALES:
             session["locale"] = saved["locale"]
-        flash(translate("prefs.saved", session.get("locale", "zh-CN")), "ok")
+        flash(t("prefs.saved"), "ok")
         return redirect(url_for("common.preferences"))
     prefs = backend.get_or_none("/api/v1/preferences")
     if prefs is None:

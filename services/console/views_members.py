@@ -8,9 +8,10 @@ import io
 from collections import Counter
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from services.console.backend import ApiError, items_of
+from services.console.errors import plain_error
 from services.console.web import Page, api, body_from, failed, signed_in, t, user
 
 blueprint = Blueprint("members", __name__)
@@ -73,9 +74,7 @@ def checkin() -> Page:
         )
     except ApiError as error:
         if request.headers.get("HX-Request"):
-            from services.console.i18n import plain_error
-
-            message, _ = plain_error(error, session.get("locale", "zh-CN"))
+            message, _ = plain_error(error)
             return render_template("_checkin.html", error_message=message), 200
         raise
     if request.headers.get("HX-Request"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from services.console.backend import ApiError, items_of
+from services.console.errors import plain_error
 from services.console.web import Page, api, body_from, failed, signed_in, t, user
 
 blueprint = Blueprint("transfers", __name__)
@@ -117,9 +118,6 @@ def nearest_branches() -> Page:
     try:
         found = api().get("/api/v1/orgs/nearest", {"region": region, "limit": 8})
     except ApiError as error:
-        from services.console.i18n import plain_error
-        from services.console.web import locale
-
-        message, fields = plain_error(error, locale())
+        message, fields = plain_error(error)
         return render_template("_nearest.html", branches=[], problem=fields.get("region") or message)
     return render_template("_nearest.html", branches=items_of(found))

@@ -10,7 +10,8 @@ from flask import current_app, g, redirect, render_template, request, session, u
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from services.console.backend import ApiError, Backend
-from services.console.i18n import DEFAULT_LOCALE, plain_error, translate
+from services.console.errors import plain_error
+from services.console.translation import t
 from shared.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,14 +63,6 @@ def user() -> dict[str, str] | None:
     return session.get("user")
 
 
-def locale() -> str:
-    return session.get("locale", DEFAULT_LOCALE)
-
-
-def t(key: str) -> str:
-    return translate(key, locale())
-
-
 def api() -> Backend:
     return Backend(settings(), session.get("token"), getattr(g, "request_id", None))
 
@@ -97,7 +90,7 @@ def failed(error: ApiError, template: str, **context: Any) -> Page:
     if error.status == 401:
         session.clear()
         return redirect(url_for("common.signin", next=request.path))
-    message, field_errors = plain_error(error, locale())
+    message, field_errors = plain_error(error)
     context.setdefault("form", request.form)
     status = error.status if 400 <= error.status < 600 else 400
     return render_template(template, error_message=message, field_errors=field_errors, **context), status
