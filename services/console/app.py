@@ -113,6 +113,7 @@ def init_pages(app: Flask, settings: ConsoleSettings) -> None:
     """What every page's template sees, and the request id its error page shows."""
     app.jinja_env.filters["when"] = short_time
     app.jinja_env.filters["months_behind"] = months_behind
+    app.jinja_env.filters["t_task_status"] = lambda status: t(f"task_status.{status}")
 
     @app.before_request
     def assign_request_id() -> None:
@@ -130,7 +131,11 @@ def init_pages(app: Flask, settings: ConsoleSettings) -> None:
             "field_errors": {},
             "form": {},
             "query_without_cursor": query_without_cursor,
+            "page_links": page_links,
+            "notification_link": views_common.notification_link,
             "org": lambda code: directory.org_name(settings, code),
+            # The same, for templates whose context names a variable `org` (the code shown).
+            "org_label": lambda code: directory.org_name(settings, code),
         }
 
 
@@ -171,6 +176,25 @@ def init_error_pages(app: Flask) -> None:
         # Never a stack trace on screen: it goes to the log with the request id instead.
         log.exception("console page failed (request %s)", getattr(g, "request_id", "-"))
         return render_template("error.html", message=t("error.500"), request_id=g.get("request_id")), 500
+
+
+def page_links(next_cursor: str | None) -> dict[str, str | None]:
+    """Previous / first / next for a cursor-paged list. The cursors of the pages before this one
+    ride along as `back=` parameters (the APIs page forwards only), all encoded by urlencode."""
+    current = request.args.get("cursor")
+    trail = request.args.getlist("back")
+    kept = [(key, value) for key, value in request.args.items(multi=True) if key not in ("cursor", "back")]
+
+    def link(cursor: str | None, back: list[str]) -> str:
+        pairs = kept + [("back", item) for item in back] + ([("cursor", cursor)] if cursor else [])
+        return f"{request.path}?{urlencode(pairs)}" if pairs else request.path
+
+    previous = link(trail[-1] or None, trail[:-1]) if current and trail else None
+    return {
+        "previous": previous,
+        "first": link(None, []) if current and (not trail or trail[-1]) else None,
+        "next": link(next_cursor, [*trail, current or ""]) if next_cursor else None,
+    }
 
 
 def query_without_cursor() -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from services.console.backend import ApiError, Backend
+from services.console.backend import ApiError, Backend, api_path
 from shared.auth import ORG_ROLES, ROLES, issue_token
 from shared.errors import Unavailable
 from shared.orgs import ServiceCredentials, credentials_of
@@ -75,7 +75,7 @@ _credentials: dict[str, ServiceCredentials] = {}
 def member_identity(settings: Settings, member_id: str) -> Identity:
     """A member signs in as themself: their branch and name come from registration."""
     try:
-        member = directory(settings).get(f"/api/v1/members/{member_id}")
+        member = directory(settings).get(api_path("/api/v1/members/{}", member_id), {"masked": "true"})
     except ApiError as error:
         if error.status in (404, 422):
             raise SignInRefused("signin.err_no_member") from error

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from services.console.backend import ApiError, Backend, items_of
+from services.console.backend import ApiError, Backend, api_path, items_of
 from services.console.web import Page, api, body_from, failed, signed_in, t, user
 
 blueprint = Blueprint("tasks", __name__)
@@ -52,7 +52,7 @@ def _member_tasks(backend: Backend, member_id: str) -> Page:
         claims = task.get("claims")
         if claims is None and details_left > 0:
             details_left -= 1
-            claims = backend.get(f"/api/v1/tasks/{task['id']}").get("claims", [])
+            claims = backend.get(api_path("/api/v1/tasks/{}", task['id'])).get("claims", [])
         if any(claim.get("member_id") == member_id for claim in claims or []):
             mine.append(task)
     taken = {task["id"] for task in mine}
@@ -80,7 +80,7 @@ def create() -> Page:
 @blueprint.get("/tasks/<task_id>")
 @signed_in()
 def detail(task_id: str) -> Page:
-    task = api().get(f"/api/v1/tasks/{task_id}")
+    task = api().get(api_path("/api/v1/tasks/{}", task_id))
     return render_template(
         "task.html", task=task, names=_names(api(), [c["member_id"] for c in task.get("claims", [])])
     )
@@ -109,20 +109,20 @@ def act(task_id: str, action: str) -> Page:
         body["source"] = "member" if user()["role"] == "member" else "org"  # type: ignore[index]
     backend = api()
     try:
-        backend.post(f"/api/v1/tasks/{task_id}/{path}", body)
+        backend.post(api_path("/api/v1/tasks/{}/{}", task_id, path), body)
     except ApiError as error:
-        task = backend.get(f"/api/v1/tasks/{task_id}")
+        task = backend.get(api_path("/api/v1/tasks/{}", task_id))
         names = _names(backend, [c["member_id"] for c in task.get("claims", [])])
         return failed(error, "task.html", task=task, names=names, failed_action=action)
-    flash(t("done"), "ok")
+    flash(t(f"done.task.{action}"), "ok")
     return redirect(url_for("tasks.detail", task_id=task_id))
 
 
 @blueprint.post("/tasks/<task_id>/withdraw/<member_id>")
 @signed_in("member", "township_officer")
 def withdraw(task_id: str, member_id: str) -> Page:
-    api().delete(f"/api/v1/tasks/{task_id}/claims/{member_id}")
-    flash(t("done"), "ok")
+    api().delete(api_path("/api/v1/tasks/{}/claims/{}", task_id, member_id))
+    flash(t("done.task.withdraw"), "ok")
     return redirect(url_for("tasks.detail", task_id=task_id))
 
 
@@ -131,9 +131,9 @@ def _names(backend: Backend, member_ids: list[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     for member_id in member_ids[:50]:
         try:
-            names[member_id] = backend.get(f"/api/v1/members/{member_id}")["name"]
+            names[member_id] = backend.get(api_path("/api/v1/members/{}", member_id), {"masked": "true"})["name"]
         except (ApiError, KeyError):
-            names[member_id] = member_id
+            names[member_id] = "—"  # never the internal id
     return names
 
 
@@ -167,7 +167,7 @@ def ranking() -> Page:
 
 
 @blueprint.get("/stats")
-@signed_in("township_officer", "org_department")
+@signed_in("branch_secretary", "township_officer", "org_department")
 def stats() -> Page:
     org = request.args.get("org") or user()["org"]  # type: ignore[index]
     data = api().get("/api/v1/stats/tasks", {"org": org})

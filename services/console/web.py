@@ -18,40 +18,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 Page = str | WerkzeugResponse | tuple[str, int]
 
 # Which pages each role sees in the navigation, in order.
+MEMBER_NAVIGATION = [
+    ("members.status", "nav.status"),
+    ("transfers.mine", "nav.transfers"),
+    ("tasks.board", "nav.tasks"),
+    ("common.notifications", "nav.notifications"),
+    ("common.preferences", "nav.preferences"),
+]
+# Every desk reaches every page its role may open: the roster, ledger, statistics and ranking
+# serve a branch secretary as much as a county's department.
+STAFF_NAVIGATION = [
+    ("transfers.inbox", "nav.inbox"),
+    ("members.roster", "nav.roster"),
+    ("members.ledger", "nav.ledger"),
+    ("members.dashboard", "nav.dashboard"),
+    ("tasks.board", "nav.tasks"),
+    ("tasks.stats", "nav.stats"),
+    ("tasks.ranking", "nav.ranking"),
+    ("common.notifications", "nav.notifications"),
+    ("common.preferences", "nav.preferences"),
+]
 NAVIGATION: dict[str, list[tuple[str, str]]] = {
-    "member": [
-        ("members.status", "nav.status"),
-        ("transfers.mine", "nav.transfers"),
-        ("tasks.board", "nav.tasks"),
-        ("common.notifications", "nav.notifications"),
-        ("common.preferences", "nav.preferences"),
-    ],
-    "branch_secretary": [
-        ("transfers.inbox", "nav.inbox"),
-        ("members.roster", "nav.roster"),
-        ("members.ledger", "nav.ledger"),
-        ("common.notifications", "nav.notifications"),
-        ("common.preferences", "nav.preferences"),
-    ],
-    "township_officer": [
-        ("tasks.board", "nav.tasks"),
-        ("tasks.ranking", "nav.ranking"),
-        ("tasks.stats", "nav.stats"),
-        ("transfers.inbox", "nav.inbox"),
-        ("common.notifications", "nav.notifications"),
-    ],
-    "org_department": [
-        ("transfers.inbox", "nav.inbox"),
-        ("members.dashboard", "nav.dashboard"),
-        ("members.roster", "nav.roster"),
-        ("common.notifications", "nav.notifications"),
-    ],
-    "admin": [
-        ("transfers.inbox", "nav.inbox"),
-        ("members.dashboard", "nav.dashboard"),
-        ("tasks.board", "nav.tasks"),
-        ("tasks.ranking", "nav.ranking"),
-    ],
+    "member": MEMBER_NAVIGATION,
+    "branch_secretary": STAFF_NAVIGATION,
+    # A township officer's day starts at the task board it runs.
+    "township_officer": [STAFF_NAVIGATION[4], *STAFF_NAVIGATION[:4], *STAFF_NAVIGATION[5:]],
+    "org_department": [STAFF_NAVIGATION[0], STAFF_NAVIGATION[3], *STAFF_NAVIGATION[1:3], *STAFF_NAVIGATION[4:]],
+    "admin": STAFF_NAVIGATION,
 }
 
 
