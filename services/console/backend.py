@@ -26,6 +26,7 @@ SERVICE_OF_PATH = {
     "imports": "registration",
     "stations": "registration",
     "stats/stations": "registration",
+    "stats/coverage": "registration",
     "tokens": "registration",
     "otp": "registration",
     "transfers": "transfer",

@@ -163,7 +163,16 @@ def grid_checkin() -> Page:
     try:
         api().post("/api/v1/checkins", body)
     except ApiError as error:
-        return failed(error, "roster.html", members=[], branch=body["branch_code"], next_cursor=None)
+        # The roster stays whole under the complaint: the list is read again, not emptied.
+        try:
+            page = api().get("/api/v1/members", {"branch": body["branch_code"], "limit": ROSTER_PAGE})
+        except ApiError:
+            page = None
+        return failed(
+            error, "roster.html", members=items_of(page), branch=body["branch_code"],
+            next_cursor=(page or {}).get("next_cursor"), total=None, q="", failed_to_read=page is None,
+            show_branch=user_above_branch(), trail=[],
+        )  # fmt: skip
     flash(t("checkin.done"), "ok")
     return redirect(url_for("members.roster", branch=body["branch_code"]))
 

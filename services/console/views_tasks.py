@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from services.console.backend import ApiError, Backend, api_path, items_of
+from services.console.errors import plain_error
 from services.console.web import Page, api, body_from, failed, signed_in, t, user
 
 blueprint = Blueprint("tasks", __name__)
@@ -170,7 +171,14 @@ def ranking() -> Page:
 @signed_in("branch_secretary", "township_officer", "org_department")
 def stats() -> Page:
     org = request.args.get("org") or user()["org"]  # type: ignore[index]
-    data = api().get("/api/v1/stats/tasks", {"org": org})
+    problem = None
+    try:
+        data = api().get("/api/v1/stats/tasks", {"org": org})
+    except ApiError as error:
+        if error.status == 401:
+            raise
+        # A branch holds no tasks of its own: the page stays, with the reason above empty figures.
+        data, problem = {}, plain_error(error)[0]
     by_status = status_counts(data)
     rate = data.get("completion_rate")
     chart = {
@@ -178,7 +186,9 @@ def stats() -> Page:
         "counts": list(by_status.values()),
         "completion": round(float(rate) * 100, 1) if isinstance(rate, int | float) and rate <= 1 else rate,
     }
-    return render_template("stats.html", org=org, data=data, by_status=by_status, chart=json.dumps(chart))
+    return render_template(
+        "stats.html", org=org, data=data, by_status=by_status, chart=json.dumps(chart), error_message=problem
+    )
 
 
 def status_counts(data: dict[str, Any]) -> dict[str, int]:
