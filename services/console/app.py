@@ -114,6 +114,7 @@ def init_pages(app: Flask, settings: ConsoleSettings) -> None:
     app.jinja_env.filters["when"] = short_time
     app.jinja_env.filters["months_behind"] = months_behind
     app.jinja_env.filters["t_task_status"] = lambda status: t(f"task_status.{status}")
+    app.jinja_env.filters["contact_choice"] = lambda method: (method, t(f"contact_method.{method}"))
 
     @app.before_request
     def assign_request_id() -> None:

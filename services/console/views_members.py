@@ -320,3 +320,54 @@ def _branches_named(backend: Any, text: str) -> list[dict[str, Any]]:
         if not cursor or len(found) >= PICKER_LIMIT:
             break
     return found
+
+
+CONTACT_METHODS = ("phone", "visit", "relative", "online", "letter", "other")
+
+
+@blueprint.get("/members/<member_id>")
+@signed_in(*STAFF)
+def member(member_id: str) -> Page:
+    """One member for the secretary: particulars (masked: the page is read often; a full read is
+    audited), the six facts, the open outflow, dues with a record-payment form, check-ins and
+    contact attempts. Panels whose endpoint registration does not serve yet stay empty."""
+    backend = api()
+    record = backend.get(api_path("/api/v1/members/{}", member_id), {"masked": "true"})
+    return render_template(
+        "member.html",
+        member=record,
+        dues=items_of(backend.get_or_none(api_path("/api/v1/members/{}/dues", member_id))),
+        attempts=items_of(backend.get_or_none(api_path("/api/v1/members/{}/contact-attempts", member_id))),
+        checkins=items_of(backend.get_or_none("/api/v1/checkins", {"member_id": member_id, "limit": 10})),
+        methods=CONTACT_METHODS,
+        month=datetime.now(CHINA).strftime("%Y-%m"),
+    )
+
+
+@blueprint.post("/members/<member_id>/dues")
+@signed_in(*STAFF)
+def record_dues(member_id: str) -> Page:
+    return _member_write(member_id, "/api/v1/members/{}/dues", ("paid_through", "amount", "paid_on"), "done.dues")
+
+
+@blueprint.post("/members/<member_id>/contact-attempts")
+@signed_in(*STAFF)
+def record_contact(member_id: str) -> Page:
+    return _member_write(member_id, "/api/v1/members/{}/contact-attempts", ("method", "result", "note"), "done.contact")
+
+
+def _member_write(member_id: str, template: str, fields: tuple[str, ...], done: str) -> Page:
+    backend = api()
+    try:
+        backend.post(api_path(template, member_id), body_from(request.form, fields))
+    except ApiError as error:
+        if error.status in (404, 405) and not error.fields:
+            flash(t("common.unavailable"), "error")
+            return redirect(url_for("members.member", member_id=member_id))
+        record = backend.get(api_path("/api/v1/members/{}", member_id), {"masked": "true"})
+        return failed(
+            error, "member.html", member=record, dues=[], attempts=[], checkins=[], methods=CONTACT_METHODS,
+            month=datetime.now(CHINA).strftime("%Y-%m"),
+        )  # fmt: skip
+    flash(t(done), "ok")
+    return redirect(url_for("members.member", member_id=member_id))

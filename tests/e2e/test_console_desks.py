@@ -241,6 +241,11 @@ def test_a_secretary_finds_members_by_name_and_acts_only_where_allowed(browser, 
     desk.visit("/roster?q=张", "roster-search")
     assert "张晓明" in desk.page.inner_text("[data-test=roster]")
     assert "暂无记录" not in desk.page.inner_text("[data-test=roster]")
+    desk.page.locator("[data-test=member-link]", has_text="张晓明").click()
+    desk.page.wait_for_url(re.compile(r"/members/[^/]+$"))
+    assert "张晓明" in desk.page.inner_text("[data-test=member-name]")
+    desk.page.wait_for_load_state("networkidle")
+    desk.check("member")
     if viewport == "desk":
         desk.page.goto("/roster")
         pick(desk, "member_id", "李", "李红")

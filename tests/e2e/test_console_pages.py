@@ -111,7 +111,7 @@ def test_roster_masks_personal_data_and_paginates(console, registration):
     assert next_link, "a long roster has a next page"
     second = browser.get(console + next_link.group(1).replace("&amp;", "&"), timeout=10).text
     assert len(re.findall(r'<tr data-member="', second)) == 1
-    previous = re.search(r'href="(/roster\?[^"]*)" data-test="previous-page"', second)
+    previous = re.search(r'href="(/roster[^"]*)" data-test="previous-page"', second)
     assert previous, "a later page links back to the one before"
     again = browser.get(console + previous.group(1).replace("&amp;", "&"), timeout=10).text
     assert re.findall(r'<tr data-member="([^"]+)">', again) == rows
