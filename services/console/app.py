@@ -115,6 +115,9 @@ def init_pages(app: Flask, settings: ConsoleSettings) -> None:
     app.jinja_env.filters["months_behind"] = months_behind
     app.jinja_env.filters["t_task_status"] = lambda status: t(f"task_status.{status}")
     app.jinja_env.filters["contact_choice"] = lambda method: (method, t(f"contact_method.{method}"))
+    app.jinja_env.filters["quarter_choice"] = lambda quarter: (quarter, views_tasks.quarter_label(quarter))
+    app.jinja_env.globals["quarter_label"] = views_tasks.quarter_label
+    app.jinja_env.globals["recent_quarters"] = views_tasks.recent_quarters
 
     @app.before_request
     def assign_request_id() -> None:

@@ -179,6 +179,15 @@ class Backend:
     def put(self, path: str, body: Mapping[str, Any]) -> Any:
         return self._send("PUT", path, json=dict(body)).json()
 
+    def get_with_etag(self, path: str, params: Mapping[str, Any] | None = None) -> tuple[Any, str | None]:
+        """A record and its ETag, for a form that saves with If-Match."""
+        response = self._send("GET", path, params=_clean(params))
+        return response.json(), response.headers.get("ETag")
+
+    def patch(self, path: str, body: Mapping[str, Any], if_match: str | None) -> Any:
+        headers = {"If-Match": if_match} if if_match else {}
+        return self._send("PATCH", path, json=dict(body), headers=headers).json()
+
     def delete(self, path: str) -> None:
         self._send("DELETE", path)
 

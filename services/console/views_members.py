@@ -371,3 +371,57 @@ def _member_write(member_id: str, template: str, fields: tuple[str, ...], done: 
         )  # fmt: skip
     flash(t(done), "ok")
     return redirect(url_for("members.member", member_id=member_id))
+
+
+MEMBER_FIELDS = ("name", "gender", "birth_date", "id_number", "phone", "status", "branch_code", "joined_on", "dues_paid_through")
+EDITABLE = ("name", "gender", "birth_date", "phone", "status")
+SIX_FACTS = ("occupation", "employer", "current_address", "contact_phone")
+
+
+@blueprint.route("/members/new", methods=["GET", "POST"])
+@signed_in(*STAFF)
+def add_member() -> Page:
+    current = user()
+    assert current is not None
+    defaults = {"branch_code": current["org"] if current["role"] == "branch_secretary" else "", "status": "full"}
+    if request.method == "GET":
+        return render_template("member_form.html", form=defaults, editing=False)
+    try:
+        made = api().post("/api/v1/members", body_from(request.form, MEMBER_FIELDS))
+    except ApiError as error:
+        return failed(error, "member_form.html", editing=False)
+    flash(t("done.member_added"), "ok")
+    return redirect(url_for("members.member", member_id=made["id"]))
+
+
+@blueprint.route("/members/<member_id>/edit", methods=["GET", "POST"])
+@signed_in(*STAFF)
+def edit_member(member_id: str) -> Page:
+    """Edit with If-Match: the ETag read with the form goes back with the change, so a change
+    someone else saved meanwhile is not overwritten (412: the form is shown again, fresh)."""
+    backend = api()
+    path = api_path("/api/v1/members/{}", member_id)
+    if request.method == "GET":
+        record, etag = backend.get_with_etag(path)
+        return render_template("member_form.html", form=_form_of(record), editing=True, member=record, etag=etag)
+    body: dict[str, Any] = body_from(request.form, EDITABLE)
+    facts = body_from(request.form, SIX_FACTS)
+    if facts:
+        body["six_facts"] = facts
+    try:
+        backend.patch(path, body, request.form.get("etag"))
+    except ApiError as error:
+        if error.status in (404, 405) and not error.fields:
+            flash(t("common.unavailable"), "error")
+            return redirect(url_for("members.member", member_id=member_id))
+        record, etag = backend.get_with_etag(path)
+        if error.status == 412:  # someone saved first: show what is there now
+            return failed(error, "member_form.html", editing=True, member=record, etag=etag, form=_form_of(record))
+        return failed(error, "member_form.html", editing=True, member=record, etag=request.form.get("etag"))
+    flash(t("done.member_saved"), "ok")
+    return redirect(url_for("members.member", member_id=member_id))
+
+
+def _form_of(record: dict[str, Any]) -> dict[str, Any]:
+    facts = record.get("six_facts") or {}
+    return {**{name: record.get(name) or "" for name in MEMBER_FIELDS}, **{name: facts.get(name) or "" for name in SIX_FACTS}}

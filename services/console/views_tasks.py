@@ -143,6 +143,21 @@ def current_quarter(today: date | None = None) -> str:
     return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
 
 
+def recent_quarters(count: int = 8, today: date | None = None) -> list[str]:
+    """This quarter and the ones before it, newest first: chosen from a list, never typed."""
+    year, quarter = (int(part) for part in current_quarter(today).split("-Q"))
+    found = []
+    for _ in range(count):
+        found.append(f"{year}-Q{quarter}")
+        year, quarter = (year, quarter - 1) if quarter > 1 else (year - 1, 4)
+    return found
+
+
+def quarter_label(quarter: str) -> str:
+    year, _, number = quarter.partition("-Q")
+    return t("ranking.quarter_label").format(year, number) if number.isdigit() else quarter
+
+
 @blueprint.get("/ranking")
 @signed_in("township_officer", "org_department", "branch_secretary")
 def ranking() -> Page:
@@ -177,8 +192,10 @@ def stats() -> Page:
     except ApiError as error:
         if error.status == 401:
             raise
-        # A branch holds no tasks of its own: the page stays, with the reason above empty figures.
-        data, problem = {}, plain_error(error)[0]
+        # Tasks are counted per township and up: a branch secretary is told so, with the way to
+        # the figures they may read, instead of a bare "no permission" above empty charts.
+        data = {}
+        problem = t("stats.township_only") if error.status == 403 else plain_error(error)[0]
     by_status = status_counts(data)
     rate = data.get("completion_rate")
     chart = {
@@ -187,7 +204,7 @@ def stats() -> Page:
         "completion": round(float(rate) * 100, 1) if isinstance(rate, int | float) and rate <= 1 else rate,
     }
     return render_template(
-        "stats.html", org=org, data=data, by_status=by_status, chart=json.dumps(chart), error_message=problem
+        "stats.html", org=org, data=data, by_status=by_status, chart=json.dumps(chart), unavailable=problem
     )
 
 

@@ -21,6 +21,7 @@ import requests
 
 from tests.browser.fixtures import ARTIFACTS, PHONE, Screen, browser  # noqa: F401 (fixture)
 from tests.browser.support import make_member, make_org
+from tests.support.builders import id_number
 from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.timeout(900)
@@ -253,6 +254,26 @@ def test_a_secretary_finds_members_by_name_and_acts_only_where_allowed(browser, 
         desk.page.wait_for_load_state("networkidle")
         assert "报到成功" in desk.page.inner_text("main")
         desk.check("grid-visit")
+        # A new member through the form: a short phone is refused in Chinese, then saved.
+        desk.visit("/members/new", "member-new")
+        page = desk.page
+        page.fill("input[name=name]", "陈静")
+        page.fill("input[name=birth_date]", "1991-03-08")
+        page.fill("input[name=id_number]", id_number(date(1991, 3, 8)))
+        page.fill("input[name=phone]", "139000")
+        page.fill("input[name=joined_on]", "2016-07-01")
+        page.fill("input[name=dues_paid_through]", date.today().strftime("%Y-%m"))
+        page.click("[data-test=save-member]")
+        assert page.inner_text("[data-field-error=phone]") == "请输入 11 位手机号"
+        desk.check("member-new-error")
+        page.fill("input[name=phone]", "13900001111")
+        page.click("[data-test=save-member]")
+        page.wait_for_url(re.compile(r"/members/[^/]+$"))
+        assert "陈静" in page.inner_text("[data-test=member-name]") and "党员已登记" in page.inner_text("main")
+        page.click("[data-test=edit-member]")
+        page.wait_for_url(re.compile(r"/edit$"))
+        assert page.input_value("input[name=name]") == "陈静"
+        desk.check("member-edit")
     desk.done()
 
 
