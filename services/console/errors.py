@@ -23,6 +23,7 @@ MONTH_FIELDS = {"paid_through", "month", "quarter"}
 # (pattern of marshmallow's message, catalogue key); groups fill the key's {0}, {1}.
 FIELD_REASONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Missing data for required field\.?$"), "field_error.required"),
+    (re.compile(r"^required when channels\.\w+ is true"), "field_error.required"),
     (re.compile(r"^Field may not be null\.?$"), "field_error.required"),
     (re.compile(r"^Shorter than minimum length (\d+)\.$"), "field_error.required"),
     (re.compile(r"^Not a valid date\.?$"), "field_error.date"),
@@ -62,7 +63,7 @@ CONFLICTS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
         re.compile(rf"the transfer is at ({TRANSFER_STATUSES}), held by (\S+)"),
         lambda m: t("conflict.transfer_at", _transfer_status(m[1]), _org(m[2])),
     ),
-    (re.compile(r"dues_paid_through|dues are not paid|not paid through"), lambda m: t("conflict.dues")),
+    (re.compile(r"dues_paid_through|dues are|not paid through"), lambda m: t("conflict.dues")),
     (re.compile(r"this task is full: all (\d+) places"), lambda m: t("conflict.task_full", m[1])),
     (re.compile(r"you have already claimed this task"), lambda m: t("conflict.already_claimed")),
     (re.compile(r"member \S+ has already claimed this task"), lambda m: t("conflict.member_claimed")),
@@ -136,9 +137,13 @@ def plain_conflict(message: str) -> str:
 def plain_error(error: ApiError) -> tuple[str, dict[str, str]]:
     """(a sentence for the top of the form, {field: sentence next to that field})."""
     fields = {
-        name: "；".join(dict.fromkeys(plain_field_message(name, text) for text in messages))
+        name: "；".join(dict.fromkeys(plain_field_message(name.rsplit(".", 1)[-1], text) for text in messages))
         for name, messages in error.fields.items()
     }
+    # `quiet_hours.end` or `six_facts.occupation`: the form shows it at its group or at its field.
+    for name in [name for name in fields if "." in name]:
+        fields.setdefault(name.split(".", 1)[0], fields[name])
+        fields.setdefault(name.rsplit(".", 1)[-1], fields[name])
     if error.status == 409:
         if "dues_paid_through" in error.fields and locale() != "en":
             return t("conflict.dues"), {}

@@ -13,6 +13,7 @@ county's department reads its dashboard. Actions appear only where the API lists
 from __future__ import annotations
 
 import re
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -239,6 +240,25 @@ def test_a_secretary_finds_members_by_name_and_acts_only_where_allowed(browser, 
         if "allowed_actions" not in transfer:
             assert shown == 0  # no allowed_actions from the API: no buttons
         desk.check("transfer")
+        if viewport == "desk" and "approve" in transfer.get("allowed_actions", []):
+            page = desk.page
+            # The member's dues are two months behind: the approval is refused, in Chinese.
+            page.click("[data-test=approve]")
+            page.wait_for_load_state("networkidle")
+            assert "党费未缴至本月" in page.inner_text("[data-test=form-error]")
+            desk.check("transfer-refused")
+            page.fill("[data-test=refuse] textarea[name=reason]", "请先补缴党费后再申请")
+            page.click("[data-test=return]")  # asks once more (accepted), then says what happened
+            page.wait_for_load_state("networkidle")
+            assert "已退回，已通知申请人" in page.inner_text("main")
+            for _ in range(60):  # the workflow records the decision a moment later
+                if page.get_attribute("[data-test=transfer-status]", "data-status") == "returned":
+                    break
+                time.sleep(0.5)
+                page.reload()
+            assert page.get_attribute("[data-test=transfer-status]", "data-status") == "returned"
+            assert page.locator("[data-test=approve], [data-test=return]").count() == 0
+            desk.check("transfer-returned")
     desk.visit("/roster?q=张", "roster-search")
     assert "张晓明" in desk.page.inner_text("[data-test=roster]")
     assert "暂无记录" not in desk.page.inner_text("[data-test=roster]")

@@ -207,15 +207,17 @@ def test_checkin_reaches_the_secretary_with_an_unread_badge(console, registratio
 def test_preferences_save_and_name_what_is_missing(console, registration, place):
     member_id = make_member(registration, place["branch"], "偏好测试")
     browser = as_member(console, member_id)
-    typed = {"channel_sms": "on", "quiet_start": "22:00", "quiet_end": "07:00", "locale": "zh-CN"}
+    typed = {"channel_email": "on", "quiet_start": "22:00", "quiet_end": "07:00", "locale": "zh-CN"}
     refused = browser.post(f"{console}/preferences", data=typed, timeout=10)
-    assert refused.status_code == 422 and 'data-field-error="phone"' in refused.text  # SMS needs a number
-    assert 'value="22:00"' in refused.text
-    saved = browser.post(f"{console}/preferences", data={**typed, "phone": "13800002222"}, timeout=10)
+    assert refused.status_code == 422 and 'data-field-error="email"' in refused.text  # e-mail needs an address
+    assert "此项为必填项" in refused.text and 'value="22:00"' in refused.text
+    # A member's SMS goes to their registered phone: no number to type.
+    sms = {**typed, "channel_email": "", "channel_sms": "on"}
+    saved = browser.post(f"{console}/preferences", data=sms, timeout=10)
     assert saved.status_code == 200 and "设置已保存" in saved.text
-    assert re.search(r'name="channel_sms"\s+checked', saved.text) and 'value="13800002222"' in saved.text
+    assert re.search(r'name="channel_sms"\s+checked', saved.text) and 'name="phone"' not in saved.text
     # The e-mail switch and the address are two fields: the address is kept as typed, not "on".
-    mail = {**typed, "phone": "13800002222", "channel_email": "on", "email": "dangyuan@example.org"}
+    mail = {**typed, "email": "dangyuan@example.org"}
     saved = browser.post(f"{console}/preferences", data=mail, timeout=10)
     assert saved.status_code == 200 and "设置已保存" in saved.text, saved.text[-800:]
     assert re.search(r'name="channel_email"\s+checked', saved.text) and 'value="dangyuan@example.org"' in saved.text
