@@ -22,8 +22,8 @@ import requests
 
 from tests.browser.fixtures import ARTIFACTS, PHONE, Screen, browser  # noqa: F401 (fixture)
 from tests.browser.support import make_member, make_org
-from tests.support.builders import id_number
-from tests.support.tokens import bearer
+from tests.support.builders import id_number, member_body
+from tests.support.tokens import ADMIN, bearer
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -146,7 +146,17 @@ def place(stack) -> dict[str, str]:
     township = make_org(registration, "township", county, "灵芝街道（测试）")
     branch = make_org(registration, "branch", township, "灵芝第一社区党支部")
     other = make_org(registration, "branch", township, "灵芝第二社区党支部")
-    member = make_member(registration, branch, "张晓明")
+    # Two months of dues behind: the sending branch's approval is refused until they are paid.
+    today = date.today()
+    behind = date(today.year - (today.month <= 2), (today.month - 3) % 12 + 1, 1).strftime("%Y-%m")
+    answer = requests.post(
+        f"{registration}/api/v1/members",
+        json=member_body(branch, name="张晓明", dues_paid_through=behind),
+        headers=ADMIN,
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    member = answer.json()["id"]
     make_member(registration, branch, "李红")
     officer = bearer("township_officer", township, f"township_officer-{township}", "周干事")
     task = requests.post(
