@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test install bytecode lint faults bench soak scale-test clean
+.PHONY: run test install bytecode lint translations faults bench soak scale-test clean
 
 $(STAMP): pyproject.toml
 	@bash deploy/bootstrap.sh "$(PYTHON)" "$(VENV)"
@@ -29,6 +29,10 @@ test: bytecode
 lint: $(STAMP)
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy
+
+# The console's gettext catalogs: .po (edited by hand) compiled to the committed .mo files.
+translations: $(STAMP)
+	@$(BIN)/pybabel compile -d services/console/translations -D messages
 
 # The fault-injection scenarios alone (they also run in `make test`).
 faults: bytecode

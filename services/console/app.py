@@ -27,12 +27,13 @@ from services.console import (
     views_transfers,
 )
 from services.console.backend import ApiError
+from services.console.errors import plain_error
 from services.console.hardening import init_hardening, init_rate_limits
-from services.console.i18n import plain_error, translate
 from services.console.sessions import ServerSessionInterface, end_session, open_session_store
 from services.console.settings import ConsoleSettings
+from services.console.translation import has_message, init_translations, locale, t
 from services.console.views_signin import init_oidc
-from services.console.web import NAVIGATION, locale, t, user
+from services.console.web import NAVIGATION, user
 from shared.logging import configure_logging
 from shared.orgs import credentials_of
 from shared.settings import SERVICES, Settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         open_session_store(settings), settings.session_idle, settings.session_absolute
     )
     app.extensions["console"] = settings
+    init_translations(app)
     init_oidc(app, settings)
     init_hardening(app, settings)
     # views_documents: the public /verify page, the letter and activity-card PDFs; views_scan:
@@ -111,6 +113,11 @@ def init_pages(app: Flask, settings: ConsoleSettings) -> None:
     """What every page's template sees, and the request id its error page shows."""
     app.jinja_env.filters["when"] = short_time
     app.jinja_env.filters["months_behind"] = months_behind
+    app.jinja_env.filters["t_task_status"] = lambda status: t(f"task_status.{status}")
+    app.jinja_env.filters["contact_choice"] = lambda method: (method, t(f"contact_method.{method}"))
+    app.jinja_env.filters["quarter_choice"] = lambda quarter: (quarter, views_tasks.quarter_label(quarter))
+    app.jinja_env.globals["quarter_label"] = views_tasks.quarter_label
+    app.jinja_env.globals["recent_quarters"] = views_tasks.recent_quarters
 
     @app.before_request
     def assign_request_id() -> None:
@@ -128,7 +135,11 @@ def init_pages(app: Flask, settings: ConsoleSettings) -> None:
             "field_errors": {},
             "form": {},
             "query_without_cursor": query_without_cursor,
+            "page_links": page_links,
+            "notification_link": views_common.notification_link,
             "org": lambda code: directory.org_name(settings, code),
+            # The same, for templates whose context names a variable `org` (the code shown).
+            "org_label": lambda code: directory.org_name(settings, code),
         }
 
 
@@ -153,7 +164,7 @@ def init_error_pages(app: Flask) -> None:
         if error.status == 401:
             end_session(session)
             return redirect(url_for("common.signin", next=request.path))
-        message, fields = plain_error(error, locale())
+        message, fields = plain_error(error)
         details = "；".join(f"{name}: {text}" for name, text in fields.items())
         status = error.status if 400 <= error.status < 600 else 502
         return render_template("error.html", message=message, details=details), status
@@ -161,7 +172,7 @@ def init_error_pages(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
         key = f"error.{error.code}"
-        message = translate(key, locale()) if key in _known_errors() else error.name
+        message = t(key) if has_message(key) else t("error.other").rstrip("：: ")
         return render_template("error.html", message=message), error.code or 500
 
     @app.errorhandler(Exception)
@@ -171,15 +182,28 @@ def init_error_pages(app: Flask) -> None:
         return render_template("error.html", message=t("error.500"), request_id=g.get("request_id")), 500
 
 
+def page_links(next_cursor: str | None) -> dict[str, str | None]:
+    """Previous / first / next for a cursor-paged list. The cursors of the pages before this one
+    ride along as `back=` parameters (the APIs page forwards only), all encoded by urlencode."""
+    current = request.args.get("cursor")
+    trail = request.args.getlist("back")
+    kept = [(key, value) for key, value in request.args.items(multi=True) if key not in ("cursor", "back")]
+
+    def link(cursor: str | None, back: list[str]) -> str:
+        pairs = kept + [("back", item) for item in back] + ([("cursor", cursor)] if cursor else [])
+        return f"{request.path}?{urlencode(pairs)}" if pairs else request.path
+
+    previous = link(trail[-1] or None, trail[:-1]) if current and trail else None
+    return {
+        "previous": previous,
+        "first": link(None, []) if current and (not trail or trail[-1]) else None,
+        "next": link(next_cursor, [*trail, current or ""]) if next_cursor else None,
+    }
+
+
 def query_without_cursor() -> str:
     """The current filters, so that "next page" keeps them."""
     return urlencode([(key, value) for key, value in request.args.items(multi=True) if key != "cursor"])
-
-
-def _known_errors() -> set[str]:
-    from services.console.i18n import MESSAGES
-
-    return {key for key in MESSAGES if key.startswith("error.")}
 
 
 def unreachable_services(settings: Settings) -> list[str]:

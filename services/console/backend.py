@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -25,6 +26,7 @@ SERVICE_OF_PATH = {
     "imports": "registration",
     "stations": "registration",
     "stats/stations": "registration",
+    "stats/coverage": "registration",
     "tokens": "registration",
     "otp": "registration",
     "transfers": "transfer",
@@ -79,6 +81,20 @@ def _flatten(messages: Any) -> list[str]:
             return [f"{prefix}{messages.get('field', '')}: {messages['message']}".strip()]
         return [text for value in messages.values() for text in _flatten(value)]
     return [str(messages)]
+
+
+def api_path(template: str, *parts: object) -> str:
+    """`api_path("/api/v1/members/{}/dues", member_id)`: each part percent-encoded as one path
+    segment (security review, findings 7 and 18). A part that is empty or only dots is refused
+    here, because HTTP clients resolve `..` before sending and the call would reach another
+    resource with the caller's token."""
+    segments = []
+    for part in parts:
+        text = str(part)
+        if not text.strip("."):
+            raise ApiError(404, "no such record")
+        segments.append(quote(text, safe=""))
+    return template.format(*segments)
 
 
 def service_for(path: str) -> str:
@@ -148,6 +164,8 @@ class Backend:
     def post(self, path: str, body: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         # Every POST carries a fresh Idempotency-Key so that a retried click cannot act twice.
         headers = {"Idempotency-Key": uuid.uuid4().hex}
+        if "params" in kwargs:  # a query string is built by requests, encoded, never by hand
+            kwargs["params"] = _clean(kwargs["params"])
         if "files" in kwargs:
             return self._send("POST", path, headers=headers, **kwargs).json()
         return self._send("POST", path, json=dict(body or {}), headers=headers, **kwargs).json()
@@ -160,6 +178,15 @@ class Backend:
 
     def put(self, path: str, body: Mapping[str, Any]) -> Any:
         return self._send("PUT", path, json=dict(body)).json()
+
+    def get_with_etag(self, path: str, params: Mapping[str, Any] | None = None) -> tuple[Any, str | None]:
+        """A record and its ETag, for a form that saves with If-Match."""
+        response = self._send("GET", path, params=_clean(params))
+        return response.json(), response.headers.get("ETag")
+
+    def patch(self, path: str, body: Mapping[str, Any], if_match: str | None) -> Any:
+        headers = {"If-Match": if_match} if if_match else {}
+        return self._send("PATCH", path, json=dict(body), headers=headers).json()
 
     def delete(self, path: str) -> None:
         self._send("DELETE", path)

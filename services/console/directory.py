@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from services.console.backend import ApiError
+from services.console.backend import ApiError, api_path
 from services.console.signin import directory
 from shared.settings import Settings
 
@@ -28,7 +28,7 @@ def org_name(settings: Settings, code: str | None) -> str:
     if cached and now - cached[0] < TTL_SECONDS:
         return cached[1]
     try:
-        name = str(directory(settings).get(f"/api/v1/orgs/{code}").get("name") or code)
+        name = str(directory(settings).get(api_path("/api/v1/orgs/{}", code)).get("name") or code)
     except ApiError as error:
         if error.status != 404:
             return code  # not cached: registration may be back in a moment

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from services.console.backend import ApiError, Backend
+from services.console.backend import ApiError, Backend, api_path
 from shared.auth import ORG_ROLES, ROLES, issue_token
 from shared.errors import Unavailable
 from shared.orgs import ServiceCredentials, credentials_of
@@ -47,7 +47,7 @@ DEMO_IDENTITIES: tuple[Identity, ...] = (
 
 
 class SignInRefused(Exception):
-    """The identity cannot sign in here; the message says why in plain words."""
+    """The identity cannot sign in here; the message is the catalogue key of the reason."""
 
 
 def dev_sign_in_allowed(settings: Settings) -> bool:
@@ -75,25 +75,25 @@ _credentials: dict[str, ServiceCredentials] = {}
 def member_identity(settings: Settings, member_id: str) -> Identity:
     """A member signs in as themself: their branch and name come from registration."""
     try:
-        member = directory(settings).get(f"/api/v1/members/{member_id}")
+        member = directory(settings).get(api_path("/api/v1/members/{}", member_id), {"masked": "true"})
     except ApiError as error:
         if error.status in (404, 422):
-            raise SignInRefused("没有这个党员编号 / no member with that id") from error
+            raise SignInRefused("signin.err_no_member") from error
         raise
     return Identity(member["id"], "member", member["branch_code"], member["name"])
 
 
 def custom_identity(sub: str, role: str, org: str, name: str) -> Identity:
     if role not in ROLES or role == "service":
-        raise SignInRefused("请选择角色 / choose a role")
+        raise SignInRefused("signin.err_role")
     if not sub.strip() or not org.strip():
-        raise SignInRefused("用户标识和组织代码必填 / user id and org code are required")
+        raise SignInRefused("signin.err_sub_org")
     if role in ORG_ROLES or role == "admin":
         return Identity(sub.strip(), role, org.strip().upper(), name.strip() or sub.strip())
-    raise SignInRefused("党员请用党员编号登录 / members sign in with their member id")
+    raise SignInRefused("signin.err_member_id")
 
 
 def token_for(settings: Settings, identity: Identity) -> str:
     if not dev_sign_in_allowed(settings):
-        raise SignInRefused("生产环境须通过统一身份认证登录 / production sign-in goes through OIDC")
+        raise SignInRefused("signin.err_production")
     return issue_token(settings.jwt_secret, identity.sub, identity.role, identity.org, identity.name)

@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from services.console import signin
-from services.console.backend import ApiError, items_of
-from services.console.i18n import LOCALES, translate
+from services.console.backend import ApiError, api_path, items_of
 from services.console.sessions import end_session
+from services.console.translation import LOCALES
 from services.console.views_signin import safe_next, start_session
 from services.console.web import Page, api, failed, home_for, settings, signed_in, t, user
 
@@ -36,7 +36,7 @@ def signin_page() -> Page:
             identity = _chosen_identity(request.form)
             token = signin.token_for(config, identity)
         except signin.SignInRefused as refusal:
-            error_message = str(refusal)
+            error_message = t(str(refusal))
         except ApiError as error:
             return failed(error, "signin.html", demo=signin.DEMO_IDENTITIES, development=True)
         else:
@@ -70,7 +70,7 @@ def _chosen_identity(form: Any) -> signin.Identity:
         for identity in signin.DEMO_IDENTITIES:
             if identity.sub == form["demo"]:
                 return identity
-        raise signin.SignInRefused("未知的演示身份 / unknown demo identity")
+        raise signin.SignInRefused("signin.err_unknown_demo")
     if form.get("member_id", "").strip():
         return signin.member_identity(config, form["member_id"].strip())
     return signin.custom_identity(
@@ -121,10 +121,31 @@ def notifications() -> Page:
 @blueprint.post("/notifications/<notification_id>/read")
 @signed_in()
 def mark_read(notification_id: str) -> Page:
-    item = api().post(f"/api/v1/notifications/{notification_id}/read")
+    item = api().post(api_path("/api/v1/notifications/{}/read", notification_id))
     if request.headers.get("HX-Request"):
         return render_template("_notification.html", item=item)
     return redirect(url_for("common.notifications"))
+
+
+@blueprint.post("/notifications/read-all")
+@signed_in()
+def mark_all_read() -> Page:
+    try:
+        done = api().post("/api/v1/notifications/read-all")
+    except ApiError as error:
+        if error.status not in (404, 405):
+            raise
+        flash(t("common.unavailable"), "error")  # notify without read-all yet
+    else:
+        flash(t("notifications.all_read").format(done.get("updated", 0)), "ok")
+    return redirect(url_for("common.notifications"))
+
+
+def notification_link(item: dict[str, Any]) -> str | None:
+    """The console page of a notice's subject; only a path of this console (a notice's text is
+    data, and a link in it must not lead elsewhere)."""
+    link = item.get("link")
+    return link if isinstance(link, str) and own_path(link) else None
 
 
 @blueprint.get("/notifications/badge")
@@ -149,9 +170,11 @@ def preferences() -> Page:
         body: dict[str, Any] = {
             "channels": {
                 "inapp": True,
-                "sms": request.form.get("sms") == "on",
-                "email": request.form.get("email") == "on",
-                "webhook": request.form.get("webhook") == "on",
+                # The switches are named channel_*: the e-mail switch once shared its name with
+                # the address field, and the address arrived as "on".
+                "sms": request.form.get("channel_sms") == "on",
+                "email": request.form.get("channel_email") == "on",
+                "webhook": request.form.get("channel_webhook") == "on",
             },
             "locale": request.form.get("locale") or "zh-CN",
         }
@@ -167,7 +190,7 @@ def preferences() -> Page:
             return failed(error, "preferences.html", prefs=body)
         if saved.get("locale") in LOCALES:
             session["locale"] = saved["locale"]
-        flash(translate("prefs.saved", session.get("locale", "zh-CN")), "ok")
+        flash(t("prefs.saved"), "ok")
         return redirect(url_for("common.preferences"))
     prefs = backend.get_or_none("/api/v1/preferences")
     if prefs is None:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import requests
 from flask import Blueprint, Response, render_template, request
 
-from services.console.backend import TIMEOUT, ApiError
+from services.console.backend import TIMEOUT, ApiError, api_path
 from services.console.web import Page, api, settings, signed_in
 from shared.orgs import ServiceCredentials, credentials_of
 from shared.settings import Settings
@@ -103,11 +103,11 @@ def _pdf(path: str, filename: str) -> Page:
 @signed_in()
 def letter_pdf(transfer_id: str) -> Page:
     """打印介绍信: the three-part letter, opened in the browser's PDF viewer to print on A4."""
-    return _pdf(f"/api/v1/transfers/{transfer_id}/letter.pdf", f"letter-{transfer_id}.pdf")
+    return _pdf(api_path("/api/v1/transfers/{}/letter.pdf", transfer_id), f"letter-{transfer_id}.pdf")
 
 
 @blueprint.get("/members/<member_id>/activity-card.pdf")
 @signed_in()
 def activity_card_pdf(member_id: str) -> Page:
     """打印流动党员活动证."""
-    return _pdf(f"/api/v1/members/{member_id}/activity-card.pdf", f"activity-card-{member_id}.pdf")
+    return _pdf(api_path("/api/v1/members/{}/activity-card.pdf", member_id), f"activity-card-{member_id}.pdf")

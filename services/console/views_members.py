@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import base64
-import csv
-import io
-from collections import Counter
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 
-from services.console.backend import ApiError, items_of
-from services.console.web import Page, api, body_from, failed, signed_in, t, user
+from services.console import directory
+from services.console.backend import ApiError, api_path, items_of
+from services.console.errors import plain_error
+from services.console.regions import region_name
+from services.console.web import Page, api, body_from, failed, settings, signed_in, t, user
 
 blueprint = Blueprint("members", __name__)
 
@@ -36,26 +37,17 @@ INFLOW_FIELDS = (
     "activity_card_no",
 )
 STAFF = ("branch_secretary", "township_officer", "org_department")
-
-# GB/T 2260: the first two digits of a region code name the province (presentation only).
-PROVINCES = {
-    "11": "北京", "12": "天津", "13": "河北", "14": "山西", "15": "内蒙古", "21": "辽宁", "22": "吉林",
-    "23": "黑龙江", "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽", "35": "福建", "36": "江西",
-    "37": "山东", "41": "河南", "42": "湖北", "43": "湖南", "44": "广东", "45": "广西", "46": "海南",
-    "50": "重庆", "51": "四川", "52": "贵州", "53": "云南", "54": "西藏", "61": "陕西", "62": "甘肃",
-    "63": "青海", "64": "宁夏", "65": "新疆", "71": "台湾", "81": "香港", "82": "澳门",
-}  # fmt: skip
-
+CHINA = timezone(timedelta(hours=8))
 
 @blueprint.get("/me")
 @signed_in("member")
 def status() -> Page:
     backend = api()
-    member = backend.get(f"/api/v1/members/{user()['sub']}")  # type: ignore[index]
+    member = backend.get(api_path("/api/v1/members/{}", user()["sub"]))  # type: ignore[index]
     checkins = backend.get_or_none("/api/v1/checkins", {"member_id": member["id"], "limit": 5})
-    dues = backend.get_or_none(f"/api/v1/members/{member['id']}/dues", {"limit": 5})
+    dues = backend.get_or_none(api_path("/api/v1/members/{}/dues", member["id"]), {"limit": 5})
     away = member.get("open_outflow")
-    province = PROVINCES.get(str(away["destination_region"])[:2], "") if away else ""
+    province = region_name(away.get("destination_region")) if away else ""
     return render_template(
         "status.html", member=member, checkins=items_of(checkins), dues=items_of(dues), province=province
     )
@@ -73,9 +65,7 @@ def checkin() -> Page:
         )
     except ApiError as error:
         if request.headers.get("HX-Request"):
-            from services.console.i18n import plain_error
-
-            message, _ = plain_error(error, session.get("locale", "zh-CN"))
+            message, _ = plain_error(error)
             return render_template("_checkin.html", error_message=message), 200
         raise
     if request.headers.get("HX-Request"):
@@ -91,7 +81,7 @@ def outflow() -> Page:
     if request.method == "GET":
         return render_template("outflow.html", member_id=member_id)
     try:
-        made = api().post(f"/api/v1/members/{member_id}/outflows", body_from(request.form, OUTFLOW_FIELDS))
+        made = api().post(api_path("/api/v1/members/{}/outflows", member_id), body_from(request.form, OUTFLOW_FIELDS))
     except ApiError as error:
         return failed(error, "outflow.html", member_id=member_id)
     flash(t("outflow.done") + str(made.get("activity_card_no", "")), "ok")
@@ -105,31 +95,64 @@ def inflow() -> Page:
     if request.method == "GET":
         return render_template("inflow.html", member_id=member_id)
     try:
-        api().post(f"/api/v1/members/{member_id}/inflows", body_from(request.form, INFLOW_FIELDS))
+        api().post(api_path("/api/v1/members/{}/inflows", member_id), body_from(request.form, INFLOW_FIELDS))
     except ApiError as error:
         return failed(error, "inflow.html", member_id=member_id)
     flash(t("inflow.done"), "ok")
     return redirect(url_for("members.status") if user()["role"] == "member" else url_for("members.roster"))  # type: ignore[index]
 
 
+ROSTER_FILTERS = ("mobile", "lost_contact")
+ROSTER_PAGE = 25
+
+
 @blueprint.get("/roster")
 @signed_in(*STAFF)
 def roster() -> Page:
+    """The members of a branch (or of every branch under an org, with a branch column), masked.
+
+    A search the API refuses (an older registration without `q`) or any other refusal is shown
+    above the table, which keeps what could be read: never an empty "暂无记录" for a failure."""
     branch = request.args.get("branch") or user()["org"]  # type: ignore[index]
-    query = {
+    text = (request.args.get("q") or "").strip()
+    query: dict[str, Any] = {
         "branch": branch,
-        "mobile": "true" if request.args.get("mobile") == "true" else None,
-        "lost_contact": "true" if request.args.get("lost_contact") == "true" else None,
         "cursor": request.args.get("cursor"),
-        "limit": 25,
+        "limit": ROSTER_PAGE,
+        **{name: "true" for name in ROSTER_FILTERS if request.args.get(name) == "true"},
     }
+    backend = api()
+    problem = None
     try:
-        page = api().get("/api/v1/members", query)
+        page = backend.get("/api/v1/members", {**query, "q": text or None})
     except ApiError as error:
-        return failed(error, "roster.html", members=[], branch=branch, next_cursor=None)
+        if error.status == 401:
+            raise
+        problem, _ = plain_error(error)
+        if text and error.status == 422:
+            problem = t("roster.search_unavailable")
+        try:
+            page = backend.get("/api/v1/members", {**query, "cursor": None})
+        except ApiError:
+            page = None
+    members = items_of(page)
     return render_template(
-        "roster.html", members=items_of(page), next_cursor=page.get("next_cursor"), branch=branch
-    )
+        "roster.html",
+        members=members,
+        next_cursor=(page or {}).get("next_cursor"),
+        total=(page or {}).get("total"),
+        branch=branch,
+        q=text,
+        error_message=problem,
+        failed_to_read=page is None,
+        show_branch=any(member.get("branch_code") != branch for member in members) or user_above_branch(),
+        trail=request.args.getlist("back"),
+    ), (200 if page is not None else 503)
+
+
+def user_above_branch() -> bool:
+    current = user()
+    return bool(current) and current["role"] in ("township_officer", "org_department", "admin")  # type: ignore[index]
 
 
 @blueprint.post("/roster/checkin")
@@ -140,7 +163,16 @@ def grid_checkin() -> Page:
     try:
         api().post("/api/v1/checkins", body)
     except ApiError as error:
-        return failed(error, "roster.html", members=[], branch=body["branch_code"], next_cursor=None)
+        # The roster stays whole under the complaint: the list is read again, not emptied.
+        try:
+            page = api().get("/api/v1/members", {"branch": body["branch_code"], "limit": ROSTER_PAGE})
+        except ApiError:
+            page = None
+        return failed(
+            error, "roster.html", members=items_of(page), branch=body["branch_code"],
+            next_cursor=(page or {}).get("next_cursor"), total=None, q="", failed_to_read=page is None,
+            show_branch=user_above_branch(), trail=[],
+        )  # fmt: skip
     flash(t("checkin.done"), "ok")
     return redirect(url_for("members.roster", branch=body["branch_code"]))
 
@@ -166,17 +198,6 @@ def ledger_export(fmt: str) -> Page:
     )
 
 
-def ledger_rows(org: str) -> list[dict[str, Any]]:
-    """The ledger as rows: JSON when the API gives it, else its CSV read back."""
-    data = api().get("/api/v1/ledger", {"org": org, "format": "json"})
-    if isinstance(data, dict) and "items" in data:
-        return items_of(data)
-    if isinstance(data, list):
-        return data
-    chunks, _ = api().stream("/api/v1/ledger", {"org": org, "format": "csv"})
-    return list(csv.DictReader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
-
-
 @blueprint.post("/ledger/import")
 @signed_in("branch_secretary", "township_officer", "org_department")
 def ledger_import() -> Page:
@@ -195,7 +216,8 @@ def ledger_import() -> Page:
     dry_run = request.form.get("dry_run") != "false"
     try:
         result = api().post(
-            f"/api/v1/imports/members?branch={branch}&dry_run={'true' if dry_run else 'false'}",
+            "/api/v1/imports/members",
+            params={"branch": branch, "dry_run": "true" if dry_run else "false"},
             files={"file": (filename, content)},
         )
     except ApiError as error:
@@ -212,23 +234,194 @@ def ledger_import() -> Page:
 
 
 @blueprint.get("/dashboard")
-@signed_in("org_department", "township_officer")
+@signed_in(*STAFF)
 def dashboard() -> Page:
+    """Figures from the APIs' stats endpoints only: never the whole ledger (which is audited as an
+    export each time it is read). A figure an API does not serve yet shows "–"."""
     org = request.args.get("org") or user()["org"]  # type: ignore[index]
     backend = api()
-    stats = backend.get_or_none("/api/v1/stats/transfers", {"org": org}) or {}
-    try:
-        rows = ledger_rows(org)
-    except ApiError:
-        rows = []
-    provinces = Counter(
-        PROVINCES.get(str(row.get("destination_region") or "")[:2], "未知")
-        for row in rows
-        if row.get("destination_region") or row.get("mobile") in (True, "true", "True")
-    )
+    month = datetime.now(CHINA).strftime("%Y-%m")
+    transfers = _stats_or_empty(backend, "/api/v1/stats/transfers", {"org": org})
+    coverage = _stats_or_empty(backend, "/api/v1/stats/coverage", {"org": org, "month": month})
+    tasks = _stats_or_empty(backend, "/api/v1/stats/tasks", {"org": org})
     return render_template(
-        "dashboard.html",
-        org=org,
-        stats=stats,
-        provinces=sorted(provinces.items(), key=lambda pair: -pair[1]),
+        "dashboard.html", org_code=org, stats=transfers, coverage=coverage, tasks=tasks, month=month
     )
+
+
+def _stats_or_empty(backend: Any, path: str, query: dict[str, Any]) -> dict[str, Any]:
+    try:
+        found = backend.get(path, query)
+    except ApiError as error:
+        if error.status == 401:
+            raise
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+PICKER_LIMIT = 20
+
+
+@blueprint.get("/pick/members")
+@signed_in(*STAFF)
+def search() -> Page:
+    """Members by name within the caller's scope, for the member picker (JSON for Tom Select).
+
+    `GET /members?q=` is the ledger's search; where registration does not take `q` yet (422), the
+    caller's own branch is read, masked, and filtered here, so the picker still finds people."""
+    text = (request.args.get("q") or "").strip()
+    if not text:
+        return jsonify(items=[])
+    backend = api()
+    try:
+        found = items_of(backend.get("/api/v1/members", {"q": text, "limit": PICKER_LIMIT}))
+    except ApiError as error:
+        if error.status != 422:
+            return jsonify(items=[], problem=plain_error(error)[0])
+        page = backend.get("/api/v1/members", {"branch": user()["org"], "limit": 100})  # type: ignore[index]
+        found = [member for member in items_of(page) if text in str(member.get("name", ""))][:PICKER_LIMIT]
+    return jsonify(items=[_member_choice(member) for member in found])
+
+
+def _member_choice(member: dict[str, Any]) -> dict[str, str]:
+    """What tells two 王芳 apart without an id: the branch and the birth year."""
+    details = [directory.org_name(settings(), member.get("branch_code")), str(member.get("birth_date") or "")[:4]]
+    return {"value": str(member["id"]), "text": f"{member.get('name', '')}（{' · '.join(d for d in details if d)}）"}
+
+
+@blueprint.get("/pick/branches")
+@signed_in()
+def branch_search() -> Page:
+    """Branches by name for the branch picker: the directory's search when registration offers one,
+    else the branches of the caller's county filtered here (others are found by region)."""
+    text = (request.args.get("q") or "").strip()
+    if not text:
+        return jsonify(items=[])
+    backend = api()
+    try:
+        found = items_of(backend.get("/api/v1/orgs", {"q": text, "level": "branch", "limit": PICKER_LIMIT}))
+    except ApiError as error:
+        if error.status != 422:
+            return jsonify(items=[])
+        found = _branches_named(backend, text)
+    return jsonify(items=[{"value": org["code"], "text": org["name"]} for org in found[:PICKER_LIMIT]])
+
+
+def _branches_named(backend: Any, text: str) -> list[dict[str, Any]]:
+    own = backend.get_or_none(api_path("/api/v1/orgs/{}", user()["org"])) or {}  # type: ignore[index]
+    path = own.get("path") or [user()["org"]]  # type: ignore[index]
+    county = path[3] if len(path) > 3 else path[-1]  # CN / province / city / county
+    found: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(5):  # a county has a few hundred branches at most; bounded all the same
+        page = backend.get("/api/v1/orgs", {"under": county, "level": "branch", "limit": 100, "cursor": cursor})
+        found += [org for org in items_of(page) if text in str(org.get("name", ""))]
+        cursor = page.get("next_cursor")
+        if not cursor or len(found) >= PICKER_LIMIT:
+            break
+    return found
+
+
+CONTACT_METHODS = ("phone", "visit", "relative", "online", "letter", "other")
+
+
+@blueprint.get("/members/<member_id>")
+@signed_in(*STAFF)
+def member(member_id: str) -> Page:
+    """One member for the secretary: particulars (masked: the page is read often; a full read is
+    audited), the six facts, the open outflow, dues with a record-payment form, check-ins and
+    contact attempts. Panels whose endpoint registration does not serve yet stay empty."""
+    backend = api()
+    record = backend.get(api_path("/api/v1/members/{}", member_id), {"masked": "true"})
+    return render_template(
+        "member.html",
+        member=record,
+        dues=items_of(backend.get_or_none(api_path("/api/v1/members/{}/dues", member_id))),
+        attempts=items_of(backend.get_or_none(api_path("/api/v1/members/{}/contact-attempts", member_id))),
+        checkins=items_of(backend.get_or_none("/api/v1/checkins", {"member_id": member_id, "limit": 10})),
+        methods=CONTACT_METHODS,
+        month=datetime.now(CHINA).strftime("%Y-%m"),
+    )
+
+
+@blueprint.post("/members/<member_id>/dues")
+@signed_in(*STAFF)
+def record_dues(member_id: str) -> Page:
+    return _member_write(member_id, "/api/v1/members/{}/dues", ("paid_through", "amount", "paid_on"), "done.dues")
+
+
+@blueprint.post("/members/<member_id>/contact-attempts")
+@signed_in(*STAFF)
+def record_contact(member_id: str) -> Page:
+    return _member_write(member_id, "/api/v1/members/{}/contact-attempts", ("method", "result", "note"), "done.contact")
+
+
+def _member_write(member_id: str, template: str, fields: tuple[str, ...], done: str) -> Page:
+    backend = api()
+    try:
+        backend.post(api_path(template, member_id), body_from(request.form, fields))
+    except ApiError as error:
+        if error.status in (404, 405) and not error.fields:
+            flash(t("common.unavailable"), "error")
+            return redirect(url_for("members.member", member_id=member_id))
+        record = backend.get(api_path("/api/v1/members/{}", member_id), {"masked": "true"})
+        return failed(
+            error, "member.html", member=record, dues=[], attempts=[], checkins=[], methods=CONTACT_METHODS,
+            month=datetime.now(CHINA).strftime("%Y-%m"),
+        )  # fmt: skip
+    flash(t(done), "ok")
+    return redirect(url_for("members.member", member_id=member_id))
+
+
+MEMBER_FIELDS = ("name", "gender", "birth_date", "id_number", "phone", "status", "branch_code", "joined_on", "dues_paid_through")
+EDITABLE = ("name", "gender", "birth_date", "phone", "status")
+SIX_FACTS = ("occupation", "employer", "current_address", "contact_phone")
+
+
+@blueprint.route("/members/new", methods=["GET", "POST"])
+@signed_in(*STAFF)
+def add_member() -> Page:
+    current = user()
+    assert current is not None
+    defaults = {"branch_code": current["org"] if current["role"] == "branch_secretary" else "", "status": "full"}
+    if request.method == "GET":
+        return render_template("member_form.html", form=defaults, editing=False)
+    try:
+        made = api().post("/api/v1/members", body_from(request.form, MEMBER_FIELDS))
+    except ApiError as error:
+        return failed(error, "member_form.html", editing=False)
+    flash(t("done.member_added"), "ok")
+    return redirect(url_for("members.member", member_id=made["id"]))
+
+
+@blueprint.route("/members/<member_id>/edit", methods=["GET", "POST"])
+@signed_in(*STAFF)
+def edit_member(member_id: str) -> Page:
+    """Edit with If-Match: the ETag read with the form goes back with the change, so a change
+    someone else saved meanwhile is not overwritten (412: the form is shown again, fresh)."""
+    backend = api()
+    path = api_path("/api/v1/members/{}", member_id)
+    if request.method == "GET":
+        record, etag = backend.get_with_etag(path)
+        return render_template("member_form.html", form=_form_of(record), editing=True, member=record, etag=etag)
+    body: dict[str, Any] = body_from(request.form, EDITABLE)
+    facts = body_from(request.form, SIX_FACTS)
+    if facts:
+        body["six_facts"] = facts
+    try:
+        backend.patch(path, body, request.form.get("etag"))
+    except ApiError as error:
+        if error.status in (404, 405) and not error.fields:
+            flash(t("common.unavailable"), "error")
+            return redirect(url_for("members.member", member_id=member_id))
+        record, etag = backend.get_with_etag(path)
+        if error.status == 412:  # someone saved first: show what is there now
+            return failed(error, "member_form.html", editing=True, member=record, etag=etag, form=_form_of(record))
+        return failed(error, "member_form.html", editing=True, member=record, etag=request.form.get("etag"))
+    flash(t("done.member_saved"), "ok")
+    return redirect(url_for("members.member", member_id=member_id))
+
+
+def _form_of(record: dict[str, Any]) -> dict[str, Any]:
+    facts = record.get("six_facts") or {}
+    return {**{name: record.get(name) or "" for name in MEMBER_FIELDS}, **{name: facts.get(name) or "" for name in SIX_FACTS}}

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 from markupsafe import Markup
 
-from services.console.backend import ApiError
+from services.console.backend import ApiError, api_path
 from services.console.web import Page, api, signed_in, user
 from shared.documents import qr_svg
 
@@ -46,7 +46,7 @@ def station_code_of(token: str) -> str | None:
 def _station(code: str | None) -> dict[str, Any] | None:
     if code is None:
         return None
-    return api().get_or_none(f"/api/v1/stations/{code}")
+    return api().get_or_none(api_path("/api/v1/stations/{}", code))
 
 
 @blueprint.get("/scan")
@@ -78,7 +78,7 @@ def confirm() -> Page:
 
 
 def _screen_code(code: str) -> dict[str, Any]:
-    issued = api().get(f"/api/v1/stations/{code}/qr")
+    issued = api().get(api_path("/api/v1/stations/{}/qr", code))
     expires_at = datetime.fromisoformat(str(issued["expires_at"]).replace("Z", "+00:00"))
     left = (expires_at - datetime.now(UTC)).total_seconds()
     return {
@@ -92,7 +92,7 @@ def _screen_code(code: str) -> dict[str, Any]:
 @blueprint.get("/stations/<code>/screen")
 @signed_in(*STAFF)
 def screen(code: str) -> Page:
-    station = api().get(f"/api/v1/stations/{code}")
+    station = api().get(api_path("/api/v1/stations/{}", code))
     return render_template("station_screen.html", station=station, code=code, qr=_screen_code(code))
 
 

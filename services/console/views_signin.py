@@ -14,9 +14,10 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 
 from services.console import directory
 from services.console.backend import ApiError, Backend
+from services.console.errors import plain_error
 from services.console.sessions import ServerSession
 from services.console.settings import ConsoleSettings
-from services.console.web import Page, home_for, settings
+from services.console.web import Page, home_for, settings, t
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("signin", __name__)
@@ -85,11 +86,11 @@ def oidc_start() -> Page:
         return client.authorize_redirect(config.public_url.rstrip("/") + "/auth/callback")
     except (requests.RequestException, OAuthError, ValueError) as error:
         log.warning("OpenID provider unavailable: %s", type(error).__name__)
-        return render_template("error.html", message=PROVIDER_DOWN), 503
+        return render_template("error.html", message=t(PROVIDER_DOWN)), 503
 
 
-PROVIDER_DOWN = "统一身份认证暂时无法访问，请稍后再试；已登录的用户不受影响。 / The identity provider cannot be reached; try again shortly. People already signed in are not affected."
-NO_ROLE = "您已通过身份认证，但在暖流中没有任何岗位。请联系上级组织部门为您分配岗位。 / You are signed in at the identity provider but hold no role in nuanliu. Ask the org department to assign you one."
+PROVIDER_DOWN = "signin.err_provider_down"
+NO_ROLE = "signin.err_no_role"
 
 
 @blueprint.get("/auth/callback")
@@ -98,12 +99,12 @@ def oidc_callback() -> Page:
     try:
         token = client.authorize_access_token()
     except requests.RequestException:
-        return render_template("error.html", message=PROVIDER_DOWN), 503
+        return render_template("error.html", message=t(PROVIDER_DOWN)), 503
     except (OAuthError, ValueError) as error:
         # A wrong state, a replayed code or a wrong nonce: nothing is signed in.
         log.warning("sign-in callback refused: %s", type(error).__name__)
         return render_template(
-            "error.html", message="登录未完成，请重新登录。 / Sign-in did not complete; please start again."
+            "error.html", message=t("signin.err_incomplete")
         ), 400
     id_token = token.get("id_token", "")
     sub = (token.get("userinfo") or {}).get("sub", "")
@@ -111,7 +112,7 @@ def oidc_callback() -> Page:
         answer = _exchange(id_token)
     except ApiError as error:
         if error.status == 403:
-            return render_template("error.html", message=NO_ROLE), 403
+            return render_template("error.html", message=t(NO_ROLE)), 403
         raise
     roles = answer.get("roles") or []
     if len(roles) > 1:
@@ -152,7 +153,7 @@ def sms() -> Page:
             )
         except ApiError as error:
             message = (
-                "验证码错误或已过期 / wrong or expired code" if error.status in (401, 422) else str(error)
+                t("signin.err_code") if error.status in (401, 422) else plain_error(error)[0]
             )
             return render_template("signin_sms.html", step="code", phone=phone, error_message=message), 400
         from jwt import decode
@@ -168,10 +169,7 @@ def sms() -> Page:
     try:
         backend.post("/api/v1/otp", {"phone": phone})
     except ApiError as error:
-        if error.status == 429:
-            message = "请求过于频繁，请稍后再试 / too many requests; wait a moment"
-        else:
-            message = "请输入11位手机号码 / enter an 11-digit mobile number"
+        message = t("signin.err_too_many") if error.status == 429 else t("signin.err_phone")
         return render_template(
             "signin_sms.html", step="phone", phone=phone, error_message=message
         ), error.status

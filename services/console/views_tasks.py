@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from services.console.backend import ApiError, Backend, items_of
+from services.console.backend import ApiError, Backend, api_path, items_of
+from services.console.errors import plain_error
 from services.console.web import Page, api, body_from, failed, signed_in, t, user
 
 blueprint = Blueprint("tasks", __name__)
@@ -52,7 +53,7 @@ def _member_tasks(backend: Backend, member_id: str) -> Page:
         claims = task.get("claims")
         if claims is None and details_left > 0:
             details_left -= 1
-            claims = backend.get(f"/api/v1/tasks/{task['id']}").get("claims", [])
+            claims = backend.get(api_path("/api/v1/tasks/{}", task['id'])).get("claims", [])
         if any(claim.get("member_id") == member_id for claim in claims or []):
             mine.append(task)
     taken = {task["id"] for task in mine}
@@ -80,7 +81,7 @@ def create() -> Page:
 @blueprint.get("/tasks/<task_id>")
 @signed_in()
 def detail(task_id: str) -> Page:
-    task = api().get(f"/api/v1/tasks/{task_id}")
+    task = api().get(api_path("/api/v1/tasks/{}", task_id))
     return render_template(
         "task.html", task=task, names=_names(api(), [c["member_id"] for c in task.get("claims", [])])
     )
@@ -109,20 +110,20 @@ def act(task_id: str, action: str) -> Page:
         body["source"] = "member" if user()["role"] == "member" else "org"  # type: ignore[index]
     backend = api()
     try:
-        backend.post(f"/api/v1/tasks/{task_id}/{path}", body)
+        backend.post(api_path("/api/v1/tasks/{}/{}", task_id, path), body)
     except ApiError as error:
-        task = backend.get(f"/api/v1/tasks/{task_id}")
+        task = backend.get(api_path("/api/v1/tasks/{}", task_id))
         names = _names(backend, [c["member_id"] for c in task.get("claims", [])])
         return failed(error, "task.html", task=task, names=names, failed_action=action)
-    flash(t("done"), "ok")
+    flash(t(f"done.task.{action}"), "ok")
     return redirect(url_for("tasks.detail", task_id=task_id))
 
 
 @blueprint.post("/tasks/<task_id>/withdraw/<member_id>")
 @signed_in("member", "township_officer")
 def withdraw(task_id: str, member_id: str) -> Page:
-    api().delete(f"/api/v1/tasks/{task_id}/claims/{member_id}")
-    flash(t("done"), "ok")
+    api().delete(api_path("/api/v1/tasks/{}/claims/{}", task_id, member_id))
+    flash(t("done.task.withdraw"), "ok")
     return redirect(url_for("tasks.detail", task_id=task_id))
 
 
@@ -131,15 +132,30 @@ def _names(backend: Backend, member_ids: list[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     for member_id in member_ids[:50]:
         try:
-            names[member_id] = backend.get(f"/api/v1/members/{member_id}")["name"]
+            names[member_id] = backend.get(api_path("/api/v1/members/{}", member_id), {"masked": "true"})["name"]
         except (ApiError, KeyError):
-            names[member_id] = member_id
+            names[member_id] = "—"  # never the internal id
     return names
 
 
 def current_quarter(today: date | None = None) -> str:
     today = today or date.today()
     return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+
+
+def recent_quarters(count: int = 8, today: date | None = None) -> list[str]:
+    """This quarter and the ones before it, newest first: chosen from a list, never typed."""
+    year, quarter = (int(part) for part in current_quarter(today).split("-Q"))
+    found = []
+    for _ in range(count):
+        found.append(f"{year}-Q{quarter}")
+        year, quarter = (year, quarter - 1) if quarter > 1 else (year - 1, 4)
+    return found
+
+
+def quarter_label(quarter: str) -> str:
+    year, _, number = quarter.partition("-Q")
+    return t("ranking.quarter_label").format(year, number) if number.isdigit() else quarter
 
 
 @blueprint.get("/ranking")
@@ -167,10 +183,19 @@ def ranking() -> Page:
 
 
 @blueprint.get("/stats")
-@signed_in("township_officer", "org_department")
+@signed_in("branch_secretary", "township_officer", "org_department")
 def stats() -> Page:
     org = request.args.get("org") or user()["org"]  # type: ignore[index]
-    data = api().get("/api/v1/stats/tasks", {"org": org})
+    problem = None
+    try:
+        data = api().get("/api/v1/stats/tasks", {"org": org})
+    except ApiError as error:
+        if error.status == 401:
+            raise
+        # Tasks are counted per township and up: a branch secretary is told so, with the way to
+        # the figures they may read, instead of a bare "no permission" above empty charts.
+        data = {}
+        problem = t("stats.township_only") if error.status == 403 else plain_error(error)[0]
     by_status = status_counts(data)
     rate = data.get("completion_rate")
     chart = {
@@ -178,7 +203,9 @@ def stats() -> Page:
         "counts": list(by_status.values()),
         "completion": round(float(rate) * 100, 1) if isinstance(rate, int | float) and rate <= 1 else rate,
     }
-    return render_template("stats.html", org=org, data=data, by_status=by_status, chart=json.dumps(chart))
+    return render_template(
+        "stats.html", org=org, data=data, by_status=by_status, chart=json.dumps(chart), unavailable=problem
+    )
 
 
 def status_counts(data: dict[str, Any]) -> dict[str, int]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from services.console.backend import ApiError, items_of
+from services.console.backend import ApiError, api_path, items_of
+from services.console.errors import plain_error
 from services.console.web import Page, api, body_from, failed, signed_in, t, user
 
 blueprint = Blueprint("transfers", __name__)
@@ -76,7 +77,7 @@ def inbox() -> Page:
 @blueprint.get("/transfers/<transfer_id>")
 @signed_in()
 def detail(transfer_id: str) -> Page:
-    transfer = api().get(f"/api/v1/transfers/{transfer_id}")
+    transfer = api().get(api_path("/api/v1/transfers/{}", transfer_id))
     return render_template("transfer.html", transfer=transfer)
 
 
@@ -86,26 +87,26 @@ def decide(transfer_id: str) -> Page:
     backend = api()
     body = body_from(request.form, ("decision", "reason"))
     try:
-        backend.post(f"/api/v1/transfers/{transfer_id}/decisions", body)
+        backend.post(api_path("/api/v1/transfers/{}/decisions", transfer_id), body)
     except ApiError as error:
-        return failed(error, "transfer.html", transfer=backend.get(f"/api/v1/transfers/{transfer_id}"))
-    flash(t("done"), "ok")
+        return failed(error, "transfer.html", transfer=backend.get(api_path("/api/v1/transfers/{}", transfer_id)))
+    flash(t(f"done.transfer.{body.get('decision', 'approve')}"), "ok")
     return redirect(url_for("transfers.detail", transfer_id=transfer_id))
 
 
 @blueprint.post("/transfers/<transfer_id>/<action>")
-@signed_in("member", "branch_secretary")
+@signed_in()
 def act(transfer_id: str, action: str) -> Page:
-    """report, resubmit, cancel and reissue: the applicant's (or a secretary's) actions."""
-    if action not in ("report", "resubmit", "cancel", "reissue"):
+    """report, resubmit, cancel, reissue and urge: who may is the API's answer (allowed_actions)."""
+    if action not in ("report", "resubmit", "cancel", "reissue", "urge"):
         return render_template("error.html", message=t("error.404")), 404
     backend = api()
-    body = body_from(request.form, ("reason", "to_branch_code"))
+    body = body_from(request.form, ("note",) if action == "urge" else ("reason", "to_branch_code"))
     try:
-        backend.post(f"/api/v1/transfers/{transfer_id}/{action}", body)
+        backend.post(api_path("/api/v1/transfers/{}/{}", transfer_id, action), body)
     except ApiError as error:
-        return failed(error, "transfer.html", transfer=backend.get(f"/api/v1/transfers/{transfer_id}"))
-    flash(t("done"), "ok")
+        return failed(error, "transfer.html", transfer=backend.get(api_path("/api/v1/transfers/{}", transfer_id)))
+    flash(t(f"done.transfer.{action}"), "ok")
     return redirect(url_for("transfers.detail", transfer_id=transfer_id))
 
 
@@ -117,9 +118,6 @@ def nearest_branches() -> Page:
     try:
         found = api().get("/api/v1/orgs/nearest", {"region": region, "limit": 8})
     except ApiError as error:
-        from services.console.i18n import plain_error
-        from services.console.web import locale
-
-        message, fields = plain_error(error, locale())
+        message, fields = plain_error(error)
         return render_template("_nearest.html", branches=[], problem=fields.get("region") or message)
     return render_template("_nearest.html", branches=items_of(found))

@@ -10,47 +10,41 @@ from flask import current_app, g, redirect, render_template, request, session, u
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from services.console.backend import ApiError, Backend
-from services.console.i18n import DEFAULT_LOCALE, plain_error, translate
+from services.console.errors import plain_error
+from services.console.translation import t
 from shared.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 Page = str | WerkzeugResponse | tuple[str, int]
 
 # Which pages each role sees in the navigation, in order.
+MEMBER_NAVIGATION = [
+    ("members.status", "nav.status"),
+    ("transfers.mine", "nav.transfers"),
+    ("tasks.board", "nav.tasks"),
+    ("common.notifications", "nav.notifications"),
+    ("common.preferences", "nav.preferences"),
+]
+# Every desk reaches every page its role may open: the roster, ledger, statistics and ranking
+# serve a branch secretary as much as a county's department.
+STAFF_NAVIGATION = [
+    ("transfers.inbox", "nav.inbox"),
+    ("members.roster", "nav.roster"),
+    ("members.ledger", "nav.ledger"),
+    ("members.dashboard", "nav.dashboard"),
+    ("tasks.board", "nav.tasks"),
+    ("tasks.stats", "nav.stats"),
+    ("tasks.ranking", "nav.ranking"),
+    ("common.notifications", "nav.notifications"),
+    ("common.preferences", "nav.preferences"),
+]
 NAVIGATION: dict[str, list[tuple[str, str]]] = {
-    "member": [
-        ("members.status", "nav.status"),
-        ("transfers.mine", "nav.transfers"),
-        ("tasks.board", "nav.tasks"),
-        ("common.notifications", "nav.notifications"),
-        ("common.preferences", "nav.preferences"),
-    ],
-    "branch_secretary": [
-        ("transfers.inbox", "nav.inbox"),
-        ("members.roster", "nav.roster"),
-        ("members.ledger", "nav.ledger"),
-        ("common.notifications", "nav.notifications"),
-        ("common.preferences", "nav.preferences"),
-    ],
-    "township_officer": [
-        ("tasks.board", "nav.tasks"),
-        ("tasks.ranking", "nav.ranking"),
-        ("tasks.stats", "nav.stats"),
-        ("transfers.inbox", "nav.inbox"),
-        ("common.notifications", "nav.notifications"),
-    ],
-    "org_department": [
-        ("transfers.inbox", "nav.inbox"),
-        ("members.dashboard", "nav.dashboard"),
-        ("members.roster", "nav.roster"),
-        ("common.notifications", "nav.notifications"),
-    ],
-    "admin": [
-        ("transfers.inbox", "nav.inbox"),
-        ("members.dashboard", "nav.dashboard"),
-        ("tasks.board", "nav.tasks"),
-        ("tasks.ranking", "nav.ranking"),
-    ],
+    "member": MEMBER_NAVIGATION,
+    "branch_secretary": STAFF_NAVIGATION,
+    # A township officer's day starts at the task board it runs.
+    "township_officer": [STAFF_NAVIGATION[4], *STAFF_NAVIGATION[:4], *STAFF_NAVIGATION[5:]],
+    "org_department": [STAFF_NAVIGATION[0], STAFF_NAVIGATION[3], *STAFF_NAVIGATION[1:3], *STAFF_NAVIGATION[4:]],
+    "admin": STAFF_NAVIGATION,
 }
 
 
@@ -60,14 +54,6 @@ def settings() -> Settings:
 
 def user() -> dict[str, str] | None:
     return session.get("user")
-
-
-def locale() -> str:
-    return session.get("locale", DEFAULT_LOCALE)
-
-
-def t(key: str) -> str:
-    return translate(key, locale())
 
 
 def api() -> Backend:
@@ -97,7 +83,7 @@ def failed(error: ApiError, template: str, **context: Any) -> Page:
     if error.status == 401:
         session.clear()
         return redirect(url_for("common.signin", next=request.path))
-    message, field_errors = plain_error(error, locale())
+    message, field_errors = plain_error(error)
     context.setdefault("form", request.form)
     status = error.status if 400 <= error.status < 600 else 400
     return render_template(template, error_message=message, field_errors=field_errors, **context), status

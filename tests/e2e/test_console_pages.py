@@ -105,12 +105,16 @@ def test_roster_masks_personal_data_and_paginates(console, registration):
     first = browser.get(f"{console}/roster", timeout=10).text
     rows = re.findall(r'<tr data-member="([^"]+)">', first)
     assert len(rows) == 25
-    phones = re.findall(r"<td>(1\d\d\*{4}\d{4})</td>", first)
+    phones = re.findall(r"<td[^>]*>(1\d\d\*{4}\d{4})</td>", first)
     assert len(phones) == 25, "phones are masked in the roster"
     next_link = re.search(r'href="(/roster\?[^"]*cursor=[^"]+)"', first)
     assert next_link, "a long roster has a next page"
     second = browser.get(console + next_link.group(1).replace("&amp;", "&"), timeout=10).text
     assert len(re.findall(r'<tr data-member="', second)) == 1
+    previous = re.search(r'href="(/roster[^"]*)" data-test="previous-page"', second)
+    assert previous, "a later page links back to the one before"
+    again = browser.get(console + previous.group(1).replace("&amp;", "&"), timeout=10).text
+    assert re.findall(r'<tr data-member="([^"]+)">', again) == rows
 
 
 def test_grid_survey_checkin_updates_the_roster(console, registration, place):
@@ -203,13 +207,20 @@ def test_checkin_reaches_the_secretary_with_an_unread_badge(console, registratio
 def test_preferences_save_and_name_what_is_missing(console, registration, place):
     member_id = make_member(registration, place["branch"], "偏好测试")
     browser = as_member(console, member_id)
-    typed = {"sms": "on", "quiet_start": "22:00", "quiet_end": "07:00", "locale": "zh-CN"}
+    typed = {"channel_email": "on", "quiet_start": "22:00", "quiet_end": "07:00", "locale": "zh-CN"}
     refused = browser.post(f"{console}/preferences", data=typed, timeout=10)
-    assert refused.status_code == 422 and 'data-field-error="phone"' in refused.text  # SMS needs a number
-    assert 'value="22:00"' in refused.text
-    saved = browser.post(f"{console}/preferences", data={**typed, "phone": "13800002222"}, timeout=10)
+    assert refused.status_code == 422 and 'data-field-error="email"' in refused.text  # e-mail needs an address
+    assert "此项为必填项" in refused.text and 'value="22:00"' in refused.text
+    # A member's SMS goes to their registered phone: no number to type.
+    sms = {**typed, "channel_email": "", "channel_sms": "on"}
+    saved = browser.post(f"{console}/preferences", data=sms, timeout=10)
     assert saved.status_code == 200 and "设置已保存" in saved.text
-    assert re.search(r'name="sms"\s+checked', saved.text) and 'value="13800002222"' in saved.text
+    assert re.search(r'name="channel_sms"\s+checked', saved.text) and 'name="phone"' not in saved.text
+    # The e-mail switch and the address are two fields: the address is kept as typed, not "on".
+    mail = {**typed, "email": "dangyuan@example.org"}
+    saved = browser.post(f"{console}/preferences", data=mail, timeout=10)
+    assert saved.status_code == 200 and "设置已保存" in saved.text, saved.text[-800:]
+    assert re.search(r'name="channel_email"\s+checked', saved.text) and 'value="dangyuan@example.org"' in saved.text
     bad = browser.post(
         f"{console}/preferences", data={"quiet_start": "25:99", "quiet_end": "07:00"}, timeout=10
     )

@@ -10,12 +10,14 @@ import requests
 
 from services.console.app import months_behind
 from services.console.backend import ApiError, service_for
-from services.console.i18n import plain_error, plain_field_message, translate
+from services.console.errors import plain_error, plain_field_message
 from services.console.signin import Identity, SignInRefused, custom_identity, token_for
+from services.console.translation import t
 from services.console.views_tasks import current_quarter, status_counts
 from services.console.web import body_from
 from shared.auth import decode_token
 from shared.settings import DEV_JWT_SECRET, Settings
+from tests.support.console_locale import in_locale
 
 
 def smorest_response(status: int, body: object) -> requests.Response:
@@ -44,10 +46,13 @@ def test_smorest_errors_become_messages_per_field():
     )
     assert error.status == 422
     assert error.fields == {"reason": ["Missing data for required field."], "quiet_hours": ["bad"]}
-    message, fields = plain_error(error, "zh-CN")
+    with in_locale("zh-CN"):
+        message, fields = plain_error(error)
     assert message == "请检查填写的内容。"
     assert fields["reason"] == "此项为必填项"
-    assert plain_error(error, "en")[1]["reason"] == "This is required"
+    assert fields["quiet_hours"] == "请检查此项"  # English nothing matches never reaches a Chinese page
+    with in_locale("en"):
+        assert plain_error(error)[1]["reason"] == "Missing data for required field."
 
 
 def test_import_row_errors_are_flattened_with_their_row():
@@ -64,23 +69,40 @@ def test_import_row_errors_are_flattened_with_their_row():
     assert error.fields["file"] == ["第 2 行 birth_date: Not a valid date."]
 
 
-def test_conflicts_keep_the_services_reason_and_other_statuses_are_plain():
-    assert plain_error(ApiError(409, "task is full"), "zh-CN")[0] == "当前状态下无法办理：task is full"
-    assert plain_error(ApiError(403, "forbidden"), "en")[0] == "You are not allowed to do this."
-    assert plain_error(ApiError(502, "bad gateway"), "zh-CN")[0] == "系统出了点问题，请稍后再试。"
-    assert "Traceback" not in plain_error(ApiError(500, "Traceback (most recent call last)"), "en")[0]
+def test_conflicts_are_said_in_chinese_with_the_stage_label_and_other_statuses_are_plain():
+    with in_locale("zh-CN"):
+        message = plain_error(ApiError(409, "the transfer is at pending_township, held by XX-NOWHERE"))[0]
+        assert message == "当前状态下无法办理：转接待乡镇(街道)审批（XX-NOWHERE）"
+        assert plain_error(ApiError(409, "this task is full: all 3 places are taken"))[0] == "该任务名额已满（共 3 个名额）"
+        assert plain_error(ApiError(409, "something nobody foresaw"))[0] == "当前状态下无法办理"
+        assert plain_error(ApiError(502, "bad gateway"))[0] == "系统出了点问题，请稍后再试。"
+        dues = ApiError(409, "dues", {"dues_paid_through": ["not paid through 2026-12"]})
+        assert plain_error(dues)[0] == "党费未缴至本月，暂不能同意转出"
+    with in_locale("en"):
+        assert plain_error(ApiError(403, "forbidden"))[0] == "You are not allowed to do this."
+        assert "Traceback" not in plain_error(ApiError(500, "Traceback (most recent call last)"))[0]
 
 
-def test_field_messages_translate_ranges_and_pass_unknown_text_through():
-    assert plain_field_message(
-        "Must be greater than or equal to 1 and less than or equal to 50.", "zh-CN"
-    ) == ("请填写 1 到 50 之间的数")
-    assert plain_field_message("must look like 2026-Q4", "zh-CN") == "must look like 2026-Q4"
+def test_field_messages_are_chosen_by_field_and_reason():
+    with in_locale("zh-CN"):
+        assert plain_field_message("contact_phone", "Length must be between 11 and 11.") == "请输入 11 位手机号"
+        assert plain_field_message("phone", "Length must be 11.") == "请输入 11 位手机号"
+        assert plain_field_message("title", "Length must be between 1 and 200.") == "请填写 1 到 200 个字符"
+        assert plain_field_message(
+            "capacity", "Must be greater than or equal to 1 and less than or equal to 50."
+        ) == ("请填写 1 到 50 之间的数")
+        assert plain_field_message("destination_region", "must be a region code of 2-20 digits") == (
+            "请选择所在地（省、市、县）"
+        )
+        assert plain_field_message("file", "第 2 行 出生日期: 格式不对") == "第 2 行 出生日期: 格式不对"
 
 
 def test_unknown_catalogue_keys_show_the_value_not_the_key():
-    assert translate("transfer_status.something_new", "zh-CN") == "something_new"
-    assert translate("nav.inbox", "en") == "Transfer inbox"
+    with in_locale("zh-CN"):
+        assert t("transfer_status.something_new") == "something_new"
+        assert t("nav.inbox") == "转接待办"
+    with in_locale("en"):
+        assert t("nav.inbox") == "Transfer inbox"
 
 
 @pytest.mark.parametrize(
