@@ -46,7 +46,7 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
         session = self.session
         self.orgs = OrgRepository(session)
         self.members = MemberRepository(session)
-        self.checkins = CheckinRepository(session)
+        self.checkins = CheckinRepository(session, self.insert_with_commit)
         self.mobility = MobilityRepository(session)
         self.moves = RelationshipMoveRepository(session)
         self.stations = StationRepository(session)
