@@ -77,7 +77,7 @@ def _child(url: str, branch: str, tokens: list[tuple[str, str]], requests: int, 
                       "statements": statements["count"] / requests}))  # fmt: skip
     if profiler:
         stats = pstats.Stats(profiler, stream=sys.stderr)
-        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("cumulative").print_stats(400)
         stats.sort_stats("tottime").print_stats(30)
 
 
@@ -105,7 +105,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", choices=["off", "on", "none"], default="none")
+    parser.add_argument("--profile", choices=["off", "on", "metrics", "tracing", "none"], default="none")
+    parser.add_argument("--parts", action="store_true", help="also metrics+log alone and tracing alone")
     parser.add_argument("--child")
     parser.add_argument("--with-profile", action="store_true")
     args = parser.parse_args()
@@ -135,6 +136,9 @@ def main() -> None:
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
             },
         }
+        if args.parts:
+            modes["metrics"] = {**modes["on"], "OTEL_TRACES_EXPORTER": "none"}
+            modes["tracing"] = {**modes["on"], "NUANLIU_REQUEST_TELEMETRY": "off"}
         results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
         for _ in range(args.rounds):
             for mode, env in modes.items():
@@ -143,7 +147,7 @@ def main() -> None:
     best = {mode: min(runs, key=lambda r: r["cpu_ms"]) for mode, runs in results.items()}
     for mode, runs in results.items():
         cpus = ", ".join(f"{r['cpu_ms']:.2f}" for r in runs)
-        print(f"telemetry {mode:<3}: CPU ms per check-in {cpus} (best {best[mode]['cpu_ms']:.2f}); "
+        print(f"telemetry {mode:<7}: CPU ms per check-in {cpus} (best {best[mode]['cpu_ms']:.2f}); "
               f"statements per check-in {best[mode]['statements']:.1f}")  # fmt: skip
     print(f"OTLP exports received: {OtlpSink.received}")
     ratio = best["off"]["cpu_ms"] / best["on"]["cpu_ms"]
