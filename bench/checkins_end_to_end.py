@@ -207,13 +207,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--postgres", default=PG_ADMIN_URL)
+    parser.add_argument("--stacks", default="PostgreSQL,SQLite", help="which stacks to run, comma-separated")
     args = parser.parse_args()
 
     bare = bare_endpoint(args.clients, args.seconds)
     broker_rate = raw_pika(RAW_MESSAGES)
+    stacks = {"PostgreSQL": args.postgres, "SQLite": None}
     figures = {
-        "PostgreSQL": end_to_end("PostgreSQL", args.postgres, args.clients, args.seconds),
-        "SQLite": end_to_end("SQLite", None, args.clients, args.seconds),
+        label: end_to_end(label, url, args.clients, args.seconds)
+        for label, url in stacks.items()
+        if label in args.stacks.split(",")
     }
     print()
     print(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,7 +34,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
@@ -197,6 +199,12 @@ class Database:
         self.pool = pool or PoolOptions(size=pool_size)
         self.engine = make_engine(url, self.schema, self.pool)
         self._pid = os.getpid()
+        # SQLite has one writer at a time: this process's writers queue here, on a lock that
+        # wakes the next at once, rather than in SQLite's busy handler, which sleeps up to 100 ms
+        # between tries (the seconds-long p99 of issue 25). Other processes still meet the busy
+        # handler. Reentrant: a writer opened inside another in one thread behaves as before.
+        self._write_lock = threading.RLock() if self.is_sqlite else None
+        self._write_wait = int(os.environ.get("NUANLIU_SQLITE_BUSY_TIMEOUT_MS", "30000")) / 1000
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
         self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
@@ -210,17 +218,39 @@ class Database:
         if os.getpid() != self._pid:
             self.engine.dispose(close=False)
             self._pid = os.getpid()
+            if self._write_lock is not None:
+                self._write_lock = threading.RLock()  # a lock held at the fork stays held in the child
 
     def writer_session(self) -> Session:
-        """A new writer session, for a unit of work (shared.uow) that begins and commits it."""
+        """A new writer session, for a unit of work (shared.uow) that begins and commits it
+        inside `write_turn()`."""
         self._after_fork_check()
         return self._writer()
 
     @contextmanager
+    def write_turn(self) -> Iterator[None]:
+        """This process's turn to write (SQLite; nothing elsewhere). Waiting longer than the busy
+        timeout fails as the database's own lock would: an OperationalError (a 503)."""
+        self._after_fork_check()
+        lock = self._write_lock
+        if lock is None:
+            yield
+            return
+        if not lock.acquire(timeout=self._write_wait):
+            raise OperationalError(
+                "BEGIN IMMEDIATE",
+                None,
+                sqlite3.OperationalError("database is locked (this process's writers)"),
+            )
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on any exception."""
-        self._after_fork_check()
-        with self._writer() as session, session.begin():
+        with self.write_turn(), self._writer() as session, session.begin():
             yield session
 
     @contextmanager
