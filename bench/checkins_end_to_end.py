@@ -28,6 +28,7 @@ from typing import Any
 import requests
 from sqlalchemy import func, select
 
+from bench.accounting import cpu_seconds, delta, snapshot
 from bench.common import emit, running_stack
 from bench.notify_throughput import baseline_rate
 from bench.registration_common import LoadResult, closed_loop, gunicorn
@@ -92,6 +93,26 @@ def checkin_notifications(database: Any, branch: str) -> int:
         )
 
 
+def postgres_backends_cpu(database_url: str | None) -> dict[int, float]:
+    """CPU so far of each PostgreSQL backend serving the stack's database, by pid (the server is
+    on this machine; its shared processes, e.g. the WAL writer, serve everyone and are left out)."""
+    if not database_url:
+        return {}
+    from sqlalchemy import create_engine, text
+
+    from shared.settings import normalise_postgres_url
+
+    url = normalise_postgres_url(database_url)
+    engine = create_engine(url.rsplit("/", 1)[0] + "/postgres")
+    with engine.connect() as connection:
+        pids = connection.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = :name"), {"name": url.rsplit("/", 1)[1]}
+        ).scalars()
+        found = {pid: cpu_seconds(pid) for pid in pids}
+    engine.dispose()
+    return found
+
+
 def end_to_end(label: str, database_url: str | None, clients: int, seconds: float) -> dict[str, float]:
     with running_stack(PROCESSES, database_url=database_url) as stack:
         base_url = stack.url("registration")
@@ -111,8 +132,15 @@ def end_to_end(label: str, database_url: str | None, clients: int, seconds: floa
             )
 
         warm_up = closed_loop(f"{label} warm-up", port, make, clients, 2.0, 201)
+        database = stack.env.get("DATABASE_URL") if database_url else None
+        cpu_before, pg_before, own_before = (
+            snapshot(stack.processes),
+            postgres_backends_cpu(database),
+            time.process_time(),
+        )
         result = closed_loop(f"{label}: check-ins end to end", port, make, clients, seconds, 201)
         load_end = time.monotonic()
+        own_cpu = time.process_time() - own_before
         accepted = result.requests - result.errors
         # Every accepted check-in (warm-up included) is one notification to the branch.
         expected = accepted + warm_up.requests - warm_up.errors
@@ -123,6 +151,11 @@ def end_to_end(label: str, database_url: str | None, clients: int, seconds: floa
                 break
             time.sleep(0.05)
         drained_after = time.monotonic() - load_end
+        # CPU from the measured load's start until its last notification was stored.
+        cpu = delta(cpu_before, snapshot(stack.processes))
+        pg_after = postgres_backends_cpu(database)
+        cpu["PostgreSQL backends"] = sum(pg_after[pid] - pg_before.get(pid, 0.0) for pid in pg_after)
+        cpu["load generator (this process)"] = own_cpu
         time.sleep(3)  # a duplicate would land within the relay's next turns
         final = checkin_notifications(notify, branch) - before
         notify.dispose()
@@ -131,6 +164,10 @@ def end_to_end(label: str, database_url: str | None, clients: int, seconds: floa
         f"  accepted {expected} (warm-up included), notifications stored {final}, "
         f"drained {drained_after:.1f} s after the load ended"
     )
+    accepted_load = max(1, result.requests - result.errors)
+    shares = ", ".join(f"{name} {seconds * 1000 / accepted_load:.2f}" for name, seconds in cpu.items())
+    total = sum(cpu.values()) * 1000 / accepted_load
+    print(f"  CPU ms per check-in by process: {shares}; total {total:.2f}")
     return {
         "rate": accepted / result.seconds if result.seconds else 0.0,
         "p50": result.percentile(0.5),
@@ -139,6 +176,7 @@ def end_to_end(label: str, database_url: str | None, clients: int, seconds: floa
         "accepted": float(expected),
         "stored": float(final),
         "errors": float(result.errors),
+        "cpu_ms": total,
     }
 
 
@@ -169,22 +207,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--postgres", default=PG_ADMIN_URL)
+    parser.add_argument("--stacks", default="PostgreSQL,SQLite", help="which stacks to run, comma-separated")
     args = parser.parse_args()
 
     bare = bare_endpoint(args.clients, args.seconds)
     broker_rate = raw_pika(RAW_MESSAGES)
+    stacks = {"PostgreSQL": args.postgres, "SQLite": None}
     figures = {
-        "PostgreSQL": end_to_end("PostgreSQL", args.postgres, args.clients, args.seconds),
-        "SQLite": end_to_end("SQLite", None, args.clients, args.seconds),
+        label: end_to_end(label, url, args.clients, args.seconds)
+        for label, url in stacks.items()
+        if label in args.stacks.split(",")
     }
     print()
     print(
-        f"{'stack':<12} {'check-ins/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'drained s':>10} {'accepted':>9} {'stored':>7}"
+        f"{'stack':<12} {'check-ins/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'drained s':>10} {'accepted':>9} {'stored':>7} {'CPU ms':>7}"
     )
     for label, f in figures.items():
         print(
             f"{label:<12} {f['rate']:12.1f} {f['p50']:8.1f} {f['p99']:8.1f} {f['drain_seconds']:10.1f}"
-            f" {int(f['accepted']):9d} {int(f['stored']):7d}"
+            f" {int(f['accepted']):9d} {int(f['stored']):7d} {f['cpu_ms']:7.2f}"
         )
     for label, f in figures.items():
         emit(f"{label}: check-ins/s end to end", f["rate"], "req/s", "bare JSON endpoint", bare.throughput)

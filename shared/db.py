@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
@@ -32,11 +34,15 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
     from shared.settings import Settings
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -90,6 +96,9 @@ class PoolOptions:
     size: int = 5
     max_overflow: int = 10
     search_path: str = "options"
+    # A connection back from the pool is pinged only after it sat idle this long (see
+    # _ping_when_idle); one in steady use is not, which spares a round trip per request.
+    ping_idle_seconds: float = 2.0
 
 
 def make_engine(url: str, schema: str | None = None, pool: PoolOptions | None = None) -> Engine:
@@ -111,15 +120,42 @@ def make_engine(url: str, schema: str | None = None, pool: PoolOptions | None = 
     connect_args: dict[str, object] = {"connect_timeout": 5}
     if schema and pool.search_path == "options":
         connect_args["options"] = f"-csearch_path={schema}"
-    return create_engine(
+    engine = create_engine(
         url,
         connect_args=connect_args,
         pool_size=pool.size,
         max_overflow=pool.max_overflow,
-        pool_pre_ping=True,
         pool_recycle=1800,
         hide_parameters=True,  # error logs name the statement, never the personal data bound to it
     )
+    _ping_when_idle(engine, pool.ping_idle_seconds)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Pessimistic disconnect handling, pinging only connections that sat idle in the pool.
+
+    `pool_pre_ping` pinged at every checkout: a round trip per request, a tenth of a check-in's.
+    A connection in steady use was proven by its last statement moments ago; one idle for longer
+    than `idle_seconds` (the server restarted, a firewall dropped it) is pinged, and a failed
+    ping raises DisconnectionError, on which the pool replaces it with a fresh connection (the
+    SQLAlchemy "pessimistic" recipe). A connection that dies between uses anyway fails its first
+    statement: that request gets a 503 and the pool drops every connection older than the
+    failure, as it does on any disconnect."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: object, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: object) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return  # new, or in use moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError(f"an idle pooled connection failed its ping: {error}") from error
 
 
 def _configure_sqlite(engine: Engine, busy_ms: int = 30000) -> None:
@@ -163,6 +199,12 @@ class Database:
         self.pool = pool or PoolOptions(size=pool_size)
         self.engine = make_engine(url, self.schema, self.pool)
         self._pid = os.getpid()
+        # SQLite has one writer at a time: this process's writers queue here, on a lock that
+        # wakes the next at once, rather than in SQLite's busy handler, which sleeps up to 100 ms
+        # between tries (the seconds-long p99 of issue 25). Other processes still meet the busy
+        # handler. Reentrant: a writer opened inside another in one thread behaves as before.
+        self._write_lock = threading.RLock() if self.is_sqlite else None
+        self._write_wait = int(os.environ.get("NUANLIU_SQLITE_BUSY_TIMEOUT_MS", "30000")) / 1000
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
         self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
@@ -176,17 +218,39 @@ class Database:
         if os.getpid() != self._pid:
             self.engine.dispose(close=False)
             self._pid = os.getpid()
+            if self._write_lock is not None:
+                self._write_lock = threading.RLock()  # a lock held at the fork stays held in the child
 
     def writer_session(self) -> Session:
-        """A new writer session, for a unit of work (shared.uow) that begins and commits it."""
+        """A new writer session, for a unit of work (shared.uow) that begins and commits it
+        inside `write_turn()`."""
         self._after_fork_check()
         return self._writer()
 
     @contextmanager
+    def write_turn(self) -> Iterator[None]:
+        """This process's turn to write (SQLite; nothing elsewhere). Waiting longer than the busy
+        timeout fails as the database's own lock would: an OperationalError (a 503)."""
+        self._after_fork_check()
+        lock = self._write_lock
+        if lock is None:
+            yield
+            return
+        if not lock.acquire(timeout=self._write_wait):
+            raise OperationalError(
+                "BEGIN IMMEDIATE",
+                None,
+                sqlite3.OperationalError("database is locked (this process's writers)"),
+            )
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on any exception."""
-        self._after_fork_check()
-        with self._writer() as session, session.begin():
+        with self.write_turn(), self._writer() as session, session.begin():
             yield session
 
     @contextmanager
@@ -343,6 +407,41 @@ def drop_database(admin_engine: Engine, name: str) -> None:
             {"name": name},
         )
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+
+
+class SettledRows(Generic[T]):
+    """A process cache of rows that never change once written (create-only rows, such as orgs:
+    their code, level and path are fixed at creation), so a hot path does not read them again.
+
+    `get` returns the row as a persistent object of the session, like `session.get`: from the
+    session's identity map, else from the cache (attached without a query), else loaded and
+    cached. Only rows that exist are cached (a row made later is found then). One cache per
+    database URL, so tests and tools holding several databases never see each other's rows;
+    bounded by `limit` (cleared when full: a miss costs one read)."""
+
+    def __init__(self, model: type[T], limit: int = 200_000) -> None:
+        self.model = model
+        self.limit = limit
+        self._columns = [column.key for column in table_of(model).columns]
+        self._by_database: dict[str, dict[Any, dict[str, Any]]] = {}
+
+    def get(self, session: Session, key: Any) -> T | None:
+        held = session.identity_map.get(identity_key(self.model, key))
+        if held is not None:
+            return held
+        rows = self._by_database.setdefault(str(session.get_bind().engine.url), {})
+        values = rows.get(key)
+        if values is None:
+            found = session.get(self.model, key)
+            if found is not None:
+                if len(rows) >= self.limit:
+                    rows.clear()
+                rows[key] = {column: getattr(found, column) for column in self._columns}
+            return found
+        instance = self.model(**values)
+        make_transient_to_detached(instance)  # as if loaded: no history, nothing to flush
+        session.add(instance)
+        return instance
 
 
 def table_of(model: type[Any]) -> Table:

@@ -77,21 +77,26 @@ class Relay:
         candidates = select(t.c.seq).where(due).order_by(t.c.seq).limit(self.batch_size)
         if not self.database.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
+        # The outer `due` is re-checked on the locked row, so two relays never share a row.
+        claim = (
+            update(t)
+            .where(t.c.seq.in_(candidates.scalar_subquery()), due)
+            .values(claimed_by=token, claimed_until=now + CLAIM_LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        claimed = select(t.c.seq, t.c.event_id, t.c.event_type, t.c.body, t.c.attempts)
+        if not self.database.is_sqlite:
+            # One round trip and one transaction: the claimed rows come back from the UPDATE.
+            with self.database.transaction() as session:
+                rows = session.execute(claim.returning(*claimed.selected_columns)).mappings().all()
+            return token, sorted((dict(row) for row in rows), key=lambda row: row["seq"])
         with self.database.transaction() as session:
-            # The outer `due` is re-checked on the locked row, so two relays never share a row.
-            session.execute(
-                update(t)
-                .where(t.c.seq.in_(candidates.scalar_subquery()), due)
-                .values(claimed_by=token, claimed_until=now + CLAIM_LEASE)
-                .execution_options(synchronize_session=False)
-            )
+            session.execute(claim)
         with self.database.reader() as session:
-            rows = session.execute(
-                select(t.c.seq, t.c.event_id, t.c.event_type, t.c.body, t.c.attempts)
-                .where(t.c.claimed_by == token, t.c.sent_at.is_(None))
-                .order_by(t.c.seq)
+            found = session.execute(
+                claimed.where(t.c.claimed_by == token, t.c.sent_at.is_(None)).order_by(t.c.seq)
             ).mappings()
-            return token, [dict(row) for row in rows]
+            return token, [dict(row) for row in found]
 
     def run_once(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""

@@ -27,6 +27,8 @@ from shared.db import PendingInsert, insert_together
 from shared.logging import current_request_id
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from sqlalchemy import Table
     from sqlalchemy.orm import Session
 
@@ -150,6 +152,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.audit_log = audit_log
         self._together: list[PendingInsert] = []
         self._session: Session | None = None
+        self._turn: AbstractContextManager[None] | None = None
 
     @property
     def session(self) -> Session:
@@ -165,9 +168,20 @@ class SqlUnitOfWork(UnitOfWork):
     def __enter__(self) -> Self:
         super().__enter__()
         self._together.clear()
-        self._session = self.database.writer_session()
-        self._session.begin()
+        self._turn = self.database.write_turn()
+        self._turn.__enter__()
+        try:
+            self._session = self.database.writer_session()
+            self._session.begin()
+        except BaseException:
+            self._end_turn()
+            raise
         return self
+
+    def _end_turn(self) -> None:
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            turn.__exit__(None, None, None)
 
     def __exit__(
         self,
@@ -178,9 +192,12 @@ class SqlUnitOfWork(UnitOfWork):
         try:
             super().__exit__(exc_type, exc, traceback)
         finally:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
+            try:
+                if self._session is not None:
+                    self._session.close()
+                    self._session = None
+            finally:
+                self._end_turn()
 
     def commit(self) -> None:
         session = self.session

@@ -6,7 +6,7 @@ in-memory ones; the atomic conditional statements (the card-number counter) are 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -30,9 +30,14 @@ from services.registration.models import (
     StandingDecision,
     Station,
 )
+from shared.db import PendingInsert, SettledRows, table_of
 
 # SQLite caps bound parameters per statement.
 _IN_CHUNK = 500
+
+
+# Orgs are create-only (code, level, path and name never change): read once per process.
+_SETTLED_ORGS = SettledRows(Org)
 
 
 class OrgRepository:
@@ -40,7 +45,7 @@ class OrgRepository:
         self.session = session
 
     def get(self, code: str) -> Org | None:
-        return self.session.get(Org, code)
+        return _SETTLED_ORGS.get(self.session, code)
 
     def add(self, org: Org) -> None:
         self.session.add(org)
@@ -184,11 +189,21 @@ class ContactRepository:
 
 
 class CheckinRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, with_commit: Callable[[PendingInsert], None] | None = None) -> None:
         self.session = session
+        self.with_commit = with_commit
 
     def add(self, checkin: Checkin) -> None:
-        self.session.add(checkin)
+        """Add a check-in. Given the unit of work's `insert_with_commit`, its row is written with
+        the commit, in the statement that writes its event and audit entry (one round trip on
+        PostgreSQL); the returned object is then not in the session."""
+        if self.with_commit is None:
+            self.session.add(checkin)
+            return
+        table = table_of(Checkin)
+        self.with_commit(
+            PendingInsert(table, {column.key: getattr(checkin, column.key) for column in table.columns})
+        )
 
     def add_once_a_day(self, checkin: Checkin) -> None:
         """Add a check-in by scan and write it now: the unique key on (member, station, China

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from services.registration.models import Checkin, Member, Org, StaffAssignment, Station, audit_log, outbox
+from services.registration.models import Checkin, Member, StaffAssignment, Station, audit_log, outbox
 from services.registration.repositories import (
     CheckinRepository,
     ContactRepository,
@@ -46,7 +46,7 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
         session = self.session
         self.orgs = OrgRepository(session)
         self.members = MemberRepository(session)
-        self.checkins = CheckinRepository(session)
+        self.checkins = CheckinRepository(session, self.insert_with_commit)
         self.mobility = MobilityRepository(session)
         self.moves = RelationshipMoveRepository(session)
         self.stations = StationRepository(session)
@@ -66,13 +66,23 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
         if object_type == "org":
             code = object_id
         elif object_type == "checkin":
-            checkin = session.get(Checkin, object_id)
-            code = checkin.branch_code if checkin else None
+            code = self._pending_checkin_branch(object_id)
+            if code is None:
+                checkin = session.get(Checkin, object_id)
+                code = checkin.branch_code if checkin else None
         elif object_type == "station":
             station = session.get(Station, object_id)
             return OrgScope(station.host_org_code, station.host_path) if station else None
         elif object_type == "staff":
             assignment = session.get(StaffAssignment, object_id)
             code = assignment.org_code if assignment else None
-        org = session.get(Org, code) if code else None
+        org = self.orgs.get(code) if code else None
         return OrgScope(org.code, org.path) if org else None
+
+    def _pending_checkin_branch(self, checkin_id: str) -> str | None:
+        """Where a check-in waiting to be written with the commit landed (CheckinRepository.add
+        defers its row to the commit's statement, so it is not in the session yet)."""
+        for row in self._together:
+            if row.table is Checkin.__table__ and row.values.get("id") == checkin_id:
+                return str(row.values["branch_code"])
+        return None

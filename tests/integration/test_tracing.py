@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -36,6 +38,14 @@ def spans():
     RequestsInstrumentor().uninstrument()
 
 
+def notification_inserts(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+    return [
+        s for s in spans
+        if "INSERT" in str((s.attributes or {}).get("db.statement", ""))
+        and "notifications" in str((s.attributes or {}).get("db.statement", ""))
+    ]  # fmt: skip
+
+
 def test_a_check_in_is_one_trace_from_request_to_notification(spans, settings_for, migrated):
     migrated("registration")
     migrated("notify")
@@ -53,6 +63,13 @@ def test_a_check_in_is_one_trace_from_request_to_notification(spans, settings_fo
     )
     assert checked_in.status_code == 201, checked_in.get_json()
 
+    request = next(
+        s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER and s.name.endswith("/api/v1/checkins")
+    )
+
+    def in_trace_of_request() -> list[ReadableSpan]:
+        return [s for s in spans.get_finished_spans() if s.context.trace_id == request.context.trace_id]
+
     topology = Topology(settings_for("registration").broker_prefix)
     consumer = Consumer(
         AMQP_URL, topology, "test-trace-notify", ["registration.member_checked_in.v1"],
@@ -65,16 +82,15 @@ def test_a_check_in_is_one_trace_from_request_to_notification(spans, settings_fo
         relay = Relay(registration.extensions["nuanliu"].database, registration_outbox, Publisher(AMQP_URL, topology))
         while relay.run_once():
             pass
+        # The session's outbox may hold other tests' check-ins too: wait for this one's insert.
         deadline = time.monotonic() + 20
-        while consumer.handled < 1 and time.monotonic() < deadline:
+        while not notification_inserts(in_trace_of_request()) and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         consumer.stop()
         thread.join(10)
 
-    finished = spans.get_finished_spans()
-    request = next(s for s in finished if s.kind == SpanKind.SERVER and s.name.endswith("/api/v1/checkins"))
-    trace = [s for s in finished if s.context.trace_id == request.context.trace_id]
+    trace = in_trace_of_request()
     by_id = {s.context.span_id: s for s in trace}
 
     def chain(span):  # the span and its ancestors, up to the request
@@ -82,10 +98,7 @@ def test_a_check_in_is_one_trace_from_request_to_notification(spans, settings_fo
             yield span
             span = by_id.get(span.parent.span_id) if span.parent else None
 
-    inserts = [
-        s for s in trace
-        if "INSERT" in str(s.attributes.get("db.statement", "")) and "notifications" in str(s.attributes.get("db.statement", ""))
-    ]  # fmt: skip
+    inserts = notification_inserts(trace)
     assert inserts, f"no notification insert in the check-in's trace: {[s.name for s in trace]}"
     kinds = [s.kind for s in chain(inserts[0])]
     # The insert runs under the consumer's span, which continues the relay's producer span, which
