@@ -188,6 +188,7 @@ def test_the_audit_reader_filters_by_action_actor_and_whole_days_and_names_thing
     }]  # fmt: skip
     assert "党籍处置" in text and "县级组织部" in text and "灵芝第一社区党支部" in text
     assert "其他操作" in text and "something_new" not in text  # an action it does not know: no English
+    assert "svc" not in text  # a service is named by its role, not its identity
     assert f'/members/{MEMBER["id"]}' in text and 'data-test="next-page"' in text
 
 
