@@ -185,10 +185,32 @@ def audit() -> Page:
         if error.status == 401:
             raise
         page, problem = None, plain_error(error)[0]
+    entries = items_of(page)
     return render_template(
-        "audit.html", entries=items_of(page), page=page or {}, filters=filters, source=source,
-        sources=AUDIT_SOURCES, actions=AUDIT_ACTIONS, error_message=problem,
+        "audit.html", entries=entries, page=page or {}, filters=filters, source=source,
+        sources=AUDIT_SOURCES, actions=AUDIT_ACTIONS, error_message=problem, names=_staff_names(entries),
     ), (200 if page is not None else 503)  # fmt: skip
+
+
+# Staff directories read to name the actors of one audit page (the caller's org and the orgs the
+# entries are about, at most this many): a page of 25 entries stays a handful of calls.
+MAX_DIRECTORIES = 8
+
+
+def _staff_names(entries: list[dict[str, Any]]) -> dict[str, str]:
+    """Actor subject → the name the staff directory gives it, where one does."""
+    orgs = list(dict.fromkeys([user()["org"], *(e["org_code"] for e in entries if e.get("org_code"))]))  # type: ignore[index]
+    names: dict[str, str] = {}
+    backend = api()
+    for code in orgs[:MAX_DIRECTORIES]:
+        try:
+            people = items_of(backend.get(api_path("/api/v1/orgs/{}/staff", code)))
+        except ApiError as error:
+            if error.status == 401:
+                raise
+            continue  # not the caller's to read, or gone: the subject is shown instead
+        names.update({str(person.get("subject")): str(person.get("name")) for person in people if person.get("name")})
+    return names
 
 
 @blueprint.get("/stations")

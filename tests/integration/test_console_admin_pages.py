@@ -69,7 +69,7 @@ class Api(BaseHTTPRequestHandler):
             return 200, {"items": [MEMBER], "next_cursor": None, "total": 1}
         if path == "/api/v1/audit":
             return 200, {"items": [
-                {"id": "a1", "at": "2026-12-01T02:00:00Z", "actor": "org_department-x", "actor_role": "org_department",
+                {"id": "a1", "at": "2026-12-01T02:00:00Z", "actor": "wangfang", "actor_role": "branch_secretary",
                  "action": "decide_standing", "object_type": "member", "object_id": MEMBER["id"], "org_code": BRANCH},
                 {"id": "a2", "at": "2026-12-01T03:00:00Z", "actor": "svc", "actor_role": "service",
                  "action": "something_new", "object_type": "gadget", "object_id": "g", "org_code": None},
@@ -186,7 +186,8 @@ def test_the_audit_reader_filters_by_action_actor_and_whole_days_and_names_thing
         "org": [COUNTY], "action": ["approve"], "actor": ["x1"], "since": ["2026-12-01"], "until": ["2026-12-06"],
         "limit": ["25"],
     }]  # fmt: skip
-    assert "党籍处置" in text and "县级组织部" in text and "灵芝第一社区党支部" in text
+    assert "党籍处置" in text and "支部书记 王芳" in text and "wangfang" not in text  # named by the directory
+    assert "灵芝第一社区党支部" in text
     assert "其他操作" in text and "something_new" not in text  # an action it does not know: no English
     assert "svc" not in text  # a service is named by its role, not its identity
     assert f'/members/{MEMBER["id"]}' in text and 'data-test="next-page"' in text
