@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from services.console import (
     directory,
+    views_admin,
     views_common,
     views_documents,
     views_members,
@@ -99,7 +100,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # views_documents: the public /verify page, the letter and activity-card PDFs; views_scan:
     # the phone's /scan page a station's QR opens, and the station's screen.
     for module in (
-        views_common, views_members, views_transfers, views_tasks, views_signin, views_documents, views_scan
+        views_common, views_members, views_transfers, views_tasks, views_signin, views_documents, views_scan,
+        views_admin,
     ):
         app.register_blueprint(module.blueprint)
     init_rate_limits(app, settings)
@@ -114,8 +116,12 @@ def init_pages(app: Flask, settings: ConsoleSettings) -> None:
     app.jinja_env.filters["when"] = short_time
     app.jinja_env.filters["months_behind"] = months_behind
     app.jinja_env.filters["t_task_status"] = lambda status: t(f"task_status.{status}")
+    app.jinja_env.filters["standing_choice"] = lambda standing: (standing, t(f"standing_decision.{standing}"))
     app.jinja_env.filters["contact_choice"] = lambda method: (method, t(f"contact_method.{method}"))
     app.jinja_env.filters["quarter_choice"] = lambda quarter: (quarter, views_tasks.quarter_label(quarter))
+    app.jinja_env.filters["station_kind_choice"] = lambda kind: (kind, t(f"station_kind.{kind}"))
+    app.jinja_env.filters["org_choice"] = lambda org: (org["code"], org.get("name") or org["code"])
+    app.jinja_env.globals["has_message"] = has_message
     app.jinja_env.globals["quarter_label"] = views_tasks.quarter_label
     app.jinja_env.globals["recent_quarters"] = views_tasks.recent_quarters
 

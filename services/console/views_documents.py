@@ -85,7 +85,7 @@ def verify() -> Page:
     return render_template("verify.html", verdict=UNAVAILABLE, status="unavailable", letter=None), 503
 
 
-def _pdf(path: str, filename: str) -> Page:
+def pdf_passthrough(path: str, filename: str) -> Page:
     try:
         chunks, content_type = api().stream(path)
     except ApiError as error:
@@ -103,11 +103,11 @@ def _pdf(path: str, filename: str) -> Page:
 @signed_in()
 def letter_pdf(transfer_id: str) -> Page:
     """打印介绍信: the three-part letter, opened in the browser's PDF viewer to print on A4."""
-    return _pdf(api_path("/api/v1/transfers/{}/letter.pdf", transfer_id), f"letter-{transfer_id}.pdf")
+    return pdf_passthrough(api_path("/api/v1/transfers/{}/letter.pdf", transfer_id), f"letter-{transfer_id}.pdf")
 
 
 @blueprint.get("/members/<member_id>/activity-card.pdf")
 @signed_in()
 def activity_card_pdf(member_id: str) -> Page:
     """打印流动党员活动证."""
-    return _pdf(api_path("/api/v1/members/{}/activity-card.pdf", member_id), f"activity-card-{member_id}.pdf")
+    return pdf_passthrough(api_path("/api/v1/members/{}/activity-card.pdf", member_id), f"activity-card-{member_id}.pdf")

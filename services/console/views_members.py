@@ -331,6 +331,16 @@ def member(member_id: str) -> Page:
     """One member for the secretary: particulars (masked: the page is read often; a full read is
     audited), the six facts, the open outflow, dues with a record-payment form, check-ins and
     contact attempts. Panels whose endpoint registration does not serve yet stay empty."""
+    return member_page(member_id)
+
+
+# The decisions of the lost-contact course an org department may take from each standing
+# (registration refuses any other with 409; no decision follows removal).
+STANDING_CHOICES = {"normal": ("suspended", "removed"), "suspended": ("restored", "removed"), "removed": ()}
+
+
+def member_page(member_id: str, status: int = 200, **extra: Any) -> Page:
+    """The member page; a refused form on it comes back with its complaint (`extra`)."""
     backend = api()
     record = backend.get(api_path("/api/v1/members/{}", member_id), {"masked": "true"})
     return render_template(
@@ -341,7 +351,10 @@ def member(member_id: str) -> Page:
         checkins=items_of(backend.get_or_none("/api/v1/checkins", {"member_id": member_id, "limit": 10})),
         methods=CONTACT_METHODS,
         month=datetime.now(CHINA).strftime("%Y-%m"),
-    )
+        today=datetime.now(CHINA).date().isoformat(),
+        standing_choices=STANDING_CHOICES.get(str(record.get("standing") or "normal"), ()),
+        **extra,
+    ), status
 
 
 @blueprint.post("/members/<member_id>/dues")
@@ -364,11 +377,10 @@ def _member_write(member_id: str, template: str, fields: tuple[str, ...], done: 
         if error.status in (404, 405) and not error.fields:
             flash(t("common.unavailable"), "error")
             return redirect(url_for("members.member", member_id=member_id))
-        record = backend.get(api_path("/api/v1/members/{}", member_id), {"masked": "true"})
-        return failed(
-            error, "member.html", member=record, dues=[], attempts=[], checkins=[], methods=CONTACT_METHODS,
-            month=datetime.now(CHINA).strftime("%Y-%m"),
-        )  # fmt: skip
+        if error.status == 401:
+            raise
+        message, field_errors = plain_error(error)
+        return member_page(member_id, error.status, error_message=message, field_errors=field_errors, form=request.form)
     flash(t(done), "ok")
     return redirect(url_for("members.member", member_id=member_id))
 

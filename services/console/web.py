@@ -38,13 +38,20 @@ STAFF_NAVIGATION = [
     ("common.notifications", "nav.notifications"),
     ("common.preferences", "nav.preferences"),
 ]
+INFLOW = ("admin.inflow_roster", "nav.inflow")
+STATIONS = ("admin.stations", "nav.stations")
+# The admin pages: an org department (and the admin) keeps its org's staff, reads the audit log.
+ADMIN_PAGES = [("admin.staff", "nav.staff"), ("admin.audit", "nav.audit"), STATIONS]
 NAVIGATION: dict[str, list[tuple[str, str]]] = {
     "member": MEMBER_NAVIGATION,
-    "branch_secretary": STAFF_NAVIGATION,
+    "branch_secretary": [*STAFF_NAVIGATION[:2], INFLOW, *STAFF_NAVIGATION[2:]],
     # A township officer's day starts at the task board it runs.
-    "township_officer": [STAFF_NAVIGATION[4], *STAFF_NAVIGATION[:4], *STAFF_NAVIGATION[5:]],
-    "org_department": [STAFF_NAVIGATION[0], STAFF_NAVIGATION[3], *STAFF_NAVIGATION[1:3], *STAFF_NAVIGATION[4:]],
-    "admin": STAFF_NAVIGATION,
+    "township_officer": [STAFF_NAVIGATION[4], *STAFF_NAVIGATION[:2], INFLOW, *STAFF_NAVIGATION[2:4], STATIONS, *STAFF_NAVIGATION[5:]],
+    "org_department": [
+        STAFF_NAVIGATION[0], STAFF_NAVIGATION[3], STAFF_NAVIGATION[1], INFLOW, STAFF_NAVIGATION[2],
+        *STAFF_NAVIGATION[4:7], *ADMIN_PAGES, *STAFF_NAVIGATION[7:],
+    ],  # fmt: skip
+    "admin": [*STAFF_NAVIGATION[:2], INFLOW, *STAFF_NAVIGATION[2:7], *ADMIN_PAGES, *STAFF_NAVIGATION[7:]],
 }
 
 

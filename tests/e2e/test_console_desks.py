@@ -158,6 +158,8 @@ def place(stack) -> dict[str, str]:
     assert answer.status_code == 201, answer.text
     member = answer.json()["id"]
     make_member(registration, branch, "李红")
+    # The county's department decides this member's standing (the lost-contact course).
+    course = make_member(registration, branch, "孙立")
     officer = bearer("township_officer", township, f"township_officer-{township}", "周干事")
     task = requests.post(
         f"{stack.url('tasks')}/api/v1/tasks",
@@ -178,9 +180,18 @@ def place(stack) -> dict[str, str]:
         f"{stack.url('tasks')}/api/v1/tasks/{task.json()['id']}/publish", headers=officer, timeout=10
     )
     assert published.status_code == 200, published.text
+    station = requests.post(
+        f"{registration}/api/v1/stations",
+        json={"code": f"ST-{township}", "name": "灵芝驿站", "kind": "station", "host_org_code": township,
+              "region": "330602", "address": "灵芝路 1 号", "open_hours": "9:00-17:00"},
+        headers=officer,
+        timeout=10,
+    )  # fmt: skip
+    assert station.status_code == 201, station.text
     return {
         "province": province, "county": county, "township": township, "branch": branch,
-        "other": other, "member": member, "task": task.json()["id"],
+        "other": other, "member": member, "task": task.json()["id"], "course": course,
+        "station": station.json()["code"],
     }  # fmt: skip
 
 
@@ -234,10 +245,18 @@ def test_a_secretary_finds_members_by_name_and_acts_only_where_allowed(browser, 
     desk = Desk(browser, stack.url("console"), "secretary", viewport)
     sign_in_staff(desk, "branch_secretary", place["branch"], "王书记")
     menu = desk.menu()
-    for wanted in ("/roster", "/ledger", "/dashboard", "/stats", "/ranking", "/preferences"):
+    for wanted in ("/roster", "/inflow", "/ledger", "/dashboard", "/stats", "/ranking", "/preferences"):
         assert wanted in menu, f"{wanted} missing from the secretary's menu {menu}"
+    assert "/staff" not in menu and "/audit" not in menu
     for path in menu:
         desk.visit(path, path.strip("/").replace("/", "_"))
+    # 本月未联系: the dashboard's figure opens the list of this month.
+    desk.visit("/dashboard", "dashboard")
+    desk.page.click("[data-test=not-reached]")
+    desk.page.wait_for_url(re.compile(r"/not-reached\?"))
+    desk.page.wait_for_load_state("networkidle")
+    assert "本月未联系" in desk.page.inner_text("h1")
+    desk.check("not-reached")
     if "transfer" in STORIES:
         response = desk.page.goto(f"/transfers/{STORIES['transfer']}")
         assert response is not None and response.status == 200
@@ -311,10 +330,17 @@ def test_a_township_officer_runs_tasks_and_reaches_every_desk_page(browser, stac
     desk = Desk(browser, stack.url("console"), "officer", viewport)
     sign_in_staff(desk, "township_officer", place["township"], "周干事")
     menu = desk.menu()
-    for wanted in ("/roster", "/ledger", "/dashboard", "/stats", "/ranking", "/preferences"):
+    for wanted in ("/roster", "/inflow", "/ledger", "/dashboard", "/stations", "/stats", "/ranking", "/preferences"):
         assert wanted in menu, f"{wanted} missing from the officer's menu {menu}"
     for path in menu:
         desk.visit(path, path.strip("/").replace("/", "_"))
+    desk.visit("/stations", "stations")
+    assert "灵芝驿站" in desk.page.inner_text("[data-test=stations]")
+    desk.page.click("[data-test=station-screen-link]")
+    desk.page.wait_for_url(re.compile(r"/screen$"))
+    desk.page.wait_for_load_state("networkidle")
+    assert desk.page.locator("[data-test=screen-code] svg").count() == 1  # the QR, refreshed before expiry
+    desk.check("station-screen")
     desk.visit("/tasks/new", "task-new")
     assert "灵芝街道（测试）" in desk.page.inner_text("[data-test=task-org]")  # a name, not a code to type
     desk.visit(f"/tasks/{place['task']}", "task")
@@ -335,10 +361,48 @@ def test_the_county_department_reads_its_dashboard_from_stats(browser, stack, pl
     desk = Desk(browser, stack.url("console"), "county", viewport)
     sign_in_staff(desk, "org_department", place["county"], "赵部长")
     menu = desk.menu()
-    for wanted in ("/roster", "/ledger", "/dashboard", "/stats", "/ranking"):
+    for wanted in ("/roster", "/inflow", "/ledger", "/dashboard", "/stats", "/ranking", "/staff", "/audit", "/stations"):
         assert wanted in menu, f"{wanted} missing from the department's menu {menu}"
     for path in menu:
         desk.visit(path, path.strip("/").replace("/", "_"))
     desk.visit("/dashboard", "dashboard")
     assert desk.page.locator("[data-test=coverage]").count() == 1
+    desk.visit(f"/not-reached?org={place['county']}", "not-reached")
+    # The staff directory of a branch below: a secretary is added, then removed after confirming.
+    desk.visit(f"/staff?org={place['branch']}", "staff-branch")
+    page = desk.page
+    assert page.locator("select[name=role] option").all_inner_texts() == ["支部书记"]  # fits a branch
+    if viewport == "desk":
+        page.fill("[data-test=add-staff] input[name=name]", "吴敏")
+        page.fill("[data-test=add-staff] input[name=subject]", f"wumin-{place['branch']}")
+        page.click("[data-test=save-staff]")
+        page.wait_for_load_state("networkidle")
+        assert "吴敏" in page.inner_text("[data-test=staff]")
+        desk.check("staff-added")
+        page.locator("tr", has_text="吴敏").locator("[data-test=remove-staff]").click()  # confirm accepted
+        page.wait_for_load_state("networkidle")
+        assert "吴敏" not in page.inner_text("[data-test=staff]")
+        desk.visit("/audit?action=assign", "audit-assign")
+        assert "分配" in page.inner_text("[data-test=audit]")
+    # The lost-contact course on the member page: the department's decision, confirmed.
+    desk.visit(f"/members/{place['course']}", "member-standing")
+    assert page.locator("[data-test=standing-form]").count() == 1
+    if viewport == "desk":
+        page.select_option("[data-test=standing-form] select[name=standing]", "suspended")
+        page.fill("[data-test=standing-form] textarea[name=reason]", "失联超过六个月，经多次联系未果")
+        page.click("[data-test=decide-standing]")
+        page.wait_for_load_state("networkidle")
+        assert "已作出停止党籍决定" in page.inner_text("main")
+        assert page.get_attribute("[data-test=standing-panel]", "data-standing") == "suspended"
+        desk.check("member-suspended")
+    desk.done()
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desk"])
+def test_a_letter_qr_opens_the_public_verification_page_in_chinese(browser, stack, viewport):  # noqa: F811
+    desk = Desk(browser, stack.url("console"), "public", viewport)
+    response = desk.page.goto("/verify?n=ZJ-2026-000000&c=0000")  # no sign-in; no such letter
+    assert response is not None and response.status == 404
+    assert desk.page.inner_text("[data-test=verdict]") == "未查到"
+    desk.check("verify")
     desk.done()

@@ -1,0 +1,249 @@
+"""The console's desk lists and admin pages (issue 22, second part) against a recording stand-in
+for the APIs: what each page asks (paths and query strings, encoded), what it shows (Chinese,
+names, only the actions the person may take), and a refusal said above an intact page."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from services.console.app import create_app
+from shared.settings import Settings
+from tests.support.console_http import csrf_header
+
+BRANCH = "ZJ-SX-YC-LZ-01"
+COUNTY = "ZJ-SX-YC"
+MEMBER = {
+    "id": "01JAAAAAAAAAAAAAAAAAAAAAAA", "name": "谭明", "branch_code": "HB-LC-MD-01", "mobile": True,
+    "lost_contact": True, "last_contact_at": None, "dues_paid_through": "2026-11", "phone": "138****0000",
+    "inflow_branch_code": BRANCH, "standing": "normal", "lost_contact_since": "2026-06-01", "status": "full",
+    "gender": "male", "birth_date": "1988",
+}  # fmt: skip
+ORGS = {
+    BRANCH: {"code": BRANCH, "name": "灵芝第一社区党支部", "level": "branch"},
+    COUNTY: {"code": COUNTY, "name": "越城区委组织部", "level": "county"},
+    "HB-LC-MD-01": {"code": "HB-LC-MD-01", "name": "谋道镇第一党支部", "level": "branch"},
+}
+
+
+class Api(BaseHTTPRequestHandler):
+    """Answers what the pages read; records every call; `refuse` maps a path to (status, body)."""
+
+    seen: list[tuple[str, str, Any]] = []
+    refuse: dict[str, tuple[int, dict[str, Any]]] = {}
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"null") if length else None
+        Api.seen.append((self.command, self.path, body))
+        path = urlsplit(self.path).path
+        status, answer = Api.refuse.get(f"{self.command} {path}") or self._found(path)
+        data = json.dumps(answer).encode() if answer is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _found(self, path: str) -> tuple[int, Any]:
+        if self.command == "DELETE":
+            return 204, None
+        if self.command == "POST":
+            return 201, {"id": "new", "name": "新站点"}
+        if path.startswith("/api/v1/orgs/") and path.endswith("/staff"):
+            return 200, {"items": [{"id": "s-1", "org_code": BRANCH, "subject": "wangfang", "name": "王芳", "role": "branch_secretary"}]}
+        if path.startswith("/api/v1/orgs/"):
+            code = path.rsplit("/", 1)[-1]
+            return (200, ORGS[code]) if code in ORGS else (404, {"message": "not found"})
+        if path == "/api/v1/orgs":
+            return 200, {"items": [ORGS[BRANCH]], "next_cursor": None}
+        if path == f"/api/v1/members/{MEMBER['id']}":
+            return 200, MEMBER
+        if path == "/api/v1/members":
+            return 200, {"items": [MEMBER], "next_cursor": None, "total": 1}
+        if path == "/api/v1/audit":
+            return 200, {"items": [
+                {"id": "a1", "at": "2026-12-01T02:00:00Z", "actor": "wangfang", "actor_role": "branch_secretary",
+                 "action": "decide_standing", "object_type": "member", "object_id": MEMBER["id"], "org_code": BRANCH},
+                {"id": "a2", "at": "2026-12-01T03:00:00Z", "actor": "svc", "actor_role": "service",
+                 "action": "something_new", "object_type": "gadget", "object_id": "g", "org_code": None},
+            ], "next_cursor": "c2"}  # fmt: skip
+        if path == "/api/v1/stations":
+            return 200, {"items": [{"code": "YC-ST-1", "name": "灵芝驿站", "kind": "station", "host_org_code": BRANCH,
+                                    "address": "灵芝路 1 号", "open_hours": "9:00-17:00"}], "next_cursor": None}  # fmt: skip
+        return 200, {"items": [], "next_cursor": None}
+
+    do_GET = do_POST = do_DELETE = _answer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def api_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Api.seen.clear()
+    Api.refuse = {}
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def signed_in(api_url: str, role: str, org: str) -> Any:
+    settings = Settings(service="console", service_urls={name: api_url for name in ("registration", "transfer", "tasks", "notify")})
+    client = create_app(settings).test_client()
+    answer = client.post("/signin", data={"role": role, "org": org, "sub": f"{role}-1", "name": "王书记"}, headers=csrf_header(client))
+    assert answer.status_code == 302
+    Api.seen.clear()
+    return client
+
+
+def asked(method: str, path: str) -> list[dict[str, list[str]]]:
+    return [parse_qs(urlsplit(url).query) for m, url, _ in Api.seen if m == method and urlsplit(url).path == path]
+
+
+def test_the_inflow_roster_lists_members_arrived_at_the_branch_linked_to_their_page(api_url):
+    client = signed_in(api_url, "branch_secretary", BRANCH)
+    page = client.get("/inflow")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert asked("GET", "/api/v1/members") == [{"inflow_branch": [BRANCH], "limit": ["25"]}]
+    assert f'/members/{MEMBER["id"]}' in text and "谭明" in text
+    assert "谋道镇第一党支部" in text and "灵芝第一社区党支部" in text  # home and inflow branch by name
+    assert 'href="/inflow"' in text  # in the secretary's menu
+
+
+def test_the_dashboard_not_reached_figure_opens_the_list_of_this_month(api_url):
+    client = signed_in(api_url, "township_officer", BRANCH)
+    dashboard = client.get("/dashboard").get_data(as_text=True)
+    assert 'data-test="not-reached" href="/not-reached?org=' in dashboard
+    page = client.get(f"/not-reached?org={BRANCH}&month=2026-11")
+    assert page.status_code == 200 and "本月未联系（2026-11）" in page.get_data(as_text=True)
+    assert asked("GET", "/api/v1/members") == [
+        {"org": [BRANCH], "mobile": ["true"], "not_reached_in": ["2026-11"], "limit": ["25"]}
+    ]
+
+
+def test_a_refused_list_says_so_above_the_table_not_as_an_empty_one(api_url):
+    client = signed_in(api_url, "branch_secretary", BRANCH)
+    Api.refuse = {"GET /api/v1/members": (403, {"message": "out of scope"})}
+    page = client.get("/inflow")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 503 and 'data-test="form-error"' in text and "暂无记录" not in text
+
+
+def test_the_staff_directory_offers_the_role_of_the_org_level_and_confirms_removal(api_url):
+    client = signed_in(api_url, "org_department", COUNTY)
+    text = client.get(f"/staff?org={BRANCH}").get_data(as_text=True)
+    assert "王芳" in text and "支部书记" in text and "灵芝第一社区党支部" in text
+    assert '<option value="branch_secretary"' in text and '<option value="org_department"' not in text
+    assert "确定将王芳从灵芝第一社区党支部的工作人员中移除？" in text
+    added = client.post(
+        "/staff", data={"org": BRANCH, "name": "李强", "subject": "liqiang", "role": "branch_secretary"},
+        headers=csrf_header(client),
+    )  # fmt: skip
+    assert added.status_code == 302
+    posts = [(url, body) for m, url, body in Api.seen if m == "POST"]
+    assert posts == [(f"/api/v1/orgs/{BRANCH}/staff", {"name": "李强", "subject": "liqiang", "role": "branch_secretary"})]
+    removed = client.post("/staff/s%231/remove", data={"org": BRANCH}, headers=csrf_header(client))
+    assert removed.status_code == 302
+    assert [url for m, url, _ in Api.seen if m == "DELETE"] == [f"/api/v1/orgs/{BRANCH}/staff/s%231"]
+
+
+def test_a_refused_staff_role_is_said_in_chinese_next_to_the_list(api_url):
+    client = signed_in(api_url, "org_department", COUNTY)
+    Api.refuse = {
+        f"POST /api/v1/orgs/{BRANCH}/staff": (409, {"message": "the same person and role twice", "errors": {}})
+    }
+    page = client.post(
+        "/staff", data={"org": BRANCH, "name": "王芳", "subject": "wangfang", "role": "branch_secretary"},
+        headers=csrf_header(client),
+    )  # fmt: skip
+    text = page.get_data(as_text=True)
+    assert page.status_code == 409 and 'data-test="form-error"' in text and "王芳" in text
+
+
+def test_only_departments_reach_the_admin_pages(api_url):
+    client = signed_in(api_url, "branch_secretary", BRANCH)
+    for path in ("/staff", "/audit", "/stations"):
+        assert client.get(path).status_code == 403
+    menu = client.get("/inflow").get_data(as_text=True)
+    assert 'href="/staff"' not in menu and 'href="/audit"' not in menu
+
+
+def test_the_audit_reader_filters_by_action_actor_and_whole_days_and_names_things(api_url):
+    client = signed_in(api_url, "org_department", COUNTY)
+    page = client.get("/audit?source=transfer&action=approve&actor=x1&since=2026-12-01&until=2026-12-05")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert asked("GET", "/api/v1/audit") == [{
+        "org": [COUNTY], "action": ["approve"], "actor": ["x1"], "since": ["2026-12-01"], "until": ["2026-12-06"],
+        "limit": ["25"],
+    }]  # fmt: skip
+    assert "党籍处置" in text and "支部书记 王芳" in text and "wangfang" not in text  # named by the directory
+    assert "灵芝第一社区党支部" in text
+    assert "其他操作" in text and "something_new" not in text  # an action it does not know: no English
+    assert "svc" not in text  # a service is named by its role, not its identity
+    assert f'/members/{MEMBER["id"]}' in text and 'data-test="next-page"' in text
+
+
+def test_stations_list_with_screen_and_poster_and_a_new_station_is_posted(api_url):
+    client = signed_in(api_url, "township_officer", BRANCH)
+    text = client.get("/stations").get_data(as_text=True)
+    assert "灵芝驿站" in text and "驿站" in text and "灵芝第一社区党支部" in text
+    assert "/stations/YC-ST-1/screen" in text and "/stations/YC-ST-1/poster.pdf" in text
+    assert "更换密钥后，灵芝驿站已张贴的海报码和屏幕上的二维码都将失效" in text
+    answer = client.post(
+        "/stations",
+        data={"code": "YC-ST-2", "name": "新站点", "kind": "home", "host_org_code": BRANCH, "region": "330602", "address": "灵芝路 2 号"},
+        headers=csrf_header(client),
+    )  # fmt: skip
+    assert answer.status_code == 302
+    assert [body for m, url, body in Api.seen if m == "POST"] == [
+        {"code": "YC-ST-2", "name": "新站点", "kind": "home", "host_org_code": BRANCH, "region": "330602", "address": "灵芝路 2 号"}
+    ]
+    client.post("/stations/YC-ST-1/rotate-key", headers=csrf_header(client))
+    assert ("POST", "/api/v1/stations/YC-ST-1/rotate-key") in [(m, url) for m, url, _ in Api.seen]
+
+
+def test_the_standing_form_is_the_departments_and_offers_what_may_follow(api_url):
+    secretary = signed_in(api_url, "branch_secretary", BRANCH)
+    assert 'data-test="standing-form"' not in secretary.get(f"/members/{MEMBER['id']}").get_data(as_text=True)
+    department = signed_in(api_url, "org_department", COUNTY)
+    text = department.get(f"/members/{MEMBER['id']}").get_data(as_text=True)
+    assert 'data-test="standing-form"' in text and "自 2026-06-01 起失联" in text
+    assert '<option value="suspended"' in text and '<option value="removed"' in text
+    assert '<option value="restored"' not in text  # only from suspended
+    assert "确定对谭明作出此处置决定？" in text
+    done = department.post(
+        f"/members/{MEMBER['id']}/standing",
+        data={"standing": "suspended", "reason": "失联超过六个月", "decided_on": "2026-12-01"},
+        headers=csrf_header(department),
+    )  # fmt: skip
+    assert done.status_code == 302
+    assert [body for m, url, body in Api.seen if m == "POST"] == [
+        {"standing": "suspended", "reason": "失联超过六个月", "decided_on": "2026-12-01"}
+    ]
+
+
+def test_a_refused_standing_decision_comes_back_on_the_member_page(api_url):
+    department = signed_in(api_url, "org_department", COUNTY)
+    Api.refuse = {
+        f"POST /api/v1/members/{MEMBER['id']}/standing": (
+            422, {"message": "Unprocessable", "errors": {"json": {"decided_on": ["must not be in the future"]}}}
+        )
+    }  # fmt: skip
+    page = department.post(
+        f"/members/{MEMBER['id']}/standing",
+        data={"standing": "suspended", "reason": "失联", "decided_on": "2099-01-01"},
+        headers=csrf_header(department),
+    )  # fmt: skip
+    text = page.get_data(as_text=True)
+    assert page.status_code == 422 and 'data-field-error="decided_on"' in text and "谭明" in text
+    assert "must not" not in text
