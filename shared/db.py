@@ -11,6 +11,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -416,20 +417,23 @@ class SettledRows(Generic[T]):
     `get` returns the row as a persistent object of the session, like `session.get`: from the
     session's identity map, else from the cache (attached without a query), else loaded and
     cached. Only rows that exist are cached (a row made later is found then). One cache per
-    database URL, so tests and tools holding several databases never see each other's rows;
-    bounded by `limit` (cleared when full: a miss costs one read)."""
+    engine (two schemas of one PostgreSQL database share a URL, never an engine), so tests and
+    tools holding several databases never see each other's rows; bounded by `limit` (cleared
+    when full: a miss costs one read)."""
 
     def __init__(self, model: type[T], limit: int = 200_000) -> None:
         self.model = model
         self.limit = limit
         self._columns = [column.key for column in table_of(model).columns]
-        self._by_database: dict[str, dict[Any, dict[str, Any]]] = {}
+        self._by_engine: weakref.WeakKeyDictionary[Engine, dict[Any, dict[str, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def get(self, session: Session, key: Any) -> T | None:
         held = session.identity_map.get(identity_key(self.model, key))
         if held is not None:
             return held
-        rows = self._by_database.setdefault(str(session.get_bind().engine.url), {})
+        rows = self._by_engine.setdefault(session.get_bind().engine, {})
         values = rows.get(key)
         if values is None:
             found = session.get(self.model, key)
