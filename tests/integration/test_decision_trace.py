@@ -3,12 +3,8 @@ activity (OpenTelemetry's in-memory exporter; Temporal's TracingInterceptor on b
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -17,18 +13,13 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
-from services.transfer import search_attributes
-from services.transfer.app import create_app
-from services.transfer.worker import build_worker
 from shared import tracing
 from shared.settings import Settings
 from shared.temporal_telemetry import interceptors
 from tests.integration.test_transfer_api import apply_for, registration_url, tree  # noqa: F401 (fixtures)
-from tests.support.infra import temporal_binary
 from tests.support.tokens import bearer
+from tests.support.transfer_live import live_transfer_api
 
 
 @pytest.fixture(scope="module")
@@ -44,52 +35,24 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 @pytest.fixture(scope="module")
 def traced(
-    spans: InMemorySpanExporter, settings_for: Callable[..., Settings], migrated: Any, registration_url: str  # noqa: F811
+    spans: InMemorySpanExporter,
+    settings_for: Callable[..., Settings],
+    migrated: Any,
+    registration_url: str,  # noqa: F811
 ) -> Iterator[FlaskClient]:
     """The transfer API and a worker whose clients carry traces (tracing is on before they connect)."""
     migrated("transfer")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="temporal-trace-loop", daemon=True)
-    thread.start()
-
-    def run(coroutine: Any, timeout: float = 120.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
-
-    env: WorkflowEnvironment = run(
-        WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            search_attributes=list(search_attributes.ALL),
-            dev_server_log_level="error",
-        )
-    )
-    address = env.client.service_client.config.target_host
-    settings = settings_for(
-        "transfer",
-        temporal_address=address,
-        temporal_task_queue=f"tq-{uuid.uuid4()}",
-        service_urls={"registration": registration_url},
-    )
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        client = await Client.connect(address, interceptors=interceptors())
-        with ThreadPoolExecutor(max_workers=8) as executor:
-            async with build_worker(client, settings, executor):
-                await stop.wait()
-
-    worker = asyncio.run_coroutine_threadsafe(serve(), loop)
-    try:
-        yield create_app(settings).test_client()
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        worker.result(timeout=60)
-        run(env.shutdown())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
+    with live_transfer_api(
+        settings_for, registration_url, interceptors=interceptors(), worker_threads=8
+    ) as client:
+        yield client
 
 
 def test_a_decision_is_one_trace_from_request_into_the_workflows_activity(
-    spans: InMemorySpanExporter, traced: FlaskClient, registration_url: str, tree: dict[str, str]  # noqa: F811
+    spans: InMemorySpanExporter,
+    traced: FlaskClient,
+    registration_url: str,  # noqa: F811
+    tree: dict[str, str],  # noqa: F811
 ) -> None:
     transfer_id, _member = apply_for(traced, registration_url, tree["B1"], tree["B2"])
     spans.clear()
@@ -105,7 +68,9 @@ def test_a_decision_is_one_trace_from_request_into_the_workflows_activity(
 
     request = next(s for s in finished() if s.kind == SpanKind.SERVER and s.name.endswith("/decisions"))
     sent = next(
-        s for s in finished() if s.name == "StartWorkflowUpdate:decide" and s.context.trace_id == request.context.trace_id
+        s
+        for s in finished()
+        if s.name == "StartWorkflowUpdate:decide" and s.context.trace_id == request.context.trace_id
     )
     # The SDK keeps one trace per workflow run: the update's handler lives in the run's trace and
     # links to the request's span that sent it; the step it applies runs in that same trace.

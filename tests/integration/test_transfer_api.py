@@ -22,22 +22,20 @@ import requests
 from flask.testing import FlaskClient
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 from werkzeug.serving import make_server
 
 from services.registration.app import create_app as create_registration_app
-from services.transfer import caller_proof, domain, search_attributes
+from services.transfer import caller_proof, domain
 from services.transfer.app import create_app
 from services.transfer.commands import build_plan
 from services.transfer.messages import AuditItem, CallerProof, DecisionRequest
 from services.transfer.projection import next_letter_sequence
-from services.transfer.worker import build_worker
 from services.transfer.workflows import TransferWorkflow
 from shared.errors import Unavailable
 from shared.settings import Settings
 from tests.support.builders import member_body, unique_code
-from tests.support.infra import temporal_binary
 from tests.support.tokens import ADMIN, bearer
+from tests.support.transfer_live import live_transfer_api
 from tests.workflows.transfer_support import audits_of, insert_projection, path_of, route_for
 
 
@@ -167,49 +165,17 @@ def live(
 ) -> Iterator[FlaskClient]:
     """The transfer API with a Temporal dev server and a transfer worker behind it."""
     migrated("transfer")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="temporal-test-loop", daemon=True)
-    thread.start()
-
-    def run(coroutine: Any, timeout: float = 120.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
-
-    env: WorkflowEnvironment = run(
-        WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            search_attributes=list(search_attributes.ALL),
-            dev_server_log_level="error",
-        )
-    )
-    settings = settings_for(
-        "transfer",
-        temporal_address=env.client.service_client.config.target_host,
-        temporal_task_queue=f"tq-{uuid.uuid4()}",
-        service_urls={"registration": registration_url},
+    with live_transfer_api(
+        settings_for,
+        registration_url,
         stage_remind_after=timedelta(seconds=1),
         stage_overdue_after=OVERDUE_AFTER,
         letter_validity={
             **settings_for("transfer").letter_validity,
             "cross_province": CROSS_PROVINCE_VALIDITY,
         },
-    )
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        # As many threads as the worker runs activities at once (services/transfer/worker.py).
-        with ThreadPoolExecutor(max_workers=16) as executor:
-            async with build_worker(env.client, settings, executor):
-                await stop.wait()
-
-    worker = asyncio.run_coroutine_threadsafe(serve(), loop)
-    try:
-        yield create_app(settings).test_client()
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        worker.result(timeout=60)
-        run(env.shutdown())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
+    ) as client:
+        yield client
 
 
 def new_org(registration: str, level: str, parent: str) -> str:

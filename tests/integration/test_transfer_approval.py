@@ -7,7 +7,6 @@ state, an action is listed iff its endpoint accepts it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -21,22 +20,19 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
-from temporalio.testing import WorkflowEnvironment
 from werkzeug.serving import make_server
 
 from services.registration.app import create_app as create_registration_app
 from services.registration.models import Member
-from services.transfer import domain, search_attributes
-from services.transfer.app import create_app
+from services.transfer import domain
 from services.transfer.models import audit_log, outbox
-from services.transfer.worker import build_worker
 from shared.clock import local_today, month_of
 from shared.db import Database
 from shared.settings import Settings
 from tests.integration.test_transfer_api import first_temporal_call_fails, new_member, new_org
 from tests.support.builders import member_body
-from tests.support.infra import temporal_binary
 from tests.support.tokens import ADMIN, bearer
+from tests.support.transfer_live import live_transfer_api
 from tests.workflows.transfer_support import audits_of
 
 # Long enough that "before overdue" is surely before it on a loaded machine; short enough to wait.
@@ -61,44 +57,13 @@ def live(
 ) -> Iterator[FlaskClient]:
     """The transfer API with a Temporal dev server and a transfer worker behind it."""
     migrated("transfer")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="temporal-approval-loop", daemon=True)
-    thread.start()
-
-    def run(coroutine: Any, timeout: float = 120.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
-
-    env: WorkflowEnvironment = run(
-        WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            search_attributes=list(search_attributes.ALL),
-            dev_server_log_level="error",
-        )
-    )
-    settings = settings_for(
-        "transfer",
-        temporal_address=env.client.service_client.config.target_host,
-        temporal_task_queue=f"tq-{uuid.uuid4()}",
-        service_urls={"registration": registration_url},
+    with live_transfer_api(
+        settings_for,
+        registration_url,
         stage_remind_after=timedelta(seconds=2),
         stage_overdue_after=OVERDUE_AFTER,
-    )
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        with ThreadPoolExecutor(max_workers=16) as executor:
-            async with build_worker(env.client, settings, executor):
-                await stop.wait()
-
-    worker = asyncio.run_coroutine_threadsafe(serve(), loop)
-    try:
-        yield create_app(settings).test_client()
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        worker.result(timeout=60)
-        run(env.shutdown())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
+    ) as client:
+        yield client
 
 
 @pytest.fixture
