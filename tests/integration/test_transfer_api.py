@@ -8,7 +8,6 @@ the transfer worker on a private event loop thread, and the registration app on 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,9 +21,7 @@ import requests
 from flask.testing import FlaskClient
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from werkzeug.serving import make_server
 
-from services.registration.app import create_app as create_registration_app
 from services.transfer import caller_proof, domain
 from services.transfer.app import create_app
 from services.transfer.commands import build_plan
@@ -35,7 +32,7 @@ from shared.errors import Unavailable
 from shared.settings import Settings
 from tests.support.builders import member_body, unique_code
 from tests.support.tokens import ADMIN, bearer
-from tests.support.transfer_live import live_transfer_api
+from tests.support.transfer_live import live_registration, live_transfer_api
 from tests.workflows.transfer_support import audits_of, insert_projection, path_of, route_for
 
 
@@ -43,12 +40,8 @@ from tests.workflows.transfer_support import audits_of, insert_projection, path_
 def registration_url(settings_for: Callable[..., Settings], migrated: Any) -> Iterator[str]:
     """The registration app on a free local port: the transfer service reads org paths from it."""
     migrated("registration")
-    server = make_server("127.0.0.1", 0, create_registration_app(settings_for("registration")), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="registration", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with live_registration(settings_for("registration")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

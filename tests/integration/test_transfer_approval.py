@@ -20,9 +20,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
-from werkzeug.serving import make_server
 
-from services.registration.app import create_app as create_registration_app
 from services.registration.models import Member
 from services.transfer import domain
 from services.transfer.models import audit_log, outbox
@@ -32,7 +30,7 @@ from shared.settings import Settings
 from tests.integration.test_transfer_api import first_temporal_call_fails, new_member, new_org
 from tests.support.builders import member_body
 from tests.support.tokens import ADMIN, bearer
-from tests.support.transfer_live import live_transfer_api
+from tests.support.transfer_live import live_registration, live_transfer_api
 from tests.workflows.transfer_support import audits_of
 
 # Long enough that "before overdue" is surely before it on a loaded machine; short enough to wait.
@@ -43,12 +41,8 @@ OVERDUE_AFTER = timedelta(seconds=6)
 def registration_url(settings_for: Callable[..., Settings], migrated: Any) -> Iterator[str]:
     """The registration app on a free local port: orgs, members, routes and moves are real."""
     migrated("registration")
-    server = make_server("127.0.0.1", 0, create_registration_app(settings_for("registration")), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="registration", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with live_registration(settings_for("registration")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,28 @@ from typing import Any
 from flask.testing import FlaskClient
 from temporalio.client import Client, Interceptor
 from temporalio.testing import WorkflowEnvironment
+from werkzeug.serving import make_server
 
+from services.registration.app import create_app as create_registration_app
 from services.transfer import search_attributes
 from services.transfer.app import create_app
 from services.transfer.worker import build_worker
 from shared.settings import Settings
 from tests.support.infra import temporal_binary
+
+
+@contextmanager
+def live_registration(settings: Settings) -> Iterator[str]:
+    """The registration app on a free local port (orgs, members, routes and moves are real);
+    yields its base URL."""
+    server = make_server("127.0.0.1", 0, create_registration_app(settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="registration", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
 
 
 @contextmanager
