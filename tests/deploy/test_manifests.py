@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -310,6 +311,89 @@ def test_secrets_come_by_reference_only(overlays):
                 ref = item.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     assert ref["name"] in made, ref["name"]
+
+
+CREDENTIAL = re.compile(r"PASSWORD|SECRET|PEPPER|_KEY\b", re.I)
+
+
+def test_no_credential_is_on_a_command_line(overlays):
+    """A command line is in every process listing: credentials reach processes as files or
+    environment, never as arguments (`$(VAR)` expansion in args, `${VAR}` in compose commands)."""
+    for doc in [
+        *of_kind(overlays["production"], "Deployment"),
+        *of_kind(overlays["production"], "StatefulSet"),
+        *of_kind(overlays["production"], "Job"),
+    ]:
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            words = [*container.get("command", []), *container.get("args", [])]
+            assert not any(CREDENTIAL.search(word) for word in words), (doc["metadata"]["name"], words)
+    for name, service in yaml.safe_load(COMPOSE_PATH.read_text())["services"].items():
+        words = [*(service.get("command") or []), *((service.get("healthcheck") or {}).get("test") or [])]
+        assert not any(CREDENTIAL.search(str(word)) for word in words), (name, words)
+
+
+def redis_config_answers_only_with_its_password(config: str, password: str, tmp_path: Path) -> None:
+    """Start a real redis-server on the rendered config; it must refuse a client without the
+    password and answer one with it."""
+    redis_server, redis_cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if not (redis_server and redis_cli):
+        pytest.skip("redis-server is not installed here")
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = tmp_path / "redis.conf"
+    conf.write_text(config + f"\nport {port}\nbind 127.0.0.1\ndir {tmp_path}\n")
+    server = subprocess.Popen([redis_server, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+
+        def ask(*auth: str) -> str:
+            for _ in range(100):
+                done = subprocess.run(
+                    [redis_cli, "-p", str(port), "--no-auth-warning", *auth, "ping"],
+                    capture_output=True,
+                    text=True,
+                    timeout=10,
+                )
+                if "Connection refused" not in done.stdout + done.stderr:
+                    return done.stdout.strip()
+                time.sleep(0.05)
+            raise AssertionError("redis-server did not start")
+
+        assert ask().startswith("NOAUTH")
+        assert ask("-a", password) == "PONG"
+        assert ask("-a", password + "x").startswith(("AUTH failed", "WRONGPASS", "NOAUTH"))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_redis_config_of_the_secret_store_starts_redis_with_its_password(overlays, tmp_path):
+    (secret,) = [
+        e
+        for e in of_kind(overlays["production"], "ExternalSecret")
+        if e["metadata"]["name"] == "nuanliu-redis"
+    ]
+    template = secret["spec"]["target"]["template"]["data"]["redis.conf"]
+    password = "pa ss-word-1"  # a space survives the quoting
+    redis_config_answers_only_with_its_password(
+        template.replace("{{ .password }}", password), password, tmp_path
+    )
+    (redis,) = of_kind(overlays["production"], "StatefulSet")
+    (container,) = redis["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["/etc/redis/redis.conf"]
+    assert "env" not in container
+
+
+def test_the_compose_redis_config_starts_redis_with_its_password(tmp_path):
+    compose = yaml.safe_load(COMPOSE_PATH.read_text())
+    content = compose["configs"]["redis_conf"]["content"]
+    password = "compose-redis-password"
+    config = re.sub(r"\$\{REDIS_PASSWORD[^}]*\}", password, content)
+    redis_config_answers_only_with_its_password(config, password, tmp_path)
+    redis = compose["services"]["redis"]
+    assert redis["configs"][0]["target"] == redis["command"][-1]
 
 
 def test_the_migrate_job_migrates_only_straight_to_the_primary(overlays):
