@@ -18,6 +18,31 @@
                    data: [{ value: data.completion == null ? 0 : data.completion }] }],
       };
     }
+    if (kind === "sankey") {
+      // Provinces sending on the left, the org in the middle, provinces receiving on the right.
+      return {
+        animation: false,
+        tooltip: { trigger: "item" },
+        series: [{ type: "sankey", left: 8, right: 90, nodeGap: 10, data: data.nodes, links: data.links,
+                   emphasis: { focus: "adjacency" }, lineStyle: { color: "gradient", opacity: 0.45 },
+                   label: { fontSize: 12 } }],
+      };
+    }
+    if (kind === "bars") {
+      var palette = ["#c0392b", "#2e6da4"];
+      return {
+        animation: false,
+        tooltip: { trigger: "axis" },
+        legend: { top: 0 },
+        grid: { left: 40, right: 10, top: 30, bottom: 40 },
+        xAxis: { type: "category", data: data.labels,
+                 axisLabel: { interval: 0, rotate: data.labels.length > 3 ? 30 : 0 } },
+        yAxis: { type: "value", minInterval: 1 },
+        series: data.series.map(function (one, index) {
+          return { type: "bar", name: one.name, data: one.values, itemStyle: { color: palette[index % 2] } };
+        }),
+      };
+    }
     var labels = data.labels || data.statuses || [];
     var values = data.values || data.counts || [];
     return {
