@@ -116,7 +116,9 @@ def build(backend: Backend, role: str, org: str, org_name: str) -> Dashboard:
     board.members = _member_figures(org, month, totals, flows)
     board.transfers = _transfer_figures(org, transfers)
     board.overdue_stages = [
-        Figure(t("stage." + stage), count, _inbox("todo", org, f"pending_{stage}"), f"overdue-{stage}", warn=True)
+        Figure(
+            t("stage." + stage), count, _inbox("todo", org, f"pending_{stage}"), f"overdue-{stage}", warn=True
+        )
         for stage, count in sorted((transfers.get("overdue_by_stage") or {}).items())
     ]
     if role in OFFICERS:
@@ -139,19 +141,38 @@ def _member_figures(org: str, month: str, totals: dict[str, Any], flows: dict[st
     inflows = flows.get("inflows")
     return [
         Figure(t("dashboard.members"), _dash(totals.get("members")), roster(), "members"),
-        Figure(t("dashboard.mobile_members"), _dash(totals.get("mobile_members")), roster(mobile="true"), "mobile"),
         Figure(
-            t("dashboard.not_reached"), _dash(totals.get("not_reached")),
-            url_for("admin.not_reached", org=org, month=month), "not-reached", warn=True,
+            t("dashboard.mobile_members"),
+            _dash(totals.get("mobile_members")),
+            roster(mobile="true"),
+            "mobile",
+        ),
+        Figure(
+            t("dashboard.not_reached"),
+            _dash(totals.get("not_reached")),
+            url_for("admin.not_reached", org=org, month=month),
+            "not-reached",
+            warn=True,
         ),  # fmt: skip
         Figure(
-            t("dashboard.lost_contact"), _dash(totals.get("lost_contact")),
-            roster(mobile="true", lost_contact="true"), "lost-contact", warn=True,
+            t("dashboard.lost_contact"),
+            _dash(totals.get("lost_contact")),
+            roster(mobile="true", lost_contact="true"),
+            "lost-contact",
+            warn=True,
         ),  # fmt: skip
-        Figure(t("dashboard.dues_behind"), _dash(totals.get("dues_behind")), roster(dues_behind="true"), "dues-behind", warn=True),
         Figure(
-            t("dashboard.inflow_members"), sum(row["count"] for row in inflows) if inflows is not None else "–",
-            url_for("admin.inflow_roster", org=org), "inflow",
+            t("dashboard.dues_behind"),
+            _dash(totals.get("dues_behind")),
+            roster(dues_behind="true"),
+            "dues-behind",
+            warn=True,
+        ),
+        Figure(
+            t("dashboard.inflow_members"),
+            sum(row["count"] for row in inflows) if inflows is not None else "–",
+            url_for("admin.inflow_roster", org=org),
+            "inflow",
         ),  # fmt: skip
     ]
 
@@ -163,7 +184,9 @@ def _inbox(box: str, org: str, status: str | None = None) -> str:
 def _transfer_figures(org: str, stats: dict[str, Any]) -> list[Figure]:
     return [
         Figure(t("dashboard.todo"), _dash(stats.get("todo")), _inbox("todo", org), "todo"),
-        Figure(t("dashboard.overdue"), _dash(stats.get("overdue")), _inbox("todo", org), "overdue", warn=True),
+        Figure(
+            t("dashboard.overdue"), _dash(stats.get("overdue")), _inbox("todo", org), "overdue", warn=True
+        ),
         Figure(t("dashboard.coming"), _dash(stats.get("coming")), _inbox("coming", org), "coming"),
         Figure(t("dashboard.pending"), _dash(stats.get("pending")), _inbox("pending", org), "pending"),
         Figure(t("dashboard.in"), _dash(stats.get("in_this_year")), _inbox("done", org), "in-this-year"),
@@ -216,7 +239,12 @@ def _children(breakdown: dict[str, Any], tasks: dict[str, Any]) -> tuple[list[st
         if tasks:
             done = completion.get(code)
             cells.append(
-                Figure(columns[5], _percent(done["completion_rate"]) if done else "–", url_for("tasks.board", org=code), "child-tasks")
+                Figure(
+                    columns[5],
+                    _percent(done["completion_rate"]) if done else "–",
+                    url_for("tasks.board", org=code),
+                    "child-tasks",
+                )
             )
         # A branch has no children to break down: its row opens its roster instead.
         href = roster() if item.get("level") == "branch" else url_for("members.dashboard", org=code)

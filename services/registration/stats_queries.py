@@ -145,9 +145,13 @@ def flows(database: Database, principal: Principal, org_code: str) -> Flows:
             .group_by(home)
         ).all()
         names = dict(
-            session.execute(select(Org.code, Org.name).where(Org.code.in_([code for code, _ in in_rows]))).all()
+            session.execute(
+                select(Org.code, Org.name).where(Org.code.in_([code for code, _ in in_rows]))
+            ).all()
         )
-    outflows = [ProvinceCount(f"{code}0000", PROVINCES.get(code, ""), int(count)) for code, count in out_rows if code]
+    outflows = [
+        ProvinceCount(f"{code}0000", PROVINCES.get(code, ""), int(count)) for code, count in out_rows if code
+    ]
     inflows = [ProvinceCount(code, names.get(code, ""), int(count)) for code, count in in_rows if code]
     return Flows(org_code, _most_first(outflows), _most_first(inflows))
 

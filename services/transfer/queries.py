@@ -414,9 +414,7 @@ def stats(database: Database, orgs: OrgDirectory, principal: Principal, org: str
             # The other side's province is the code after the root in its path: one grouped
             # count over the side's (path, finished_at) index range.
             province = segment_after(other_side, ROOT_PATH)
-            rows = session.execute(
-                select(province, func.count()).where(condition).group_by(province)
-            ).all()
+            rows = session.execute(select(province, func.count()).where(condition).group_by(province)).all()
             return _named_counts(orgs, rows)
 
         overdue_rows = session.execute(
