@@ -218,11 +218,12 @@ def _open_tasks(backend: Backend, org: str, problems: list[str]) -> list[Figure]
 
 
 def _children(breakdown: dict[str, Any], tasks: dict[str, Any]) -> tuple[list[str], list[ChildRow]]:
-    """One row per child org: its figures as links into its own lists; task completion beside."""
+    """One row per child org: its figures as links into its own lists; task completion beside
+    where the children hold tasks (a county's townships; a township's branches hold none)."""
     completion = {row["org_code"]: row for row in tasks.get("by_org") or []}
     columns = [t("dashboard.members"), t("dashboard.mobile_members"), t("dashboard.not_reached"),
                t("dashboard.lost_contact"), t("dashboard.dues_behind")]  # fmt: skip
-    if tasks:
+    if completion:
         columns.append(t("dashboard.completion"))
     month = breakdown.get("month") or this_month()
     rows = []
@@ -236,7 +237,7 @@ def _children(breakdown: dict[str, Any], tasks: dict[str, Any]) -> tuple[list[st
             Figure(columns[3], item["lost_contact"], roster(mobile="true", lost_contact="true"), "child-lost", warn=True),
             Figure(columns[4], item["dues_behind"], roster(dues_behind="true"), "child-dues", warn=True),
         ]  # fmt: skip
-        if tasks:
+        if completion:
             done = completion.get(code)
             cells.append(
                 Figure(
