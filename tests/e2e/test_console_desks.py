@@ -199,11 +199,43 @@ def place(stack) -> dict[str, str]:
         timeout=10,
     )  # fmt: skip
     assert station.status_code == 201, station.text
+    # One transfer completed out to another province and one in from it this year: the county's
+    # Sankey has a flow each way.
+    far_province = make_org(registration, "province", "CN", "广东省（测试）")
+    far_branch = make_org(registration, "branch", make_org(registration, "township", make_org(
+        registration, "county", far_province, "南山区（测试）"), "粤海街道（测试）"), "粤海第一社区党支部")  # fmt: skip
+    complete_transfer(stack, make_member(registration, branch, "吴刚"), branch, far_branch)
+    complete_transfer(stack, make_member(registration, far_branch, "郑洁"), far_branch, other)
     return {
         "province": province, "county": county, "township": township, "branch": branch,
         "other": other, "member": member, "task": task.json()["id"], "course": course,
         "station": station.json()["code"],
     }  # fmt: skip
+
+
+def complete_transfer(stack: Any, member: str, from_branch: str, to_branch: str) -> None:
+    """Apply as the member, approve at each stage as its holder, and report in."""
+    from services.transfer.domain import STAGE_ROLE
+
+    transfer = stack.url("transfer")
+    applied = requests.post(
+        f"{transfer}/api/v1/transfers",
+        json={"member_id": member, "to_branch_code": to_branch, "reason": "工作调动"},
+        headers=bearer("member", from_branch, member),
+        timeout=30,
+    )
+    assert applied.status_code == 201, applied.text
+    url = f"{transfer}/api/v1/transfers/{applied.json()['id']}"
+    for _ in range(10):
+        view = requests.get(url, headers=ADMIN, timeout=10).json()
+        if view["status"] == "letter_issued":
+            break
+        stage = view["current_stage"]
+        holder = bearer(STAGE_ROLE[stage["name"]], stage["org_code"])
+        decided = requests.post(f"{url}/decisions", json={"decision": "approve"}, headers=holder, timeout=30)
+        assert decided.status_code == 200, decided.text
+    reported = requests.post(f"{url}/report", json={}, headers=bearer("member", from_branch, member), timeout=30)
+    assert reported.status_code == 200, reported.text
 
 
 STORIES: dict[str, Any] = {}
@@ -412,6 +444,9 @@ def test_the_county_department_reads_its_dashboard_from_stats(browser, stack, pl
     assert "灵芝街道（测试）" in township.inner_text()
     assert desk.page.get_attribute("[data-test=member-flow-chart]", "data-drawn") == "true"
     assert "广东省" in desk.page.inner_text("[data-test=member-flow-table]")
+    assert desk.page.get_attribute("[data-test=flow-chart]", "data-drawn") == "true"
+    flows = desk.page.inner_text("[data-test=transfer-flow-table]")
+    assert "广东省（测试）" in flows
     assert follow_figure(desk, "dues-behind") >= 1
     desk.page.goto("/dashboard")
     township.locator("[data-test=child-link]").click()
