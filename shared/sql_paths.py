@@ -36,4 +36,5 @@ def segment_after(column: Any, prefix: str) -> ColumnElement[str]:
     """The code right after `prefix` in a path column ("/CN/ZJ/SX/" after "/CN/" is "ZJ"); ""
     for a row whose path is `prefix` itself."""
     rest = func.substr(column, len(prefix) + 1)
-    return func.substr(rest, 1, _position(rest, "/") - 1)
+    # The "/" appended keeps the length at 0 or more: PostgreSQL refuses a negative one.
+    return func.substr(rest, 1, _position(rest.concat("/"), "/") - 1)
