@@ -22,6 +22,7 @@ CHINA = timezone(timedelta(hours=8))
 OFFICERS = ("township_officer", "org_department", "admin")
 # Task stats are kept per township and up; a secretary counts the open tasks its board offers.
 OPEN_TASKS_READ = 100
+TASK_STATUSES = ("draft", "open", "in_progress", "completed", "evaluated", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,12 @@ def build(backend: Backend, role: str, org: str, org_name: str) -> Dashboard:
     ]
     if role in OFFICERS:
         board.tasks = _task_figures(org, tasks)
-        board.task_status = tasks.get("by_status") or {}
+        by_status = tasks.get("by_status") or {}
+        # In the order a task goes through them (the API sends them sorted by name).
+        board.task_status = {status: by_status[status] for status in TASK_STATUSES if status in by_status}
+        board.task_status.update(
+            {status: count for status, count in by_status.items() if status not in TASK_STATUSES}
+        )
     else:
         board.tasks = _open_tasks(backend, org, problems)
     board.columns, board.children = _children(breakdown, tasks)

@@ -20,12 +20,15 @@
     }
     if (kind === "sankey") {
       // Provinces sending on the left, the org in the middle, provinces receiving on the right.
+      // Labels sit beside their node; the margins leave room for the longest on each side.
       return {
         animation: false,
         tooltip: { trigger: "item" },
-        series: [{ type: "sankey", left: 8, right: 90, nodeGap: 10, data: data.nodes, links: data.links,
-                   emphasis: { focus: "adjacency" }, lineStyle: { color: "gradient", opacity: 0.45 },
-                   label: { fontSize: 12 } }],
+        color: ["#2e6da4", "#c0392b", "#8a4500", "#1e7d3a", "#6c3483", "#117a8b"],
+        series: [{ type: "sankey", left: 8, right: "28%", nodeWidth: 14, nodeGap: 12, data: data.nodes,
+                   links: data.links, emphasis: { focus: "adjacency" },
+                   lineStyle: { color: "gradient", opacity: 0.35 },
+                   label: { fontSize: 12, color: "#222", overflow: "break", width: 120 } }],
       };
     }
     if (kind === "bars") {
