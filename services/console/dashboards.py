@@ -64,16 +64,17 @@ class Dashboard:
         """Provinces sending on the left, the org in the middle, provinces receiving on the right.
         A province on both sides is two nodes (a Sankey has no cycles)."""
         centre = self.org_name or self.org
-        nodes: list[dict[str, str]] = [{"name": centre}]
+        # Colours say the side: sending provinces blue, the org red, receiving provinces amber.
+        nodes: list[dict[str, Any]] = [{"name": centre, "itemStyle": {"color": "#c0392b"}}]
         links: list[dict[str, Any]] = []
         for row in self.transfer_flows:
             if row["in"]:
                 source = t("dashboard.from_province", row["name"])
-                nodes.append({"name": source})
+                nodes.append({"name": source, "itemStyle": {"color": "#2e6da4"}})
                 links.append({"source": source, "target": centre, "value": row["in"]})
             if row["out"]:
                 target = t("dashboard.to_province", row["name"])
-                nodes.append({"name": target})
+                nodes.append({"name": target, "itemStyle": {"color": "#8a4500"}})
                 links.append({"source": centre, "target": target, "value": row["out"]})
         return {"kind": "sankey", "nodes": nodes, "links": links}
 

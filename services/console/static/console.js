@@ -24,10 +24,9 @@
       return {
         animation: false,
         tooltip: { trigger: "item" },
-        color: ["#2e6da4", "#c0392b", "#8a4500", "#1e7d3a", "#6c3483", "#117a8b"],
         series: [{ type: "sankey", left: 8, right: "28%", nodeWidth: 14, nodeGap: 12, data: data.nodes,
                    links: data.links, emphasis: { focus: "adjacency" },
-                   lineStyle: { color: "gradient", opacity: 0.35 },
+                   lineStyle: { color: "source", opacity: 0.3 },
                    label: { fontSize: 12, color: "#222", overflow: "break", width: 120 } }],
       };
     }
