@@ -74,25 +74,33 @@ def breakdown(database: Database, principal: Principal, org_code: str, month: st
         orgs = OrgRepository(session)
         path = scope_path(orgs, principal, org_code)
         child = segment_after(Member.branch_path, path)
+        in_scope = (Member.branch_path.like(f"{path}%"), _in_party())
         mobile = Member.mobile.is_(True)
-        # Nested so the reach subqueries run only for mobile members (CASE evaluates in order).
-        reached = case((mobile, case((reached_between(start, end), 1), else_=0)), else_=0)
+        # Two grouped counts over the same index range: the plain figures of every member, then
+        # the reach of the mobile ones only (its subqueries would otherwise be costed, and on
+        # PostgreSQL JIT-compiled, for every member of a province).
         rows = session.execute(
             select(
                 child,
                 func.count(),
                 _count(mobile),
-                func.coalesce(func.sum(reached), 0),
                 _count(and_(mobile, Member.lost_contact.is_(True))),
                 _count(dues_behind(this_month)),
             )
-            .where(Member.branch_path.like(f"{path}%"), _in_party())
+            .where(*in_scope)
             .group_by(child)
+        ).all()
+        reached_rows = session.execute(
+            select(child, _count(reached_between(start, end))).where(*in_scope, mobile).group_by(child)
         ).all()
         children = session.execute(
             select(Org.code, Org.name, Org.level).where(Org.parent_code == org_code).order_by(Org.code)
         ).all()
-    counted = {code: [int(value) for value in values] for code, *values in rows}
+    reached = {code: int(count) for code, count in reached_rows}
+    counted = {
+        code: [int(members), int(mobile_count), reached.get(code, 0), int(lost), int(behind)]
+        for code, members, mobile_count, lost, behind in rows
+    }
     items = [
         ChildFigures(**vars(_figures(counted.get(code))), org_code=code, name=name, level=level)
         for code, name, level in children
