@@ -95,7 +95,7 @@ def this_month() -> str:
 
 
 def _read(backend: Backend, path: str, query: dict[str, Any], problems: list[str]) -> dict[str, Any]:
-    """The figures, or {} with the reason kept: one service down leaves the others on the page."""
+    """The figures, or {} with the path noted: one service down leaves the others on the page."""
     try:
         found = backend.get(path, query)
     except ApiError as error:
@@ -160,14 +160,14 @@ def _member_figures(org: str, month: str, totals: dict[str, Any], flows: dict[st
             url_for("admin.not_reached", org=org, month=month),
             "not-reached",
             warn=True,
-        ),  # fmt: skip
+        ),
         Figure(
             t("dashboard.lost_contact"),
             _dash(totals.get("lost_contact")),
             roster(mobile="true", lost_contact="true"),
             "lost-contact",
             warn=True,
-        ),  # fmt: skip
+        ),
         Figure(
             t("dashboard.dues_behind"),
             _dash(totals.get("dues_behind")),
@@ -180,7 +180,7 @@ def _member_figures(org: str, month: str, totals: dict[str, Any], flows: dict[st
             sum(row["count"] for row in inflows) if inflows is not None else "–",
             url_for("admin.inflow_roster", org=org),
             "inflow",
-        ),  # fmt: skip
+        ),
     ]
 
 
