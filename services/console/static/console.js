@@ -10,7 +10,7 @@
     return source ? JSON.parse(source.textContent) : null;
   }
 
-  function optionFor(kind, data) {
+  function optionFor(kind, data, width) {
     if (kind === "gauge") {
       return {
         animation: false,
@@ -20,14 +20,16 @@
     }
     if (kind === "sankey") {
       // Provinces sending on the left, the org in the middle, provinces receiving on the right.
-      // Labels sit beside their node; the margins leave room for the longest on each side.
+      // Labels sit beside their node; the margins leave room for the longest on each side, and
+      // on a phone they wrap onto two lines.
+      var narrow = width < 500;
       return {
         animation: false,
         tooltip: { trigger: "item" },
-        series: [{ type: "sankey", left: 8, right: "28%", nodeWidth: 14, nodeGap: 12, data: data.nodes,
-                   links: data.links, emphasis: { focus: "adjacency" },
+        series: [{ type: "sankey", left: 8, right: narrow ? "30%" : "28%", nodeWidth: narrow ? 10 : 14,
+                   nodeGap: 12, data: data.nodes, links: data.links, emphasis: { focus: "adjacency" },
                    lineStyle: { color: "source", opacity: 0.3 },
-                   label: { fontSize: 12, color: "#222", overflow: "break", width: 120 } }],
+                   label: { fontSize: narrow ? 11 : 12, color: "#222", overflow: "break", width: narrow ? 70 : 120 } }],
       };
     }
     if (kind === "bars") {
@@ -69,7 +71,7 @@
       }
       var kind = element.dataset.kind || data.kind || "bar";
       var chart = window.echarts.init(element);
-      chart.setOption(optionFor(kind, data));
+      chart.setOption(optionFor(kind, data, element.clientWidth));
       element.dataset.drawn = "true";
       window.addEventListener("resize", function () { chart.resize(); });
     });
