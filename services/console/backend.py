@@ -27,6 +27,8 @@ SERVICE_OF_PATH = {
     "stations": "registration",
     "stats/stations": "registration",
     "stats/coverage": "registration",
+    "stats/breakdown": "registration",
+    "stats/flows": "registration",
     "tokens": "registration",
     "otp": "registration",
     "transfers": "transfer",

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 
-from services.console import directory
+from services.console import dashboards, directory
 from services.console.backend import ApiError, api_path, items_of
 from services.console.errors import plain_error
 from services.console.regions import region_name
@@ -102,7 +102,7 @@ def inflow() -> Page:
     return redirect(url_for("members.status") if user()["role"] == "member" else url_for("members.roster"))  # type: ignore[index]
 
 
-ROSTER_FILTERS = ("mobile", "lost_contact")
+ROSTER_FILTERS = ("mobile", "lost_contact", "dues_behind")
 ROSTER_PAGE = 25
 
 
@@ -236,27 +236,13 @@ def ledger_import() -> Page:
 @blueprint.get("/dashboard")
 @signed_in(*STAFF)
 def dashboard() -> Page:
-    """Figures from the APIs' stats endpoints only: never the whole ledger (which is audited as an
-    export each time it is read). A figure an API does not serve yet shows "–"."""
-    org = request.args.get("org") or user()["org"]  # type: ignore[index]
-    backend = api()
-    month = datetime.now(CHINA).strftime("%Y-%m")
-    transfers = _stats_or_empty(backend, "/api/v1/stats/transfers", {"org": org})
-    coverage = _stats_or_empty(backend, "/api/v1/stats/coverage", {"org": org, "month": month})
-    tasks = _stats_or_empty(backend, "/api/v1/stats/tasks", {"org": org})
-    return render_template(
-        "dashboard.html", org_code=org, stats=transfers, coverage=coverage, tasks=tasks, month=month
-    )
-
-
-def _stats_or_empty(backend: Any, path: str, query: dict[str, Any]) -> dict[str, Any]:
-    try:
-        found = backend.get(path, query)
-    except ApiError as error:
-        if error.status == 401:
-            raise
-        return {}
-    return found if isinstance(found, dict) else {}
+    """Each desk's figures from the APIs' stats endpoints only, every one a link to its list:
+    never the whole ledger (which is audited as an export each time it is read)."""
+    current = user()
+    assert current is not None
+    org = request.args.get("org") or current["org"]
+    board = dashboards.build(api(), current["role"], org, directory.org_name(settings(), org))
+    return render_template("dashboard.html", org_code=org, board=board, month=board.month)
 
 
 PICKER_LIMIT = 20

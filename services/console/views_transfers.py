@@ -56,11 +56,15 @@ def apply() -> Page:
 @signed_in(*STAGE_HOLDERS)
 def inbox() -> Page:
     box = request.args.get("box") if request.args.get("box") in INBOX_BOXES else "todo"
+    # The dashboard counts a whole subtree; its figures open the inbox over the same subtree.
+    subtree = request.args.get("scope") == "subtree"
     page = api().get(
         "/api/v1/transfers",
         {
             "box": box,
             "status": request.args.get("status"),
+            "scope": "subtree" if subtree else None,
+            "org": request.args.get("org") if subtree else None,
             "cursor": request.args.get("cursor"),
             "limit": 20,
         },
@@ -69,6 +73,7 @@ def inbox() -> Page:
         "inbox.html",
         box=box,
         boxes=INBOX_BOXES,
+        tab_scope={"scope": "subtree", "org": request.args.get("org")} if subtree else {},
         transfers=items_of(page),
         next_cursor=page.get("next_cursor"),
     )

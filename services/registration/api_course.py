@@ -8,7 +8,7 @@ from typing import Any
 from flask.views import MethodView
 from marshmallow import RAISE
 
-from services.registration import queries, schemas
+from services.registration import queries, schemas, stats_queries
 from services.registration.commands import course
 from services.registration.settings import RegistrationSettings
 from services.registration.unit_of_work import RegistrationUnitOfWork
@@ -79,3 +79,24 @@ class CoverageFigures(MethodView):
     def get(self, query: dict[str, Any], principal: Principal) -> Any:
         """每月一摸排: an org's mobile members, and how many were reached in the month (China time)."""
         return queries.coverage(context().database, principal, query["org"], query["month"])
+
+
+@coverage_stats.route("/breakdown")
+class BreakdownFigures(MethodView):
+    @authenticated("branch_secretary", "township_officer", "org_department", "admin", "service")
+    @coverage_stats.arguments(schemas.BreakdownQuery, location="query", unknown=RAISE)
+    @coverage_stats.response(200, schemas.BreakdownSchema)
+    def get(self, query: dict[str, Any], principal: Principal) -> Any:
+        """The dashboard's table: per child org and in total, members, mobile members, reached and
+        not reached in the month, lost contact, dues behind the current month."""
+        return stats_queries.breakdown(context().database, principal, query["org"], query["month"])
+
+
+@coverage_stats.route("/flows")
+class FlowFigures(MethodView):
+    @authenticated("branch_secretary", "township_officer", "org_department", "admin", "service")
+    @coverage_stats.arguments(schemas.FlowsQuery, location="query", unknown=RAISE)
+    @coverage_stats.response(200, schemas.FlowsSchema)
+    def get(self, query: dict[str, Any], principal: Principal) -> Any:
+        """Mobile members by destination province (out) and open inflows by home province (in)."""
+        return stats_queries.flows(context().database, principal, query["org"])

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from marshmallow import missing
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.registration import domain
@@ -341,6 +341,8 @@ class MemberList:
     q: str | None = None
     id_number: str | None = None
     not_reached_in: str | None = None
+    # 欠缴党费: members in the party whose dues are paid through a month before the current one.
+    dues_behind: bool | None = None
 
 
 def list_members(uow: RegistrationUnitOfWork, principal: Principal, query: MemberList) -> dict[str, Any]:
@@ -423,6 +425,10 @@ def _member_page(
         if query.not_reached_in:
             start, end = domain.month_bounds(query.not_reached_in, clock.CHINA_TIME)
             conditions.append(~reached_between(start, end))
+        if query.dues_behind is not None:
+            # As the dashboard counts them (stats/breakdown): removed members owe nothing.
+            behind = and_(Member.dues_paid_through < clock.current_month(), Member.standing != "removed")
+            conditions.append(behind if query.dues_behind else ~behind)
         if after:
             conditions.append(Member.id > after[0])
         statement = select(Member).order_by(Member.id).limit(query.limit + 1)

@@ -348,6 +348,11 @@ class MemberListQuery(PageQuery):
         validate=month_of_era,
         metadata={"description": "YYYY-MM: neither a check-in nor a reached contact attempt that month"},
     )
+    dues_behind = fields.Boolean(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "true: members not removed whose dues are paid through a month before this one"},
+    )
 
 
 class ContactAttemptCreateSchema(Schema):
@@ -590,3 +595,57 @@ class ReturnSchema(Schema):
     returned_on = fields.Date(required=True)
     note = fields.String(allow_none=True)
     mobile = fields.Boolean(required=True)
+
+
+class BreakdownQuery(Schema):
+    org = fields.String(required=True, validate=org_code)
+    month = fields.String(required=True, validate=month_of_era)
+
+
+class FiguresSchema(Schema):
+    members = fields.Integer(required=True, metadata={"description": "members not removed"})
+    mobile_members = fields.Integer(required=True)
+    reached = fields.Integer(required=True, metadata={"description": "mobile members reached that month"})
+    not_reached = fields.Integer(required=True)
+    lost_contact = fields.Integer(required=True, metadata={"description": "mobile members lost"})
+    dues_behind = fields.Integer(
+        required=True, metadata={"description": "members whose dues_paid_through is before dues_month"}
+    )
+
+
+class ChildFiguresSchema(FiguresSchema):
+    org_code = fields.String(required=True)
+    name = fields.String(required=True)
+    level = fields.String(required=True)
+
+
+class BreakdownSchema(Schema):
+    org = fields.String(required=True)
+    month = fields.String(required=True)
+    dues_month = fields.String(required=True, metadata={"description": "the current China month"})
+    totals = fields.Nested(FiguresSchema, required=True)
+    items = fields.List(fields.Nested(ChildFiguresSchema), required=True)
+
+
+class FlowsQuery(Schema):
+    org = fields.String(required=True, validate=org_code)
+
+
+class ProvinceCountSchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class FlowsSchema(Schema):
+    org = fields.String(required=True)
+    outflows = fields.List(
+        fields.Nested(ProvinceCountSchema),
+        required=True,
+        metadata={"description": "mobile members by destination province (GB/T 2260 code)"},
+    )
+    inflows = fields.List(
+        fields.Nested(ProvinceCountSchema),
+        required=True,
+        metadata={"description": "members with an open inflow here, by their home province org"},
+    )

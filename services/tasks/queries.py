@@ -3,7 +3,8 @@ schemas (schemas.py dumps them as they are)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from shared.clock import local_today, quarter_of
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.orgs import OrgInfo
 from shared.pagination import decode_cursor, encode_cursor
+from shared.sql_paths import segment_after
 
 if TYPE_CHECKING:
     from services.tasks.unit_of_work import TasksDeps
@@ -136,6 +138,19 @@ class TaskStats:
     overdue: int
     completion_rate: float | None
     average_rating: float | None
+    # Addition (issue 22): the same figures per child org (a county's townships), most tasks first.
+    by_org: list[ChildTaskStats] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChildTaskStats:
+    org_code: str
+    name: str
+    total: int
+    done: int
+    offered: int
+    overdue: int
+    completion_rate: float | None
 
 
 # --- one task ------------------------------------------------------------------------------
@@ -279,20 +294,58 @@ def task_stats(deps: TasksDeps, actor: Principal, org_code: str) -> TaskStats:
         average = session.scalar(
             select(func.avg(Evaluation.rating)).join(Task, Task.id == Evaluation.task_id).where(in_subtree)
         )
+        child = segment_after(Task.org_path, domain.scope_prefix(info.path))
+        per_child = session.execute(
+            select(child, Task.status, func.count(), func.sum(overdue_case))
+            .where(in_subtree)
+            .group_by(child, Task.status)
+        ).all()
     for status, count, overdue_count in rows:
         by_status[status] = count
         overdue += int(overdue_count or 0)
-    done = by_status[domain.COMPLETED] + by_status[domain.EVALUATED]
-    # Drafts were never offered and cancelled tasks were withdrawn: neither counts as undone.
-    offered = done + by_status[OPEN] + by_status[IN_PROGRESS]
     return TaskStats(
         org=info.code,
         total=sum(by_status.values()),
         by_status=by_status,
         overdue=overdue,
-        completion_rate=round(done / offered, 4) if offered else None,
+        completion_rate=_completion(by_status),
         average_rating=round(float(average), 2) if average is not None else None,
+        by_org=_per_child(deps, per_child),
     )
+
+
+def _completion(by_status: dict[str, int]) -> float | None:
+    done = by_status.get(domain.COMPLETED, 0) + by_status.get(domain.EVALUATED, 0)
+    # Drafts were never offered and cancelled tasks were withdrawn: neither counts as undone.
+    offered = done + by_status.get(OPEN, 0) + by_status.get(IN_PROGRESS, 0)
+    return round(done / offered, 4) if offered else None
+
+
+def _per_child(deps: TasksDeps, rows: Sequence[Any]) -> list[ChildTaskStats]:
+    """Completion per child org; a township's own tasks have no child and are left out."""
+    statuses: dict[str, dict[str, int]] = {}
+    overdue: dict[str, int] = {}
+    for code, status, count, overdue_count in rows:
+        if not code:
+            continue
+        statuses.setdefault(code, {})[status] = int(count)
+        overdue[code] = overdue.get(code, 0) + int(overdue_count or 0)
+    children = []
+    for code, counts in statuses.items():
+        done = counts.get(domain.COMPLETED, 0) + counts.get(domain.EVALUATED, 0)
+        info = deps.orgs.get(code)
+        children.append(
+            ChildTaskStats(
+                org_code=code,
+                name=info.name if info else "",
+                total=sum(counts.values()),
+                done=done,
+                offered=done + counts.get(OPEN, 0) + counts.get(IN_PROGRESS, 0),
+                overdue=overdue[code],
+                completion_rate=_completion(counts),
+            )
+        )
+    return sorted(children, key=lambda child: (-child.total, child.org_code))
 
 
 # --- points ------------------------------------------------------------------------------------

@@ -166,6 +166,16 @@ class StatsQuery(Schema):
     org = fields.String(required=True, validate=org_code)
 
 
+class ChildTaskStatsSchema(Schema):
+    org_code = fields.String(required=True)
+    name = fields.String(required=True)
+    total = fields.Integer(required=True)
+    done = fields.Integer(required=True, metadata={"description": "completed and evaluated"})
+    offered = fields.Integer(required=True, metadata={"description": "done, open and in progress"})
+    overdue = fields.Integer(required=True)
+    completion_rate = fields.Float(allow_none=True, required=True)
+
+
 class TaskStatsSchema(Schema):
     org = fields.String(required=True)
     total = fields.Integer(required=True)
@@ -173,3 +183,8 @@ class TaskStatsSchema(Schema):
     overdue = fields.Integer(required=True)
     completion_rate = fields.Float(allow_none=True, required=True)
     average_rating = fields.Float(allow_none=True, required=True)
+    by_org = fields.List(
+        fields.Nested(ChildTaskStatsSchema),
+        required=True,
+        metadata={"description": "addition: the figures per child org (a county's townships)"},
+    )

@@ -36,6 +36,7 @@ from shared.db import Database, utcnow
 from shared.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from shared.orgs import OrgDirectory
 from shared.pagination import decode_cursor, page
+from shared.sql_paths import segment_after
 
 
 @dataclass(frozen=True)
@@ -389,7 +390,11 @@ def list_transfers(
         return result
 
 
-def stats(database: Database, orgs: OrgDirectory, principal: Principal, org: str | None) -> dict[str, int]:
+# Every path starts at the root org; the code after it is the province.
+ROOT_PATH = "/CN/"
+
+
+def stats(database: Database, orgs: OrgDirectory, principal: Principal, org: str | None) -> dict[str, Any]:
     """A dashboard counts the org's whole subtree (a county sees its townships' stages)."""
     if principal.role == "member":
         raise Forbidden("members have no transfer dashboard")
@@ -405,6 +410,18 @@ def stats(database: Database, orgs: OrgDirectory, principal: Principal, org: str
         def count(condition: ColumnElement[bool]) -> int:
             return session.scalar(select(func.count()).select_from(Transfer).where(condition)) or 0
 
+        def by_province(condition: ColumnElement[bool], other_side: Any) -> list[dict[str, Any]]:
+            # The other side's province is the code after the root in its path: one grouped
+            # count over the side's (path, finished_at) index range.
+            province = segment_after(other_side, ROOT_PATH)
+            rows = session.execute(select(province, func.count()).where(condition).group_by(province)).all()
+            return _named_counts(orgs, rows)
+
+        overdue_rows = session.execute(
+            select(Transfer.current_stage, func.count())
+            .where(_holds(scope), Transfer.overdue.is_(True))
+            .group_by(Transfer.current_stage)
+        ).all()
         return {
             "todo": count(_holds(scope)),
             "overdue": count(and_(_holds(scope), Transfer.overdue.is_(True))),
@@ -412,7 +429,21 @@ def stats(database: Database, orgs: OrgDirectory, principal: Principal, org: str
             "out_this_year": count(and_(completed_this_year, left)),
             "pending": count(_box_condition(principal, scope, "pending")),
             "coming": count(_box_condition(principal, scope, "coming")),
+            "overdue_by_stage": {stage: int(number) for stage, number in overdue_rows if stage},
+            "in_by_province": by_province(and_(completed_this_year, arrived), Transfer.from_path),
+            "out_by_province": by_province(and_(completed_this_year, left), Transfer.to_path),
         }
+
+
+def _named_counts(orgs: OrgDirectory, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """`{code, name, count}` most first; the names from registration's org directory (cached)."""
+    named = []
+    for code, number in rows:
+        if not code:
+            continue
+        info = orgs.get(code)
+        named.append({"code": code, "name": info.name if info else "", "count": int(number)})
+    return sorted(named, key=lambda item: (-item["count"], item["code"]))
 
 
 def refresh_gauges(database: Database) -> None:

@@ -174,6 +174,12 @@ class StatsQuery(Schema):
     org = fields.String(load_default=None, validate=org_code)
 
 
+class ProvinceCountSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "the province-level org's code"})
+    name = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
 class TransferStatsSchema(Schema):
     todo = fields.Integer(required=True)
     overdue = fields.Integer(required=True)
@@ -181,6 +187,22 @@ class TransferStatsSchema(Schema):
     out_this_year = fields.Integer(required=True)
     pending = fields.Integer(required=True)
     coming = fields.Integer(required=True)
+    overdue_by_stage = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "addition: the overdue transfers the subtree holds, by their stage"},
+    )
+    in_by_province = fields.List(
+        fields.Nested(ProvinceCountSchema),
+        required=True,
+        metadata={"description": "addition: completed this year into the subtree, by the sending province"},
+    )
+    out_by_province = fields.List(
+        fields.Nested(ProvinceCountSchema),
+        required=True,
+        metadata={"description": "addition: completed this year out of the subtree, by the receiving province"},
+    )
 
 
 TransferPageSchema = page_schema(TransferSchema)

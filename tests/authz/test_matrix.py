@@ -544,6 +544,14 @@ MATRIX: dict[str, Row] = {
         get("registration", lambda w, t: f"/stats/coverage?org={w.org['B']}&month=2026-03"),
         allow(200, OWN_ORG | {"service"}),
     ),
+    # The dashboards' figures (issue 22): scoped as coverage is.
+    "GET /stats/breakdown?org=": Row(
+        get("registration", lambda w, t: f"/stats/breakdown?org={w.org['B']}&month=2026-03"),
+        allow(200, OWN_ORG | {"service"}),
+    ),
+    "GET /stats/flows?org=": Row(
+        get("registration", lambda w, t: f"/stats/flows?org={w.org['B']}"), allow(200, OWN_ORG | {"service"})
+    ),
     **{
         f"GET /audit ({service})": Row(get(service, lambda w, t: "/audit"), allow(200, AUDIT_READERS))
         for service in ("registration", "transfer", "tasks", "notify")

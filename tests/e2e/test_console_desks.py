@@ -158,6 +158,17 @@ def place(stack) -> dict[str, str]:
     assert answer.status_code == 201, answer.text
     member = answer.json()["id"]
     make_member(registration, branch, "李红")
+    # Away in Guangdong from the second branch: the breakdown and the flows have one to count.
+    travelling = make_member(registration, other, "钱进")
+    outflow = requests.post(
+        f"{registration}/api/v1/members/{travelling}/outflows",
+        json={"destination_region": "440305", "destination_address": "广东省深圳市南山区", "occupation": "快递员",
+              "departed_on": (today - timedelta(days=20)).isoformat(), "reason": "外出务工",
+              "contact_phone": "13800004444"},
+        headers=ADMIN,
+        timeout=10,
+    )  # fmt: skip
+    assert outflow.status_code == 201, outflow.text
     # The county's department decides this member's standing (the lost-contact course).
     course = make_member(registration, branch, "孙立")
     officer = bearer("township_officer", township, f"township_officer-{township}", "周干事")
@@ -188,6 +199,13 @@ def place(stack) -> dict[str, str]:
         timeout=10,
     )  # fmt: skip
     assert station.status_code == 201, station.text
+    # One transfer completed out to another province and one in from it this year: the county's
+    # Sankey has a flow each way.
+    far_province = make_org(registration, "province", "CN", "广东省（测试）")
+    far_branch = make_org(registration, "branch", make_org(registration, "township", make_org(
+        registration, "county", far_province, "南山区（测试）"), "粤海街道（测试）"), "粤海第一社区党支部")  # fmt: skip
+    complete_transfer(stack, make_member(registration, branch, "吴刚"), branch, far_branch)
+    complete_transfer(stack, make_member(registration, far_branch, "郑洁"), far_branch, other)
     return {
         "province": province, "county": county, "township": township, "branch": branch,
         "other": other, "member": member, "task": task.json()["id"], "course": course,
@@ -195,7 +213,43 @@ def place(stack) -> dict[str, str]:
     }  # fmt: skip
 
 
+def complete_transfer(stack: Any, member: str, from_branch: str, to_branch: str) -> None:
+    """Apply as the member, approve at each stage as its holder, and report in."""
+    from services.transfer.domain import STAGE_ROLE
+
+    transfer = stack.url("transfer")
+    applied = requests.post(
+        f"{transfer}/api/v1/transfers",
+        json={"member_id": member, "to_branch_code": to_branch, "reason": "工作调动"},
+        headers=bearer("member", from_branch, member),
+        timeout=30,
+    )
+    assert applied.status_code == 201, applied.text
+    url = f"{transfer}/api/v1/transfers/{applied.json()['id']}"
+    for _ in range(10):
+        view = requests.get(url, headers=ADMIN, timeout=10).json()
+        if view["status"] == "letter_issued":
+            break
+        stage = view["current_stage"]
+        holder = bearer(STAGE_ROLE[stage["name"]], stage["org_code"])
+        decided = requests.post(f"{url}/decisions", json={"decision": "approve"}, headers=holder, timeout=30)
+        assert decided.status_code == 200, decided.text
+    reported = requests.post(f"{url}/report", json={}, headers=bearer("member", from_branch, member), timeout=30)
+    assert reported.status_code == 200, reported.text
+
+
 STORIES: dict[str, Any] = {}
+
+
+def follow_figure(desk: Desk, figure: str) -> int:
+    """Open a dashboard figure's link: the list it leads to holds as many rows as it said."""
+    link = desk.page.locator(f"[data-test={figure}]").first
+    said = link.get_attribute("data-figure") or link.inner_text()
+    link.click()
+    desk.page.wait_for_load_state("networkidle")
+    listed = desk.page.locator("tbody tr[data-member]").count()
+    assert str(listed) == said.strip(), f"{figure}: the dashboard said {said}, the list {desk.page.url} holds {listed}"
+    return listed
 
 
 @pytest.mark.parametrize("viewport", ["phone", "desk"])
@@ -257,6 +311,14 @@ def test_a_secretary_finds_members_by_name_and_acts_only_where_allowed(browser, 
     desk.page.wait_for_load_state("networkidle")
     assert "本月未联系" in desk.page.inner_text("h1")
     desk.check("not-reached")
+    # Every figure of the branch opens the list of exactly those members.
+    counted = {}
+    for figure in ("members", "mobile", "not-reached", "lost-contact", "dues-behind", "inflow"):
+        desk.page.goto("/dashboard")
+        counted[figure] = follow_figure(desk, figure)
+    assert counted["members"] >= 3 and counted["dues-behind"] >= 1  # 张晓明 is two months behind
+    desk.page.goto("/dashboard")
+    assert desk.page.locator("[data-test=breakdown]").count() == 0  # a branch has no children
     if "transfer" in STORIES:
         response = desk.page.goto(f"/transfers/{STORIES['transfer']}")
         assert response is not None and response.status == 200
@@ -353,6 +415,16 @@ def test_a_township_officer_runs_tasks_and_reaches_every_desk_page(browser, stac
         assert desk.page.locator("[data-test=publish], [data-test=cancel], [data-test=claim]").count() == 0
     desk.visit("/roster", "roster")
     assert desk.page.locator("[data-test=roster] th", has_text="所在支部").count() == 1  # above branch level
+    # The township's dashboard: one row per branch, each figure a link to that branch's list.
+    desk.visit("/dashboard", "dashboard")
+    rows = desk.page.locator("[data-test=breakdown] tr[data-child]")
+    assert sorted(rows.all_inner_texts())[0].startswith("灵芝第") and rows.count() == 2
+    assert desk.page.locator(f"tr[data-child={place['other']}] [data-test=child-mobile]").inner_text() == "1"
+    desk.page.locator(f"tr[data-child={place['other']}] [data-test=child-mobile]").click()
+    desk.page.wait_for_load_state("networkidle")
+    assert desk.page.locator("tbody tr[data-member]").all_inner_texts()[0].startswith("钱进")
+    desk.page.goto("/dashboard")
+    assert follow_figure(desk, "mobile") >= 1
     desk.done()
 
 
@@ -367,6 +439,21 @@ def test_the_county_department_reads_its_dashboard_from_stats(browser, stack, pl
         desk.visit(path, path.strip("/").replace("/", "_"))
     desk.visit("/dashboard", "dashboard")
     assert desk.page.locator("[data-test=coverage]").count() == 1
+    # One row per township; the flows by province drawn, their table beside.
+    township = desk.page.locator(f"tr[data-child={place['township']}]")
+    assert "灵芝街道（测试）" in township.inner_text()
+    assert desk.page.get_attribute("[data-test=member-flow-chart]", "data-drawn") == "true"
+    assert "广东省" in desk.page.inner_text("[data-test=member-flow-table]")
+    assert desk.page.get_attribute("[data-test=flow-chart]", "data-drawn") == "true"
+    flows = desk.page.inner_text("[data-test=transfer-flow-table]")
+    assert "广东省（测试）" in flows
+    assert follow_figure(desk, "dues-behind") >= 1
+    desk.page.goto("/dashboard")
+    township.locator("[data-test=child-link]").click()
+    desk.page.wait_for_url(re.compile(rf"/dashboard\?org={place['township']}$"))
+    desk.page.wait_for_load_state("networkidle")
+    assert desk.page.locator("[data-test=breakdown] tr[data-child]").count() == 2  # the township's branches
+    desk.check("dashboard-township")
     desk.visit(f"/not-reached?org={place['county']}", "not-reached")
     # The staff directory of a branch below: a secretary is added, then removed after confirming.
     desk.visit(f"/staff?org={place['branch']}", "staff-branch")

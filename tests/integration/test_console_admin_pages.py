@@ -4,7 +4,9 @@ names, only the actions the person may take), and a refusal said above an intact
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from services.console.app import create_app
+from services.console.dashboards import this_month
 from shared.settings import Settings
 from tests.support.console_http import csrf_header
 
@@ -247,3 +250,80 @@ def test_a_refused_standing_decision_comes_back_on_the_member_page(api_url):
     text = page.get_data(as_text=True)
     assert page.status_code == 422 and 'data-field-error="decided_on"' in text and "谭明" in text
     assert "must not" not in text
+
+
+TOWNSHIP = "ZJ-SX-YC-LZ"
+COUNTY_FIGURES = {
+    "GET /api/v1/stats/breakdown": (200, {
+        "org": COUNTY, "month": "2026-12", "dues_month": "2026-12",
+        "totals": {"members": 40, "mobile_members": 9, "reached": 5, "not_reached": 4, "lost_contact": 2, "dues_behind": 3},
+        "items": [{"org_code": TOWNSHIP, "name": "灵芝街道", "level": "township", "members": 40, "mobile_members": 9,
+                   "reached": 5, "not_reached": 4, "lost_contact": 2, "dues_behind": 3}],
+    }),
+    "GET /api/v1/stats/flows": (200, {
+        "org": COUNTY,
+        "outflows": [{"code": "440000", "name": "广东省", "count": 6}],
+        "inflows": [{"code": "HB", "name": "湖北省", "count": 1}],
+    }),
+    "GET /api/v1/stats/transfers": (200, {
+        "todo": 2, "overdue": 1, "in_this_year": 3, "out_this_year": 1, "pending": 0, "coming": 1,
+        "overdue_by_stage": {"county": 1},
+        "in_by_province": [{"code": "HB", "name": "湖北省", "count": 3}],
+        "out_by_province": [{"code": "GD", "name": "广东省", "count": 1}],
+    }),
+    "GET /api/v1/stats/tasks": (200, {
+        "org": COUNTY, "total": 4, "by_status": {"open": 2, "completed": 1}, "overdue": 1, "completion_rate": 0.3333,
+        "average_rating": None,
+        "by_org": [{"org_code": TOWNSHIP, "name": "灵芝街道", "total": 4, "done": 1, "offered": 3, "overdue": 1,
+                    "completion_rate": 0.3333}],
+    }),
+}  # fmt: skip
+
+
+def test_the_county_dashboard_links_each_figure_to_its_list_and_breaks_down_by_township(api_url):
+    client = signed_in(api_url, "org_department", COUNTY)
+    Api.refuse = dict(COUNTY_FIGURES)
+    page = client.get("/dashboard")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f'data-test="dues-behind" href="/roster?branch={COUNTY}&amp;dues_behind=true" data-figure="3"' in text
+    assert f'data-test="lost-contact" href="/roster?branch={COUNTY}&amp;mobile=true&amp;lost_contact=true"' in text
+    assert f'data-test="todo" href="/inbox?box=todo&amp;scope=subtree&amp;org={COUNTY}" data-figure="2"' in text
+    assert f'data-test="overdue-county" href="/inbox?box=todo&amp;scope=subtree&amp;org={COUNTY}&amp;status=pending_county"' in text
+    assert 'data-test="completion" href="/stats?org=' in text and "33%" in text
+    # The township's row opens its own dashboard; its figures open its own lists.
+    assert f'<a href="/dashboard?org={TOWNSHIP}" data-test="child-link">灵芝街道</a>' in text
+    assert f'href="/roster?branch={TOWNSHIP}&amp;dues_behind=true" data-test="child-dues"' in text
+    # The Sankey has the table of its figures beside it, and says what it shows.
+    assert 'role="img" aria-label="桑基图：今年从各省转入越城区委组织部' in text
+    chart = json.loads(html.unescape(re.search(r'data-test="flow-chart"[^>]*data-chart=\'([^\']*)\'', text).group(1)))
+    assert chart["kind"] == "sankey" and chart["links"] == [
+        {"source": "湖北省转入", "target": "越城区委组织部", "value": 3},
+        {"source": "越城区委组织部", "target": "转出至广东省", "value": 1},
+    ]
+    assert '<th scope="row" data-label="省份">湖北省</th><td class="num" data-label="转入">3</td>' in text
+    assert [path for method, path, _ in Api.seen if "/stats/" in path and method == "GET"] == [
+        f"/api/v1/stats/breakdown?org={COUNTY}&month={this_month()}",
+        f"/api/v1/stats/flows?org={COUNTY}",
+        f"/api/v1/stats/transfers?org={COUNTY}",
+        f"/api/v1/stats/tasks?org={COUNTY}",
+    ]
+    assert not any("/ledger" in path for _, path, _ in Api.seen)  # never the audited export
+
+
+def test_one_stats_service_down_leaves_the_other_figures_on_the_dashboard(api_url):
+    client = signed_in(api_url, "org_department", COUNTY)
+    Api.refuse = {**COUNTY_FIGURES, "GET /api/v1/stats/transfers": (503, {"message": "down"})}
+    text = client.get("/dashboard").get_data(as_text=True)
+    assert 'data-test="dashboard-problems"' in text
+    assert 'data-test="todo" href="/inbox?box=todo&amp;scope=subtree&amp;org=' in text and 'data-figure="–"' in text
+    assert 'data-test="dues-behind"' in text and 'data-figure="3"' in text
+
+
+def test_the_inbox_opened_from_a_dashboard_reads_the_same_subtree(api_url):
+    client = signed_in(api_url, "org_department", COUNTY)
+    page = client.get(f"/inbox?box=todo&scope=subtree&org={TOWNSHIP}&status=pending_township")
+    assert page.status_code == 200 and "（含下级）" in page.get_data(as_text=True)
+    assert asked("GET", "/api/v1/transfers") == [
+        {"box": ["todo"], "status": ["pending_township"], "scope": ["subtree"], "org": [TOWNSHIP], "limit": ["20"]}
+    ]

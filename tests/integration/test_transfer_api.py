@@ -114,6 +114,9 @@ def test_scope_boxes_and_stats_from_the_projection(client, migrated, settings):
         "out_this_year": 0,
         "pending": 0,
         "coming": 0,
+        "overdue_by_stage": {},
+        "in_by_province": [],
+        "out_by_province": [],
     }
     assert client.get("/api/v1/stats/transfers", headers=bearer("member", "BR-A", "m")).status_code == 403
 
@@ -232,6 +235,12 @@ def ids_in(live: FlaskClient, box: str, headers: dict[str, str]) -> list[str]:
     response = live.get(f"/api/v1/transfers?box={box}&limit=200", headers=headers)
     assert response.status_code == 200, response.get_json()
     return [item["id"] for item in response.get_json()["items"]]
+
+
+def registration_org_name(registration: str, code: str) -> str:
+    response = requests.get(f"{registration}/api/v1/orgs/{code}", headers=ADMIN, timeout=10)
+    assert response.status_code == 200, response.text
+    return str(response.json()["name"])
 
 
 def stats_of(live: FlaskClient, org: str) -> dict[str, int]:
@@ -426,6 +435,9 @@ def test_a_county_dashboard_counts_its_townships_and_branches(live, registration
         "out_this_year": 0,
         "pending": 1,
         "coming": 0,
+        "overdue_by_stage": {"township": 1},
+        "in_by_province": [],
+        "out_by_province": [],
     }
     # Per township: T1 holds X; above B2, T2 has Y's step done and X's still ahead.
     assert stats_of(live, tree["T1"]) == {
@@ -435,6 +447,9 @@ def test_a_county_dashboard_counts_its_townships_and_branches(live, registration
         "out_this_year": 0,
         "pending": 0,
         "coming": 0,
+        "overdue_by_stage": {"township": 1},
+        "in_by_province": [],
+        "out_by_province": [],
     }
     assert stats_of(live, tree["T2"]) == {
         "todo": 0,
@@ -443,6 +458,9 @@ def test_a_county_dashboard_counts_its_townships_and_branches(live, registration
         "out_this_year": 0,
         "pending": 1,
         "coming": 1,
+        "overdue_by_stage": {},
+        "in_by_province": [],
+        "out_by_province": [],
     }
     # The county department's own token reads the same dashboard.
     department = bearer("org_department", tree["C1"])
@@ -461,6 +479,10 @@ def test_a_county_dashboard_counts_its_townships_and_branches(live, registration
     assert (after["in_this_year"], after["out_this_year"], after["pending"]) == (1, 0, 0)
     assert stats_of(live, tree["C2"])["out_this_year"] == 1
     assert stats_of(live, tree["P"])["in_this_year"] == 1 and stats_of(live, tree["P"])["out_this_year"] == 1
+    # By province (of the other side): C2 sent to C1, both in province P.
+    province = {"code": tree["P"], "name": registration_org_name(registration_url, tree["P"]), "count": 1}
+    assert after["in_by_province"] == [province] and after["out_by_province"] == []
+    assert stats_of(live, tree["C2"])["out_by_province"] == [province]
 
 
 def test_an_expired_letter_is_reissued_by_the_sending_secretary(live, registration_url, tree):

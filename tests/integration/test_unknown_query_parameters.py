@@ -13,9 +13,10 @@ from tests.support.tokens import ADMIN
 
 LISTS = {
     "registration": (registration_app, ["/api/v1/orgs", "/api/v1/members", "/api/v1/checkins",
-                                        "/api/v1/stations", "/api/v1/orgs/nearest?region=12"]),
+                                        "/api/v1/stations", "/api/v1/orgs/nearest?region=12",
+                                        "/api/v1/stats/breakdown?org=CN&month=2026-03", "/api/v1/stats/flows?org=CN"]),
     "transfer": (transfer_app, ["/api/v1/transfers", "/api/v1/stats/transfers"]),
-    "tasks": (tasks_app, ["/api/v1/tasks", "/api/v1/points?org=CN"]),
+    "tasks": (tasks_app, ["/api/v1/tasks", "/api/v1/points?org=CN", "/api/v1/stats/tasks?org=CN"]),
     "notify": (notify_app, ["/api/v1/notifications", "/api/v1/deliveries"]),
 }  # fmt: skip
 

@@ -596,6 +596,12 @@ def test_stats_per_org(client, fresh_world, migrated):
         f"/api/v1/stats/tasks?org={fresh_world.county}", headers=fresh_world.county_department
     ).get_json()
     assert county["total"] == 4
+    # Per township (an addition for the county's dashboard): the one with tasks; its name beside.
+    (township,) = county["by_org"]
+    assert township["org_code"] == fresh_world.township and township["name"]
+    assert (township["total"], township["done"], township["offered"], township["overdue"]) == (4, 1, 3, 1)
+    assert township["completion_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert stats["by_org"] == []  # a township's tasks sit at the township itself: no children
     assert (
         client.get(
             f"/api/v1/stats/tasks?org={fresh_world.township2}", headers=fresh_world.officer2

@@ -10,12 +10,41 @@
     return source ? JSON.parse(source.textContent) : null;
   }
 
-  function optionFor(kind, data) {
+  function optionFor(kind, data, width) {
     if (kind === "gauge") {
       return {
         animation: false,
         series: [{ type: "gauge", min: 0, max: 100, detail: { formatter: "{value}%" },
                    data: [{ value: data.completion == null ? 0 : data.completion }] }],
+      };
+    }
+    if (kind === "sankey") {
+      // Provinces sending on the left, the org in the middle, provinces receiving on the right.
+      // Labels sit beside their node; the margins leave room for the longest on each side, and
+      // on a phone they wrap onto two lines.
+      var narrow = width < 500;
+      return {
+        animation: false,
+        tooltip: { trigger: "item" },
+        series: [{ type: "sankey", left: 8, right: narrow ? "30%" : "28%", nodeWidth: narrow ? 10 : 14,
+                   nodeGap: 12, data: data.nodes, links: data.links, emphasis: { focus: "adjacency" },
+                   lineStyle: { color: "source", opacity: 0.3 },
+                   label: { fontSize: narrow ? 11 : 12, color: "#222", overflow: "break", width: narrow ? 70 : 120 } }],
+      };
+    }
+    if (kind === "bars") {
+      var palette = ["#c0392b", "#2e6da4"];
+      return {
+        animation: false,
+        tooltip: { trigger: "axis" },
+        legend: { top: 0 },
+        grid: { left: 40, right: 10, top: 30, bottom: 40 },
+        xAxis: { type: "category", data: data.labels,
+                 axisLabel: { interval: 0, rotate: data.labels.length > 3 ? 30 : 0 } },
+        yAxis: { type: "value", minInterval: 1 },
+        series: data.series.map(function (one, index) {
+          return { type: "bar", name: one.name, data: one.values, itemStyle: { color: palette[index % 2] } };
+        }),
       };
     }
     var labels = data.labels || data.statuses || [];
@@ -42,7 +71,7 @@
       }
       var kind = element.dataset.kind || data.kind || "bar";
       var chart = window.echarts.init(element);
-      chart.setOption(optionFor(kind, data));
+      chart.setOption(optionFor(kind, data, element.clientWidth));
       element.dataset.drawn = "true";
       window.addEventListener("resize", function () { chart.resize(); });
     });
