@@ -2,9 +2,12 @@
 with its telemetry on — per-request metrics in multiprocess mode, the JSON access line, and
 OpenTelemetry tracing exported over OTLP/HTTP to a local sink — against the same API in the
 same run with all of it off (`NUANLIU_REQUEST_TELEMETRY=off`, `OTEL_TRACES_EXPORTER=none`).
-Rounds alternate, so a noisy machine hurts both alike. Target: on/off ≥ 0.9.
+Tracing runs twice: every trace recorded (the SDK's default, `always_on` under a parent) and the
+production default of the manifests, parent-based sampling of a share of traces
+(`OTEL_TRACES_SAMPLER=parentbased_traceidratio`, `OTEL_TRACES_SAMPLER_ARG`, --ratio).
+Rounds alternate, so a noisy machine hurts all alike. Target: on/off ≥ 0.9.
 
-    .venv/bin/python -m bench.observability_overhead [--seconds 8] [--clients 8] [--rounds 3]
+    .venv/bin/python -m bench.observability_overhead [--seconds 8] [--clients 8] [--rounds 3] [--ratio 0.1]
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ratio", type=float, default=0.1, help="the sampled share of the production default")
     args = parser.parse_args()
 
     sink = ThreadingHTTPServer(("127.0.0.1", 0), OtlpSink)
@@ -56,7 +60,10 @@ def main() -> None:
             **common,
             "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+            "OTEL_TRACES_SAMPLER": "parentbased_always_on",
         }
+        sampled = {**on, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(args.ratio)}
+        sampled_name = f"telemetry on, {args.ratio:.0%} sampled"
 
         def checkin(client: int, sent: int) -> tuple[str, str, bytes, dict[str, str]]:
             member_id, token = tokens[(client * 7919 + sent) % len(tokens)]
@@ -69,8 +76,9 @@ def main() -> None:
         with (
             gunicorn(app, off, "/healthz", logs / "off.log") as off_port,
             gunicorn(app, on, "/healthz", logs / "on.log") as on_port,
+            gunicorn(app, sampled, "/healthz", logs / "sampled.log") as sampled_port,
         ):
-            plan = [("telemetry off", off_port), ("telemetry on", on_port)]
+            plan = [("telemetry off", off_port), ("telemetry on", on_port), (sampled_name, sampled_port)]
             for name, port in plan:
                 closed_loop(name, port, checkin, args.clients, 1.0, 201)
             for _ in range(args.rounds):
@@ -87,12 +95,14 @@ def main() -> None:
     for result in totals.values():
         print(result.line())
     print(f"OTLP exports received: {OtlpSink.received}; log lines written with telemetry on: {access_lines}")
-    on_result, off_result = totals["telemetry on"], totals["telemetry off"]
-    print(f"ratio on/off: {on_result.throughput / off_result.throughput:.2f} (target ≥ 0.9)")
-    emit("check-in throughput, telemetry on", on_result.throughput, "req/s",
-         "telemetry off", off_result.throughput)  # fmt: skip
-    emit("check-in p99, telemetry on (lower is better)", on_result.percentile(0.99), "ms",
-         "telemetry off p99", off_result.percentile(0.99))  # fmt: skip
+    off_result = totals["telemetry off"]
+    for name in ("telemetry on", sampled_name):
+        result = totals[name]
+        print(f"ratio {name} / off: {result.throughput / off_result.throughput:.2f} (target ≥ 0.9)")
+        emit(f"check-in throughput, {name}", result.throughput, "req/s",
+             "telemetry off", off_result.throughput)  # fmt: skip
+        emit(f"check-in p99, {name} (lower is better)", result.percentile(0.99), "ms",
+             "telemetry off p99", off_result.percentile(0.99))  # fmt: skip
 
 
 if __name__ == "__main__":

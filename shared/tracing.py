@@ -24,11 +24,14 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 if TYPE_CHECKING:
     from flask import Flask
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
     from sqlalchemy import Engine
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+# Regular expressions matched (searched) against a request's URL.
+UNTRACED_PATHS = r"/healthz$,/readyz$,/metrics$"
 _state: dict[str, Any] = {"provider": None}
 
 
@@ -43,22 +46,27 @@ def tracing_requested(environ: Mapping[str, str] | None = None) -> bool:
 def init_tracing(service: str, exporter: SpanExporter | None = None) -> TracerProvider | None:
     """Install a tracer provider for this process once; None when tracing is off.
 
-    `exporter` is for tests (the SDK's in-memory exporter, spans exported at once); otherwise
-    the OTLP exporter reads its endpoint and headers from the standard `OTEL_*` variables."""
+    `exporter` is for tests (the SDK's in-memory exporter, spans exported at once, every trace
+    recorded); otherwise the OTLP exporter reads its endpoint and headers, and the sampler its
+    choice, from the standard `OTEL_*` variables (`OTEL_TRACES_SAMPLER`: production's manifests
+    set parent-based sampling of a share of traces, docs/observability.md)."""
     if _state["provider"] is not None:
         return _state["provider"]
     if exporter is None and not tracing_requested():
         return None
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
-    provider = TracerProvider(resource=Resource.create({"service.name": f"nuanliu-{service}"}))
+    resource = _resource(service)
     if exporter is not None:
+        # Tests see every trace whatever the environment says (a sampled-out parent still wins).
+        provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON))
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+        provider = TracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _state["provider"] = provider
@@ -66,6 +74,26 @@ def init_tracing(service: str, exporter: SpanExporter | None = None) -> TracerPr
 
     RequestsInstrumentor().instrument()
     return provider
+
+
+def _resource(service: str) -> Resource:
+    """The process's resource, with its hash computed once.
+
+    The OTLP encoder groups every exported span by resource, and the SDK's `Resource.__hash__`
+    serialises the attributes to JSON on each call: ~7 µs per span, for a value that never
+    changes (a resource is immutable)."""
+    from opentelemetry.sdk.resources import Resource
+
+    class HashedOnce(Resource):
+        def __init__(self, attributes: Mapping[str, Any], schema_url: str | None = None) -> None:
+            super().__init__(attributes, schema_url)
+            self._hash = super().__hash__()
+
+        def __hash__(self) -> int:
+            return self._hash
+
+    created = Resource.create({"service.name": f"nuanliu-{service}"})
+    return HashedOnce(created.attributes, created.schema_url)
 
 
 def tracing_on() -> bool:
@@ -78,7 +106,9 @@ def instrument_app(app: Flask, engine: Engine | None = None) -> None:
         return
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
-    FlaskInstrumentor().instrument_app(app)
+    # No spans for probes and scrapes (noise, every few seconds); no SQL-comment tags, which
+    # only a commenter-enabled engine would read and which cost a context per request.
+    FlaskInstrumentor().instrument_app(app, excluded_urls=UNTRACED_PATHS, enable_commenter=False)
     if engine is not None:
         instrument_engine(engine)
 
@@ -89,12 +119,41 @@ def instrument_engine(engine: Engine) -> None:
     other services' in tests), so each gets its own engine tracer."""
     if not tracing_on() or engine in _state.setdefault("engines", set()):
         return
-    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-    from opentelemetry.metrics import get_meter
+    from opentelemetry.metrics import NoOpUpDownCounter
 
-    connections = get_meter("nuanliu.sqlalchemy").create_up_down_counter("db.client.connections.usage")
-    EngineTracer(tracer("nuanliu.sqlalchemy"), engine, connections)
+    # The pool gauges the instrumentation offers go to OpenTelemetry metrics, which no process
+    # exports (metrics are prometheus-client's, shared/metrics.py): a no-op costs nothing per
+    # checkout.
+    _statement_tracer_class()(
+        tracer("nuanliu.sqlalchemy"), engine, NoOpUpDownCounter("db.client.connections.usage")
+    )
     _state["engines"].add(engine)
+
+
+def _statement_tracer_class() -> type:
+    """The SDK's engine tracer, skipping statements whose trace is not being recorded.
+
+    With head sampling most requests are sampled out: their server span is a non-recording
+    span, and the parent-based sampler would drop each statement's span anyway. The stock
+    tracer still reads the URL, the database name and the statement's first word and starts a
+    span for every statement before learning that; here a statement under a sampled-out parent
+    returns at once. A statement with no parent (a worker's own query) still goes to the
+    sampler as before."""
+    if "statement_tracer" in _state:
+        return _state["statement_tracer"]
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    class StatementTracer(EngineTracer):
+        def _before_cur_exec(
+            self, conn: Any, cursor: Any, statement: Any, params: Any, context: Any, executemany: bool
+        ) -> tuple[Any, Any]:
+            parent = trace.get_current_span().get_span_context()
+            if parent.is_valid and not parent.trace_flags.sampled:
+                return statement, params
+            return super()._before_cur_exec(conn, cursor, statement, params, context, executemany)
+
+    _state["statement_tracer"] = StatementTracer
+    return StatementTracer
 
 
 def tracer(name: str) -> trace.Tracer:

@@ -3,6 +3,7 @@ the broker to the consumer's notification insert (OpenTelemetry's in-memory expo
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from sqlalchemy import select
 
 from services.notify import consumer as notify_events
 from services.notify.app import open_database as open_notify_database
@@ -105,3 +107,36 @@ def test_a_check_in_is_one_trace_from_request_to_notification(spans, settings_fo
     # continues the request: one connected trace.
     assert SpanKind.CONSUMER in kinds and SpanKind.PRODUCER in kinds
     assert list(chain(inserts[0]))[-1] is request
+
+
+def test_a_sampled_out_request_records_nothing_yet_carries_its_trace_onward(spans, settings_for, migrated):
+    """Head sampling decides once, at the edge: a request whose `traceparent` says "not sampled"
+    makes no spans (not even for its statements), and its event carries that trace id, still
+    marked not sampled, so the relay and the consumer drop it too rather than start new traces."""
+    migrated("registration")
+    registration = create_app(settings_for("registration"))
+    client = registration.test_client()
+    codes = org_tree(client, ADMIN)
+    member_id = client.post("/api/v1/members", json=member_body(codes["branch"]), headers=ADMIN).get_json()["id"]
+    trace_id = secrets.token_hex(16)
+    checked_in = client.post(
+        "/api/v1/checkins",
+        json={"member_id": member_id, "branch_code": codes["branch"], "kind": "self"},
+        headers={**bearer("member", codes["branch"], member_id), "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-00"},
+    )
+    assert checked_in.status_code == 201, checked_in.get_json()
+
+    assert not [s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id]
+    table = registration_outbox.table
+    with registration.extensions["nuanliu"].database.reader() as session:
+        bodies = session.execute(select(table.c.body).where(table.c.event_type.like("%checked_in%"))).scalars()
+        carried = [tp for tp in map(tracing.traceparent_in, bodies) if tp and tp.split("-")[1] == trace_id]
+    assert len(carried) == 1 and carried[0].endswith("-00"), carried
+    # What the relay does with it: a producer span in the same trace, not recorded, whose
+    # traceparent (the AMQP header) keeps the trace id and the decision.
+    producer = tracing.start_span("publish", carried[0], SpanKind.PRODUCER)
+    assert not producer.is_recording()
+    header = tracing.traceparent_of(producer)
+    assert header is not None and header.split("-")[1] == trace_id and header.endswith("-00")
+    producer.end()
+    assert not [s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id]
