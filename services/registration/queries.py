@@ -359,14 +359,20 @@ def list_members(uow: RegistrationUnitOfWork, principal: Principal, query: Membe
     a search by ID number as a full read of whom it found (it ties a number to a person)."""
     if query.branch and query.org and query.branch != query.org:
         raise InvalidInput("give branch or org, not both", field="org", location="query")
-    id_hash = domain.id_number_hash(query.id_number, uow.id_hash_key) if query.id_number else None
-    result = _member_page(uow.database, principal, query, id_hash)
-    if id_hash is not None and result["items"]:
+    if query.id_number:
+        id_hash = domain.id_number_hash(query.id_number, uow.id_hash_key)
+        # The search and its audit in one transaction: the entries' org comes from the rows
+        # the search loaded (no second read of the member) and one commit ends both.
         with uow:
-            for member in result["items"]:
+            found = _member_page(uow.session, principal, query, id_hash)
+            for member in found["items"]:
                 uow.audit(principal, "read_full", "member", member.id, "search by id_number")
-            uow.commit()
-    elif len(result["items"]) > 1:
+            if found["items"]:
+                uow.commit()
+            return found
+    with uow.database.reader() as session:
+        result = _member_page(session, principal, query, None)
+    if len(result["items"]) > 1:
         with uow:
             target = query.inflow_branch or query.branch or query.org or principal.org
             detail = f"{len(result['items'])} members"
@@ -401,57 +407,54 @@ def reached_between(start: datetime, end: datetime) -> ColumnElement[bool]:
     return or_(checked_in, attempted)
 
 
-def _member_page(
-    database: Database, principal: Principal, query: MemberList, id_hash: str | None
-) -> dict[str, Any]:
+def _member_page(session: Session, principal: Principal, query: MemberList, id_hash: str | None) -> dict[str, Any]:
     after = decode_cursor(query.cursor)
     scope_code = query.branch or query.org
-    with database.reader() as session:
-        orgs = OrgRepository(session)
-        conditions: list[ColumnElement[bool]] = []
-        # The subtree the page is limited to (None: the whole tree, or the inflow side's, which
-        # is a condition on the member instead), and whether it is one branch.
-        scope: str | None = None
-        one_branch = False
-        if query.inflow_branch:
-            if scope_code:
-                raise InvalidInput(
-                    "give branch or inflow_branch, not both", field="inflow_branch", location="query"
-                )
-            inflow_path = scope_path(orgs, principal, query.inflow_branch)
-            # Paths end with "/": a prefix is the branch itself or exactly the subtree.
-            conditions.append(Member.inflow_branch_path.like(f"{inflow_path}%"))
-        else:
-            path = scope_path(orgs, principal, scope_code)
-            code = [code for code in path.split("/") if code][-1]
-            if path != f"/{domain.ROOT_CODE}/":
-                scope = path
-                one_branch = bool(scope_code) and orgs.get(code).level == "branch"  # type: ignore[union-attr]
-        if query.mobile is not None:
-            conditions.append(Member.mobile.is_(query.mobile))
-        if query.lost_contact is not None:
-            conditions.append(Member.lost_contact.is_(query.lost_contact))
-        if id_hash is not None:
-            # The keyed hash's index finds the one row; the scope still applies.
-            conditions.append(Member.id_number_hash == id_hash)
-        if query.not_reached_in:
-            start, end = domain.month_bounds(query.not_reached_in, clock.CHINA_TIME)
-            conditions.append(~reached_between(start, end))
-        if query.dues_behind is not None:
-            # As the dashboard counts them (stats/breakdown): removed members owe nothing.
-            behind = and_(Member.dues_paid_through < clock.current_month(), Member.standing != "removed")
-            conditions.append(behind if query.dues_behind else ~behind)
-        if query.q:
-            statement = _name_matches(session, scope, one_branch, conditions, query.q, after, query.limit + 1)
-        else:
-            if scope is not None:
-                conditions.append(Member.branch_code == code if one_branch else _under(scope))
-            if after:
-                conditions.append(Member.id > after[0])
-            statement = select(Member).where(*conditions).order_by(Member.id).limit(query.limit + 1)
-        result = page(session.scalars(statement).all(), query.limit, key=lambda m: (m.id,))
-        result["items"] = [MemberRecord.of(member, full=False) for member in result["items"]]
-        return result
+    orgs = OrgRepository(session)
+    conditions: list[ColumnElement[bool]] = []
+    # The subtree the page is limited to (None: the whole tree, or the inflow side's, which
+    # is a condition on the member instead), and whether it is one branch.
+    scope: str | None = None
+    one_branch = False
+    if query.inflow_branch:
+        if scope_code:
+            raise InvalidInput(
+                "give branch or inflow_branch, not both", field="inflow_branch", location="query"
+            )
+        inflow_path = scope_path(orgs, principal, query.inflow_branch)
+        # Paths end with "/": a prefix is the branch itself or exactly the subtree.
+        conditions.append(Member.inflow_branch_path.like(f"{inflow_path}%"))
+    else:
+        path = scope_path(orgs, principal, scope_code)
+        code = [code for code in path.split("/") if code][-1]
+        if path != f"/{domain.ROOT_CODE}/":
+            scope = path
+            one_branch = bool(scope_code) and orgs.get(code).level == "branch"  # type: ignore[union-attr]
+    if query.mobile is not None:
+        conditions.append(Member.mobile.is_(query.mobile))
+    if query.lost_contact is not None:
+        conditions.append(Member.lost_contact.is_(query.lost_contact))
+    if id_hash is not None:
+        # The keyed hash's index finds the one row; the scope still applies.
+        conditions.append(Member.id_number_hash == id_hash)
+    if query.not_reached_in:
+        start, end = domain.month_bounds(query.not_reached_in, clock.CHINA_TIME)
+        conditions.append(~reached_between(start, end))
+    if query.dues_behind is not None:
+        # As the dashboard counts them (stats/breakdown): removed members owe nothing.
+        behind = and_(Member.dues_paid_through < clock.current_month(), Member.standing != "removed")
+        conditions.append(behind if query.dues_behind else ~behind)
+    if query.q:
+        statement = _name_matches(session, scope, one_branch, conditions, query.q, after, query.limit + 1)
+    else:
+        if scope is not None:
+            conditions.append(Member.branch_code == code if one_branch else _under(scope))
+        if after:
+            conditions.append(Member.id > after[0])
+        statement = select(Member).where(*conditions).order_by(Member.id).limit(query.limit + 1)
+    result = page(session.scalars(statement).all(), query.limit, key=lambda m: (m.id,))
+    result["items"] = [MemberRecord.of(member, full=False) for member in result["items"]]
+    return result
 
 
 def _path_prefix(session: Session, column: Any, path: str) -> ColumnElement[bool]:
@@ -492,12 +495,15 @@ def _name_matches(
         found.append(select(other.member_id).where(other.gram == gram, other.member_id == lead.member_id).exists())
     verified = [*conditions, Member.name.like(_like_pattern(text), escape="\\")]
     if session.get_bind().dialect.name != "postgresql":
-        # SQLite joins by nested loops only, in the order the grams come.
+        # SQLite joins by nested loops only, in the order the grams come. Without statistics it
+        # would walk the primary key for its order; within a subtree the scope index's range is
+        # what to read, so the order there is of an expression (sorted after, no index's).
+        order = lead.member_id if scope is None else lead.member_id + ""
         return (
             select(Member)
             .join(lead, lead.member_id == Member.id)
             .where(*found, *verified)
-            .order_by(lead.member_id)
+            .order_by(order)
             .limit(limit)
         )
     # PostgreSQL would merge-join the candidates with the members' primary key and walk members

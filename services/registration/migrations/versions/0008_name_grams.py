@@ -28,7 +28,9 @@ def upgrade() -> None:
         sa.Column("gram", sa.String(length=2), nullable=False),
         sa.Column("member_id", sa.String(length=26), nullable=False),
         sa.Column("branch_path", sa.String(length=500), nullable=False),
-        sa.ForeignKeyConstraint(["member_id"], ["members.id"], name=op.f("fk_member_name_grams_member_id_members")),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_member_name_grams_member_id_members")
+        ),
         sa.PrimaryKeyConstraint(
             "gram", "member_id", name=op.f("pk_member_name_grams"), postgresql_include=["branch_path"]
         ),
