@@ -52,15 +52,14 @@ def replace_grams(connection: Connection, member_id: str, old_name: str, name: s
 
 
 def backfill(connection: Connection, batch: int = 2000) -> int:
-    """The grams of every member who has none yet (migration 0008), in id order and batches.
-    Returns how many members were indexed."""
+    """The grams of every member, in id order and batches, into an empty table (migration 0008):
+    a member who has some already would collide with the primary key. Returns how many members."""
     members = table_of(Member)
-    indexed = select(_GRAMS.c.member_id).where(_GRAMS.c.member_id == members.c.id).exists()
     after, count = "", 0
     while True:
         rows = connection.execute(
             select(members.c.id, members.c.name, members.c.branch_path)
-            .where(members.c.id > after, ~indexed)
+            .where(members.c.id > after)
             .order_by(members.c.id)
             .limit(batch)
         ).all()
