@@ -65,7 +65,7 @@ def backfill(connection: Connection, batch: int = 2000) -> int:
         ).all()
         if not rows:
             return count
-        add_grams(connection, [row._mapping for row in rows])
+        add_grams(connection, [dict(row._mapping) for row in rows])
         count += len(rows)
         after = rows[-1].id
 

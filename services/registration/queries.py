@@ -457,8 +457,8 @@ def _path_prefix(session: Session, column: Any, path: str) -> ColumnElement[bool
     index takes a prefix LIKE; SQLite's LIKE ignores case and so no index, but a byte range
     does (paths end with "/", and "0" is the byte after it)."""
     if session.get_bind().dialect.name == "postgresql":
-        return column.like(f"{path}%")  # type: ignore[no-any-return]
-    return (column >= path) & (column < path[:-1] + "0")  # type: ignore[no-any-return]
+        return column.like(f"{path}%")
+    return (column >= path) & (column < path[:-1] + "0")
 
 
 def _name_matches(
