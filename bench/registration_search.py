@@ -81,7 +81,7 @@ def seed_grams(url: str) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
-def search_sql(grams: int, scoped: bool) -> str:
+def search_sql(grams: int, path: str | None) -> str:
     """The statement the API runs for `?q=` on PostgreSQL (queries._name_matches), as text: the
     lead gram (within a path prefix, or nationwide) and the other pairs, in id order, each
     candidate's member row read by its key and tested against the whole text, a page's worth."""
@@ -89,8 +89,9 @@ def search_sql(grams: int, scoped: bool) -> str:
         "SELECT m.* FROM member_name_grams g JOIN LATERAL (SELECT * FROM members v"
         " WHERE v.id = g.member_id AND v.name LIKE :q ESCAPE '\\' LIMIT 1) m ON true WHERE g.gram = :g0"
     )
-    if scoped:
-        sql += " AND g.branch_path LIKE :p"
+    if path is not None:
+        # In the statement's text, as the API puts it (queries._in_statement).
+        sql += f" AND g.branch_path LIKE '{path}%'"
     for number in range(1, grams):
         sql += (
             f" AND EXISTS (SELECT 1 FROM member_name_grams o{number}"
@@ -209,8 +210,8 @@ def main() -> None:
                                 text("SELECT path FROM orgs WHERE code = :c"), {"c": org}
                             ).scalar()
                     grams = search_grams(q)
-                    sql = text(search_sql(len(grams), org_path is not None))
-                    values = {"q": _like_pattern(q), "p": f"{org_path}%"} | {
+                    sql = text(search_sql(len(grams), org_path))
+                    values = {"q": _like_pattern(q)} | {
                         f"g{i}": g for i, g in enumerate(grams)
                     }
                     # The two in turn first: the second would find the pages the first read cached.

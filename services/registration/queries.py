@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from marshmallow import missing
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from services.registration import domain
@@ -452,13 +452,22 @@ def _member_page(session: Session, principal: Principal, query: MemberList, id_h
     return result
 
 
+def _in_statement(value: str) -> Any:
+    """An org path as a literal of the statement, not a parameter: PostgreSQL plans a prepared
+    statement once for all parameters after a few runs, and a plan made for a province's prefix
+    (walk the gram in id order) reads all of a common gram's members for a county. With the
+    path in its text, each scope has a statement and plan of its own. (Paths are ours: codes of
+    capital letters, digits and "-", checked when each org was created.)"""
+    return bindparam(None, value, literal_execute=True)
+
+
 def _path_prefix(session: Session, column: Any, path: str) -> ColumnElement[bool]:
     """`column` starts with `path`, as a range its index serves: PostgreSQL's text_pattern_ops
     index takes a prefix LIKE; SQLite's LIKE ignores case and so no index, but a byte range
     does (paths end with "/", and "0" is the byte after it)."""
     if session.get_bind().dialect.name == "postgresql":
-        return column.like(f"{path}%")
-    return (column >= path) & (column < path[:-1] + "0")
+        return column.like(_in_statement(f"{path}%"))
+    return (column >= _in_statement(path)) & (column < _in_statement(path[:-1] + "0"))
 
 
 def _name_matches(
@@ -482,7 +491,9 @@ def _name_matches(
     lead = aliased(MemberNameGram)
     found: list[ColumnElement[bool]] = [lead.gram == grams[0]]
     if scope is not None:
-        found.append(lead.branch_path == scope if one_branch else _path_prefix(session, lead.branch_path, scope))
+        found.append(
+            lead.branch_path == _in_statement(scope) if one_branch else _path_prefix(session, lead.branch_path, scope)
+        )
     if after:
         found.append(lead.member_id > after[0])
     for gram in grams[1:]:
