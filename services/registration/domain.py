@@ -184,6 +184,35 @@ def id_number_hash(id_number: str, key: str) -> str:
     return hmac.new(key.encode(), normalized_id_number(id_number).encode(), hashlib.sha256).hexdigest()
 
 
+# --- the name search's grams (docs/decisions/0022) ----------------------------------------
+
+# A query of more bigrams than this is narrowed by this many of them (first, last, evenly between):
+# the candidates are verified against the whole text anyway, and each more costs a lookup.
+SEARCH_BIGRAMS = 3
+
+
+def name_grams(name: str) -> set[str]:
+    """The characters and adjacent character pairs of a name (lower-cased, so that the gram
+    lookup never misses what the database's LIKE would find): a name contains a text of one
+    character only if it has it as a gram, and of two or more only if it has all its pairs."""
+    text = name.lower()
+    return set(text) | {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def search_grams(text: str) -> list[str]:
+    """The grams a name must have to contain `text`: the character itself for one character,
+    else up to SEARCH_BIGRAMS of its distinct pairs (the first leads the lookup)."""
+    lowered = text.lower()
+    if len(lowered) == 1:
+        return [lowered]
+    pairs = list(dict.fromkeys(lowered[i : i + 2] for i in range(len(lowered) - 1)))
+    if len(pairs) <= SEARCH_BIGRAMS:
+        return pairs
+    last = len(pairs) - 1
+    picked = {round(step * last / (SEARCH_BIGRAMS - 1)) for step in range(SEARCH_BIGRAMS)}
+    return [pairs[index] for index in sorted(picked)]
+
+
 def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
 

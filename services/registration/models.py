@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -57,7 +58,8 @@ class Member(Base):
     __tablename__ = "members"
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
+    # The old name is loaded before a change, so the name search's grams can be replaced (name_grams.py).
+    name: Mapped[str] = mapped_column(String(100), active_history=True)
     gender: Mapped[str] = mapped_column(String(10))
     birth_date: Mapped[date] = mapped_column(Date)
     id_number: Mapped[str] = mapped_column(String(18), unique=True)
@@ -113,16 +115,34 @@ class Member(Base):
         # The daily sweep looks only at members still in contact, oldest contact first.
         Index("ix_members_contact", "lost_contact", "last_contact_at"),
         Index("ix_members_id_number_hash", "id_number_hash"),
-        # The name search within a subtree, tested in the index (queries._name_matches).
+    )
+
+
+class MemberNameGram(Base):
+    """The name search's index (docs/decisions/0022): one row per character and per adjacent
+    character pair of a member's name (domain.name_grams), with the member's branch path.
+    Written in the unit of work that writes the name or the branch (name_grams.py)."""
+
+    __tablename__ = "member_name_grams"
+
+    gram: Mapped[str] = mapped_column(String(2), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    branch_path: Mapped[str] = mapped_column(String(500))
+
+    __table_args__ = (
+        # The primary key walks one gram's members in id order, the path beside each (INCLUDE
+        # on PostgreSQL; on SQLite the table is that tree): a wide scope pages by id and tests
+        # the path in the index, however common the gram (王: a tenth of all members).
+        PrimaryKeyConstraint("gram", "member_id", postgresql_include=["branch_path"]),
+        # Within a subtree: a range of (gram, path prefix), a few rows sorted by id afterwards.
         Index(
-            "ix_members_branch_path_name",
+            "ix_member_name_grams_scope",
+            "gram",
             "branch_path",
-            "name",
-            "id",
+            "member_id",
             postgresql_ops={"branch_path": "text_pattern_ops"},
         ),
-        # PostgreSQL also has ix_members_name_trgm (GIN, pg_trgm) when the extension could be
-        # created (migration 0007); it is not declared here, as SQLite has no such index.
+        {"sqlite_with_rowid": False},
     )
 
 

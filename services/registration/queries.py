@@ -13,11 +13,20 @@ from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from marshmallow import missing
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, true
+from sqlalchemy.orm import Session, aliased
 
 from services.registration import domain
-from services.registration.models import Checkin, ContactAttempt, DuesPayment, Inflow, Member, Org, Outflow
+from services.registration.models import (
+    Checkin,
+    ContactAttempt,
+    DuesPayment,
+    Inflow,
+    Member,
+    MemberNameGram,
+    Org,
+    Outflow,
+)
 from services.registration.repositories import OrgRepository
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared import clock
@@ -351,19 +360,20 @@ def list_members(uow: RegistrationUnitOfWork, principal: Principal, query: Membe
     if query.branch and query.org and query.branch != query.org:
         raise InvalidInput("give branch or org, not both", field="org", location="query")
     id_hash = domain.id_number_hash(query.id_number, uow.id_hash_key) if query.id_number else None
-    result = _member_page(uow.database, principal, query, id_hash)
-    if id_hash is not None and result["items"]:
-        with uow:
+    # The page and its audit entry in one transaction: one commit instead of a read transaction
+    # and then a write one (round trips are most of a search's cost beyond its SQL), and an ID
+    # search's entries take their org from the rows it loaded, not from a second read.
+    with uow:
+        result = _member_page(uow.session, principal, query, id_hash)
+        if id_hash is not None:
             for member in result["items"]:
                 uow.audit(principal, "read_full", "member", member.id, "search by id_number")
-            uow.commit()
-    elif len(result["items"]) > 1:
-        with uow:
+        elif len(result["items"]) > 1:
             target = query.inflow_branch or query.branch or query.org or principal.org
-            detail = f"{len(result['items'])} members"
-            uow.audit(principal, "list_masked", "org", target, detail)
+            uow.audit(principal, "list_masked", "org", target, f"{len(result['items'])} members")
+        if uow.audits:
             uow.commit()
-    return result
+        return result
 
 
 def _like_pattern(text: str) -> str:
@@ -392,69 +402,122 @@ def reached_between(start: datetime, end: datetime) -> ColumnElement[bool]:
     return or_(checked_in, attempted)
 
 
-def _member_page(
-    database: Database, principal: Principal, query: MemberList, id_hash: str | None
-) -> dict[str, Any]:
+def _member_page(session: Session, principal: Principal, query: MemberList, id_hash: str | None) -> dict[str, Any]:
     after = decode_cursor(query.cursor)
     scope_code = query.branch or query.org
-    with database.reader() as session:
-        orgs = OrgRepository(session)
-        conditions: list[ColumnElement[bool]] = []
-        if query.inflow_branch:
-            if scope_code:
-                raise InvalidInput(
-                    "give branch or inflow_branch, not both", field="inflow_branch", location="query"
-                )
-            inflow_path = scope_path(orgs, principal, query.inflow_branch)
-            # Paths end with "/": a prefix is the branch itself or exactly the subtree.
-            conditions.append(Member.inflow_branch_path.like(f"{inflow_path}%"))
-        else:
-            path = scope_path(orgs, principal, scope_code)
-            code = [code for code in path.split("/") if code][-1]
-            if scope_code and orgs.get(code).level == "branch":  # type: ignore[union-attr]
-                conditions.append(Member.branch_code == code)
-            elif path != f"/{domain.ROOT_CODE}/":
-                conditions.append(_under(path))
-        if query.mobile is not None:
-            conditions.append(Member.mobile.is_(query.mobile))
-        if query.lost_contact is not None:
-            conditions.append(Member.lost_contact.is_(query.lost_contact))
-        if id_hash is not None:
-            # The keyed hash's index finds the one row; the scope above still applies.
-            conditions.append(Member.id_number_hash == id_hash)
-        if query.not_reached_in:
-            start, end = domain.month_bounds(query.not_reached_in, clock.CHINA_TIME)
-            conditions.append(~reached_between(start, end))
-        if query.dues_behind is not None:
-            # As the dashboard counts them (stats/breakdown): removed members owe nothing.
-            behind = and_(Member.dues_paid_through < clock.current_month(), Member.standing != "removed")
-            conditions.append(behind if query.dues_behind else ~behind)
+    orgs = OrgRepository(session)
+    conditions: list[ColumnElement[bool]] = []
+    # The subtree the page is limited to (None: the whole tree, or the inflow side's, which
+    # is a condition on the member instead), and whether it is one branch.
+    scope: str | None = None
+    one_branch = False
+    if query.inflow_branch:
+        if scope_code:
+            raise InvalidInput(
+                "give branch or inflow_branch, not both", field="inflow_branch", location="query"
+            )
+        inflow_path = scope_path(orgs, principal, query.inflow_branch)
+        # Paths end with "/": a prefix is the branch itself or exactly the subtree.
+        conditions.append(Member.inflow_branch_path.like(f"{inflow_path}%"))
+    else:
+        path = scope_path(orgs, principal, scope_code)
+        code = [code for code in path.split("/") if code][-1]
+        if path != f"/{domain.ROOT_CODE}/":
+            scope = path
+            one_branch = bool(scope_code) and orgs.get(code).level == "branch"  # type: ignore[union-attr]
+    if query.mobile is not None:
+        conditions.append(Member.mobile.is_(query.mobile))
+    if query.lost_contact is not None:
+        conditions.append(Member.lost_contact.is_(query.lost_contact))
+    if id_hash is not None:
+        # The keyed hash's index finds the one row; the scope still applies.
+        conditions.append(Member.id_number_hash == id_hash)
+    if query.not_reached_in:
+        start, end = domain.month_bounds(query.not_reached_in, clock.CHINA_TIME)
+        conditions.append(~reached_between(start, end))
+    if query.dues_behind is not None:
+        # As the dashboard counts them (stats/breakdown): removed members owe nothing.
+        behind = and_(Member.dues_paid_through < clock.current_month(), Member.standing != "removed")
+        conditions.append(behind if query.dues_behind else ~behind)
+    if query.q:
+        statement = _name_matches(session, scope, one_branch, conditions, query.q, after, query.limit + 1)
+    else:
+        if scope is not None:
+            conditions.append(Member.branch_code == code if one_branch else _under(scope))
         if after:
             conditions.append(Member.id > after[0])
-        statement = select(Member).order_by(Member.id).limit(query.limit + 1)
-        if query.q:
-            statement = statement.where(Member.id.in_(_name_matches(conditions, query.q, query.limit + 1)))
-        else:
-            statement = statement.where(*conditions)
-        result = page(session.scalars(statement).all(), query.limit, key=lambda m: (m.id,))
-        result["items"] = [MemberRecord.of(member, full=False) for member in result["items"]]
-        return result
+        statement = select(Member).where(*conditions).order_by(Member.id).limit(query.limit + 1)
+    result = page(session.scalars(statement).all(), query.limit, key=lambda m: (m.id,))
+    result["items"] = [MemberRecord.of(member, full=False) for member in result["items"]]
+    return result
 
 
-def _name_matches(conditions: list[ColumnElement[bool]], text: str, limit: int) -> Any:
-    """The ids of the first `limit` members (by id) matching `conditions` whose name contains
-    `text`. Only ids: the scope's path and the name are both in ix_members_branch_path_name, so
-    the names of a subtree are tested in the index without reading the rows (a province is some
-    tens of thousands of rows spread over the whole table); with three characters or more the
-    trigram index on PostgreSQL (if the extension was available) finds them instead. Ordered by
-    an expression of the id, so the planner never walks the primary key testing every row's
-    name (a rare name would read the whole table); the few matches are sorted instead."""
-    return (
-        select(Member.id)
-        .where(*conditions, Member.name.like(_like_pattern(text), escape="\\"))
-        .order_by(Member.id + "")
-        .limit(limit)
-    )
+def _in_statement(value: str) -> Any:
+    """An org path as a literal of the statement, not a parameter: PostgreSQL plans a prepared
+    statement once for all parameters after a few runs, and a plan made for a province's prefix
+    (walk the gram in id order) reads all of a common gram's members for a county. With the
+    path in its text, each scope has a statement and plan of its own. (Paths are ours: codes of
+    capital letters, digits and "-", checked when each org was created.)"""
+    return bindparam(None, value, literal_execute=True)
+
+
+def _path_prefix(session: Session, column: Any, path: str) -> ColumnElement[bool]:
+    """`column` starts with `path`, as a range its index serves: PostgreSQL's text_pattern_ops
+    index takes a prefix LIKE; SQLite's LIKE ignores case and so no index, but a byte range
+    does (paths end with "/", and "0" is the byte after it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column.like(_in_statement(f"{path}%"))
+    return (column >= _in_statement(path)) & (column < _in_statement(path[:-1] + "0"))
+
+
+def _name_matches(
+    session: Session,
+    scope: str | None,
+    one_branch: bool,
+    conditions: list[ColumnElement[bool]],
+    text: str,
+    after: list[Any] | None,
+    limit: int,
+) -> Any:
+    """The first `limit` members (by id, after the cursor) in `scope` whose name contains `text`
+    and who meet `conditions`, found through member_name_grams (docs/decisions/0022).
+
+    One gram leads: the character itself, or the first of the text's pairs; a member must also
+    have the text's other pairs. The grams come in id order (nationwide and in a wide scope, the
+    primary key (gram, member_id) walked with the path tested in the index; in a county, a range
+    of ix_member_name_grams_scope sorted), and each candidate's member row is then read by its
+    key and tested against the whole text and the other conditions, until a page is full."""
+    grams = domain.search_grams(text)
+    lead = aliased(MemberNameGram)
+    found: list[ColumnElement[bool]] = [lead.gram == grams[0]]
+    if scope is not None:
+        found.append(
+            lead.branch_path == _in_statement(scope) if one_branch else _path_prefix(session, lead.branch_path, scope)
+        )
+    if after:
+        found.append(lead.member_id > after[0])
+    for gram in grams[1:]:
+        other = aliased(MemberNameGram)
+        found.append(select(other.member_id).where(other.gram == gram, other.member_id == lead.member_id).exists())
+    verified = [*conditions, Member.name.like(_like_pattern(text), escape="\\")]
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite joins by nested loops only, in the order the grams come. Without statistics it
+        # would walk the primary key for its order; within a subtree the scope index's range is
+        # what to read, so the order there is of an expression (sorted after, no index's).
+        order = lead.member_id if scope is None else lead.member_id + ""
+        return (
+            select(Member)
+            .join(lead, lead.member_id == Member.id)
+            .where(*found, *verified)
+            .order_by(order)
+            .limit(limit)
+        )
+    # PostgreSQL would merge-join the candidates with the members' primary key and walk members
+    # from the first id on (thousands of rows for 王 in a province); the lateral row (LIMIT 1:
+    # kept a subquery, never flattened into a join) is one key lookup per candidate instead.
+    row = select(Member).where(Member.id == lead.member_id, *verified).limit(1).lateral("member")
+    member = aliased(Member, row)
+    return select(member).select_from(lead).join(row, true()).where(*found).order_by(lead.member_id).limit(limit)
 
 
 # --- the contact course and coverage ----------------------------------------------------------

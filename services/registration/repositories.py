@@ -30,6 +30,7 @@ from services.registration.models import (
     StandingDecision,
     Station,
 )
+from services.registration.name_grams import add_grams, replace_grams
 from shared.db import PendingInsert, SettledRows, table_of
 
 # SQLite caps bound parameters per statement.
@@ -101,6 +102,9 @@ class MemberRepository:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
+        if "name" in values and values["name"] != member.name:
+            # A statement, not the ORM: the name search's grams follow here, not by the event.
+            replace_grams(self.session.connection(), member.id, member.name, values["name"], member.branch_path)
         self.session.refresh(member)
         return True
 
@@ -122,6 +126,7 @@ class MemberRepository:
         """Many new members as one multi-row insert: 10,000 rows must import in seconds."""
         if rows:
             self.session.execute(insert(Member), rows)
+            add_grams(self.session.connection(), rows)
 
     def out_of_contact(self, cutoff: datetime, limit: int) -> Sequence[Member]:
         """Members not yet flagged whose last contact is before `cutoff`, oldest first, locked;

@@ -462,18 +462,20 @@ def test_coverage_counts_a_china_month_and_lists_the_not_reached(client, databas
 
 
 def test_the_search_indexes_exist(database):
-    """The name search's indexes as migration 0007 makes them: the (path, name, id) index on both
-    databases; on PostgreSQL also the trigram index on name (the test server can create pg_trgm)."""
-    from sqlalchemy import inspect, text
+    """The searches' indexes as migrations 0007 and 0008 leave them: the keyed hash's on members,
+    and the name grams' two (their primary key and the scope index), which replaced the trigram
+    and (path, name, id) indexes of 0007."""
+    from sqlalchemy import inspect
 
     with database.engine.connect() as connection:
         names = {index["name"] for index in inspect(connection).get_indexes("members")}
-        assert {"ix_members_branch_path_name", "ix_members_id_number_hash"} <= names
-        if connection.dialect.name == "postgresql":
-            definition = connection.execute(
-                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_members_name_trgm'")
-            ).scalar()
-            assert definition and "gin" in definition and "gin_trgm_ops" in definition
+        assert "ix_members_id_number_hash" in names
+        assert not {"ix_members_branch_path_name", "ix_members_name_trgm"} & names
+        grams = inspect(connection)
+        assert grams.get_pk_constraint("member_name_grams")["constrained_columns"] == ["gram", "member_id"]
+        (scope,) = grams.get_indexes("member_name_grams")
+        assert scope["name"] == "ix_member_name_grams_scope"
+        assert scope["column_names"] == ["gram", "branch_path", "member_id"]
 
 
 def test_time_filters_at_the_ends_of_the_calendar_are_refused_not_failed(client):

@@ -14,7 +14,15 @@ from sqlalchemy import delete, select
 
 from services.registration import imports
 from services.registration.app import create_app
-from services.registration.models import Checkin, Inflow, Member, Outflow, RelationshipMove, audit_log
+from services.registration.models import (
+    Checkin,
+    Inflow,
+    Member,
+    MemberNameGram,
+    Outflow,
+    RelationshipMove,
+    audit_log,
+)
 from shared import clock
 from tests.support.builders import id_number, member_body, org_tree
 from tests.support.tokens import ADMIN, bearer
@@ -340,7 +348,7 @@ def test_a_full_export_is_for_people_who_may_read_it_and_audited(client, databas
 def forget(database, member_ids: list[str]) -> None:
     """Delete members outright (no endpoint does), so that their exported sheet can bring them back."""
     with database.transaction() as session:
-        for table in (Checkin, Outflow, Inflow, RelationshipMove):
+        for table in (Checkin, Outflow, Inflow, RelationshipMove, MemberNameGram):
             session.execute(delete(table).where(table.member_id.in_(member_ids)))
         session.execute(delete(Member).where(Member.id.in_(member_ids)))
 

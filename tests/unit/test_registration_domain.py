@@ -18,7 +18,9 @@ from services.registration.domain import (
     id_check_digit,
     id_number_problem,
     member_problems,
+    name_grams,
     region_prefixes,
+    search_grams,
 )
 from shared.errors import Conflict, InvalidInput
 
@@ -139,3 +141,34 @@ def test_an_id_number_born_after_today_is_invalid_today_being_given():
     born_1_july = first17 + id_check_digit(first17)
     assert id_number_problem(born_1_july, today=date(2026, 7, 1)) is None
     assert id_number_problem(born_1_july, today=date(2026, 6, 30)) == "contains no valid birth date"
+
+
+# --- the name search's grams -----------------------------------------------------------------
+
+
+def test_a_name_has_its_characters_and_pairs_as_grams():
+    assert name_grams("王小明") == {"王", "小", "明", "王小", "小明"}
+    assert name_grams("王王") == {"王", "王王"}
+    assert name_grams("Li Na") == {"l", "i", " ", "n", "a", "li", "i ", " n", "na"}
+
+
+def test_a_search_asks_for_the_character_or_at_most_three_distinct_pairs():
+    assert search_grams("王") == ["王"]
+    assert search_grams("M") == ["m"]
+    assert search_grams("小明") == ["小明"]
+    assert search_grams("王小明") == ["王小", "小明"]
+    assert search_grams("哈哈哈") == ["哈哈"]
+    # Six pairs: the first, one between and the last.
+    assert search_grams("阿依古丽买买提") == ["阿依", "古丽", "买提"]
+
+
+names = st.text(alphabet=st.sampled_from("王李小明伟芳 ·aAbB买提"), min_size=1, max_size=12)
+
+
+@given(names, st.data())
+def test_a_name_has_every_gram_of_any_text_it_contains(name, data):
+    start = data.draw(st.integers(0, len(name) - 1))
+    end = data.draw(st.integers(start + 1, len(name)))
+    # The database's LIKE may ignore case (SQLite): the grams never decide on case.
+    text = data.draw(st.sampled_from([name[start:end], name[start:end].upper(), name[start:end].lower()]))
+    assert set(search_grams(text)) <= name_grams(name)
