@@ -106,7 +106,7 @@ def run_relay(service: str) -> None:
     )
     stop_on_signals(relay.stop)
     serve_health(f"{service}-relay", relay.alive)
-    relay.run_forever(settings.relay_poll_interval)
+    relay.run_forever(settings.relay_poll_interval, settings.relay_batch_wait)
 
 
 def run_consumer(consumer: str) -> None:

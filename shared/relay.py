@@ -185,7 +185,10 @@ class Relay:
                     )
                 )
 
-    def run_forever(self, poll_interval: float = 0.2) -> None:
+    def run_forever(self, poll_interval: float = 0.2, batch_wait: float = 0.0) -> None:
+        """Relay until stop(): at once again after a full batch, after `batch_wait` after a
+        partial one (under load, events gather: a claim, a confirm wait and a mark serve many),
+        after `poll_interval` when there was nothing."""
         log.info("relay started", extra={"table": self.table.name})
         measured_at = 0.0
         while not self._stopping:
@@ -205,4 +208,6 @@ class Relay:
             if not published:
                 self.publisher.keep_alive()
                 time.sleep(poll_interval)
+            elif published < self.batch_size and batch_wait > 0:
+                time.sleep(batch_wait)
         self.publisher.close()

@@ -93,6 +93,9 @@ class Settings:
     # Every service with an outbox runs a relay at this pace.
     relay_batch_size: int = 200
     relay_poll_interval: float = 0.2
+    # After a batch smaller than `relay_batch_size`, the relay waits this long (seconds) before
+    # claiming again, so that under load each claim, publish and mark carries many events.
+    relay_batch_wait: float = 0.02
     # Connections per process to the service's database (PostgreSQL): a pool and its overflow.
     db_pool_size: int = 5
     db_max_overflow: int = 10
@@ -133,6 +136,7 @@ class Settings:
         "temporal_tls_server_name": "TEMPORAL_TLS_SERVER_NAME",
         "relay_batch_size": "NUANLIU_RELAY_BATCH_SIZE",
         "relay_poll_interval": "NUANLIU_RELAY_POLL_INTERVAL",
+        "relay_batch_wait": "NUANLIU_RELAY_BATCH_WAIT",
         "db_pool_size": "NUANLIU_DB_POOL_SIZE",
         "db_max_overflow": "NUANLIU_DB_MAX_OVERFLOW",
         "db_search_path": "NUANLIU_DB_SEARCH_PATH",

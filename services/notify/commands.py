@@ -6,6 +6,7 @@ no one, so they take the delivery policy (zone, retry schedule) instead."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -61,12 +62,25 @@ def handle_events(
         # batches lock the same refs in the same order and cannot deadlock on them.
         for change in sorted(changes, key=lambda c: (c.kind, c.ref_id, c.version)):
             uow.todos.apply(change, now)
-        taken = [(r, e.time) for e in fresh for r in domain.resolutions_for(e)]
-        for resolution, event_at in sorted(taken, key=lambda t: (t[0].ref.type, t[0].ref.id, t[0].action)):
-            uow.actions.take(resolution, event_at, now)
-            uow.notifications.resolve(resolution, event_at, now)
+        taken = latest_resolutions((r, e.time) for e in fresh for r in domain.resolutions_for(e))
+        uow.actions.take_all(taken, now)
+        uow.notifications.resolve_all(taken, now)
         uow.commit()
         return added
+
+
+def latest_resolutions(
+    taken: Iterable[tuple[domain.Resolution, datetime]],
+) -> list[tuple[domain.Resolution, datetime]]:
+    """Each (subject, action) once, at the latest event that took it (it covers the earlier ones:
+    a notice is resolved when it stems from an event before the taking), sorted, so that
+    concurrent batches lock the same rows in the same order."""
+    latest: dict[tuple[str, str, str], tuple[domain.Resolution, datetime]] = {}
+    for resolution, event_at in taken:
+        key = (resolution.ref.type, resolution.ref.id, resolution.action)
+        if key not in latest or event_at > latest[key][1]:
+            latest[key] = (resolution, event_at)
+    return [latest[key] for key in sorted(latest)]
 
 
 # Task events name members by id only; older events name orgs by code only.

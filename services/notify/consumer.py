@@ -55,5 +55,6 @@ def build_consumer(settings: NotifySettings) -> Consumer:
         # A batch is one transaction: far fewer commits than one per event.
         batch_handler=lambda envelopes: handle_events(database, envelopes, policy, names),
         prefetch=settings.consumer_prefetch,
+        batch_wait=settings.consumer_batch_wait,
         delivery_limit=settings.consumer_delivery_limit,
     )

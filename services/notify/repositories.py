@@ -88,23 +88,24 @@ class NotificationRepository:
         )
         return result.rowcount or 0  # type: ignore[attr-defined]
 
-    def resolve(self, resolution: domain.Resolution, before: datetime, now: datetime) -> int:
-        """Resolve, for all recipients, the open notices asking for `resolution`'s action on its
-        subject that stem from events before `before`. Returns how many."""
-        conditions = [
-            Notification.ref_type == resolution.ref.type,
-            Notification.ref_id == resolution.ref.id,
-            Notification.action_required.is_(True),
-            Notification.resolved_at.is_(None),
-            Notification.event_at < before,
-        ]
-        if resolution.action != domain.ANY:
-            conditions.append(Notification.action == resolution.action)
+    def resolve_all(self, resolutions: Sequence[tuple[domain.Resolution, datetime]], now: datetime) -> int:
+        """Resolve, for all recipients, the open notices asking for each resolution's action on
+        its subject that stem from events before its time: one UPDATE for the whole batch (a
+        check-in resolves its member's contact notices, so a batch of check-ins has many).
+        Returns how many."""
+        if not resolutions:
+            return 0
+        n = table_of(Notification).c
+        subjects = []
+        for resolution, before in resolutions:
+            subject = [n.ref_type == resolution.ref.type, n.ref_id == resolution.ref.id, n.event_at < before]
+            if resolution.action != domain.ANY:
+                subject.append(n.action == resolution.action)
+            subjects.append(and_(*subject))
         result = self.session.execute(
-            update(Notification)
-            .where(*conditions)
+            update(table_of(Notification))
+            .where(n.action_required.is_(True), n.resolved_at.is_(None), or_(*subjects))
             .values(resolved_at=now)
-            .execution_options(synchronize_session=False)
         )
         return result.rowcount or 0  # type: ignore[attr-defined]
 
@@ -121,16 +122,25 @@ class ActionRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def take(self, resolution: domain.Resolution, event_at: datetime, now: datetime) -> None:
-        """Record the action as taken by an event at `event_at`, keeping the latest such event."""
+    def take_all(self, resolutions: Sequence[tuple[domain.Resolution, datetime]], now: datetime) -> None:
+        """Record each action as taken by an event at its time, keeping the latest such event: one
+        upsert for the batch. Each (subject, action) at most once (a row cannot be updated twice
+        by one statement); in the order given, so concurrent batches lock rows alike."""
+        if not resolutions:
+            return
         table = ActionTaken.__table__
         dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
         statement = dialect.insert(table).values(
-            ref_type=resolution.ref.type,
-            ref_id=resolution.ref.id,
-            action=resolution.action,
-            event_at=event_at,
-            taken_at=now,
+            [
+                {
+                    "ref_type": resolution.ref.type,
+                    "ref_id": resolution.ref.id,
+                    "action": resolution.action,
+                    "event_at": event_at,
+                    "taken_at": now,
+                }
+                for resolution, event_at in resolutions
+            ]
         )
         statement = statement.on_conflict_do_update(
             index_elements=[table.c.ref_type, table.c.ref_id, table.c.action],

@@ -45,7 +45,11 @@ class Consumer:
 
     With a `batch_handler`, the messages already waiting (up to `batch_size`) are handled in
     one call, e.g. one database transaction; if that call raises, each message of the batch is
-    handled alone with `handler`, so one bad message cannot hold back the others.
+    handled alone with `handler`, so one bad message cannot hold back the others. With
+    `batch_wait` (seconds), a batch waits that long at most for more messages to join it once
+    its first has arrived: each costs a message that much latency, and saves the per-batch work
+    (a transaction, its statements) many times over under load. A batch handled whole is acked
+    with one `multiple` ack after its commit.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class Consumer:
         delivery_limit: int = 5,
         batch_handler: BatchHandler | None = None,
         batch_size: int | None = None,
+        batch_wait: float = 0.0,
         connection_name: str | None = None,
         heartbeat: int = 30,
     ) -> None:
@@ -71,6 +76,7 @@ class Consumer:
         self.batch_handler = batch_handler
         self.prefetch = prefetch
         self.batch_size = batch_size or prefetch
+        self.batch_wait = batch_wait if batch_handler is not None else 0.0
         self.delivery_limit = delivery_limit
         self.connection_name = connection_name or f"{topology.prefix}{name}-consumer"
         self.handled = 0
@@ -187,12 +193,19 @@ class Consumer:
             if item is None:
                 return
             items = [item]
-            # Take what is already waiting, without waiting for more: batching never adds latency.
+            # Take what is already waiting, and what arrives within `batch_wait` of the first.
+            gather_until = time.monotonic() + self.batch_wait
             while len(items) < self.batch_size:
                 try:
                     more = work.get_nowait()
                 except queue.Empty:
-                    break
+                    remaining = gather_until - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        more = work.get(timeout=remaining)
+                    except queue.Empty:
+                        break
                 if more is None:
                     finished = True
                     break
@@ -257,6 +270,13 @@ class Consumer:
             yield
 
     def _settle_all(self, channel: BlockingChannel, outcomes: list[tuple[int, str]]) -> None:
+        if len(outcomes) > 1 and all(outcome == "ack" for _tag, outcome in outcomes):
+            # Batches are settled in delivery order, so every earlier tag is settled already:
+            # one ack for the batch.
+            if channel.is_open:
+                channel.basic_ack(max(tag for tag, _outcome in outcomes), multiple=True)
+                self.handled += len(outcomes)
+            return
         for tag, outcome in outcomes:
             self._settle(channel, tag, outcome)
 

@@ -1,30 +1,49 @@
-"""Rate limits (Flask-Limiter), per caller: the one limiter of every app of the process.
+"""Rate limits, per caller: the write budget every app has, and Flask-Limiter for the routes with
+limits of their own.
 
 - **Every write** (POST, PUT, PATCH, DELETE) of every service and the console counts against
-  one budget per caller and app: `NUANLIU_WRITE_RATE_LIMIT` (an application limit, so a route
-  with limits of its own is covered as well). Other services' calls (`service` tokens) are not
-  counted: a busy workflow must not be throttled as one person would be.
+  one budget per caller and app: `NUANLIU_WRITE_RATE_LIMIT`, counted by `WriteBudget` in one
+  before-request hook of its own (so a route with limits of its own is covered as well). Other
+  services' calls (`service` tokens) are not counted: a busy workflow must not be throttled as
+  one person would be.
 - **Routes with limits of their own** take `limiter.limit(...)` (on a MethodView, in its
   `decorators`; a `key_func` of their own where they count per client address, as sign-in does).
 
-Counts live in memory in development and in the store named by `NUANLIU_RATELIMIT_STORAGE`
-(e.g. `redis://127.0.0.1:6379`) in production, where several workers must share them; production
-without it refuses to start. If that store goes away, counting falls back to this process's
-memory rather than refusing every request. A refusal is a 429 with `Retry-After` in seconds.
+Why the budget is not a Flask-Limiter application limit (decision 0023): on every write that
+evaluation cost about a millisecond of CPU, and the `limits` library's MemoryStorage starts a
+`threading.Timer` for its expiry sweep whenever the previous one has ended (about one thread
+per two writes under load). The budget uses the same `limits` library directly: its
+fixed-window strategy over `ExpiringCounts` (memory, expired lazily, no thread) in development,
+over the store named by `NUANLIU_RATELIMIT_STORAGE` (e.g. `redis://127.0.0.1:6379`) in
+production, where several workers must share the counts; production without it refuses to
+start. If that store goes away, counting falls back to this process's memory rather than
+refusing every request. A refusal is a 429 with `Retry-After` in seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
+import threading
+import time
 from collections.abc import Callable
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
+from flask.wrappers import Response
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
 
 from shared.errors import NuanliuError
 from shared.settings import Settings, SettingsError
 from shared.web.auth import bearer_principal
+
+log = logging.getLogger(__name__)
 
 STORAGE_VARIABLE = "NUANLIU_RATELIMIT_STORAGE"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -33,6 +52,10 @@ WRITE_LIMIT_CONFIG = "NUANLIU_WRITE_RATE_LIMIT"
 # An app whose people carry no bearer token (the console, behind one proxy address) names the
 # signed-in person here (app.config: a callable answering their `sub`, or None).
 CALLER_CONFIG = "NUANLIU_RATELIMIT_CALLER"
+# The app's WriteBudget (app.extensions).
+WRITE_BUDGET_EXTENSION = "nuanliu_write_budget"
+# After the shared store failed, this long on this process's memory before trying it again.
+STORE_RETRY_SECONDS = 5.0
 
 
 def caller_key() -> str:
@@ -57,25 +80,137 @@ def client_address() -> str:
     return "addr:" + get_remote_address()
 
 
-def write_limit() -> str:
-    return str(current_app.config[WRITE_LIMIT_CONFIG])
-
-
-def not_a_counted_write() -> bool:
-    """Reads are not counted, nor other services' calls."""
+def counted_caller() -> str | None:
+    """The key a write is counted under, or None when it is not counted: reads, and other
+    services' calls. An invalid token is counted against the client address."""
     if request.method not in WRITE_METHODS:
-        return True
+        return None
     try:
         principal = bearer_principal()
     except NuanliuError:
-        return False
-    return principal is not None and principal.is_service
+        return caller_key()
+    if principal is not None and principal.is_service:
+        return None
+    return caller_key()
 
 
+class ExpiringCounts(Storage):
+    """The `limits` storage contract for fixed windows, in this process's memory, expired lazily:
+    a count whose window has ended reads as zero, and ended windows are dropped by a sweep at
+    most once a minute, run by the write that finds it due. No thread: `limits`' own
+    MemoryStorage starts a timer thread for its expiry whenever the previous one has ended."""
+
+    SWEEP_EVERY_SECONDS = 60.0
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: float | str | bool):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        # key → (count, the window's end as time.time())
+        self._counts: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+        self._next_sweep = time.time() + self.SWEEP_EVERY_SECONDS
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return ValueError
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        with self._lock:
+            if now >= self._next_sweep:
+                self._counts = {name: entry for name, entry in self._counts.items() if entry[1] > now}
+                self._next_sweep = now + self.SWEEP_EVERY_SECONDS
+            count, ends = self._counts.get(key, (0, 0.0))
+            if ends <= now:  # a new window starts with this write
+                count, ends = 0, now + expiry
+            count += amount
+            self._counts[key] = (count, ends)
+            return count
+
+    def get(self, key: str) -> int:
+        count, ends = self._counts.get(key, (0, 0.0))
+        return count if ends > time.time() else 0
+
+    def get_expiry(self, key: str) -> float:
+        _count, ends = self._counts.get(key, (0, 0.0))
+        return ends if ends > time.time() else time.time()
+
+    def check(self) -> bool:
+        return True
+
+    def reset(self) -> int | None:
+        with self._lock:
+            dropped = len(self._counts)
+            self._counts = {}
+        return dropped
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._counts.pop(key, None)
+
+
+class WriteBudget:
+    """Every write of one app, counted per caller against `limits` (e.g. "60/minute;1000/hour")
+    with the fixed-window strategy, in `storage_uri` (memory:// is `ExpiringCounts`)."""
+
+    def __init__(self, app_name: str, limits: str, storage_uri: str) -> None:
+        self.app_name = app_name
+        self.items: list[RateLimitItem] = parse_many(limits)
+        self.memory = FixedWindowRateLimiter(ExpiringCounts())
+        self.shared = (
+            None
+            if storage_uri.startswith("memory://")
+            else FixedWindowRateLimiter(storage_from_string(storage_uri, wrap_exceptions=True))
+        )
+        self._shared_down_until = 0.0
+
+    def hit(self, caller: str) -> int | None:
+        """Count one write of `caller`: None when it is within the budget, else the seconds until
+        the window that refused it ends (the write is still counted, as before)."""
+        strategy = self._strategy()
+        try:
+            return self._hit(strategy, caller)
+        except StorageError as error:
+            # The shared store went away: this process's memory counts meanwhile, rather than
+            # refusing every write.
+            log.warning("rate limit store unreachable (%s); counting in memory for now", error.storage_error)
+            self._shared_down_until = time.monotonic() + STORE_RETRY_SECONDS
+            return self._hit(self.memory, caller)
+
+    def _strategy(self) -> FixedWindowRateLimiter:
+        if self.shared is None or time.monotonic() < self._shared_down_until:
+            return self.memory
+        return self.shared
+
+    def _hit(self, strategy: FixedWindowRateLimiter, caller: str) -> int | None:
+        for item in self.items:
+            if not strategy.hit(item, self.app_name, caller):
+                reset = strategy.get_window_stats(item, self.app_name, caller).reset_time
+                return max(1, math.ceil(reset - time.time()))
+        return None
+
+
+def _count_write() -> None:
+    caller = counted_caller()
+    if caller is None:
+        return
+    budget: WriteBudget = current_app.extensions[WRITE_BUDGET_EXTENSION]
+    retry_after = budget.hit(caller)
+    if retry_after is not None:
+        g.write_retry_after = retry_after
+        raise TooManyRequests(f"too many writes ({current_app.config[WRITE_LIMIT_CONFIG]}); try again later")
+
+
+def _say_when(response: Response) -> Response:
+    """A refused write's 429 says when to try again (whoever renders the error page)."""
+    retry_after = g.get("write_retry_after")
+    if retry_after is not None and response.status_code == 429:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+# The routes with limits of their own (sign-in, codes, imports, letter verification).
 limiter = Limiter(
     key_func=caller_key,
-    application_limits=[write_limit],
-    application_limits_exempt_when=not_a_counted_write,
     headers_enabled=True,
     retry_after="delta-seconds",
     swallow_errors=True,
@@ -95,9 +230,15 @@ def storage_uri(settings: Settings) -> str:
 def init_limits(app: Flask, settings: Settings) -> None:
     """Before any other before-request hook that may refuse (CSRF, bodies): a refused write
     still counts."""
+    uri = storage_uri(settings)
     app.config.update(
-        RATELIMIT_STORAGE_URI=storage_uri(settings),
+        RATELIMIT_STORAGE_URI=uri,
         RATELIMIT_HEADERS_ENABLED=True,
         **{WRITE_LIMIT_CONFIG: settings.effective_write_rate_limit},
     )
+    app.extensions[WRITE_BUDGET_EXTENSION] = WriteBudget(
+        settings.service, settings.effective_write_rate_limit, uri
+    )
+    app.before_request(_count_write)
+    app.after_request(_say_when)
     limiter.init_app(app)

@@ -141,6 +141,36 @@ def test_read_all_answers_how_many_it_updated(client, database):
     assert client.post("/api/v1/notifications/read-all", headers=member).get_json() == {"updated": 0}
     assert client.post("/api/v1/notifications/read-all").status_code == 401
 
+def test_a_batch_of_check_ins_resolves_each_members_lost_contact_notice_once(client, database):
+    """A batch is one statement for its takings: the same member twice in it, others once, and
+    a member who did not check in keeps their notice open."""
+    import secrets
+
+    from services.notify.models import ActionTaken
+
+    lost_data, _ = samples()[reg.MEMBER_LOST_CONTACT]
+    checkin_data, _ = samples()[reg.MEMBER_CHECKED_IN]
+    members = [f"m-batch-{secrets.token_hex(4)}" for _ in range(3)]
+    lost = [event(reg.MEMBER_LOST_CONTACT, 0, **{**lost_data, "member_id": m}) for m in members]
+    notify_events.handle_events(database, lost)
+    checkins = [
+        event(reg.MEMBER_CHECKED_IN, minutes, **{**checkin_data, "member_id": member})
+        for member, minutes in ((members[0], 30), (members[0], 40), (members[1], 35))
+    ]
+    notify_events.handle_events(database, checkins)
+    secretary = bearer("branch_secretary", lost_data["branch_code"], "sec-batch")
+    resolved = {n["event_id"]: n["resolved_at"] is not None for n in inbox(client, secretary)}
+    assert [resolved[e.id] for e in lost] == [True, True, False]
+    with database.reader() as session:
+        taken = dict(
+            session.execute(
+                select(ActionTaken.ref_id, ActionTaken.event_at).where(ActionTaken.ref_id.in_(members))
+            ).all()
+        )
+    assert set(taken) == set(members[:2])
+    assert taken[members[0]].replace(tzinfo=UTC) == checkins[1].time  # the latest of the two
+
+
 
 def test_one_completion_tells_the_sending_branch_once(client, database):
     letter, _ = samples()[trf.LETTER_ISSUED]

@@ -233,3 +233,46 @@ def test_a_consumer_whose_connection_is_killed_resumes_with_nothing_lost(setting
     finally:
         consumer.stop()
         thread.join(10)
+
+
+def test_a_batch_gathers_what_arrives_within_its_wait_and_is_acked_at_once(settings_for, migrated):
+    """`batch_wait`: a message arriving after the first joins its batch (here the batch closes at
+    its size, long before the wait ends); the batch's one `multiple` ack settles every message."""
+    prefix = settings_for("notify").broker_prefix
+    topology = Topology(prefix)
+    database = migrated("notify")
+    data, _ = samples()["registration.member_checked_in.v1"]
+    envelopes = [make_envelope("registration.member_checked_in.v1", "test", "s", data) for _ in range(5)]
+    batches: list[int] = []
+
+    def handle_many(batch: list[Envelope]) -> None:
+        batches.append(len(batch))
+        notify_events.handle_events(database, batch)
+
+    consumer = Consumer(
+        AMQP_URL,
+        topology,
+        name="test-gathering",
+        bindings=["registration.member_checked_in.v1"],
+        handler=lambda envelope: notify_events.handle_event(database, envelope),
+        batch_handler=handle_many,
+        batch_size=5,
+        batch_wait=30.0,
+    )
+    consumer.declare()
+    thread = start(consumer)
+    try:
+        publish(prefix, envelopes[:1])
+        time.sleep(0.3)  # the first is in the consumer's hands, its batch still open
+        publish(prefix, envelopes[1:])
+        wait_until(lambda: consumer.handled == 5, message="five messages handled")
+        assert batches == [5]
+        assert count_for(database, [e.id for e in envelopes]) == 5 * 2
+    finally:
+        consumer.stop()
+        thread.join(10)
+    # Nothing was left unacked: closing the connection requeued nothing.
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    queue = connection.channel().queue_declare(topology.queue("test-gathering"), passive=True)
+    connection.close()
+    assert queue.method.message_count == 0

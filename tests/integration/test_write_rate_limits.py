@@ -121,3 +121,72 @@ def test_console_people_are_counted_each_by_name_not_by_the_proxy_address(settin
                 session["user"] = {"sub": person, "role": "branch_secretary", "org": "B1", "name": "王书记"}
             keys.append(caller_key())
     assert keys[0] != keys[1] and keys[0].startswith("sub:") and keys[2] == "addr:10.0.0.1"
+
+
+def test_counting_a_write_starts_no_thread(settings_for, migrated, monkeypatch):
+    """The budget's memory expires lazily: `limits`' MemoryStorage started a timer thread for its
+    expiry sweep whenever the previous one had ended (about one per two writes under load)."""
+    import threading
+
+    migrated("notify")
+    client = notify_app(settings_for("notify", write_rate_limit="1000/minute")).test_client()  # type: ignore[arg-type]
+    headers = bearer("member", "BR-1", sub="m-threads")
+    body = {"channels": {"inapp": True, "sms": False, "email": False, "webhook": False}, "locale": "zh-CN"}
+    assert client.put("/api/v1/preferences", json=body, headers=headers).status_code == 200  # warm
+    started: list[str] = []
+    original = threading.Thread.start
+
+    def counting_start(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        original(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    statuses = {client.put("/api/v1/preferences", json=body, headers=headers).status_code for _ in range(20)}
+    assert statuses == {200}
+    assert started == []
+
+
+def test_a_window_ends_and_its_counts_are_swept(monkeypatch):
+    import types
+
+    from shared.web import limits
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(limits, "time", types.SimpleNamespace(time=lambda: now[0], monotonic=lambda: now[0]))
+    budget = limits.WriteBudget("tasks", "2/minute;3/hour", "memory://")
+    assert [budget.hit("sub:a"), budget.hit("sub:a")] == [None, None]
+    assert budget.hit("sub:a") == 60  # the minute's third write: 429, Retry-After 60
+    assert budget.hit("sub:b") is None  # another caller has their own budget
+    now[0] += 61
+    assert budget.hit("sub:a") is None  # a new minute; the hour's third write (a refused one is not)
+    assert budget.hit("sub:a") == 3600 - 61  # the hour is spent
+    storage = budget.memory.storage
+    assert isinstance(storage, limits.ExpiringCounts)
+    now[0] += 3600
+    budget.hit("sub:c")  # the first write after the sweep is due drops the ended windows
+    assert storage.get(next(iter(storage._counts))) == 1 and len(storage._counts) == 2  # sub:c's two windows
+
+
+def test_writes_are_counted_in_memory_while_the_shared_store_is_away():
+    from shared.web.limits import WriteBudget
+
+    budget = WriteBudget("tasks", "2/minute", "redis://127.0.0.1:1/0")  # nothing listens there
+    assert [budget.hit("sub:away") for _ in range(3)][:2] == [None, None]
+    assert budget.hit("sub:away") is not None
+
+
+def test_the_budget_is_shared_through_redis():
+    import secrets
+
+    import redis
+
+    from shared.web.limits import WriteBudget
+
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    first, second = (WriteBudget("tasks", "2/minute", "redis://127.0.0.1:6379/0") for _ in range(2))
+    caller = "sub:" + secrets.token_hex(8)  # its own key, so an earlier run's count does not leak in
+    assert [first.hit(caller), second.hit(caller)] == [None, None]
+    assert first.hit(caller) is not None and second.hit(caller) is not None

@@ -60,7 +60,10 @@ class FakeNotifications:
     def event_ids_among(self, event_ids: list[str]) -> set[str]:
         return {n.event_id for n in self.rows.values()} & set(event_ids)
 
-    def resolve(self, resolution: domain.Resolution, before: datetime, now: datetime) -> int:
+    def resolve_all(self, resolutions: list[tuple[domain.Resolution, datetime]], now: datetime) -> int:
+        return sum(self._resolve(resolution, before, now) for resolution, before in resolutions)
+
+    def _resolve(self, resolution: domain.Resolution, before: datetime, now: datetime) -> int:
         open_ones = [
             n
             for n in self.rows.values()
@@ -80,9 +83,11 @@ class FakeActions:
     def __init__(self) -> None:
         self.taken_at: dict[tuple[str, str, str], datetime] = {}
 
-    def take(self, resolution: domain.Resolution, event_at: datetime, now: datetime) -> None:
-        key = (resolution.ref.type, resolution.ref.id, resolution.action)
-        self.taken_at[key] = max(event_at, self.taken_at.get(key, event_at))
+    def take_all(self, resolutions: list[tuple[domain.Resolution, datetime]], now: datetime) -> None:
+        keys = [(r.ref.type, r.ref.id, r.action) for r, _event_at in resolutions]
+        assert len(set(keys)) == len(keys), "one statement cannot update a row twice"
+        for key, (_resolution, event_at) in zip(keys, resolutions, strict=True):
+            self.taken_at[key] = max(event_at, self.taken_at.get(key, event_at))
 
     def taken(self, refs: set[domain.Ref]) -> dict[tuple[str, str, str], datetime]:
         return {k: v for k, v in self.taken_at.items() if domain.Ref(k[0], k[1]) in refs}
