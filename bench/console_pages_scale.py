@@ -27,6 +27,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import requests
 
@@ -67,6 +68,63 @@ def service_of(path: str) -> str:
     return SERVICE_OF[rest]
 
 
+def measure_desk(
+    stack: Any, console: str, path: str, page_query: dict[str, str], calls: list[tuple[str, dict[str, str]]],
+    label: str, role: str, org: str, samples: int,
+) -> tuple[list[float], list[float]]:
+    """Seconds per page view and per set of the API calls it wraps, `samples` of each, alternating
+    which goes first (neither side warms the database for the other), after three of each to warm."""
+    from tests.support.console_http import ConsoleSession
+    from tests.support.tokens import bearer
+
+    sub = f"bench-{role}"
+    api = requests.Session()
+    api.headers.update(bearer(role, org, sub=sub))
+    browser = ConsoleSession(console)  # sign-in is a form: it carries its CSRF token
+    signed = browser.post(
+        f"{console}/signin", data={"role": role, "org": org, "sub": sub, "name": "bench"}, allow_redirects=False, timeout=10
+    )
+    if signed.status_code != 302:
+        raise RuntimeError(f"sign-in as {label} answered {signed.status_code}")
+    refused: set[str] = set()
+
+    def read_calls() -> float:
+        started = time.perf_counter()
+        for call, query in calls:
+            answer = api.get(stack.url(service_of(call)) + call, params=query, timeout=60)
+            # A refusal (a secretary's stats/tasks: 403) is what the page meets too, and shows
+            # as "–"; only a failure stops the run.
+            if answer.status_code >= 500:
+                raise RuntimeError(f"{call} answered {answer.status_code}: {answer.text[:300]}")
+            if answer.status_code != 200 and call not in refused:
+                refused.add(call)
+                print(f"  note: {call} answers {answer.status_code} for the {label}")
+        return time.perf_counter() - started
+
+    def read_page() -> float:
+        started = time.perf_counter()
+        # Not followed: a redirect (to sign-in) would time the wrong page.
+        answer = browser.get(console + path, params=page_query, timeout=60, allow_redirects=False)
+        seconds = time.perf_counter() - started
+        if answer.status_code != 200:
+            raise RuntimeError(f"{path} answered {answer.status_code} for the {label}")
+        return seconds
+
+    page_times: list[float] = []
+    api_times: list[float] = []
+    for sample in range(samples + 3):
+        if sample % 2:
+            page_seconds = read_page()
+            api_seconds = read_calls()
+        else:
+            api_seconds = read_calls()
+            page_seconds = read_page()
+        if sample >= 3:
+            api_times.append(api_seconds)
+            page_times.append(page_seconds)
+    return page_times, api_times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orgs", type=int, default=100_000)
@@ -78,8 +136,6 @@ def main() -> None:
     unknown = set(pages) - set(PAGES)
     if unknown:
         parser.error(f"unknown pages: {', '.join(sorted(unknown))} (known: {', '.join(PAGES)})")
-
-    from tests.support.tokens import bearer
 
     print(f"load average before: {os.getloadavg()}")
     # transfer is ready only with its Temporal server (its readiness checks it)
@@ -110,33 +166,9 @@ def main() -> None:
         for page in pages:
             path, page_query, calls_of = PAGES[page]
             for label, role, org in desks:
-                sub = f"bench-{role}"
-                api = requests.Session()
-                api.headers.update(bearer(role, org, sub=sub))
-                browser = requests.Session()
-                signin = {"role": role, "org": org, "sub": sub, "name": "bench"}
-                browser.post(f"{console}/signin", data=signin, allow_redirects=False, timeout=10)
-                page_times: list[float] = []
-                api_times: list[float] = []
-                for sample in range(args.samples + 3):  # the first three warm both sides up
-                    started = time.perf_counter()
-                    for call, query in calls_of(org):
-                        answer = api.get(stack.url(service_of(call)) + call, params=query, timeout=60)
-                        # A refusal (a secretary's stats/tasks: 403) is what the page meets too,
-                        # and shows as "–"; only a failure stops the run.
-                        if answer.status_code >= 500:
-                            raise RuntimeError(f"{call} answered {answer.status_code}: {answer.text[:300]}")
-                        if sample == 0 and answer.status_code != 200:
-                            print(f"  note: {call} answers {answer.status_code} for the {label}")
-                    api_seconds = time.perf_counter() - started
-                    started = time.perf_counter()
-                    answer = browser.get(console + path, params=page_query(org), timeout=60)
-                    page_seconds = time.perf_counter() - started
-                    if answer.status_code != 200:
-                        raise RuntimeError(f"{path} answered {answer.status_code}")
-                    if sample >= 3:
-                        api_times.append(api_seconds)
-                        page_times.append(page_seconds)
+                page_times, api_times = measure_desk(
+                    stack, console, path, page_query(org), calls_of(org), label, role, org, args.samples
+                )
                 page_p95, api_p95 = percentile(page_times, 0.95), percentile(api_times, 0.95)
                 worst = max(worst, page_p95)
                 print(

@@ -366,7 +366,8 @@ def export_links(name: str) -> list[tuple[str, str]]:
     """(label, href) of a page's export links, with the page's filters (not its cursor: all pages)."""
     from flask import url_for
 
-    kept = {key: value for key, value in request.args.items() if key not in ("cursor", "back")}
+    # Not the cursor (all pages), nor what would collide with the route's own parameters.
+    kept = {key: value for key, value in request.args.items() if key not in ("cursor", "back", "name", "fmt")}
     links = [(t("export.csv"), url_for("exports.export", name=name, fmt="csv", **kept))]
     if name == "roster" and ledger_route("xlsx") is not None:
         links.append((t("export.xlsx"), url_for("exports.export", name=name, fmt="xlsx", **kept)))
