@@ -8,9 +8,8 @@ translations` recompiles, and tests/unit/test_console_translations.py fails when
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from gettext import NullTranslations
+from pathlib import Path
 
 from flask import Flask, g, has_request_context, session
 from flask_babel import Babel, get_translations
