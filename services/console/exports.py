@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, render_template, request, url_for
 
 from services.console import directory, views_admin, views_members, views_tasks, views_transfers
 from services.console.backend import ApiError, Backend, api_path, items_of
@@ -364,11 +364,13 @@ def _ledger_download(org: str, fmt: str) -> Page:
 
 def export_links(name: str) -> list[tuple[str, str]]:
     """(label, href) of a page's export links, with the page's filters (not its cursor: all pages)."""
-    from flask import url_for
+    kept = urlencode([(key, value) for key, value in request.args.items(multi=True) if key not in ("cursor", "back")])
 
-    # Not the cursor (all pages), nor what would collide with the route's own parameters.
-    kept = {key: value for key, value in request.args.items() if key not in ("cursor", "back", "name", "fmt")}
-    links = [(t("export.csv"), url_for("exports.export", name=name, fmt="csv", **kept))]
+    def link(fmt: str) -> str:
+        path = url_for("exports.export", name=name, fmt=fmt)
+        return f"{path}?{kept}" if kept else path
+
+    links = [(t("export.csv"), link("csv"))]
     if name == "roster" and ledger_route("xlsx") is not None:
-        links.append((t("export.xlsx"), url_for("exports.export", name=name, fmt="xlsx", **kept)))
+        links.append((t("export.xlsx"), link("xlsx")))
     return links
