@@ -11,9 +11,9 @@ alternation, so both see the same load; the figures are the server time the clie
 
 Pages (`--pages`, comma separated):
 - `roster`: /roster?branch=<org> — one `GET /members?branch=<org>&limit=25`;
-- `dashboard`: /dashboard?org=<org> — the stats calls the dashboard view makes on this branch,
-  read from the view itself (`DASHBOARD_CALLS` below names them), so a dashboard with other
-  stats endpoints is measured by changing that table, not the harness.
+- `dashboard`: /dashboard?org=<org> — the calls services.console.dashboards.build makes for the
+  desk's role (`dashboard_calls` below mirrors it), so a dashboard with other stats endpoints is
+  measured by changing that function, not the harness.
 
     .venv/bin/python -m bench.console_pages_scale [--members N] [--orgs N] [--samples 60]
         [--pages roster,dashboard]
@@ -41,26 +41,36 @@ CHINA = timezone(timedelta(hours=8))
 TARGET_P95_MS = 300.0
 
 
-def roster_calls(org: str) -> list[tuple[str, dict[str, str]]]:
+def roster_calls(role: str, org: str) -> list[tuple[str, dict[str, str]]]:
     return [("/api/v1/members", {"branch": org, "limit": str(PAGE_SIZE)})]
 
 
-def dashboard_calls(org: str) -> list[tuple[str, dict[str, str]]]:
-    """What services.console.views_members.dashboard asks (main, December 2026): keep in step."""
+def dashboard_calls(role: str, org: str) -> list[tuple[str, dict[str, str]]]:
+    """What services.console.dashboards.build asks for a desk (the per-role dashboards): keep in
+    step with it when it changes."""
+    from services.console.dashboards import OFFICERS, OPEN_TASKS_READ
+
     month = datetime.now(CHINA).strftime("%Y-%m")
-    return [
+    calls = [
+        ("/api/v1/stats/breakdown", {"org": org, "month": month}),
+        ("/api/v1/stats/flows", {"org": org}),
         ("/api/v1/stats/transfers", {"org": org}),
-        ("/api/v1/stats/coverage", {"org": org, "month": month}),
-        ("/api/v1/stats/tasks", {"org": org}),
     ]
+    if role in OFFICERS:
+        return [*calls, ("/api/v1/stats/tasks", {"org": org})]
+    return [*calls, ("/api/v1/tasks", {"status": "open", "limit": str(OPEN_TASKS_READ)})]
 
 
+Calls = Callable[[str, str], list[tuple[str, dict[str, str]]]]
 # page name → (console path, the query the page takes for an org, the API calls it makes)
-PAGES: dict[str, tuple[str, Callable[[str], dict[str, str]], Callable[[str], list[tuple[str, dict[str, str]]]]]] = {
+PAGES: dict[str, tuple[str, Callable[[str], dict[str, str]], Calls]] = {
     "roster": ("/roster", lambda org: {"branch": org}, roster_calls),
     "dashboard": ("/dashboard", lambda org: {"org": org}, dashboard_calls),
 }
-SERVICE_OF = {"members": "registration", "stats/coverage": "registration", "stats/transfers": "transfer", "stats/tasks": "tasks"}
+SERVICE_OF = {
+    "members": "registration", "stats/coverage": "registration", "stats/breakdown": "registration",
+    "stats/flows": "registration", "stats/transfers": "transfer", "stats/tasks": "tasks", "tasks": "tasks",
+}  # fmt: skip
 
 
 def service_of(path: str) -> str:
@@ -167,7 +177,7 @@ def main() -> None:
             path, page_query, calls_of = PAGES[page]
             for label, role, org in desks:
                 page_times, api_times = measure_desk(
-                    stack, console, path, page_query(org), calls_of(org), label, role, org, args.samples
+                    stack, console, path, page_query(org), calls_of(role, org), label, role, org, args.samples
                 )
                 page_p95, api_p95 = percentile(page_times, 0.95), percentile(api_times, 0.95)
                 worst = max(worst, page_p95)
