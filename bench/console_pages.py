@@ -35,7 +35,7 @@ def closed_loop(
         mine = []
         while time.monotonic() < stop_at:
             started = time.perf_counter()
-            response = session.get(url, timeout=30)
+            response = session.get(url, timeout=30, allow_redirects=False)
             mine.append(time.perf_counter() - started)
             if response.status_code != 200:
                 raise RuntimeError(f"{url} answered {response.status_code}")
@@ -62,6 +62,7 @@ def main() -> None:
 
     from tests.browser.support import make_branch
     from tests.support.builders import member_body
+    from tests.support.console_http import ConsoleSession
     from tests.support.tokens import ADMIN, bearer
 
     with running_stack(["registration-api", "console-web"]) as stack:
@@ -90,9 +91,13 @@ def main() -> None:
             return session
 
         def console_session() -> requests.Session:
-            session = requests.Session()
+            # The sign-in form carries its CSRF token: without it the roster would redirect to
+            # the sign-in page, and the sign-in page would be what is timed.
+            session = ConsoleSession(console)
             form = {"role": "branch_secretary", "org": branch, "sub": "bench-secretary", "name": "bench"}
-            session.post(f"{console}/signin", data=form, allow_redirects=False, timeout=10)
+            signed = session.post(f"{console}/signin", data=form, allow_redirects=False, timeout=10)
+            if signed.status_code != 302:
+                raise RuntimeError(f"sign-in answered {signed.status_code}")
             return session
 
         api_url = f"{registration}/api/v1/members?branch={branch}&limit={PAGE_SIZE}"

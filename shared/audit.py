@@ -13,7 +13,7 @@ from shared.auth import Principal
 from shared.db import PendingInsert, UTCDateTime, new_id, utcnow
 from shared.errors import Forbidden
 from shared.logging import current_request_id
-from shared.pagination import decode_cursor, page
+from shared.pagination import decode_cursor, encode_cursor, page
 
 
 @dataclass(frozen=True)
@@ -180,3 +180,10 @@ def read_entries(connection: Connection, table: Table, reader: Principal, query:
     )
     rows = [dict(row._mapping) for row in connection.execute(statement)]
     return page(rows, query.limit, key=lambda row: (row["id"],))
+
+
+def cursor_after(entry_id: str) -> str:
+    """The reader's cursor for the entries older than `entry_id` (the `next_cursor` a page ending
+    with that entry carries): a reader merging several services' logs resumes each where its
+    merged page stopped (the console's audit page)."""
+    return encode_cursor(entry_id)

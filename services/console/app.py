@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from services.console import (
     directory,
+    exports,
     views_admin,
     views_common,
     views_documents,
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # the phone's /scan page a station's QR opens, and the station's screen.
     for module in (
         views_common, views_members, views_transfers, views_tasks, views_signin, views_documents, views_scan,
-        views_admin,
+        views_admin, exports,
     ):
         app.register_blueprint(module.blueprint)
     init_rate_limits(app, settings)
@@ -122,6 +123,8 @@ def init_pages(app: Flask, settings: ConsoleSettings) -> None:
     app.jinja_env.filters["station_kind_choice"] = lambda kind: (kind, t(f"station_kind.{kind}"))
     app.jinja_env.filters["org_choice"] = lambda org: (org["code"], org.get("name") or org["code"])
     app.jinja_env.globals["has_message"] = has_message
+    app.jinja_env.globals["export_links"] = exports.export_links
+    app.jinja_env.globals["export_cap"] = exports.EXPORT_CAP
     app.jinja_env.globals["quarter_label"] = views_tasks.quarter_label
     app.jinja_env.globals["recent_quarters"] = views_tasks.recent_quarters
 

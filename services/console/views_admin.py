@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from services.console import audit_reader
 from services.console.backend import ApiError, api_path, items_of
 from services.console.errors import plain_error
 from services.console.views_documents import pdf_passthrough
@@ -41,8 +42,8 @@ AUDIT_ACTIONS = (
     "read_activity_card", "apply", "approve", "reject", "return", "withdraw", "urge", "reissue", "read_letter",
     "assign", "remove", "claim", "publish", "cancel", "complete", "rotate_key",
 )  # fmt: skip
-# The audit log lives in each service; the reader asks one at a time.
-AUDIT_SOURCES = ("registration", "transfer", "tasks", "notify")
+# The audit log lives in each service; the reader merges them (or reads one).
+AUDIT_SOURCES = audit_reader.SOURCES
 STATION_KINDS = ("home", "station", "service_point")
 DONE_STANDING = {
     "suspended": "done.standing.suspended",
@@ -52,7 +53,7 @@ DONE_STANDING = {
 STATION_FIELDS = ("code", "name", "kind", "host_org_code", "region", "address", "open_hours")
 
 
-def _org_of_request() -> str:
+def org_of_request() -> str:
     return (request.args.get("org") or user()["org"]).strip()  # type: ignore[index]
 
 
@@ -71,14 +72,20 @@ def this_month() -> str:
     return datetime.now(CHINA).strftime("%Y-%m")
 
 
+def inflow_query() -> dict[str, Any]:
+    return {"inflow_branch": org_of_request()}
+
+
+def not_reached_query() -> dict[str, Any]:
+    return {"org": org_of_request(), "mobile": "true", "not_reached_in": request.args.get("month") or this_month()}
+
+
 @blueprint.get("/inflow")
 @signed_in(*STAFF)
 def inflow_roster() -> Page:
     """流入党员: members with an open inflow at the caller's branch, or anywhere under their org."""
-    org = _org_of_request()
-    page, problem = _read_page(
-        "/api/v1/members", {"inflow_branch": org, "limit": LIST_PAGE, "cursor": request.args.get("cursor")}
-    )
+    org = org_of_request()
+    page, problem = _read_page("/api/v1/members", {**inflow_query(), "limit": LIST_PAGE, "cursor": request.args.get("cursor")})
     return render_template(
         "member_list.html", title=t("nav.inflow"), kind="inflow", org_code=org, page=page or {},
         members=items_of(page), error_message=problem,
@@ -89,11 +96,10 @@ def inflow_roster() -> Page:
 @signed_in(*STAFF)
 def not_reached() -> Page:
     """本月未联系: mobile members with neither a check-in nor a reached contact attempt this month."""
-    org = _org_of_request()
-    month = request.args.get("month") or this_month()
+    org = org_of_request()
+    month = not_reached_query()["not_reached_in"]
     page, problem = _read_page(
-        "/api/v1/members",
-        {"org": org, "mobile": "true", "not_reached_in": month, "limit": LIST_PAGE, "cursor": request.args.get("cursor")},
+        "/api/v1/members", {**not_reached_query(), "limit": LIST_PAGE, "cursor": request.args.get("cursor")}
     )
     return render_template(
         "member_list.html", title=t("list.not_reached").format(month), kind="not_reached", org_code=org,
@@ -109,7 +115,7 @@ def _org(code: str) -> dict[str, Any]:
 @signed_in(*DEPARTMENT)
 def staff() -> Page:
     """The staff of one org (the caller's, or one below it chosen from the list of its children)."""
-    return _staff_page(_org_of_request())
+    return _staff_page(org_of_request())
 
 
 def _staff_page(code: str, status: int = 200, **extra: Any) -> Page:
@@ -154,42 +160,86 @@ def remove_staff(staff_id: str) -> Page:
     return redirect(url_for("admin.staff", org=code))
 
 
-def _day_after(text: str) -> str | None:
-    """`until` is exclusive: the reader's "to" date includes that whole day."""
+def _china_midnight(text: str, days_after: int = 0) -> str | None:
+    """A date the reader picked (China) as the instant the API takes; `until` is exclusive, so the
+    "to" date is the midnight after it and includes that whole day. Not a date: None (the form
+    says so)."""
     try:
-        return (date.fromisoformat(text) + timedelta(days=1)).isoformat()
+        day = date.fromisoformat(text) + timedelta(days=days_after)
     except ValueError:
-        return text or None
+        return None
+    return datetime(day.year, day.month, day.day, tzinfo=CHINA).isoformat()
 
 
 @blueprint.get("/audit")
 @signed_in(*DEPARTMENT)
 def audit() -> Page:
-    """The audit log of one service, newest first, narrowed by action, actor and dates."""
+    """The audit logs of all four services (or one), merged newest first, narrowed by action, actor
+    and China dates; paged with one position per service (services.console.audit_reader)."""
     asked = request.args.get("source") or ""
-    source = asked if asked in AUDIT_SOURCES else "registration"
+    filters = {name: (request.args.get(name) or "").strip() for name in ("action", "actor", "since", "until")}
+    field_errors = {
+        name: t("field_error.date")
+        for name in ("since", "until")
+        if filters[name] and _china_midnight(filters[name]) is None
+    }
+    try:
+        merged = read_audit(LIST_PAGE, request.args.get("cursor"))
+    except audit_reader.BadCursor:
+        merged = read_audit(LIST_PAGE, None)
+    sources = audit_sources()
+    problems = [f"{t('audit_source.' + name)}：{words}" for name, words in merged.problems.items()]
+    readable = len(merged.problems) < len(sources)
+    return render_template(
+        "audit.html", entries=merged.entries, next_cursor=merged.next_cursor, filters=filters,
+        source=asked if asked in AUDIT_SOURCES else "", sources=AUDIT_SOURCES, actions=AUDIT_ACTIONS,
+        error_message="；".join(problems) or None, field_errors=field_errors,
+        names=_staff_names(merged.entries),
+    ), (200 if readable else 503)  # fmt: skip
+
+
+def audit_sources() -> tuple[str, ...]:
+    asked = request.args.get("source") or ""
+    return (asked,) if asked in AUDIT_SOURCES else AUDIT_SOURCES
+
+
+def read_audit(limit: int, cursor: str | None) -> audit_reader.MergedPage:
+    """One merged page of the audit logs the reader's filters (query string) choose."""
     filters = {name: (request.args.get(name) or "").strip() for name in ("action", "actor", "since", "until")}
     query = {
         "org": user()["org"] if user()["role"] != "admin" else None,  # type: ignore[index]
         "action": filters["action"] or None,
-        "actor": filters["actor"] or None,
-        "since": filters["since"] or None,
-        "until": _day_after(filters["until"]),
-        "limit": LIST_PAGE,
-        "cursor": request.args.get("cursor"),
+        "actor": _actor_subject(filters["actor"]) or None,
+        "since": _china_midnight(filters["since"]),
+        "until": _china_midnight(filters["until"], days_after=1),
     }
+    backend = api()
+
+    def fetch(source: str, page_query: dict[str, Any]) -> dict[str, Any]:
+        found = backend.get_from(source, "/api/v1/audit", page_query)
+        return found if isinstance(found, dict) else {"items": found}
+
+    def describe(error: Exception) -> str | None:
+        if isinstance(error, ApiError) and error.status != 401:
+            return plain_error(error)[0]
+        return None
+
+    return audit_reader.read_merged(fetch, audit_sources(), query, limit, cursor, describe)
+
+
+def _actor_subject(text: str) -> str:
+    """The reader types a person's name or their sign-in subject: a name of the caller's own
+    staff directory becomes that person's subject; anything else is taken as a subject."""
+    if not text:
+        return ""
     try:
-        page: dict[str, Any] | None = api().get_from(source, "/api/v1/audit", query)
-        problem = None
+        people = items_of(api().get(api_path("/api/v1/orgs/{}/staff", user()["org"])))  # type: ignore[index]
     except ApiError as error:
         if error.status == 401:
             raise
-        page, problem = None, plain_error(error)[0]
-    entries = items_of(page)
-    return render_template(
-        "audit.html", entries=entries, page=page or {}, filters=filters, source=source,
-        sources=AUDIT_SOURCES, actions=AUDIT_ACTIONS, error_message=problem, names=_staff_names(entries),
-    ), (200 if page is not None else 503)  # fmt: skip
+        return text
+    named = [str(person["subject"]) for person in people if person.get("name") == text and person.get("subject")]
+    return named[0] if len(named) == 1 else text
 
 
 # Staff directories read to name the actors of one audit page (the caller's org and the orgs the

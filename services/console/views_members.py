@@ -113,14 +113,8 @@ def roster() -> Page:
 
     A search the API refuses (an older registration without `q`) or any other refusal is shown
     above the table, which keeps what could be read: never an empty "暂无记录" for a failure."""
-    branch = request.args.get("branch") or user()["org"]  # type: ignore[index]
-    text = (request.args.get("q") or "").strip()
-    query: dict[str, Any] = {
-        "branch": branch,
-        "cursor": request.args.get("cursor"),
-        "limit": ROSTER_PAGE,
-        **{name: "true" for name in ROSTER_FILTERS if request.args.get(name) == "true"},
-    }
+    branch, text, filters = roster_filters()
+    query: dict[str, Any] = {"cursor": request.args.get("cursor"), "limit": ROSTER_PAGE, **filters}
     backend = api()
     problem = None
     try:
@@ -148,6 +142,15 @@ def roster() -> Page:
         show_branch=any(member.get("branch_code") != branch for member in members) or user_above_branch(),
         trail=request.args.getlist("back"),
     ), (200 if page is not None else 503)
+
+
+def roster_filters() -> tuple[str, str, dict[str, Any]]:
+    """The roster's org, search text and the member list's filters, from the page's query string
+    (the page and its export read the same members)."""
+    branch = request.args.get("branch") or user()["org"]  # type: ignore[index]
+    text = (request.args.get("q") or "").strip()
+    filters = {"branch": branch, **{name: "true" for name in ROSTER_FILTERS if request.args.get(name) == "true"}}
+    return branch, text, filters
 
 
 def user_above_branch() -> bool:

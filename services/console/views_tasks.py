@@ -18,6 +18,15 @@ STATUSES = ("draft", "open", "in_progress", "completed", "evaluated", "cancelled
 TASK_FIELDS = ("title", "description", "org_code", "category", "capacity", "due_on", "points")
 
 
+def board_query() -> dict[str, Any]:
+    """The staff's task board filters from the query string (the board and its export)."""
+    status = request.args.get("status") if request.args.get("status") in STATUSES else None
+    query: dict[str, Any] = {"org": request.args.get("org") or user()["org"], "status": status}  # type: ignore[index]
+    if request.args.get("overdue") == "true":
+        query["overdue"] = "true"
+    return query
+
+
 @blueprint.get("/tasks")
 @signed_in()
 def board() -> Page:
@@ -26,12 +35,9 @@ def board() -> Page:
     backend = api()
     if current["role"] == "member":
         return _member_tasks(backend, current["sub"])
-    org = request.args.get("org") or current["org"]
-    status = request.args.get("status") if request.args.get("status") in STATUSES else None
-    query: dict[str, Any] = {"org": org, "status": status, "limit": 100, "cursor": request.args.get("cursor")}
-    if request.args.get("overdue") == "true":
-        query["overdue"] = "true"
-    page = backend.get("/api/v1/tasks", query)
+    query = board_query()
+    org, status = query["org"], query["status"]
+    page = backend.get("/api/v1/tasks", {**query, "limit": 100, "cursor": request.args.get("cursor")})
     columns: dict[str, list[dict[str, Any]]] = {name: [] for name in STATUSES}
     for task in items_of(page):
         columns.setdefault(task.get("status", "draft"), []).append(task)

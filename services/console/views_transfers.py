@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from services.console.backend import ApiError, api_path, items_of
@@ -52,28 +54,30 @@ def apply() -> Page:
     return redirect(url_for("transfers.detail", transfer_id=made["id"]))
 
 
-@blueprint.get("/inbox")
-@signed_in(*STAGE_HOLDERS)
-def inbox() -> Page:
+def inbox_query() -> dict[str, Any]:
+    """The inbox's filters from the query string (the inbox and its export read the same list)."""
     box = request.args.get("box") if request.args.get("box") in INBOX_BOXES else "todo"
     # The dashboard counts a whole subtree; its figures open the inbox over the same subtree.
     subtree = request.args.get("scope") == "subtree"
-    page = api().get(
-        "/api/v1/transfers",
-        {
-            "box": box,
-            "status": request.args.get("status"),
-            "scope": "subtree" if subtree else None,
-            "org": request.args.get("org") if subtree else None,
-            "cursor": request.args.get("cursor"),
-            "limit": 20,
-        },
-    )
+    return {
+        "box": box,
+        "status": request.args.get("status"),
+        "scope": "subtree" if subtree else None,
+        "org": request.args.get("org") if subtree else None,
+    }
+
+
+@blueprint.get("/inbox")
+@signed_in(*STAGE_HOLDERS)
+def inbox() -> Page:
+    query = inbox_query()
+    box = query["box"]
+    page = api().get("/api/v1/transfers", {**query, "cursor": request.args.get("cursor"), "limit": 20})
     return render_template(
         "inbox.html",
         box=box,
         boxes=INBOX_BOXES,
-        tab_scope={"scope": "subtree", "org": request.args.get("org")} if subtree else {},
+        tab_scope={"scope": "subtree", "org": query["org"]} if query["scope"] else {},
         transfers=items_of(page),
         next_cursor=page.get("next_cursor"),
     )

@@ -21,7 +21,7 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 
 from services.registration import domain
 from services.registration.schemas import MemberCreateSchema
-from shared import clock
+from shared import clock, sheets
 from shared.errors import InvalidInput, NuanliuError
 
 COLUMNS = tuple(MemberCreateSchema().fields)
@@ -85,7 +85,7 @@ STATUSES = {"正式党员": "full", "预备党员": "probationary", "正式": "f
 DATE_COLUMNS = frozenset({"birth_date", "joined_on"})
 # The ledger export writes text that a spreadsheet would run as a formula with a leading
 # apostrophe (csv); reading it back takes the apostrophe off again.
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_LEADS = sheets.FORMULA_LEADS
 
 
 class UploadTooLarge(NuanliuError):

@@ -6,8 +6,6 @@ import reads back. The caller checked the scope and audited the export first
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from services.registration import domain
-from services.registration import xlsx_stream as xlsx
 from services.registration.models import Member, Org
 from services.registration.regions import region_name
-from shared import clock
+from shared import clock, sheets
+from shared import xlsx_stream as xlsx
 from shared.db import Database
 
 Row = dict[str, Any]
@@ -205,12 +203,8 @@ def json_stream(org: str, rows: Iterator[Row]) -> Iterator[str]:
 
 # --- the people's sheets (csv, xlsx) ------------------------------------------------------
 
-# A cell starting with one of these is run as a formula (or DDE command) by spreadsheet programs.
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def is_formula_like(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(FORMULA_LEADS)
+FORMULA_LEADS = sheets.FORMULA_LEADS
+is_formula_like = sheets.is_formula_like
 
 
 def sheet_values(row: Row) -> list[Any]:
@@ -226,34 +220,16 @@ def sheet_values(row: Row) -> list[Any]:
     return [values[column.key] for column in SHEET_COLUMNS]
 
 
-def _csv_cell(value: Any) -> Any:
-    """csv has no cell types: text a spreadsheet would run as a formula gets a leading
-    apostrophe (which the import takes off again)."""
-    if isinstance(value, date):
-        return value.isoformat()
-    if is_formula_like(value):
-        return "'" + value
-    return value
-
-
 def csv_stream(org_name: str, rows: Iterator[Row]) -> Iterator[str]:
     """The ledger as csv, row by row (in batches of 1,000), with a BOM so spreadsheet programs
-    read it as UTF-8, the title row, then the header row."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow([_csv_cell(title(org_name))])
-    writer.writerow([column.header for column in SHEET_COLUMNS])
-    for batch in _batches(rows):
-        writer.writerows([_csv_cell(value) for value in sheet_values(row)] for row in batch)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
+    read it as UTF-8, the title row, then the header row (shared.sheets)."""
+    return sheets.csv_stream(
+        title(org_name), [column.header for column in SHEET_COLUMNS], (sheet_values(row) for row in rows)
+    )
 
 
 def xlsx_stream(org_name: str, rows: Iterator[Row], size: int) -> Iterator[bytes]:
-    """The ledger as an xlsx, streamed row by row (services.registration.xlsx_stream): text
+    """The ledger as an xlsx, streamed row by row (shared.xlsx_stream): text
     cells are inline strings, never formulas; dates are date cells. `size` (ledger_size)
     declares the sheet's dimension, which the import requires before it reads a sheet."""
     return xlsx.xlsx_stream(

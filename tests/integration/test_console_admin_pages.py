@@ -186,9 +186,9 @@ def test_the_audit_reader_filters_by_action_actor_and_whole_days_and_names_thing
     text = page.get_data(as_text=True)
     assert page.status_code == 200
     assert asked("GET", "/api/v1/audit") == [{
-        "org": [COUNTY], "action": ["approve"], "actor": ["x1"], "since": ["2026-12-01"], "until": ["2026-12-06"],
-        "limit": ["25"],
-    }]  # fmt: skip
+        "org": [COUNTY], "action": ["approve"], "actor": ["x1"], "since": ["2026-12-01T00:00:00+08:00"],
+        "until": ["2026-12-06T00:00:00+08:00"], "limit": ["25"],
+    }]  # fmt: skip (China days: the API takes instants with their offset)
     assert "党籍处置" in text and "支部书记 王芳" in text and "wangfang" not in text  # named by the directory
     assert "灵芝第一社区党支部" in text
     assert "其他操作" in text and "something_new" not in text  # an action it does not know: no English

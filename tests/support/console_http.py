@@ -29,7 +29,8 @@ class ConsoleSession(requests.Session):
         super().__init__()
         self.console = console
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    # The override differs from requests' own signature with some versions of its stubs only.
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override, unused-ignore]
         if str(method).upper() == "POST" and "X-CSRFToken" not in self.headers:
             page = super().request("GET", f"{self.console}/signin/sms", timeout=10)
             self.headers["X-CSRFToken"] = token_in(page.text)

@@ -10,9 +10,10 @@ from datetime import date, datetime
 import pytest
 from openpyxl import load_workbook
 
-from services.registration import imports, ledger_export
+from services.registration import imports
 from services.registration.regions import region_name
-from services.registration.xlsx_stream import xlsx_stream
+from shared import sheets
+from shared.xlsx_stream import xlsx_stream
 
 LEADS = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 
@@ -37,7 +38,7 @@ def test_every_formula_lead_is_a_text_cell_in_the_streamed_xlsx():
 
 def test_every_formula_lead_gets_an_apostrophe_in_csv_and_loses_it_on_import():
     buffer = io.StringIO()
-    csv.writer(buffer).writerow([ledger_export._csv_cell(text) for text in LEADS])
+    csv.writer(buffer).writerow([sheets.csv_cell(text) for text in LEADS])
     written = next(csv.reader(io.StringIO(buffer.getvalue())))
     assert written == ["'" + text for text in LEADS]
     assert [imports._cell_text("name", text) for text in written] == LEADS
@@ -74,3 +75,11 @@ def test_region_names_go_down_to_the_county_where_known():
     assert region_name("120114") == "天津市武清区"
     assert region_name("440305") == "广东省"  # a county not in the table: its province
     assert region_name("99") == "" and region_name(None) == ""
+
+
+def test_a_shared_csv_starts_with_a_bom_and_quotes_every_formula_lead_headers_and_title_too():
+    text = "".join(sheets.csv_stream("=标题", ["=表头", "姓名"], [[lead, "王"] for lead in LEADS], batch=2))
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert rows[0] == ["'=标题"] and rows[1] == ["'=表头", "姓名"]
+    assert [row[0] for row in rows[2:]] == ["'" + lead for lead in LEADS]

@@ -114,6 +114,15 @@
           return (ascending ? 1 : -1) * x.localeCompare(y, "zh-CN");
         });
         rows.forEach(function (row) { body.appendChild(row); });
+        // The export follows the order shown: its link carries the column and direction.
+        if (th.dataset.key) {
+          document.querySelectorAll("a[data-export]").forEach(function (link) {
+            var url = new URL(link.href, window.location.href);
+            url.searchParams.set("sort", th.dataset.key);
+            url.searchParams.set("dir", ascending ? "asc" : "desc");
+            link.href = url.pathname + url.search;
+          });
+        }
       });
     });
   }

@@ -1,5 +1,5 @@
-"""A streaming xlsx writer for one large sheet (the ledger): the zip is written into the response
-as the rows come, so memory stays flat and the first bytes leave at once.
+"""A streaming xlsx writer for one large sheet (the ledger, or any sheet for people): the zip is
+written into the response as the rows come, so memory stays flat and the first bytes leave at once.
 
 openpyxl's write_only mode keeps memory flat too, but without lxml it serialises each cell
 through a pure-Python XML writer (some 70 s for 100,000 ledger rows on this machine) and must
