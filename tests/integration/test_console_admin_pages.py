@@ -60,7 +60,17 @@ class Api(BaseHTTPRequestHandler):
         if self.command == "POST":
             return 201, {"id": "new", "name": "新站点"}
         if path.startswith("/api/v1/orgs/") and path.endswith("/staff"):
-            return 200, {"items": [{"id": "s-1", "org_code": BRANCH, "subject": "wangfang", "name": "王芳", "role": "branch_secretary"}]}
+            return 200, {
+                "items": [
+                    {
+                        "id": "s-1",
+                        "org_code": BRANCH,
+                        "subject": "wangfang",
+                        "name": "王芳",
+                        "role": "branch_secretary",
+                    }
+                ]
+            }
         if path.startswith("/api/v1/orgs/"):
             code = path.rsplit("/", 1)[-1]
             return (200, ORGS[code]) if code in ORGS else (404, {"message": "not found"})
@@ -99,16 +109,25 @@ def api_url() -> Iterator[str]:
 
 
 def signed_in(api_url: str, role: str, org: str) -> Any:
-    settings = Settings(service="console", service_urls={name: api_url for name in ("registration", "transfer", "tasks", "notify")})
+    settings = Settings(
+        service="console",
+        service_urls={name: api_url for name in ("registration", "transfer", "tasks", "notify")},
+    )
     client = create_app(settings).test_client()
-    answer = client.post("/signin", data={"role": role, "org": org, "sub": f"{role}-1", "name": "王书记"}, headers=csrf_header(client))
+    answer = client.post(
+        "/signin",
+        data={"role": role, "org": org, "sub": f"{role}-1", "name": "王书记"},
+        headers=csrf_header(client),
+    )
     assert answer.status_code == 302
     Api.seen.clear()
     return client
 
 
 def asked(method: str, path: str) -> list[dict[str, list[str]]]:
-    return [parse_qs(urlsplit(url).query) for m, url, _ in Api.seen if m == method and urlsplit(url).path == path]
+    return [
+        parse_qs(urlsplit(url).query) for m, url, _ in Api.seen if m == method and urlsplit(url).path == path
+    ]
 
 
 def test_the_inflow_roster_lists_members_arrived_at_the_branch_linked_to_their_page(api_url):
@@ -117,7 +136,7 @@ def test_the_inflow_roster_lists_members_arrived_at_the_branch_linked_to_their_p
     text = page.get_data(as_text=True)
     assert page.status_code == 200
     assert asked("GET", "/api/v1/members") == [{"inflow_branch": [BRANCH], "limit": ["25"]}]
-    assert f'/members/{MEMBER["id"]}' in text and "谭明" in text
+    assert f"/members/{MEMBER['id']}" in text and "谭明" in text
     assert "谋道镇第一党支部" in text and "灵芝第一社区党支部" in text  # home and inflow branch by name
     assert 'href="/inflow"' in text  # in the secretary's menu
 
@@ -153,7 +172,9 @@ def test_the_staff_directory_offers_the_role_of_the_org_level_and_confirms_remov
     )  # fmt: skip
     assert added.status_code == 302
     posts = [(url, body) for m, url, body in Api.seen if m == "POST"]
-    assert posts == [(f"/api/v1/orgs/{BRANCH}/staff", {"name": "李强", "subject": "liqiang", "role": "branch_secretary"})]
+    assert posts == [
+        (f"/api/v1/orgs/{BRANCH}/staff", {"name": "李强", "subject": "liqiang", "role": "branch_secretary"})
+    ]
     removed = client.post("/staff/s%231/remove", data={"org": BRANCH}, headers=csrf_header(client))
     assert removed.status_code == 302
     assert [url for m, url, _ in Api.seen if m == "DELETE"] == [f"/api/v1/orgs/{BRANCH}/staff/s%231"]
@@ -162,7 +183,10 @@ def test_the_staff_directory_offers_the_role_of_the_org_level_and_confirms_remov
 def test_a_refused_staff_role_is_said_in_chinese_next_to_the_list(api_url):
     client = signed_in(api_url, "org_department", COUNTY)
     Api.refuse = {
-        f"POST /api/v1/orgs/{BRANCH}/staff": (409, {"message": "the same person and role twice", "errors": {}})
+        f"POST /api/v1/orgs/{BRANCH}/staff": (
+            409,
+            {"message": "the same person and role twice", "errors": {}},
+        )
     }
     page = client.post(
         "/staff", data={"org": BRANCH, "name": "王芳", "subject": "wangfang", "role": "branch_secretary"},
@@ -185,15 +209,21 @@ def test_the_audit_reader_filters_by_action_actor_and_whole_days_and_names_thing
     page = client.get("/audit?source=transfer&action=approve&actor=x1&since=2026-12-01&until=2026-12-05")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert asked("GET", "/api/v1/audit") == [{
-        "org": [COUNTY], "action": ["approve"], "actor": ["x1"], "since": ["2026-12-01T00:00:00+08:00"],
-        "until": ["2026-12-06T00:00:00+08:00"], "limit": ["25"],
-    }]  # fmt: skip (China days: the API takes instants with their offset)
+    assert asked("GET", "/api/v1/audit") == [
+        {
+            "org": [COUNTY],
+            "action": ["approve"],
+            "actor": ["x1"],
+            "since": ["2026-12-01T00:00:00+08:00"],
+            "until": ["2026-12-06T00:00:00+08:00"],
+            "limit": ["25"],
+        }
+    ]  # fmt: skip (China days: the API takes instants with their offset)
     assert "党籍处置" in text and "支部书记 王芳" in text and "wangfang" not in text  # named by the directory
     assert "灵芝第一社区党支部" in text
     assert "其他操作" in text and "something_new" not in text  # an action it does not know: no English
     assert "svc" not in text  # a service is named by its role, not its identity
-    assert f'/members/{MEMBER["id"]}' in text and 'data-test="next-page"' in text
+    assert f"/members/{MEMBER['id']}" in text and 'data-test="next-page"' in text
 
 
 def test_stations_list_with_screen_and_poster_and_a_new_station_is_posted(api_url):
@@ -209,7 +239,14 @@ def test_stations_list_with_screen_and_poster_and_a_new_station_is_posted(api_ur
     )  # fmt: skip
     assert answer.status_code == 302
     assert [body for m, url, body in Api.seen if m == "POST"] == [
-        {"code": "YC-ST-2", "name": "新站点", "kind": "home", "host_org_code": BRANCH, "region": "330602", "address": "灵芝路 2 号"}
+        {
+            "code": "YC-ST-2",
+            "name": "新站点",
+            "kind": "home",
+            "host_org_code": BRANCH,
+            "region": "330602",
+            "address": "灵芝路 2 号",
+        }
     ]
     client.post("/stations/YC-ST-1/rotate-key", headers=csrf_header(client))
     assert ("POST", "/api/v1/stations/YC-ST-1/rotate-key") in [(m, url) for m, url, _ in Api.seen]
@@ -286,28 +323,43 @@ def test_the_county_dashboard_links_each_figure_to_its_list_and_breaks_down_by_t
     page = client.get("/dashboard")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert f'data-test="dues-behind" href="/roster?branch={COUNTY}&amp;dues_behind=true" data-figure="3"' in text
-    assert f'data-test="lost-contact" href="/roster?branch={COUNTY}&amp;mobile=true&amp;lost_contact=true"' in text
-    assert f'data-test="todo" href="/inbox?box=todo&amp;scope=subtree&amp;org={COUNTY}" data-figure="2"' in text
-    assert f'data-test="overdue-county" href="/inbox?box=todo&amp;scope=subtree&amp;org={COUNTY}&amp;status=pending_county"' in text
+    assert (
+        f'data-test="dues-behind" href="/roster?branch={COUNTY}&amp;dues_behind=true" data-figure="3"' in text
+    )
+    assert (
+        f'data-test="lost-contact" href="/roster?branch={COUNTY}&amp;mobile=true&amp;lost_contact=true"'
+        in text
+    )
+    assert (
+        f'data-test="todo" href="/inbox?box=todo&amp;scope=subtree&amp;org={COUNTY}" data-figure="2"' in text
+    )
+    assert (
+        f'data-test="overdue-county" href="/inbox?box=todo&amp;scope=subtree&amp;org={COUNTY}&amp;status=pending_county"'
+        in text
+    )
     assert 'data-test="completion" href="/stats?org=' in text and "33%" in text
     # The township's row opens its own dashboard; its figures open its own lists.
     assert f'<a href="/dashboard?org={TOWNSHIP}" data-test="child-link">灵芝街道</a>' in text
     assert f'href="/roster?branch={TOWNSHIP}&amp;dues_behind=true" data-test="child-dues"' in text
     # The Sankey has the table of its figures beside it, and says what it shows.
     assert 'role="img" aria-label="桑基图：今年从各省转入越城区委组织部' in text
-    chart = json.loads(html.unescape(re.search(r'data-test="flow-chart"[^>]*data-chart=\'([^\']*)\'', text).group(1)))
+    chart = json.loads(
+        html.unescape(re.search(r'data-test="flow-chart"[^>]*data-chart=\'([^\']*)\'', text).group(1))
+    )
     assert chart["kind"] == "sankey" and chart["links"] == [
         {"source": "湖北省转入", "target": "越城区委组织部", "value": 3},
         {"source": "越城区委组织部", "target": "转出至广东省", "value": 1},
     ]
     assert '<th scope="row" data-label="省份">湖北省</th><td class="num" data-label="转入">3</td>' in text
-    assert [path for method, path, _ in Api.seen if "/stats/" in path and method == "GET"] == [
-        f"/api/v1/stats/breakdown?org={COUNTY}&month={this_month()}",
-        f"/api/v1/stats/flows?org={COUNTY}",
-        f"/api/v1/stats/transfers?org={COUNTY}",
-        f"/api/v1/stats/tasks?org={COUNTY}",
-    ]
+    # Each once (they are asked at once, so in no fixed order).
+    assert sorted(path for method, path, _ in Api.seen if "/stats/" in path and method == "GET") == sorted(
+        [
+            f"/api/v1/stats/breakdown?org={COUNTY}&month={this_month()}",
+            f"/api/v1/stats/flows?org={COUNTY}",
+            f"/api/v1/stats/transfers?org={COUNTY}",
+            f"/api/v1/stats/tasks?org={COUNTY}",
+        ]
+    )
     assert not any("/ledger" in path for _, path, _ in Api.seen)  # never the audited export
 
 
@@ -316,7 +368,10 @@ def test_one_stats_service_down_leaves_the_other_figures_on_the_dashboard(api_ur
     Api.refuse = {**COUNTY_FIGURES, "GET /api/v1/stats/transfers": (503, {"message": "down"})}
     text = client.get("/dashboard").get_data(as_text=True)
     assert 'data-test="dashboard-problems"' in text
-    assert 'data-test="todo" href="/inbox?box=todo&amp;scope=subtree&amp;org=' in text and 'data-figure="–"' in text
+    assert (
+        'data-test="todo" href="/inbox?box=todo&amp;scope=subtree&amp;org=' in text
+        and 'data-figure="–"' in text
+    )
     assert 'data-test="dues-behind"' in text and 'data-figure="3"' in text
 
 
@@ -325,5 +380,11 @@ def test_the_inbox_opened_from_a_dashboard_reads_the_same_subtree(api_url):
     page = client.get(f"/inbox?box=todo&scope=subtree&org={TOWNSHIP}&status=pending_township")
     assert page.status_code == 200 and "（含下级）" in page.get_data(as_text=True)
     assert asked("GET", "/api/v1/transfers") == [
-        {"box": ["todo"], "status": ["pending_township"], "scope": ["subtree"], "org": [TOWNSHIP], "limit": ["20"]}
+        {
+            "box": ["todo"],
+            "status": ["pending_township"],
+            "scope": ["subtree"],
+            "org": [TOWNSHIP],
+            "limit": ["20"],
+        }
     ]

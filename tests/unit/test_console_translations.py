@@ -60,3 +60,32 @@ def test_chinese_messages_carry_no_english_words():
         if set(ASCII_WORD.findall(text)) - ALLOWED_IN_CHINESE
     }
     assert english == {}
+
+
+AUDITED = re.compile(r"""\.audit\(\s*[\w.()]+,\s*["']([a-z_]+)["']""")
+TRANSFER_AUDITED = re.compile(
+    r"""_audit_item\(\s*principal,\s*f?["']([a-z_]+)(?::\{command\.decision\})?["']"""
+)
+
+
+def test_every_audit_action_the_services_write_has_a_name():
+    """The audit reader names each action in words; one it does not know shows as 其他操作, so
+    an action a service writes must be in the catalogue (transfer's decisions as `decide:<d>`)."""
+    from services.transfer.domain import DECISIONS
+    from shared.settings import PROJECT_ROOT
+
+    written: set[str] = set()
+    for path in (PROJECT_ROOT / "services").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        written.update(AUDITED.findall(text))
+        written.update(action for action in TRANSFER_AUDITED.findall(text) if action != "decide")
+    written.update(f"decide:{decision}" for decision in DECISIONS)
+    assert {"apply", "urge", "decide:approve", "resubmit", "report"} <= written, written
+    assert (
+        sorted(
+            f"audit_action.{action}"
+            for action in written
+            if f"audit_action.{action}" not in messages("zh_Hans_CN")
+        )
+        == []
+    )
