@@ -2,9 +2,10 @@
 
 `ix_members_branch_path_id` (branch_path, id) is rebuilt on PostgreSQL with the columns the
 dashboards' grouped counts read INCLUDEd (mobile, standing, lost contact, dues, destination), so
-a province's breakdown reads the index alone, not 20,000 scattered table pages. None of them
-changes on a check-in, so check-ins keep their heap-only updates. SQLite keeps the plain index
-(it has no INCLUDE; its subtrees are a county's).
+a province's breakdown reads the index alone, not 20,000 scattered table pages. The same index
+made wider, not one more: a check-in already writes an entry into every index of members (it
+moves last_contact_at, which ix_members_contact indexes). SQLite keeps the plain index (it has no
+INCLUDE; its subtrees are a county's).
 
 Revision ID: 0009
 Revises: 0008
