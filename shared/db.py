@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -345,15 +345,30 @@ def ensure_schema(database: Database) -> None:
 def migrate(database: Database, migrations_dir: Path, revision: str = "head") -> None:
     """Bring one service's database to `revision` with its own Alembic history."""
     from alembic import command
-    from alembic.config import Config
 
     ensure_schema(database)
+    _run_alembic(database, migrations_dir, command.upgrade, revision)
+
+
+def downgrade(database: Database, migrations_dir: Path, revision: str) -> None:
+    """Take one service's database back to `revision` (a migration's down step, as its tests
+    walk it)."""
+    from alembic import command
+
+    _run_alembic(database, migrations_dir, command.downgrade, revision)
+
+
+def _run_alembic(
+    database: Database, migrations_dir: Path, step: Callable[[Any, str], None], revision: str
+) -> None:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.set_main_option("path_separator", "os")
     with database.engine.connect() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        step(config, revision)
         connection.commit()
 
 

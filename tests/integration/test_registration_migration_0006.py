@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from services.registration.models import Base
-from shared.db import Database, migrate
+from shared.db import Database, downgrade, migrate
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "registration" / "migrations"
 
@@ -103,16 +103,7 @@ def test_existing_rows_get_one_open_outflow_and_inflow_at_most(test_databases, t
 
 
 def _down_and_up(database: Database) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("path_separator", "os")
-    with database.engine.connect() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0005")
-        connection.commit()
+    downgrade(database, MIGRATIONS, "0005")
     assert (
         "closed_on" not in {c[1] for c in column(database, "PRAGMA table_info(outflows)")}
         if database.is_sqlite

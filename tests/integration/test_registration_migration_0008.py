@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 
 from services.registration.domain import name_grams
-from shared.db import Database, migrate
+from shared.db import Database, downgrade, migrate
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "registration" / "migrations"
 MEMBERS = {
@@ -84,7 +84,7 @@ def test_existing_members_get_their_grams_and_the_old_name_indexes_go(test_datab
         if test_databases.is_postgres:
             assert trigram_index(database) == set()
 
-        _downgrade(database, "0007")
+        downgrade(database, MIGRATIONS, "0007")
         assert "member_name_grams" not in inspect(database.engine).get_table_names(schema=database.schema)
         assert "ix_members_branch_path_name" in member_indexes(database)
         if test_databases.is_postgres:
@@ -97,15 +97,3 @@ def test_existing_members_get_their_grams_and_the_old_name_indexes_go(test_datab
                 connection.execute(text(f'DROP SCHEMA "{database.schema}" CASCADE'))
         database.dispose()
 
-
-def _downgrade(database: Database, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("path_separator", "os")
-    with database.engine.connect() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-        connection.commit()

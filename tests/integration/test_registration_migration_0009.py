@@ -12,8 +12,7 @@ from sqlalchemy import event, inspect, text
 
 from services.registration import stats_queries
 from shared.auth import Principal
-from shared.db import Database, migrate
-from tests.integration.test_registration_migration_0008 import _downgrade
+from shared.db import Database, downgrade, migrate
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "registration" / "migrations"
 INDEX = "ix_members_branch_path_id"
@@ -90,7 +89,7 @@ def test_the_subtree_index_holds_what_the_dashboards_count(test_databases, tmp_p
             before = inspect(database.engine).get_indexes("members")
             migrate(database, MIGRATIONS, "head")
             assert inspect(database.engine).get_indexes("members") == before
-            _downgrade(database, "0008")
+            downgrade(database, MIGRATIONS, "0008")
             assert inspect(database.engine).get_indexes("members") == before
             return
         assert included_columns(database) == []
@@ -102,7 +101,7 @@ def test_the_subtree_index_holds_what_the_dashboards_count(test_databases, tmp_p
         assert len(plans) == 2, plans  # the plain figures, then the reach of the mobile ones
         assert f"Index Only Scan using {INDEX}" in plans[0], plans[0]
 
-        _downgrade(database, "0008")
+        downgrade(database, MIGRATIONS, "0008")
         assert included_columns(database) == []
         assert f"Index Only Scan using {INDEX}" not in breakdown_plans(database)[0]
         migrate(database, MIGRATIONS, "head")
