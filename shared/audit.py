@@ -55,7 +55,7 @@ def pending(
     org: OrgScope | None = None,
 ) -> PendingInsert:
     """The row that `record` writes, for a use case to write together with its others
-    (shared.db.insert_together)."""
+    (shared.db.write_together)."""
     return PendingInsert(
         table, row(actor.sub, actor.role, action, object_type, object_id, current_request_id(), detail, org)
     )

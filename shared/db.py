@@ -29,6 +29,7 @@ from sqlalchemy import (
     MetaData,
     Result,
     Table,
+    Update,
     bindparam,
     create_engine,
     event,
@@ -282,45 +283,91 @@ class Database:
 
 @dataclass(frozen=True)
 class PendingInsert:
-    """One row for one table, to be written by `insert_together`."""
+    """One row for one table, to be written by `write_together`."""
 
     table: Table
     values: dict[str, Any]
 
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        return (self.table, "insert", tuple(self.values))
+
+    def parameters(self, index: int) -> dict[str, Any]:
+        return {f"r{index}_{column}": value for column, value in self.values.items()}
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    """A change of one row found by its key (`where`), to be written by `write_together`:
+    `values` set, and each column of `increments` counted up by one in SQL (never the value read
+    plus one, so a change committed meanwhile is counted, not overwritten)."""
+
+    table: Table
+    where: dict[str, Any]
+    values: dict[str, Any]
+    increments: tuple[str, ...] = ()
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        return (self.table, "update", tuple(self.where), tuple(self.values), self.increments)
+
+    def parameters(self, index: int) -> dict[str, Any]:
+        return {
+            **{f"r{index}_{column}": value for column, value in self.values.items()},
+            **{f"r{index}_where_{column}": value for column, value in self.where.items()},
+        }
+
+
+PendingWrite = PendingInsert | PendingUpdate
+
+
+@lru_cache(maxsize=512)
+def _statement(index: int, shape: tuple[Any, ...]) -> Insert | Update:
+    """One pending write's statement, with named parameters (built once per shape)."""
+    table: Table = shape[0]
+
+    def bound(column: str, name: str) -> Any:
+        return bindparam(name, type_=table.c[column].type)
+
+    if shape[1] == "insert":
+        return table.insert().values({column: bound(column, f"r{index}_{column}") for column in shape[2]})
+    _table, _kind, where, columns, increments = shape
+    return (
+        table.update()
+        .where(*(table.c[column] == bound(column, f"r{index}_where_{column}") for column in where))
+        .values(
+            {
+                **{column: bound(column, f"r{index}_{column}") for column in columns},
+                **{column: table.c[column] + 1 for column in increments},
+            }
+        )
+    )
+
 
 @lru_cache(maxsize=256)
-def _combined_insert(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
-    """One INSERT for rows of these tables and columns: the first row's, with the others in its
-    WITH clause. Built once per shape with named parameters, so each use only binds values."""
-
-    def insert(index: int, table: Table, columns: tuple[str, ...]) -> Insert:
-        return table.insert().values(
-            {column: bindparam(f"r{index}_{column}", type_=table.c[column].type) for column in columns}
-        )
-
-    (first_table, first_columns), *others = shape
-    ctes = [insert(n, table, columns).cte(f"together_{n}") for n, (table, columns) in enumerate(others, 1)]
-    return insert(0, first_table, first_columns).add_cte(*ctes)
+def _combined(shape: tuple[tuple[Any, ...], ...]) -> Insert | Update:
+    """One statement for writes of these shapes: the first one's, with the others in its WITH
+    clause. Built once per shape with named parameters, so each use only binds values."""
+    first, *others = shape
+    ctes = [_statement(n, other).cte(f"together_{n}") for n, other in enumerate(others, 1)]
+    return _statement(0, first).add_cte(*ctes)
 
 
-def insert_together(session: Session, rows: Sequence[PendingInsert]) -> None:
-    """Write rows of several tables in as few round trips as the database allows.
+def write_together(session: Session, rows: Sequence[PendingWrite]) -> None:
+    """Write rows of several tables (inserts, and updates by key) in as few round trips as the
+    database allows.
 
     On PostgreSQL they are one statement (data-modifying CTEs run exactly once, in the same
-    snapshot); elsewhere one statement per row. Either way a failing constraint fails them all
-    with the same IntegrityError, inside the caller's transaction."""
+    snapshot); elsewhere one statement per row, in order. Either way a failing constraint fails
+    them all with the same IntegrityError, inside the caller's transaction."""
     if len(rows) < 2 or session.get_bind().dialect.name != "postgresql":
-        for row in rows:
-            session.execute(row.table.insert(), row.values)
+        for index, row in enumerate(rows):
+            session.execute(_statement(index, row.shape), row.parameters(index))
         return
-    statement = _combined_insert(tuple((row.table, tuple(row.values)) for row in rows))
+    statement = _combined(tuple(row.shape for row in rows))
     session.execute(
         statement,
-        {
-            f"r{index}_{column}": value
-            for index, row in enumerate(rows)
-            for column, value in row.values.items()
-        },
+        {name: value for index, row in enumerate(rows) for name, value in row.parameters(index).items()},
     )
 
 

@@ -69,7 +69,7 @@ class Outbox:
         self, event_type: str, subject: str, data: dict[str, Any], event_id: str | None = None
     ) -> PendingInsert:
         """The row that `add` writes, for a use case to write together with its others
-        (shared.db.insert_together), inside its transaction."""
+        (shared.db.write_together), inside its transaction."""
         envelope = make_envelope(event_type, self.service, subject, data, current_correlation_id(), event_id)
         return PendingInsert(self.table, self._row(envelope))
 

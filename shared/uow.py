@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from shared import audit
-from shared.db import PendingInsert, insert_together
+from shared.db import PendingInsert, PendingUpdate, PendingWrite, write_together
 from shared.logging import current_request_id
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from shared.db import Database
     from shared.outbox import Outbox
 
-# Up to this many rows go to PostgreSQL as one statement (insert_together); more (bulk imports)
+# Up to this many rows go to PostgreSQL as one statement (write_together); more (bulk imports)
 # go as one multi-row insert per table.
 _TOGETHER_LIMIT = 8
 
@@ -150,7 +150,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.database = database
         self.outbox = outbox
         self.audit_log = audit_log
-        self._together: list[PendingInsert] = []
+        self._together: list[PendingWrite] = []
         self._session: Session | None = None
         self._turn: AbstractContextManager[None] | None = None
 
@@ -160,9 +160,10 @@ class SqlUnitOfWork(UnitOfWork):
             raise RuntimeError("the unit of work is not open: use it in a `with` block")
         return self._session
 
-    def insert_with_commit(self, row: PendingInsert) -> None:
-        """A row of the change to write at commit, together with the events and audit entries
-        (one statement on PostgreSQL: a claim, its event and its audit in one round trip)."""
+    def write_with_commit(self, row: PendingWrite) -> None:
+        """A row of the change (new, or changed by its key) to write at commit, together with
+        the events and audit entries (one statement on PostgreSQL: a check-in, the member's
+        last contact, its event and its audit in one round trip)."""
         self._together.append(row)
 
     def __enter__(self) -> Self:
@@ -201,7 +202,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def commit(self) -> None:
         session = self.session
-        rows = [
+        rows: list[PendingWrite] = [
             *self._together,
             *(
                 self.outbox.pending(event.event_type, event.subject, event.data, event.event_id)
@@ -210,7 +211,7 @@ class SqlUnitOfWork(UnitOfWork):
             *(PendingInsert(self.audit_log, audit_row(self._scoped(entry))) for entry in self.audits),
         ]
         if len(rows) <= _TOGETHER_LIMIT:
-            insert_together(session, rows)
+            write_together(session, rows)
         else:
             _insert_by_table(session, rows)
         session.commit()
@@ -248,10 +249,17 @@ def audit_row(entry: AuditEntry) -> dict[str, Any]:
     )
 
 
-def _insert_by_table(session: Session, rows: list[PendingInsert]) -> None:
-    """Rows in their order, consecutive rows of one table and one shape as one multi-row insert."""
+def _insert_by_table(session: Session, rows: list[PendingWrite]) -> None:
+    """Rows in their order, consecutive rows of one table and one shape as one multi-row insert
+    (an update on its own)."""
     batch: list[PendingInsert] = []
     for row in rows:
+        if isinstance(row, PendingUpdate):
+            if batch:
+                session.execute(batch[0].table.insert(), [pending.values for pending in batch])
+                batch = []
+            write_together(session, [row])
+            continue
         if batch and (row.table is not batch[0].table or row.values.keys() != batch[0].values.keys()):
             session.execute(batch[0].table.insert(), [pending.values for pending in batch])
             batch = []

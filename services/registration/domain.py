@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from shared.auth import ORG_ROLES, Principal
 from shared.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed, PreconditionRequired
@@ -270,6 +270,52 @@ def check_outflow_dates(departed_on: date, expected_return_on: date | None, toda
 def contact_cutoff(now: datetime, lost_contact_days: int) -> datetime:
     """A member whose last contact is older than this has lost contact (失联)."""
     return now - timedelta(days=lost_contact_days)
+
+
+class HasContact(Protocol):
+    """A member's contact: the member record, or the part of it a check-in reads."""
+
+    last_contact_at: datetime | None
+    lost_contact: bool
+    lost_contact_since: date | None
+    suspension_due_on: date | None
+
+
+@dataclass
+class MemberContact:
+    """What a check-in reads of a member, and the contact it may move: the hot path reads these
+    by one statement and writes the contact back with its commit, not the whole record."""
+
+    id: str
+    name: str
+    branch_code: str
+    branch_path: str
+    last_contact_at: datetime | None
+    lost_contact: bool
+    lost_contact_since: date | None
+    suspension_due_on: date | None
+
+    def contact(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in CONTACT_FIELDS}
+
+
+CONTACT_FIELDS = ("last_contact_at", "lost_contact", "lost_contact_since", "suspension_due_on")
+
+
+def follow_contact(member: HasContact, occurred_at: datetime, cutoff: datetime) -> bool:
+    """The latest contact moves forward; a contact within the window ends a lapse. True when the
+    record changed in what its version counts (the last contact and the flag)."""
+    before = (member.last_contact_at, member.lost_contact)
+    if member.last_contact_at is None or occurred_at > member.last_contact_at:
+        member.last_contact_at = occurred_at
+    # A late record of a visit from before the lost-contact window does not end the lapse
+    # (the next sweep would flag it again and announce the same lapse twice).
+    if member.last_contact_at >= cutoff:
+        member.lost_contact = False
+        # Contact ends the lost episode: a later one starts its own clock and its own notice.
+        member.lost_contact_since = None
+        member.suspension_due_on = None
+    return (member.last_contact_at, member.lost_contact) != before
 
 
 def check_contact_phone(phone: str, field: str = "contact_phone") -> None:

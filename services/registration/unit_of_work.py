@@ -45,8 +45,8 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
         super().__enter__()
         session = self.session
         self.orgs = OrgRepository(session)
-        self.members = MemberRepository(session)
-        self.checkins = CheckinRepository(session, self.insert_with_commit)
+        self.members = MemberRepository(session, self.write_with_commit)
+        self.checkins = CheckinRepository(session, self.write_with_commit)
         self.mobility = MobilityRepository(session)
         self.moves = RelationshipMoveRepository(session)
         self.stations = StationRepository(session)

@@ -178,7 +178,7 @@ class ClaimRepository:
 
     @staticmethod
     def pending(values: dict[str, Any]) -> PendingInsert:
-        """A claim row for the unit of work to write with its commit (uow.insert_with_commit).
+        """A claim row for the unit of work to write with its commit (uow.write_with_commit).
         The unique (task, member) refuses a second claim by one member at that moment."""
         return PendingInsert(table_of(Claim), values)
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
-from shared.auth import Principal, decode_rs256, decode_token
+from shared.auth import Principal, verify_hs256, verify_rs256
 from shared.errors import Forbidden, Unauthorized
 from shared.jwks import cache_for, kid_of
 from shared.web.context import ServiceContext, context
@@ -30,14 +30,30 @@ def key_for(service_context: ServiceContext, kid: str) -> Any:
 
 
 def verify_token(token: str, service_context: ServiceContext) -> Principal:
-    """RS256 through the JWKS everywhere; HS256 development tokens only in development."""
+    """RS256 through the JWKS everywhere; HS256 development tokens only in development. A token
+    this app verified lately is answered from its cache while the key that verified it is still
+    the one in force (`shared.auth.VerifiedTokens`)."""
+    tokens = service_context.verified_tokens
+    known = tokens.get(token)
+    if known is not None:
+        principal, signer = known
+        if signer is None:
+            return principal
+        kid, key = signer
+        try:
+            if key_for(service_context, kid) == key:
+                return principal
+        except Unauthorized:
+            pass
+        tokens.forget(token)  # the key changed or was retired: verify afresh (and likely refuse)
     alg, kid = kid_of(token)
     if alg == "RS256":
         if kid is None:
             raise Unauthorized("token names no key (kid)")
-        return decode_rs256(token, key_for(service_context, kid))
+        key = key_for(service_context, kid)
+        return tokens.keep(token, verify_rs256(token, key), signer=(kid, key))
     if alg == "HS256" and not service_context.settings.is_production:
-        return decode_token(token, service_context.settings.jwt_secret)
+        return tokens.keep(token, verify_hs256(token, service_context.settings.jwt_secret))
     raise Unauthorized("invalid token")
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 from flask import current_app
 from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import Schema
 from sqlalchemy import Table
 
+from shared.auth import VerifiedTokens
 from shared.bus import BrokerUnavailable, connect
 from shared.db import Database
 from shared.settings import Settings
@@ -23,6 +25,8 @@ class ServiceContext:
     database: Database
     idempotency: Table | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # Bearer tokens this app verified lately (shared.web.auth.verify_token).
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
     _broker_checked_at: float = 0.0
     _broker_ok: bool = False
 
@@ -43,5 +47,18 @@ def context() -> ServiceContext:
     return current_app.extensions["nuanliu"]
 
 
-def Blueprint(name: str, import_name: str, **kwargs: Any) -> SmorestBlueprint:  # noqa: N802
-    return SmorestBlueprint(name, import_name, **kwargs)
+class ServiceBlueprint(SmorestBlueprint):
+    """flask-smorest's Blueprint, with each arguments schema made once.
+
+    Given a Schema class, webargs builds a new instance on every request (its fields deep-copied:
+    a tenth of a millisecond on a check-in); an instance made here at import serves every
+    request (marshmallow's `load` keeps no state on the instance)."""
+
+    def arguments(self, schema: Any, **kwargs: Any) -> Any:
+        if isinstance(schema, type) and issubclass(schema, Schema):
+            schema = schema()
+        return super().arguments(schema, **kwargs)
+
+
+def Blueprint(name: str, import_name: str, **kwargs: Any) -> ServiceBlueprint:  # noqa: N802
+    return ServiceBlueprint(name, import_name, **kwargs)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, select, text
 
 from services.registration import commands
-from services.registration.models import Checkin, audit_log, outbox
+from services.registration.models import Checkin, Member, audit_log, outbox
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared.auth import Principal
 from shared.contracts.registration import MEMBER_CHECKED_IN
@@ -51,11 +51,13 @@ def check_in(database: Database, member_id: str, branch: str) -> Checkin:
     )
 
 
-def test_a_checkin_is_three_statements_and_all_its_rows(migrated):
+def test_a_checkin_is_two_statements_and_all_its_rows(migrated):
     database = migrated("registration")
     branch = make_branch(database)
     member_id = make_member(database, branch)
     check_in(database, member_id, branch)  # the branch is now known to this process
+    with database.reader() as session:
+        version_before = session.scalar(select(Member.version).where(Member.id == member_id))
 
     statements: list[str] = []
     listener = lambda *args: statements.append(args[2])  # noqa: E731 (before_cursor_execute)
@@ -78,14 +80,21 @@ def test_a_checkin_is_three_statements_and_all_its_rows(migrated):
                 audit_log.c.object_type == "checkin", audit_log.c.object_id == checkin.id
             )
         ).all()
+        contact, version = session.execute(
+            select(Member.last_contact_at, Member.version).where(Member.id == member_id)
+        ).one()
     assert sum(checkin.id in body for body in bodies) == 1
     # The audit entry is scoped to the branch, though the check-in was not in the session.
     assert audit_org == [branch]
+    # The member's contact moved to the check-in, and its version counted the change.
+    assert contact == checkin.occurred_at and version == version_before + 1
     if database.engine.dialect.name == "postgresql":
-        # Read the member, update it, and one INSERT for the check-in, its event and its audit.
-        assert len(statements) == 3, statements
+        # Read the member; one statement writes the check-in, the member's contact, the event
+        # and the audit entry.
+        assert len(statements) == 2, statements
         assert not any("FROM orgs" in sql for sql in statements), statements
         assert sum("INSERT" in sql for sql in statements) == 1, statements
+        assert "UPDATE members" in statements[1], statements
 
 
 def test_an_org_made_after_a_miss_is_found(migrated):

@@ -1,7 +1,7 @@
 """A claim through the tasks unit of work, statement by statement, on the test database.
 
 The claim row, its event and its audit entry are written at commit as ONE statement on
-PostgreSQL (shared.db.insert_together through uow.insert_with_commit): the measured win of the
+PostgreSQL (shared.db.write_together through uow.write_with_commit): the measured win of the
 claim path. A refused claim writes none of them.
 """
 

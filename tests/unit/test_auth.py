@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 import jwt
 import pytest
@@ -66,3 +67,61 @@ def test_short_secrets_and_the_dev_secret_in_production_are_refused():
         Settings.from_env("registration", {"NUANLIU_JWT_SECRET": "short"})
     with pytest.raises(SettingsError, match="production"):
         Settings.from_env("registration", {"NUANLIU_ENV": "production"})
+
+
+# --- the cache of verified tokens ---------------------------------------------------------
+
+
+def _verified(sub: str, expires_in: float) -> Any:
+    import time
+
+    from shared.auth import Principal, Verified
+
+    return Verified(Principal(sub, "member", "X1"), time.time() + expires_in)
+
+
+def test_a_kept_token_answers_its_principal_and_signer():
+    from shared.auth import VerifiedTokens
+
+    tokens = VerifiedTokens()
+    tokens.keep("t-1", _verified("m-1", 600), signer=("kid-1", "key"))
+    principal, signer = tokens.get("t-1")  # type: ignore[misc]
+    assert (principal.sub, signer) == ("m-1", ("kid-1", "key"))
+    assert tokens.get("t-2") is None
+
+
+def test_a_kept_token_is_never_answered_past_its_expiry(monkeypatch):
+    import time
+
+    from shared.auth import VerifiedTokens
+
+    tokens = VerifiedTokens(recheck_seconds=600)
+    tokens.keep("t-1", _verified("m-1", 5))
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 6)
+    assert tokens.get("t-1") is None
+
+
+def test_a_kept_token_is_verified_again_after_the_recheck_time(monkeypatch):
+    import time
+
+    from shared.auth import VerifiedTokens
+
+    tokens = VerifiedTokens(recheck_seconds=60)
+    tokens.keep("t-1", _verified("m-1", 3600))
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 59)
+    assert tokens.get("t-1") is not None
+    monkeypatch.setattr(time, "time", lambda: now + 61)
+    assert tokens.get("t-1") is None
+
+
+def test_the_cache_keeps_at_most_its_size_dropping_the_oldest_first():
+    from shared.auth import VerifiedTokens
+
+    tokens = VerifiedTokens(size=10)
+    for n in range(25):
+        tokens.keep(f"t-{n}", _verified(f"m-{n}", 600))
+    kept = [n for n in range(25) if tokens.get(f"t-{n}") is not None]
+    assert len(kept) <= 10
+    assert 24 in kept and 0 not in kept

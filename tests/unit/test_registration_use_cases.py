@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.registration import commands
+from services.registration.domain import CONTACT_FIELDS, MemberContact
 from services.registration.models import Checkin, Inflow, Member, Org, Outflow, RelationshipMove
 from shared import clock
 from shared.auth import Principal
@@ -46,6 +47,20 @@ class FakeMembers:
 
     def get(self, member_id: str) -> Member | None:
         return self.rows.get(member_id)
+
+    def contact_of(self, member_id: str) -> MemberContact | None:
+        member = self.rows.get(member_id)
+        if member is None:
+            return None
+        fields = ("id", "name", "branch_code", "branch_path", *CONTACT_FIELDS)
+        return MemberContact(**{field: getattr(member, field) for field in fields})
+
+    def move_contact(self, contact: MemberContact, counted: bool) -> None:
+        member = self.rows[contact.id]
+        for field, value in contact.contact().items():
+            setattr(member, field, value)
+        if counted:
+            member.version += 1
 
     def add(self, member: Member) -> None:
         self.rows[member.id] = member

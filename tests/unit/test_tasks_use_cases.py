@@ -185,7 +185,7 @@ class FakeTasksUnitOfWork(UnitOfWork):
         self.together: list[PendingInsert] = []
         self._saved: tuple[Any, ...] = ()
 
-    def insert_with_commit(self, row: PendingInsert) -> None:
+    def write_with_commit(self, row: PendingInsert) -> None:
         self.together.append(row)
 
     @contextmanager

@@ -46,7 +46,7 @@ def member_for(members: _Members, actor: Principal, member_id: str, what: str) -
     return member
 
 
-def member_event(member: Member, branch_path: str | None = None) -> dict[str, Any]:
+def member_event(member: Member | domain.MemberContact, branch_path: str | None = None) -> dict[str, Any]:
     """The fields every member event starts with (MemberEvent in the contract)."""
     return {
         "member_id": member.id,

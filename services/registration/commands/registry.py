@@ -137,11 +137,11 @@ class RecordCheckin:
     lost_contact_days: int = 180
 
 
-def _check_checkin_actor(actor: Principal, member: Member, branch: Org, kind: str) -> None:
+def _check_checkin_actor(actor: Principal, member_id: str, branch: Org, kind: str) -> None:
     """A member checks in themself (kind self); a secretary or officer records a grid survey
     for a branch of their subtree; a service records any."""
     if actor.role == "member":
-        if actor.sub != member.id:
+        if actor.sub != member_id:
             raise Forbidden("a member checks in only themself")
         if kind != "self":
             raise InvalidInput("a member's own check-in has kind self", field="kind")
@@ -155,11 +155,13 @@ def _check_checkin_actor(actor: Principal, member: Member, branch: Org, kind: st
 
 def record_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: RecordCheckin) -> Checkin:
     with uow:
-        member = uow.members.get(command.member_id)
+        # The hot path (issue 25): the fields a check-in needs, and the contact written back in
+        # the commit's statement, not the whole record through the ORM.
+        member = uow.members.contact_of(command.member_id)
         if member is None:
             raise InvalidInput(f"member {command.member_id} does not exist", field="member_id")
         branch = branch_or_422(uow.orgs, command.branch_code, "branch_code")
-        _check_checkin_actor(actor, member, branch, command.kind)
+        _check_checkin_actor(actor, member.id, branch, command.kind)
         now = clock.utcnow()
         occurred_at = command.occurred_at or now
         if occurred_at > now:
@@ -175,7 +177,12 @@ def record_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: Recor
             created_at=now,
         )
         uow.checkins.add(checkin)
-        follow_checkin(member, occurred_at, domain.contact_cutoff(now, command.lost_contact_days))
+        before = member.contact()
+        counted = domain.follow_contact(
+            member, occurred_at, domain.contact_cutoff(now, command.lost_contact_days)
+        )
+        if member.contact() != before:
+            uow.members.move_contact(member, counted)
         uow.emit(
             MEMBER_CHECKED_IN,
             member.id,
@@ -194,19 +201,9 @@ def record_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: Recor
 
 
 def follow_checkin(member: Member, occurred_at: datetime, cutoff: datetime) -> None:
-    """The latest contact moves forward; a contact within the window ends a lapse. The record's
-    version counts the change (the last contact and the flag are part of the record)."""
-    before = (member.last_contact_at, member.lost_contact)
-    if member.last_contact_at is None or occurred_at > member.last_contact_at:
-        member.last_contact_at = occurred_at
-    # A late record of a visit from before the lost-contact window does not end the lapse
-    # (the next sweep would flag it again and announce the same lapse twice).
-    if member.last_contact_at >= cutoff:
-        member.lost_contact = False
-        # Contact ends the lost episode: a later one starts its own clock and its own notice.
-        member.lost_contact_since = None
-        member.suspension_due_on = None
-    if (member.last_contact_at, member.lost_contact) != before:
+    """The member record follows a contact (domain.follow_contact); its version counts the
+    change (the last contact and the flag are part of the record)."""
+    if domain.follow_contact(member, occurred_at, cutoff):
         bump_version(member)
 
 

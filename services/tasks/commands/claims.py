@@ -2,7 +2,7 @@
 
 The place is taken by the repository's conditional UPDATE (capacity, status and the lead in
 one statement); the claim row, its event and its audit follow at commit, as one statement on
-PostgreSQL (the unit of work's insert_with_commit).
+PostgreSQL (the unit of work's write_with_commit).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def _record_claim(
         **{"branch_code": placement.branch.code, "branch_path": domain.scope_prefix(placement.branch.path)},
         "claimed_at": placed.claimed_at,
     }
-    uow.insert_with_commit(uow.claims.pending(row))
+    uow.write_with_commit(uow.claims.pending(row))
     uow.emit(
         events.TASK_CLAIMED,
         placement.task_id,
