@@ -360,12 +360,16 @@ def write_together(session: Session, rows: Sequence[PendingWrite]) -> None:
     On PostgreSQL they are one statement (data-modifying CTEs run exactly once, in the same
     snapshot); elsewhere one statement per row, in order. Either way a failing constraint fails
     them all with the same IntegrityError, inside the caller's transaction."""
-    if len(rows) < 2 or session.get_bind().dialect.name != "postgresql":
+    # The ORM's pending changes first (rows here may refer to them), then Core on the session's
+    # connection: Session.execute would add the ORM's statement handling to each.
+    session.flush()
+    connection = session.connection()
+    if len(rows) < 2 or connection.dialect.name != "postgresql":
         for index, row in enumerate(rows):
-            session.execute(_statement(index, row.shape), row.parameters(index))
+            connection.execute(_statement(index, row.shape), row.parameters(index))
         return
     statement = _combined(tuple(row.shape for row in rows))
-    session.execute(
+    connection.execute(
         statement,
         {name: value for index, row in enumerate(rows) for name, value in row.parameters(index).items()},
     )
@@ -472,6 +476,10 @@ def drop_database(admin_engine: Engine, name: str) -> None:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
+# Where SettledRows keeps a row's shared read-only copy, beside its column values.
+_SHARED_COPY = "__shared_copy__"
+
+
 class SettledRows(Generic[T]):
     """A process cache of rows that never change once written (create-only rows, such as orgs:
     their code, level and path are fixed at creation), so a hot path does not read them again.
@@ -491,6 +499,23 @@ class SettledRows(Generic[T]):
             weakref.WeakKeyDictionary()
         )
 
+    def peek(self, session: Session, key: Any) -> T | None:
+        """The row as a read-only copy shared by this process, never in a session: for hot paths
+        that only read its columns (making and attaching an instance per request costs more
+        than the rest of reading it). Never change or `add` it."""
+        rows = self._by_engine.setdefault(session.get_bind().engine, {})
+        values = rows.get(key)
+        if values is None:
+            if self.get(session, key) is None:
+                return None
+            values = rows[key]
+        shared = values.get(_SHARED_COPY)
+        if shared is None:
+            shared = self.model(**{column: values[column] for column in self._columns})
+            make_transient_to_detached(shared)
+            values[_SHARED_COPY] = shared
+        return cast(T, shared)
+
     def get(self, session: Session, key: Any) -> T | None:
         held = session.identity_map.get(identity_key(self.model, key))
         if held is not None:
@@ -504,7 +529,7 @@ class SettledRows(Generic[T]):
                     rows.clear()
                 rows[key] = {column: getattr(found, column) for column in self._columns}
             return found
-        instance = self.model(**values)
+        instance = self.model(**{column: values[column] for column in self._columns})
         make_transient_to_detached(instance)  # as if loaded: no history, nothing to flush
         session.add(instance)
         return instance

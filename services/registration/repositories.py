@@ -48,6 +48,11 @@ class OrgRepository:
     def get(self, code: str) -> Org | None:
         return _SETTLED_ORGS.get(self.session, code)
 
+    def known(self, code: str) -> Org | None:
+        """The org as a read-only copy, not in the session (hot paths that read its code,
+        level and path only, such as a check-in's branch)."""
+        return _SETTLED_ORGS.peek(self.session, code)
+
     def add(self, org: Org) -> None:
         self.session.add(org)
 
@@ -83,7 +88,7 @@ class MemberRepository:
     def contact_of(self, member_id: str) -> MemberContact | None:
         """What a check-in needs of the member, by one prebuilt statement (the ORM's get builds
         and tracks the whole record: a third of a check-in's CPU)."""
-        row = self.session.execute(_CONTACT_OF, {"member_id": member_id}).one_or_none()
+        row = self.session.connection().execute(_CONTACT_OF, {"member_id": member_id}).one_or_none()
         return None if row is None else MemberContact(*row)
 
     def move_contact(self, member: MemberContact, counted: bool) -> None:

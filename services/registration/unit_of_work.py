@@ -76,7 +76,7 @@ class RegistrationUnitOfWork(SqlUnitOfWork):
         elif object_type == "staff":
             assignment = session.get(StaffAssignment, object_id)
             code = assignment.org_code if assignment else None
-        org = self.orgs.get(code) if code else None
+        org = self.orgs.known(code) if code else None
         return OrgScope(org.code, org.path) if org else None
 
     def _pending_checkin_branch(self, checkin_id: str) -> str | None:

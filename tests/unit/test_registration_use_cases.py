@@ -31,6 +31,8 @@ class FakeOrgs:
     def get(self, code: str) -> Org | None:
         return self.rows.get(code)
 
+    known = get
+
     def add(self, org: Org) -> None:
         self.rows[org.code] = org
 

@@ -21,7 +21,11 @@ class _Members(Protocol):
 
 
 def branch_or_422(orgs: _Orgs, code: str, field: str, location: str = "json") -> Org:
-    org = orgs.get(code)
+    return require_branch(orgs.get(code), code, field, location)
+
+
+def require_branch(org: Org | None, code: str, field: str, location: str = "json") -> Org:
+    """`org` (found by `code`) if it is a branch, else the 422 naming `field`."""
     if org is None or org.level != "branch":
         raise InvalidInput(f"{code} is not an existing branch", field=field, location=location)
     return org

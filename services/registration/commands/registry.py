@@ -6,11 +6,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from services.registration import domain
-from services.registration.commands.common import branch_or_422, bump_version, member_event
+from services.registration.commands.common import branch_or_422, bump_version, member_event, require_branch
 from services.registration.models import Checkin, Member, Org
 from services.registration.queries import MemberRecord, scope_path
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from shared import clock
+from shared.audit import OrgScope
 from shared.auth import Principal
 from shared.contracts.registration import MEMBER_CHECKED_IN, MEMBER_CREATED, ORG_CREATED
 from shared.db import new_id
@@ -160,7 +161,7 @@ def record_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: Recor
         member = uow.members.contact_of(command.member_id)
         if member is None:
             raise InvalidInput(f"member {command.member_id} does not exist", field="member_id")
-        branch = branch_or_422(uow.orgs, command.branch_code, "branch_code")
+        branch = require_branch(uow.orgs.known(command.branch_code), command.branch_code, "branch_code")
         _check_checkin_actor(actor, member.id, branch, command.kind)
         now = clock.utcnow()
         occurred_at = command.occurred_at or now
@@ -195,7 +196,7 @@ def record_checkin(uow: RegistrationUnitOfWork, actor: Principal, command: Recor
                 "occurred_at": occurred_at.isoformat(),
             },
         )
-        uow.audit(actor, "create", "checkin", checkin.id)
+        uow.audit(actor, "create", "checkin", checkin.id, org=OrgScope(branch.code, branch.path))
         uow.commit()
         return checkin
 
