@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sqlite3
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -36,10 +34,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
+
+from shared.sqlite_turns import WriterTurns
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -134,6 +134,14 @@ def make_engine(url: str, schema: str | None = None, pool: PoolOptions | None = 
     return engine
 
 
+def _turns_file(url: str) -> Path | None:
+    """The file beside a SQLite database that its writers lock in turn (None: in memory)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).with_name(Path(database).name + ".writers")
+
+
 def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
     """Pessimistic disconnect handling, pinging only connections that sat idle in the pool.
 
@@ -201,12 +209,14 @@ class Database:
         self.pool = pool or PoolOptions(size=pool_size)
         self.engine = make_engine(url, self.schema, self.pool)
         self._pid = os.getpid()
-        # SQLite has one writer at a time: this process's writers queue here, on a lock that
-        # wakes the next at once, rather than in SQLite's busy handler, which sleeps up to 100 ms
-        # between tries (the seconds-long p99 of issue 25). Other processes still meet the busy
-        # handler. Reentrant: a writer opened inside another in one thread behaves as before.
-        self._write_lock = threading.RLock() if self.is_sqlite else None
-        self._write_wait = int(os.environ.get("NUANLIU_SQLITE_BUSY_TIMEOUT_MS", "30000")) / 1000
+        # SQLite has one writer at a time: writers take turns (shared.sqlite_turns) rather than
+        # sleep in SQLite's busy handler between tries. Reentrant: a writer opened inside another
+        # in one thread behaves as before.
+        self._write_turns = (
+            WriterTurns(_turns_file(url), int(os.environ.get("NUANLIU_SQLITE_BUSY_TIMEOUT_MS", "30000")) / 1000)
+            if self.is_sqlite
+            else None
+        )
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
         self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
@@ -220,8 +230,8 @@ class Database:
         if os.getpid() != self._pid:
             self.engine.dispose(close=False)
             self._pid = os.getpid()
-            if self._write_lock is not None:
-                self._write_lock = threading.RLock()  # a lock held at the fork stays held in the child
+            if self._write_turns is not None:
+                self._write_turns.after_fork()
 
     def writer_session(self) -> Session:
         """A new writer session, for a unit of work (shared.uow) that begins and commits it
@@ -231,23 +241,18 @@ class Database:
 
     @contextmanager
     def write_turn(self) -> Iterator[None]:
-        """This process's turn to write (SQLite; nothing elsewhere). Waiting longer than the busy
-        timeout fails as the database's own lock would: an OperationalError (a 503)."""
+        """This writer's turn (SQLite; nothing elsewhere). Waiting longer than the busy timeout
+        fails as the database's own lock would: an OperationalError (a 503)."""
         self._after_fork_check()
-        lock = self._write_lock
-        if lock is None:
+        turns = self._write_turns
+        if turns is None:
             yield
             return
-        if not lock.acquire(timeout=self._write_wait):
-            raise OperationalError(
-                "BEGIN IMMEDIATE",
-                None,
-                sqlite3.OperationalError("database is locked (this process's writers)"),
-            )
+        turns.acquire()
         try:
             yield
         finally:
-            lock.release()
+            turns.release()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
