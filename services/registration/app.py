@@ -15,7 +15,7 @@ from shared.db import Database, database_of
 from shared.settings import Settings
 from shared.web import ServiceContext, create_service_app
 from shared.web.audit import audit_blueprint
-from shared.web.limits import client_address, limiter
+from shared.web.limits import client_address, limit_blueprint
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 AUTH_LIMIT_CONFIG = "NUANLIU_AUTH_RATE_LIMIT"
@@ -27,7 +27,7 @@ def _auth_limit() -> str:
 
 # The endpoints that take secrets (tokens, SMS codes), per client address and endpoint, at the
 # app's NUANLIU_AUTH_RATE_LIMIT; besides the write budget every write has (shared.web.limits).
-limiter.limit(_auth_limit, key_func=client_address)(identity_api.token_service)
+limit_blueprint(identity_api.token_service, _auth_limit, key_func=client_address)
 
 
 def open_database(settings: Settings) -> Database:
