@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, tuple_, update
+from sqlalchemy import Boolean, ColumnElement, and_, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -88,26 +88,27 @@ class NotificationRepository:
         )
         return result.rowcount or 0  # type: ignore[attr-defined]
 
-    def resolve_all(self, resolutions: Sequence[tuple[domain.Resolution, datetime]], now: datetime) -> int:
+    def resolve_all(self, resolutions: Sequence[tuple[domain.Resolution, datetime]], now: datetime) -> None:
         """Resolve, for all recipients, the open notices asking for each resolution's action on
-        its subject that stem from events before its time: one UPDATE for the whole batch (a
-        check-in resolves its member's contact notices, so a batch of check-ins has many).
-        Returns how many."""
-        if not resolutions:
-            return 0
-        n = table_of(Notification).c
-        subjects = []
-        for resolution, before in resolutions:
-            subject = [n.ref_type == resolution.ref.type, n.ref_id == resolution.ref.id, n.event_at < before]
-            if resolution.action != domain.ANY:
-                subject.append(n.action == resolution.action)
-            subjects.append(and_(*subject))
-        result = self.session.execute(
-            update(table_of(Notification))
-            .where(n.action_required.is_(True), n.resolved_at.is_(None), or_(*subjects))
-            .values(resolved_at=now)
-        )
-        return result.rowcount or 0  # type: ignore[attr-defined]
+        its subject that stem from events before its time (a check-in resolves its member's
+        contact notices, so a batch of check-ins has many): one prebuilt statement, executed for
+        each resolution in one call (a statement built per batch was compiled per batch, its
+        shape varying with the batch)."""
+        if resolutions:
+            self.session.execute(
+                _RESOLVE,
+                [
+                    {
+                        "of_type": resolution.ref.type,
+                        "of_id": resolution.ref.id,
+                        "before": before,
+                        "any_action": resolution.action == domain.ANY,
+                        "of_action": resolution.action,
+                        "now": now,
+                    }
+                    for resolution, before in resolutions
+                ],
+            )
 
     def event_ids_among(self, event_ids: list[str]) -> set[str]:
         """Which of these event ids already have a notification."""
@@ -123,14 +124,14 @@ class ActionRepository:
         self.session = session
 
     def take_all(self, resolutions: Sequence[tuple[domain.Resolution, datetime]], now: datetime) -> None:
-        """Record each action as taken by an event at its time, keeping the latest such event: one
-        upsert for the batch. Each (subject, action) at most once (a row cannot be updated twice
-        by one statement); in the order given, so concurrent batches lock rows alike."""
+        """Record each action as taken by an event at its time, keeping the latest such event:
+        one prebuilt upsert, executed for each (subject, action) in one call, in the order
+        given, so concurrent batches lock rows alike."""
         if not resolutions:
             return
-        table = ActionTaken.__table__
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table).values(
+        dialect = self.session.get_bind().dialect.name
+        self.session.execute(
+            _TAKE[dialect],
             [
                 {
                     "ref_type": resolution.ref.type,
@@ -140,14 +141,8 @@ class ActionRepository:
                     "taken_at": now,
                 }
                 for resolution, event_at in resolutions
-            ]
+            ],
         )
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.ref_type, table.c.ref_id, table.c.action],
-            set_={"event_at": statement.excluded.event_at, "taken_at": statement.excluded.taken_at},
-            where=table.c.event_at < statement.excluded.event_at,
-        )
-        self.session.execute(statement)
 
     def taken(self, refs: set[domain.Ref]) -> dict[tuple[str, str, str], datetime]:
         """(ref type, ref id, action) → the latest event time it was taken, for these subjects."""
@@ -340,3 +335,38 @@ def preferences_of(row: Preference | None) -> domain.Preferences:
         phone=row.phone,
         webhook_url=row.webhook_url,
     )
+
+
+def _take_statement(dialect: Any) -> Any:
+    table = table_of(ActionTaken)
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.ref_type, table.c.ref_id, table.c.action],
+        set_={"event_at": statement.excluded.event_at, "taken_at": statement.excluded.taken_at},
+        where=table.c.event_at < statement.excluded.event_at,
+    )
+
+
+# ActionRepository.take_all's upsert, per dialect.
+_TAKE = {"postgresql": _take_statement(postgresql), "sqlite": _take_statement(sqlite)}
+
+
+def _resolve_statement() -> Any:
+    notifications = table_of(Notification)
+    n = notifications.c
+    return (
+        update(notifications)
+        .where(
+            n.action_required.is_(True),
+            n.resolved_at.is_(None),
+            n.ref_type == bindparam("of_type"),
+            n.ref_id == bindparam("of_id"),
+            n.event_at < bindparam("before", type_=n.event_at.type),
+            or_(bindparam("any_action", type_=Boolean()), n.action == bindparam("of_action")),
+        )
+        .values(resolved_at=bindparam("now", type_=n.resolved_at.type))
+    )
+
+
+# NotificationRepository.resolve_all's statement: one notice's subject and action at a time.
+_RESOLVE = _resolve_statement()
