@@ -207,11 +207,16 @@ def closed_loop(
     clients: int,
     seconds: float,
     expect: int,
+    rate: float | None = None,
 ) -> LoadResult:
-    """`clients` threads, each with one keep-alive connection, sending back to back for `seconds`."""
+    """`clients` threads, each with one keep-alive connection, sending back to back for `seconds`;
+    or, given `rate`, paced: request k of client n is due at (k·clients + n) / rate seconds from
+    the start, and its latency counts from when it was due, so a server that falls behind is
+    charged for the wait too (no coordinated omission)."""
     result = LoadResult(name)
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
+    begun = time.perf_counter()
 
     def client(number: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -221,6 +226,11 @@ def closed_loop(
         while time.monotonic() < stop_at:
             method, path, body, headers = make_request(number, sent)
             started = time.perf_counter()
+            if rate is not None:
+                due = begun + (sent * clients + number) / rate
+                if due > started:
+                    time.sleep(due - started)
+                started = due
             try:
                 connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
