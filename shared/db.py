@@ -511,9 +511,12 @@ class SettledRows(Generic[T]):
         rows = self._by_engine.setdefault(session.get_bind().engine, {})
         values = rows.get(key)
         if values is None:
-            if self.get(session, key) is None:
+            found = self.get(session, key)
+            if found is None:
                 return None
-            values = rows[key]
+            values = rows.get(key)
+            if values is None:
+                return found  # the session holds it, loaded by other means: read it there
         shared = values.get(_SHARED_COPY)
         if shared is None:
             shared = self.model(**{column: values[column] for column in self._columns})

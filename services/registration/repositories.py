@@ -93,7 +93,9 @@ class MemberRepository:
 
     def move_contact(self, member: MemberContact, counted: bool) -> None:
         """Write the member's contact back with the commit (its version counted up in SQL when
-        `counted`), in the statement of the check-in, its event and its audit on PostgreSQL."""
+        `counted`), in the statement of the check-in, its event and its audit on PostgreSQL. All
+        four contact fields, as the one decision they are: a lost flag set meanwhile by a sweep
+        that read the older contact gives way to this fresher one."""
         if self.with_commit is None:
             raise RuntimeError("move_contact needs the unit of work's write_with_commit")
         self.with_commit(

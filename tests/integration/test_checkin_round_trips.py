@@ -134,3 +134,22 @@ def test_a_connection_that_died_while_idle_is_replaced(migrated):
         assert second != first
     finally:
         database.dispose()
+
+
+def test_a_known_org_held_by_the_session_but_not_yet_cached_is_answered(migrated):
+    """`OrgRepository.known` answers an org the session already holds (loaded by a query of its
+    own, not through the cache) rather than failing on the cache it did not fill."""
+    from services.registration.models import Org
+    from services.registration.repositories import _SETTLED_ORGS
+
+    database = migrated("registration")
+    branch = make_branch(database)
+    _SETTLED_ORGS._by_engine.pop(database.engine, None)  # as in a fresh process
+    uow = RegistrationUnitOfWork(database)
+    with uow:
+        held = uow.session.scalars(select(Org).where(Org.code == branch)).one()
+        known = uow.orgs.known(branch)
+        assert known is held and known.path.endswith(f"/{branch}/")
+    with RegistrationUnitOfWork(database) as later:
+        again = later.orgs.known(branch)
+        assert again is not None and again.code == branch and again not in later.session

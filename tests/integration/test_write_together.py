@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from services.tasks.models import audit_log, outbox
@@ -13,6 +16,18 @@ from shared.db import PendingUpdate, new_id, table_of, write_together
 from tests.support.builders import unique_code
 
 WHO = Principal("tester", "admin", "CN")
+
+
+@contextmanager
+def statements_on(engine: Engine) -> Iterator[list[str]]:
+    """The SQL of every statement sent on `engine` inside the block."""
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 (before_cursor_execute)
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
 
 
 def counts(database, subject: str) -> tuple[int, int]:
@@ -36,14 +51,8 @@ def test_the_inserts_land_together_or_not_at_all(migrated):
         entry.values["id"] = audit_row_id  # a chosen id, so that a second bundle can collide
         return [outbox.pending("tasks.task_published.v1", subject, data), entry]
 
-    statements: list[str] = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731 (before_cursor_execute)
-    event.listen(database.engine, "before_cursor_execute", listener)
-    try:
-        with database.transaction() as session:
-            write_together(session, bundle(audit_id))
-    finally:
-        event.remove(database.engine, "before_cursor_execute", listener)
+    with statements_on(database.engine) as statements, database.transaction() as session:
+        write_together(session, bundle(audit_id))
     assert counts(database, subject) == (1, 1)
     inserts = [sql for sql in statements if "INSERT" in sql]
     # One round trip on PostgreSQL (a WITH clause); one statement per row elsewhere.
@@ -75,16 +84,10 @@ def test_an_update_by_key_lands_with_the_inserts_and_counts_in_sql(migrated):
         change = PendingUpdate(leads, {"member_id": member_id}, {}, increments=("leading",))
         return [entry, change]
 
-    statements: list[str] = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731 (before_cursor_execute)
-    event.listen(database.engine, "before_cursor_execute", listener)
-    try:
-        with database.transaction() as session:
-            write_together(session, bundle(audit_id))
-            write_together(session, [PendingUpdate(leads, {"member_id": member_id}, {"leading": 5})])
-            write_together(session, [PendingUpdate(leads, {"member_id": member_id}, {}, ("leading",))])
-    finally:
-        event.remove(database.engine, "before_cursor_execute", listener)
+    with statements_on(database.engine) as statements, database.transaction() as session:
+        write_together(session, bundle(audit_id))
+        write_together(session, [PendingUpdate(leads, {"member_id": member_id}, {"leading": 5})])
+        write_together(session, [PendingUpdate(leads, {"member_id": member_id}, {}, ("leading",))])
     with database.reader() as session:
         assert session.scalar(select(leads.c.leading).where(leads.c.member_id == member_id)) == 6
     writes = [sql for sql in statements if "INSERT" in sql or "UPDATE" in sql]
