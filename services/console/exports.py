@@ -127,6 +127,7 @@ MEMBER_NAME = Column("name", "signin.name", lambda row: row.get("name"))
 PHONE = Column("phone", "roster.phone", lambda row: row.get("phone"))  # masked by the API
 LAST_CONTACT = Column("last_contact_at", "status.last_checkin", lambda row: china_time(row.get("last_contact_at")))
 LOST = Column("lost_contact", "status.lost_contact", lambda row: yes_no(row.get("lost_contact")))
+HOME_BRANCH = Column("branch_code", "list.home_branch", lambda row: row.get("branch_code"), org=True)
 
 
 def _tables() -> dict[str, Table]:
@@ -151,7 +152,7 @@ def _tables() -> dict[str, Table]:
             "nav.inflow",
             (
                 MEMBER_NAME,
-                Column("branch_code", "list.home_branch", lambda row: row.get("branch_code"), org=True),
+                HOME_BRANCH,
                 Column("inflow_branch_code", "list.inflow_branch", lambda row: row.get("inflow_branch_code"), org=True),
                 PHONE,
                 LAST_CONTACT,
@@ -163,7 +164,7 @@ def _tables() -> dict[str, Table]:
             "export.not_reached",
             (
                 MEMBER_NAME,
-                Column("branch_code", "list.home_branch", lambda row: row.get("branch_code"), org=True),
+                HOME_BRANCH,
                 PHONE,
                 LAST_CONTACT,
                 LOST,

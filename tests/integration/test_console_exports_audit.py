@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 import requests
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from services.console import exports
 from services.console.app import create_app as create_console
@@ -30,21 +28,10 @@ from shared.settings import Settings
 from tests.browser.support import make_org
 from tests.support.builders import member_body
 from tests.support.console_http import csrf_header
+from tests.support.served import served
 from tests.support.tokens import ADMIN
 
 SERVICES = ("registration", "transfer", "tasks", "notify")
-
-
-@contextmanager
-def served(app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

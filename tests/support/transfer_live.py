@@ -14,7 +14,6 @@ from typing import Any
 from flask.testing import FlaskClient
 from temporalio.client import Client, Interceptor
 from temporalio.testing import WorkflowEnvironment
-from werkzeug.serving import make_server
 
 from services.registration.app import create_app as create_registration_app
 from services.transfer import search_attributes
@@ -22,20 +21,15 @@ from services.transfer.app import create_app
 from services.transfer.worker import build_worker
 from shared.settings import Settings
 from tests.support.infra import temporal_binary
+from tests.support.served import served
 
 
 @contextmanager
 def live_registration(settings: Settings) -> Iterator[str]:
     """The registration app on a free local port (orgs, members, routes and moves are real);
     yields its base URL."""
-    server = make_server("127.0.0.1", 0, create_registration_app(settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="registration", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with served(create_registration_app(settings), name="registration") as url:
+        yield url
 
 
 @contextmanager
