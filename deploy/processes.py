@@ -18,6 +18,7 @@ from shared.db import Database, migrate
 from shared.logging import configure_logging
 from shared.process_health import serve_health
 from shared.settings import SERVICES, Settings
+from shared.tracing import init_process_tracing
 
 # The services with an outbox to relay, and those with an event consumer.
 PUBLISHERS = ("registration", "transfer", "tasks")
@@ -89,13 +90,20 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def _observe_process(process: str) -> None:
+    """JSON logs naming the process, and traces when the `OTEL_*` variables ask for them (the
+    APIs set up theirs in `create_service_app`)."""
+    configure_logging(process)
+    init_process_tracing(process)
+
+
 def run_relay(service: str) -> None:
     """One service's outbox relay, until SIGTERM or SIGINT."""
     from shared.bus import Publisher, Topology
     from shared.relay import Relay
 
     settings = settings_of(service)
-    configure_logging(f"{service}-relay")
+    _observe_process(f"{service}-relay")
     database = service_module(service, "app").open_database(settings)
     outbox = service_module(service, "models").outbox
     relay = Relay(
@@ -112,7 +120,7 @@ def run_relay(service: str) -> None:
 def run_consumer(consumer: str) -> None:
     """An event consumer, until SIGTERM or SIGINT."""
     consumer_module = service_module(consumer, "consumer")
-    configure_logging(f"{consumer}-consumer")
+    _observe_process(f"{consumer}-consumer")
     running = consumer_module.build_consumer(settings_of(consumer))
     stop_on_signals(running.stop)
     serve_health(f"{consumer}-consumer", running.alive)
@@ -121,6 +129,6 @@ def run_consumer(consumer: str) -> None:
 
 def run_worker(service: str) -> None:
     """A service's Temporal worker (or notify's dispatcher)."""
-    configure_logging(f"{service}-worker")
+    _observe_process(f"{service}-worker")
     serve_health(f"{service}-worker")
     service_module(service, WORKER_MODULES.get(service, "worker")).main(settings_of(service))

@@ -220,6 +220,29 @@ class Database:
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
         self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
+        self._observed: _ObservedEngines | None = None
+
+    def observe_statements_when(self, wanted: Callable[[], bool], observe: Callable[[Engine], None]) -> None:
+        """(Once per database.) Open the sessions and snapshots begun while `wanted()` on a twin of this engine (same
+        pool, dialect and statement cache) that `observe` puts its statement listeners on.
+
+        An engine with statement listeners makes each of its connections dispatch the events of
+        every statement, whether a listener wants it or not (~15 µs a statement on the API's
+        path): tracing one request in ten, the other nine would pay it for spans nobody
+        records (shared/tracing.py, `instrument_app`)."""
+        if self._observed is not None:
+            return
+        observed = self.engine.execution_options()
+        observe(observed)
+        self._observed = _ObservedEngines(wanted, observed, observed.execution_options(sqlite_begin="DEFERRED"))
+
+    def _writing_engine(self) -> Engine:
+        observed = self._observed
+        return observed.writer if observed is not None and observed.wanted() else self.engine
+
+    def _reading_engine(self) -> Engine:
+        observed = self._observed
+        return observed.reader if observed is not None and observed.wanted() else self._read_engine
 
     @property
     def is_sqlite(self) -> bool:
@@ -237,7 +260,7 @@ class Database:
         """A new writer session, for a unit of work (shared.uow) that begins and commits it
         inside `write_turn()`."""
         self._after_fork_check()
-        return self._writer()
+        return self._writer(bind=self._writing_engine())
 
     @contextmanager
     def write_turn(self) -> Iterator[None]:
@@ -257,13 +280,13 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on any exception."""
-        with self.write_turn(), self._writer() as session, session.begin():
+        with self.write_turn(), self._writer(bind=self._writing_engine()) as session, session.begin():
             yield session
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
         self._after_fork_check()
-        with self._reader() as session:
+        with self._reader(bind=self._reading_engine()) as session:
             try:
                 yield session
             finally:
@@ -274,7 +297,7 @@ class Database:
         """A read on a plain connection, without an ORM session: for hot reads by prebuilt
         statements, where the session's bookkeeping costs more than the query."""
         self._after_fork_check()
-        with self._read_engine.connect() as connection, connection.begin():
+        with self._reading_engine().connect() as connection, connection.begin():
             yield connection
 
     def ping(self) -> None:
@@ -284,6 +307,13 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class _ObservedEngines:
+    wanted: Callable[[], bool]
+    writer: Engine
+    reader: Engine
 
 
 @dataclass(frozen=True)
@@ -462,10 +492,22 @@ def service_database(url: str, service: str, pool_size: int = 5, pool: PoolOptio
     return Database(url, schema=service, pool=pool or PoolOptions(size=pool_size))
 
 
+# Called with every database `database_of` opens in this process (tracing's statement listeners).
+_database_observers: list[Callable[[Database], None]] = []
+
+
+def observe_databases(observer: Callable[[Database], None]) -> None:
+    """Call `observer` with each service database this process opens from now on."""
+    _database_observers.append(observer)
+
+
 def database_of(settings: Settings, service: str) -> Database:
     """`service`'s database as `settings` configure it: its URL, pool and search-path mode."""
     pool = PoolOptions(settings.db_pool_size, settings.db_max_overflow, settings.db_search_path)
-    return service_database(settings.database_url, service, pool=pool)
+    database = service_database(settings.database_url, service, pool=pool)
+    for observer in _database_observers:
+        observer(database)
+    return database
 
 
 def drop_database(admin_engine: Engine, name: str) -> None:

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+# One encoder for every line (`json.dumps` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def current_request_id() -> str | None:
@@ -42,22 +44,31 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if _request_id.get():
-            entry["request_id"] = _request_id.get()
-        if _correlation_id.get():
-            entry["correlation_id"] = _correlation_id.get()
+        request_id, correlation_id = _request_id.get(), _correlation_id.get()
+        if request_id:
+            entry["request_id"] = request_id
+        if correlation_id:
+            entry["correlation_id"] = correlation_id
+        skip = self._skip
         for key, value in record.__dict__.items():
-            if key not in self._skip and not key.startswith("_"):
+            if key not in skip and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _ENCODER.encode(entry)
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return
+    # The JSON lines leave out where a line was logged from and which thread and process logged
+    # it (`JsonFormatter._skip`): the logging module's documented switches spare every record
+    # the work of finding out (a stack walk and three lookups, a fifth of an access line).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root.handlers = [handler]

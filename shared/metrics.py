@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
@@ -26,6 +27,21 @@ HTTP_REQUESTS = Counter(
 HTTP_LATENCY = Histogram(
     "nuanliu_http_request_seconds", "HTTP request latency", ["service", "method", "endpoint"]
 )
+_HTTP_SERIES_KEPT = 4096  # (service, method, route, status) series a process keeps at hand
+_http_series: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+
+
+def observe_request(service: str, method: str, endpoint: str, status: str, seconds: float) -> None:
+    """Count a request and its latency. The two series are kept at hand: `labels()` checks the
+    values and takes the metric's lock on every call, for series that seldom change."""
+    key = (service, method, endpoint, status)
+    series = _http_series.get(key)
+    if series is None:
+        if len(_http_series) >= _HTTP_SERIES_KEPT:
+            _http_series.clear()
+        series = _http_series[key] = (HTTP_REQUESTS.labels(*key), HTTP_LATENCY.labels(service, method, endpoint))
+    series[0].inc()
+    series[1].observe(seconds)
 
 # --- the outbox and its relays -------------------------------------------------------------------
 OUTBOX_PENDING = Gauge(

@@ -14,7 +14,7 @@ notification it caused.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
     from sqlalchemy import Engine
+
+    from shared.db import Database
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 # Regular expressions matched (searched) against a request's URL.
@@ -58,15 +60,19 @@ def init_tracing(service: str, exporter: SpanExporter | None = None) -> TracerPr
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
+    from shared.tracing_edge import EdgeTraceIds
+
     resource = _resource(service)
+    # A request's root span takes the trace id its sampling was decided on (shared/tracing_edge.py).
+    ids = EdgeTraceIds()
     if exporter is not None:
         # Tests see every trace whatever the environment says (a sampled-out parent still wins).
-        provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON))
+        provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON), id_generator=ids)
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider = TracerProvider(resource=resource)
+        provider = TracerProvider(resource=resource, id_generator=ids)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _state["provider"] = provider
@@ -104,12 +110,19 @@ def tracing_on() -> bool:
     return _state["provider"] is not None
 
 
-def instrument_app(app: Flask, engine: Engine | None = None) -> None:
-    """Spans for every request of a Flask app and every statement on its engine (when on)."""
+def instrument_app(app: Flask, database: Database | None = None) -> None:
+    """Spans for every request of a Flask app and every statement of its recorded requests on
+    its database (when on).
+
+    Sampling is decided before the Flask instrumentation runs: a request whose trace is not
+    recorded skips it (shared/tracing_edge.py), and its statements run on an engine without the
+    statement tracer's listeners (`Database.observe_statements_when`)."""
     if not tracing_on():
         return
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from opentelemetry.metrics import NoOpMeterProvider
+
+    from shared.tracing_edge import sample_at_the_edge
 
     # No spans for probes and scrapes (noise, every few seconds); no SQL-comment tags, which
     # only a commenter-enabled engine would read and which cost a context per request; its HTTP
@@ -120,8 +133,30 @@ def instrument_app(app: Flask, engine: Engine | None = None) -> None:
         enable_commenter=False,
         meter_provider=NoOpMeterProvider(),
     )
-    if engine is not None:
-        instrument_engine(engine)
+    sample_at_the_edge(app, _state["provider"], UNTRACED_PATHS)
+    if database is not None:
+        instrument_database(database)
+
+
+def instrument_database(database: Database) -> None:
+    """Spans for the statements run on `database` while a recorded span is current (when on):
+    a request's, a consumer's batch, a relay's publication, a Temporal activity's. Statements
+    outside one (a relay's polls, a probe's ping) make no root traces of their own."""
+    if tracing_on():
+        database.observe_statements_when(_recording, instrument_engine)
+
+
+def init_process_tracing(process: str) -> None:
+    """Tracing for a background process (relay, consumer, worker) when the `OTEL_*` variables
+    ask for it, with the statements of every service database it opens."""
+    from shared.db import observe_databases
+
+    if init_tracing(process) is not None:
+        observe_databases(instrument_database)
+
+
+def _recording() -> bool:
+    return trace.get_current_span().is_recording()
 
 
 def instrument_engine(engine: Engine) -> None:
@@ -230,11 +265,16 @@ def tracer(name: str) -> trace.Tracer:
 
 def current_traceparent() -> str | None:
     """The W3C traceparent of the current span, or None outside one (or with tracing off)."""
-    if not trace.get_current_span().get_span_context().is_valid:
+    return _traceparent(trace.get_current_span().get_span_context())
+
+
+def _traceparent(span_context: trace.SpanContext) -> str | None:
+    """What the W3C propagator's `inject` writes as `traceparent`, without a carrier and a
+    setter: it runs for every event a request writes, recorded or not (the trace state, which
+    only the `tracestate` header would carry, is not kept in an envelope)."""
+    if not span_context.is_valid:
         return None
-    carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier)
-    return carrier.get("traceparent")
+    return f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{span_context.trace_flags:02x}"
 
 
 def current_trace_id() -> str | None:
@@ -255,16 +295,40 @@ def continued(traceparent: str | None) -> Iterator[None]:
         otel_context.detach(token)
 
 
-def start_span(name: str, traceparent: str | None, kind: trace.SpanKind, **attributes: str) -> trace.Span:
-    """A span continuing `traceparent` (a new trace without one); the caller ends it."""
+def start_span(
+    name: str, traceparent: str | None, kind: trace.SpanKind, linked: Sequence[str] = (), **attributes: str
+) -> trace.Span:
+    """A span continuing `traceparent` (a new trace without one), linked to the spans the
+    `linked` traceparents name; the caller ends it."""
     parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
-    return tracer("nuanliu").start_span(name, context=parent, kind=kind, attributes=attributes)
+    links = [
+        trace.Link(context)
+        for context in (trace.get_current_span(_PROPAGATOR.extract({"traceparent": tp})).get_span_context() for tp in linked)
+        if context.is_valid
+    ]
+    return tracer("nuanliu").start_span(name, context=parent, kind=kind, attributes=attributes, links=links)
+
+
+def parent_and_links(traceparents: Sequence[str | None]) -> tuple[str | None, list[str]]:
+    """For a span that handles several messages at once: the trace it continues, and the others
+    it links to. It continues the first message whose trace is recorded (else the first), so a
+    sampled check-in's trace keeps its consumer whichever place its event took in the batch."""
+    present = [tp for tp in traceparents if tp]
+    if not present:
+        return None, []
+    parent = next((tp for tp in present if _sampled(tp)), present[0])
+    return parent, [tp for tp in present if tp != parent]
+
+
+def _sampled(traceparent: str) -> bool:
+    try:
+        return bool(int(traceparent.rsplit("-", 1)[-1], 16) & trace.TraceFlags.SAMPLED)
+    except ValueError:
+        return False
 
 
 def traceparent_of(span: trace.Span) -> str | None:
-    carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
-    return carrier.get("traceparent")
+    return _traceparent(span.get_span_context())
 
 
 def traceparent_in(body: bytes | str) -> str | None:

@@ -233,8 +233,10 @@ class Consumer:
             return outcomes
         envelopes = [envelope for _tag, _body, _traceparent, envelope in parsed]
         try:
-            # One transaction for the batch: its span continues the first message's trace.
-            with self._span(f"process {len(envelopes)} events", parsed[0][2] or envelopes[0].traceparent):
+            # One transaction for the batch: one span, in the trace of the first message whose
+            # trace is recorded, linked to the other messages' traces.
+            parent, linked = tracing.parent_and_links([tp or envelope.traceparent for _t, _b, tp, envelope in parsed])
+            with self._span(f"process {len(envelopes)} events", parent, linked):
                 self.batch_handler(envelopes)
         except Exception:
             log.warning("consumer %s: a batch of %d failed; handling one by one", self.name, len(parsed))
@@ -260,12 +262,12 @@ class Consumer:
         return "ack"
 
     @contextmanager
-    def _span(self, name: str, traceparent: str | None) -> Iterator[None]:
+    def _span(self, name: str, traceparent: str | None, linked: Sequence[str] = ()) -> Iterator[None]:
         """A consumer span continuing the producer's, current while the handler runs (tracing on)."""
         if not tracing.tracing_on():
             yield
             return
-        span = tracing.start_span(name, traceparent, SpanKind.CONSUMER, **{"messaging.system": "rabbitmq"})
+        span = tracing.start_span(name, traceparent, SpanKind.CONSUMER, linked, **{"messaging.system": "rabbitmq"})
         with trace.use_span(span, end_on_exit=True):
             yield
 

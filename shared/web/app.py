@@ -43,7 +43,7 @@ def create_service_app(
     init_health(app, service_context)
     # Spans for requests and statements when tracing is on (OTEL_* variables); nothing otherwise.
     tracing.init_tracing(service)
-    tracing.instrument_app(app, service_context.database.engine)
+    tracing.instrument_app(app, service_context.database)
     return app
 
 

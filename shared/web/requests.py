@@ -72,15 +72,17 @@ def _client_id(value: str | None) -> str | None:
 def _observe(service: str, response: Response) -> None:
     """The request's metrics and its access line: route template, never the path's ids, and the
     caller's `sub`, never a token or personal data."""
-    endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not one per attribute
+    rule = current.url_rule
+    endpoint = rule.rule if rule else "unmatched"
+    method = current.method
     seconds = time.perf_counter() - g.started if "started" in g else 0.0
-    metrics.HTTP_REQUESTS.labels(service, request.method, endpoint, str(response.status_code)).inc()
-    metrics.HTTP_LATENCY.labels(service, request.method, endpoint).observe(seconds)
+    metrics.observe_request(service, method, endpoint, str(response.status_code), seconds)
     principal = g.get("principal")
     access_log.info(
         "request",
         extra={
-            "method": request.method,
+            "method": method,
             "route": endpoint,
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 2),

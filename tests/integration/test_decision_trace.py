@@ -10,26 +10,20 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from shared import tracing
 from shared.settings import Settings
 from shared.temporal_telemetry import interceptors
 from tests.integration.test_transfer_api import apply_for, registration_url, tree  # noqa: F401 (fixtures)
+from tests.support.spans import recording_spans
 from tests.support.tokens import bearer
 from tests.support.transfer_live import live_transfer_api
 
 
 @pytest.fixture(scope="module")
 def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = tracing.init_tracing("tests", exporter)
-    assert provider is not None
-    if exporter not in [p.span_exporter for p in provider._active_span_processor._span_processors]:  # noqa: SLF001
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
+    yield recording_spans()
     RequestsInstrumentor().uninstrument()
 
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import pytest
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 
@@ -24,17 +23,13 @@ from shared.bus import Consumer, Publisher, Topology
 from shared.relay import Relay
 from tests.support.builders import member_body, org_tree
 from tests.support.infra import AMQP_URL
+from tests.support.spans import recording_spans
 from tests.support.tokens import ADMIN, bearer
 
 
 @pytest.fixture
 def spans():
-    exporter = InMemorySpanExporter()
-    provider = tracing.init_tracing("tests", exporter)
-    if provider is None or exporter not in [p.span_exporter for p in provider._active_span_processor._span_processors]:  # noqa: SLF001
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-        provider.add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[union-attr]
+    exporter = recording_spans()
     yield exporter
     exporter.clear()
     RequestsInstrumentor().uninstrument()
