@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from typing import Any
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
@@ -27,6 +28,22 @@ def bind_ids(request_id: str | None, correlation_id: str | None) -> None:
     _correlation_id.set(correlation_id)
 
 
+def _utc_iso(created: float) -> str:
+    """`datetime.fromtimestamp(created, UTC).isoformat()`, microseconds rounded as it rounds them
+    but always six digits (it drops them when zero), with the date and time of day formatted once
+    a second rather than on every line."""
+    seconds = int(created)
+    micros = round((created - seconds) * 1_000_000)
+    if micros == 1_000_000:
+        seconds, micros = seconds + 1, 0
+    if seconds != _second[0]:
+        _second[0], _second[1] = seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{_second[1]}.{micros:06d}+00:00"
+
+
+_second: list[Any] = [None, ""]
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, naming the process's service on every line."""
 
@@ -38,7 +55,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "time": _utc_iso(record.created),
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,

@@ -117,12 +117,25 @@ class _EdgeSampling:
         self._provider = provider
         self._ids = provider.id_generator
         self._untraced = parse_excluded_urls(untraced_paths)
+        self._propagator: object = None
+        self._headers: tuple[str, ...] = ()
+
+    def _parent_context(self, environ: dict[str, Any]) -> otel_context.Context:
+        """What the global propagator extracts from the request, as the instrumentation would;
+        without asking it when the request has none of the headers it reads (most requests)."""
+        propagator = propagate.get_global_textmap()
+        if propagator is not self._propagator:
+            self._headers = tuple("HTTP_" + field.upper().replace("-", "_") for field in propagator.fields)
+            self._propagator = propagator
+        if not any(header in environ for header in self._headers):
+            return otel_context.get_current()
+        return propagate.extract(environ, getter=wsgi_getter)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self._untraced.url_disabled(environ.get("PATH_INFO", "")):
             environ[_DECISION] = _UNTRACED
             return self._plain(environ, start_response)
-        parent_context = propagate.extract(environ, getter=wsgi_getter)
+        parent_context = self._parent_context(environ)
         parent = trace.get_current_span(parent_context).get_span_context()
         root = not parent.is_valid
         trace_id = self._ids.generate_trace_id() if root else parent.trace_id
