@@ -223,8 +223,9 @@ class Database:
         self._observed: _ObservedEngines | None = None
 
     def observe_statements_when(self, wanted: Callable[[], bool], observe: Callable[[Engine], None]) -> None:
-        """(Once per database.) Open the sessions and snapshots begun while `wanted()` on a twin of this engine (same
-        pool, dialect and statement cache) that `observe` puts its statement listeners on.
+        """Open the sessions and snapshots begun while `wanted()` on a twin of this engine (same
+        pool, dialect and statement cache) that `observe` puts its statement listeners on (once
+        per database; later calls change nothing).
 
         An engine with statement listeners makes each of its connections dispatch the events of
         every statement, whether a listener wants it or not (~15 µs a statement on the API's

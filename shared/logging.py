@@ -7,7 +7,6 @@ import logging
 import sys
 import time
 from contextvars import ContextVar
-from typing import Any
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
@@ -32,16 +31,18 @@ def _utc_iso(created: float) -> str:
     """`datetime.fromtimestamp(created, UTC).isoformat()`, microseconds rounded as it rounds them
     but always six digits (it drops them when zero), with the date and time of day formatted once
     a second rather than on every line."""
+    global _last_second
     seconds = int(created)
     micros = round((created - seconds) * 1_000_000)
     if micros == 1_000_000:
         seconds, micros = seconds + 1, 0
-    if seconds != _second[0]:
-        _second[0], _second[1] = seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{_second[1]}.{micros:06d}+00:00"
+    last = _last_second  # one read and one write of a pair: threads may format at once
+    if last[0] != seconds:
+        last = _last_second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{last[1]}.{micros:06d}+00:00"
 
 
-_second: list[Any] = [None, ""]
+_last_second: tuple[int, str] = (-1, "")
 
 
 class JsonFormatter(logging.Formatter):
