@@ -67,29 +67,33 @@ def test_a_sampled_check_in_is_one_trace_through_api_relay_and_consumer(traced_s
         )
         assert answer.status_code == 201, answer.text
 
-    def notification_insert() -> ReceivedSpan | None:
-        return next(
+    def chain_to_the_request() -> list[ReceivedSpan]:
+        """A consumer INSERT in the kept trace and its ancestors, up to the span whose parent
+        is not (yet) received. Each process exports on its own schedule, and a child ends (and
+        may leave) before its parent: wait for the whole chain, not for its first span."""
+        spans = {s.span_id: s for s in sink.in_trace(kept)}
+        insert = next(
             (
-                s for s in sink.in_trace(kept)
-                if s.service == "nuanliu-notify-consumer" and s.kind == "client"
-                and s.name.startswith("INSERT")
+                s for s in spans.values()
+                if s.service == "nuanliu-notify-consumer" and s.kind == "client" and s.name.startswith("INSERT")
             ),
             None,
         )  # fmt: skip
+        chain = [insert] if insert else []
+        while chain and chain[-1].parent_id in spans:
+            chain.append(spans[chain[-1].parent_id])
+        return chain
 
     deadline = time.monotonic() + 60
-    while notification_insert() is None and time.monotonic() < deadline:
+    chain = chain_to_the_request()
+    while (not chain or chain[-1].parent_id != caller_span) and time.monotonic() < deadline:
         time.sleep(0.2)
-    insert = notification_insert()
-    assert insert is not None, (
-        f"spans in the trace: {sink.in_trace(kept)}\n{traced_stack.tail('notify-consumer')}"
-        f"\n{traced_stack.tail('registration-relay')}"
+        chain = chain_to_the_request()
+    assert chain and chain[-1].parent_id == caller_span, (
+        f"chain so far: {chain}\nspans in the trace: {sink.in_trace(kept)}\n"
+        f"{traced_stack.tail('notify-consumer')}\n{traced_stack.tail('registration-relay')}"
     )
-
     spans = {s.span_id: s for s in sink.in_trace(kept)}
-    chain = [insert]
-    while chain[-1].parent_id in spans:
-        chain.append(spans[chain[-1].parent_id])
     # From the notification's INSERT up to the request, each process's span under the one before.
     assert [(s.service, s.kind) for s in chain if s.kind != "client"] == [
         ("nuanliu-notify-consumer", "consumer"),
